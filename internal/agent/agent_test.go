@@ -1,0 +1,76 @@
+package agent_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/testutil/minicluster"
+)
+
+var call = minicluster.Call
+
+func TestTaskLifecycleOnFakeRuntime(t *testing.T) {
+	h := minicluster.New(t, minicluster.Options{})
+	rt := h.AddAgent("zone-a", "app:1")
+	h.Register("web", "app:1", nil)
+	run := func(family string) string {
+		out, err := h.ECS.RunTask(context.Background(), call, &ecstypes.RunTaskRequest{TaskDefinition: family})
+		if err != nil || len(out.Tasks) != 1 {
+			t.Fatalf("RunTask: %v %+v", err, out)
+		}
+		return out.Tasks[0].TaskArn
+	}
+
+	arn := run("web")
+	task := h.WaitTask(arn, "RUNNING")
+	if task.PullStartedAt.IsZero() || task.StartedAt.IsZero() || task.Containers[0].RuntimeId == "" || task.AvailabilityZone != "zone-a" {
+		t.Fatalf("running task: %+v", task)
+	}
+
+	// An essential container exits: the task stops with ECS's code and reason.
+	if err := rt.Exit(task.Containers[0].RuntimeId, 3); err != nil {
+		t.Fatal(err)
+	}
+	task = h.WaitTask(arn, "STOPPED")
+	if task.StopCode != ecstypes.TaskStopCodeEssentialContainerExited || task.StoppedReason != "Essential container in task exited" ||
+		task.Containers[0].ExitCode == nil || *task.Containers[0].ExitCode != 3 || task.DesiredStatus != "STOPPED" {
+		t.Fatalf("stopped task: code %s reason %q exit %v", task.StopCode, task.StoppedReason, task.Containers[0].ExitCode)
+	}
+
+	// StopTask.
+	arn = run("web")
+	h.WaitTask(arn, "RUNNING")
+	if _, err := h.ECS.StopTask(context.Background(), call, &ecstypes.StopTaskRequest{Task: arn, Reason: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	task = h.WaitTask(arn, "STOPPED")
+	if task.StopCode != ecstypes.TaskStopCodeUserInitiated || task.StoppedReason != "bye" || task.StoppingAt.IsZero() {
+		t.Fatalf("user-stopped task: %+v", task)
+	}
+
+	// A missing image fails the task before any container starts.
+	h.Register("ghost", "nowhere:1", nil)
+	arn = run("ghost")
+	task = h.WaitTask(arn, "STOPPED")
+	if task.StopCode != ecstypes.TaskStopCodeTaskFailedToStart || !strings.HasPrefix(task.StoppedReason, "CannotPullContainerError: ") {
+		t.Fatalf("missing image: code %s reason %q", task.StopCode, task.StoppedReason)
+	}
+
+	// Everything a task held is given back when it stops.
+	insts, err := h.ECS.ListContainerInstances(context.Background(), call, &ecstypes.ListContainerInstancesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.ECS.DescribeContainerInstances(context.Background(), call, &ecstypes.DescribeContainerInstancesRequest{ContainerInstances: insts.ContainerInstanceArns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := d.ContainerInstances[0]
+	for i, r := range ci.RemainingResources {
+		if r.Name == "MEMORY" && r.IntegerValue != ci.RegisteredResources[i].IntegerValue {
+			t.Fatalf("memory not released: %d of %d", r.IntegerValue, ci.RegisteredResources[i].IntegerValue)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+// Package agentproto is the protocol between a host agent and the control
+// plane: the agent registers its host as a container instance, long-polls
+// for the tasks assigned to it, and reports what its containers do. It is
+// plain JSON over HTTP(S) on the API listener, authenticated with a join
+// token. Every message carries whole state, not deltas, so a lost or repeated
+// message is harmless: the receiver converges on the newest state.
+package agentproto
+
+import (
+	"time"
+
+	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/state"
+)
+
+// Paths on the API listener.
+const (
+	PathRegister = "/minato/agent/v1/register"
+	PathPoll     = "/minato/agent/v1/poll"
+	PathReport   = "/minato/agent/v1/report"
+)
+
+// PollTimeout is how long the control plane holds a poll open when nothing
+// changes. Agents count a poll that lasts much longer as lost.
+const PollTimeout = 20 * time.Second
+
+// RegisterRequest registers (or re-registers) a host with a cluster.
+type RegisterRequest struct {
+	Cluster string `json:"cluster"`
+	// InstanceID is empty on first registration; afterwards the agent sends
+	// the ID it was given, so a restarted agent stays the same instance.
+	InstanceID    string               `json:"instanceId,omitzero"`
+	Hostname      string               `json:"hostname"`
+	Address       string               `json:"address"`
+	AgentVersion  string               `json:"agentVersion"`
+	DockerVersion string               `json:"dockerVersion"`
+	Resources     state.Resources      `json:"resources"` // Ports: reserved ports
+	DynamicPorts  [2]int               `json:"dynamicPorts"`
+	Attributes    []ecstypes.Attribute `json:"attributes"`
+}
+
+// RegisterResponse names the container instance.
+type RegisterResponse struct {
+	InstanceID  string `json:"instanceId"`
+	InstanceARN string `json:"instanceArn"`
+	Cluster     string `json:"cluster"`
+}
+
+// PollResponse is the whole desired state of one container instance.
+type PollResponse struct {
+	// Revision resumes the next poll: it returns once something changed
+	// after it.
+	Revision int64 `json:"revision"`
+	// InstanceStatus is ACTIVE, DRAINING or INACTIVE (deregistered).
+	InstanceStatus string       `json:"instanceStatus"`
+	Tasks          []Assignment `json:"tasks"`
+}
+
+// Assignment is a task the agent must run or stop.
+type Assignment struct {
+	TaskID        string                  `json:"taskId"`
+	TaskARN       string                  `json:"taskArn"`
+	Cluster       string                  `json:"cluster"`
+	DesiredStatus string                  `json:"desiredStatus"` // RUNNING or STOPPED
+	Definition    ecstypes.TaskDefinition `json:"definition"`
+	Overrides     *ecstypes.TaskOverride  `json:"overrides,omitzero"`
+	// HostPorts are the host ports placement chose for each container's
+	// dynamic port mappings, in port-mapping order.
+	HostPorts map[string][]int `json:"hostPorts,omitzero"`
+	// ContainerIDs are the container UUIDs by container name.
+	ContainerIDs map[string]string `json:"containerIds"`
+	// StopCode and StoppedReason say why the control plane wants it stopped.
+	StopCode      ecstypes.TaskStopCode `json:"stopCode,omitzero"`
+	StoppedReason string                `json:"stoppedReason,omitzero"`
+	LastStatus    string                `json:"lastStatus"`
+}
+
+// Report is what an agent tells about its tasks. It may repeat itself.
+type Report struct {
+	InstanceID string       `json:"instanceId"`
+	Tasks      []TaskReport `json:"tasks"`
+}
+
+// TaskReport is the whole observed state of one task.
+type TaskReport struct {
+	TaskID             string                `json:"taskId"`
+	LastStatus         string                `json:"lastStatus"`
+	HealthStatus       ecstypes.HealthStatus `json:"healthStatus,omitzero"`
+	Containers         []ContainerReport     `json:"containers"`
+	PullStartedAt      time.Time             `json:"pullStartedAt,omitzero"`
+	PullStoppedAt      time.Time             `json:"pullStoppedAt,omitzero"`
+	StartedAt          time.Time             `json:"startedAt,omitzero"`
+	ExecutionStoppedAt time.Time             `json:"executionStoppedAt,omitzero"`
+	// StopCode and StoppedReason, when the agent stopped the task on its
+	// own (an essential container exited, the task failed to start).
+	StopCode      ecstypes.TaskStopCode `json:"stopCode,omitzero"`
+	StoppedReason string                `json:"stoppedReason,omitzero"`
+	// PrivateIPv4 is an awsvpc task's address.
+	PrivateIPv4 string `json:"privateIPv4,omitzero"`
+	MACAddress  string `json:"macAddress,omitzero"`
+	SubnetCIDR  string `json:"subnetCidr,omitzero"`
+}
+
+// ContainerReport is the observed state of one container.
+type ContainerReport struct {
+	Name            string                    `json:"name"`
+	RuntimeID       string                    `json:"runtimeId,omitzero"`
+	ImageDigest     string                    `json:"imageDigest,omitzero"`
+	LastStatus      string                    `json:"lastStatus"` // PENDING, RUNNING, STOPPED
+	ExitCode        *int32                    `json:"exitCode,omitzero"`
+	Reason          string                    `json:"reason,omitzero"`
+	HealthStatus    ecstypes.HealthStatus     `json:"healthStatus,omitzero"`
+	NetworkBindings []ecstypes.NetworkBinding `json:"networkBindings,omitzero"`
+}
+
+// Task statuses in lifecycle order.
+var taskStatuses = []string{"PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"}
+
+// StatusRank orders task statuses along the lifecycle; unknown ones are -1.
+func StatusRank(s string) int {
+	for i, v := range taskStatuses {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}

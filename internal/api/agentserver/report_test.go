@@ -1,0 +1,84 @@
+package agentserver
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/minato-project/minato/internal/agentproto"
+	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/state"
+)
+
+func newTask() state.Task {
+	return state.Task{ID: "t1", Task: ecstypes.Task{
+		LastStatus: "PROVISIONING", DesiredStatus: "RUNNING", Version: 1,
+		Containers: []ecstypes.Container{{Name: "app", LastStatus: "PENDING"}},
+	}}
+}
+
+func TestApplyMovesForwardOnly(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	task := newTask()
+	steps := []struct {
+		report  agentproto.TaskReport
+		changed bool
+		want    string
+	}{
+		{agentproto.TaskReport{LastStatus: "PENDING", PullStartedAt: now}, true, "PENDING"},
+		{agentproto.TaskReport{LastStatus: "PENDING", PullStartedAt: now}, false, "PENDING"}, // repeated
+		{agentproto.TaskReport{LastStatus: "RUNNING", StartedAt: now, Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", RuntimeID: "c1"}}}, true, "RUNNING"},
+		{agentproto.TaskReport{LastStatus: "PENDING"}, false, "RUNNING"}, // late, reordered
+		{agentproto.TaskReport{LastStatus: "BOGUS"}, false, "RUNNING"},
+		{agentproto.TaskReport{LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeEssentialContainerExited, StoppedReason: "Essential container in task exited",
+			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "STOPPED", ExitCode: new(int32(3))}}}, true, "STOPPED"},
+		{agentproto.TaskReport{LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeUserInitiated}, false, "STOPPED"}, // final
+	}
+	for i, s := range steps {
+		v := task.Task.Version
+		if got := Apply(&task, s.report, now); got != s.changed {
+			t.Fatalf("step %d: changed = %v, want %v", i, got, s.changed)
+		}
+		if task.Task.LastStatus != s.want {
+			t.Fatalf("step %d: status %s, want %s", i, task.Task.LastStatus, s.want)
+		}
+		if s.changed != (task.Task.Version == v+1) {
+			t.Fatalf("step %d: version %d after %d, changed=%v", i, task.Task.Version, v, s.changed)
+		}
+	}
+	tk := task.Task
+	if tk.StopCode != ecstypes.TaskStopCodeEssentialContainerExited || tk.DesiredStatus != "STOPPED" ||
+		tk.StoppedAt.IsZero() || tk.StoppingAt.IsZero() || tk.ExecutionStoppedAt.IsZero() || tk.PullStartedAt.IsZero() || tk.StartedAt.IsZero() {
+		t.Fatalf("stopped task: %+v", tk)
+	}
+	if c := tk.Containers[0]; c.LastStatus != "STOPPED" || *c.ExitCode != 3 || c.RuntimeId != "c1" {
+		t.Fatalf("container: %+v", c)
+	}
+}
+
+func TestApplyAwsvpcDetails(t *testing.T) {
+	task := newTask()
+	task.Task.Attachments = []ecstypes.Attachment{{Id: "att-1", Type: "ElasticNetworkInterface", Status: "PRECREATED"}}
+	Apply(&task, agentproto.TaskReport{LastStatus: "PENDING", PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05"}, time.Now())
+	a := task.Task.Attachments[0]
+	if a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "privateIPv4Address", Value: "172.30.0.5"}) {
+		t.Fatalf("attachment: %+v", a)
+	}
+	if ni := task.Task.Containers[0].NetworkInterfaces; len(ni) != 1 || ni[0].PrivateIpv4Address != "172.30.0.5" || ni[0].AttachmentId != "att-1" {
+		t.Fatalf("networkInterfaces: %+v", ni)
+	}
+}
+
+func TestRelease(t *testing.T) {
+	used := state.Resources{CPU: 1024, MemoryMiB: 512, Ports: []int{80, 50001, 50002}, PortsUDP: []int{53}}
+	got := Release(used, state.Resources{CPU: 256, MemoryMiB: 128, Ports: []int{50001}, PortsUDP: []int{53}})
+	if got.CPU != 768 || got.MemoryMiB != 384 || !slices.Equal(got.Ports, []int{80, 50002}) || len(got.PortsUDP) != 0 {
+		t.Fatalf("Release = %+v", got)
+	}
+	if got := Release(state.Resources{CPU: 100}, state.Resources{CPU: 200}); got.CPU != 0 {
+		t.Fatalf("Release went negative: %+v", got)
+	}
+	if !slices.Equal(used.Ports, []int{80, 50001, 50002}) {
+		t.Fatal("Release changed its input")
+	}
+}

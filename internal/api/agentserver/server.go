@@ -1,0 +1,310 @@
+// Package agentserver is the control plane's end of the agent protocol
+// (internal/agentproto): it registers container instances, answers agents'
+// long polls with the tasks assigned to them, and applies their reports to
+// the task records.
+package agentserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minato-project/minato/internal/agentproto"
+	"github.com/minato-project/minato/internal/arn"
+	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/store"
+)
+
+// Config is what the agent server needs.
+type Config struct {
+	Store  store.Store
+	Agents *liveness.Tracker
+	Clock  core.Clock
+	IDs    core.IDs
+	Logger *slog.Logger
+	// Token is the join token agents present.
+	Token string
+	// Scope is the region and account of the ARNs handed to agents.
+	Scope arn.Scope
+	// PollTimeout bounds a long poll; default agentproto.PollTimeout.
+	PollTimeout time.Duration
+}
+
+// Server serves the agent protocol.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.Clock == nil {
+		cfg.Clock = core.SystemClock{}
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = core.RandomIDs{}
+	}
+	if cfg.PollTimeout == 0 {
+		cfg.PollTimeout = agentproto.PollTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, log: log}
+}
+
+// Handler returns the HTTP handler of the agent paths.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+agentproto.PathRegister, s.auth(s.register))
+	mux.HandleFunc("GET "+agentproto.PathPoll, s.auth(s.poll))
+	mux.HandleFunc("POST "+agentproto.PathReport, s.auth(s.report))
+	return mux
+}
+
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, core.Errorf(core.KindInvalid, "", format, args...).(*core.Error).Message}
+}
+
+func (s *Server) auth(h func(w http.ResponseWriter, r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid agent token"})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
+		out, err := h(w, r)
+		if err != nil {
+			var he *httpError
+			if errors.As(err, &he) {
+				writeJSON(w, he.status, map[string]string{"error": he.msg})
+				return
+			}
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			s.log.Error("agent request failed", "path", r.URL.Path, "err", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func decode(r *http.Request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		return badRequest("malformed request: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) instanceARN(cluster, id string) string {
+	return s.cfg.Scope.New("ecs", "container-instance/"+cluster+"/"+id)
+}
+
+// register creates or refreshes a container instance.
+func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
+	var req agentproto.RegisterRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	if req.Cluster == "" {
+		req.Cluster = "default"
+	}
+	cl, err := state.Get[clusterStatus](ctx, s.cfg.Store, state.ClusterKey(req.Cluster))
+	if state.IsNotFound(err) || (err == nil && cl.Value.Status != "ACTIVE") {
+		return nil, badRequest("cluster %q does not exist or is not ACTIVE", req.Cluster)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if req.Resources.CPU <= 0 || req.Resources.MemoryMiB <= 0 {
+		return nil, badRequest("registered CPU and memory must be positive")
+	}
+	var inst state.ContainerInstance
+	err = retry(ctx, func() error {
+		var rev int64
+		inst = state.ContainerInstance{}
+		if req.InstanceID != "" {
+			it, err := state.Get[state.ContainerInstance](ctx, s.cfg.Store, state.ContainerInstanceKey(req.Cluster, req.InstanceID))
+			switch {
+			case err == nil && it.Value.Status != "INACTIVE":
+				inst, rev = it.Value, it.ModRevision
+			case err != nil && !state.IsNotFound(err):
+				return err
+			}
+		}
+		if rev == 0 { // a new instance, or the old one was deregistered
+			id := s.cfg.IDs.NewID()
+			inst = state.ContainerInstance{
+				ID: id, Cluster: req.Cluster, Status: "ACTIVE",
+				EC2InstanceID: "mi-" + id[:17], RegisteredAt: s.cfg.Clock.Now().UTC(),
+			}
+		}
+		inst.Hostname, inst.Address = req.Hostname, req.Address
+		inst.AgentVersion, inst.DockerVer = req.AgentVersion, req.DockerVersion
+		inst.Registered = req.Resources
+		inst.DynamicPorts = req.DynamicPorts
+		inst.Attributes = mergeAttributes(inst.Attributes, req.Attributes)
+		inst.Version++
+		b, err := state.Encode(inst)
+		if err != nil {
+			return err
+		}
+		key := state.ContainerInstanceKey(req.Cluster, inst.ID)
+		_, err = s.cfg.Store.Txn(ctx, []store.Cond{{Key: key, ModRevision: rev}}, []store.Op{store.Put(key, b)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Agents.Touch(inst.ID)
+	s.log.Info("container instance registered", "cluster", req.Cluster, "instance", inst.ID, "hostname", req.Hostname)
+	return agentproto.RegisterResponse{InstanceID: inst.ID, InstanceARN: s.instanceARN(req.Cluster, inst.ID), Cluster: req.Cluster}, nil
+}
+
+// clusterStatus reads only the status of a stored cluster.
+type clusterStatus struct {
+	Status string `json:"status"`
+}
+
+// mergeAttributes keeps attributes a user put (names the agent does not
+// send) and takes the agent's values for the rest.
+func mergeAttributes(have, fromAgent []ecstypes.Attribute) []ecstypes.Attribute {
+	out := append([]ecstypes.Attribute(nil), fromAgent...)
+	for _, a := range have {
+		found := false
+		for _, b := range fromAgent {
+			found = found || a.Name == b.Name
+		}
+		if !found {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// poll answers with the instance's assignments once they changed after
+// the agent's revision, or when the poll times out.
+func (s *Server) poll(_ http.ResponseWriter, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	cluster, id := q.Get("cluster"), q.Get("instance")
+	since, _ := strconv.ParseInt(q.Get("since"), 10, 64)
+	if cluster == "" || id == "" {
+		return nil, badRequest("cluster and instance are required")
+	}
+	release := s.cfg.Agents.Hold(id)
+	defer release()
+	if since > 0 {
+		// Wait until something under the instance's index changes after
+		// since, or the poll times out. A watch that cannot start from
+		// since (history compacted) ends at once: answer anew.
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PollTimeout)
+		w, err := s.cfg.Store.Watch(ctx, state.InstanceTasksPrefix(id), since)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		select {
+		case <-w.Events():
+		case <-ctx.Done():
+		}
+		cancel()
+		if err := r.Context().Err(); err != nil {
+			return nil, err
+		}
+	}
+	return s.assignments(r.Context(), cluster, id)
+}
+
+// assignments reads the whole desired state of an instance.
+func (s *Server) assignments(ctx context.Context, cluster, id string) (agentproto.PollResponse, error) {
+	inst, err := state.Get[state.ContainerInstance](ctx, s.cfg.Store, state.ContainerInstanceKey(cluster, id))
+	if state.IsNotFound(err) {
+		return agentproto.PollResponse{}, &httpError{http.StatusNotFound, "container instance " + id + " is not registered in cluster " + cluster}
+	}
+	if err != nil {
+		return agentproto.PollResponse{}, err
+	}
+	idx, rev, err := s.cfg.Store.List(ctx, state.InstanceTasksPrefix(id), store.ListOptions{})
+	if err != nil {
+		return agentproto.PollResponse{}, err
+	}
+	resp := agentproto.PollResponse{Revision: rev, InstanceStatus: inst.Value.Status, Tasks: []agentproto.Assignment{}}
+	for _, kv := range idx {
+		taskID := state.LastSegment(kv.Key)
+		t, err := state.Get[state.Task](ctx, s.cfg.Store, state.TaskKey(cluster, taskID))
+		if state.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return resp, err
+		}
+		td, err := state.Get[state.TaskDef](ctx, s.cfg.Store, state.TaskDefKey(t.Value.Family, t.Value.Revision))
+		if err != nil {
+			return resp, err
+		}
+		resp.Tasks = append(resp.Tasks, s.assignment(t.Value, td.Value))
+	}
+	return resp, nil
+}
+
+func (s *Server) assignment(t state.Task, td state.TaskDef) agentproto.Assignment {
+	ids := make(map[string]string, len(t.ContainerIDs))
+	for i, c := range td.TaskDefinition.ContainerDefinitions {
+		if i < len(t.ContainerIDs) {
+			ids[c.Name] = t.ContainerIDs[i]
+		}
+	}
+	return agentproto.Assignment{
+		TaskID:        t.ID,
+		TaskARN:       s.cfg.Scope.New("ecs", "task/"+t.Cluster+"/"+t.ID),
+		Cluster:       t.Cluster,
+		DesiredStatus: t.Task.DesiredStatus,
+		Definition:    td.TaskDefinition,
+		Overrides:     t.Task.Overrides,
+		HostPorts:     t.HostPorts,
+		ContainerIDs:  ids,
+		StopCode:      t.Task.StopCode,
+		StoppedReason: t.Task.StoppedReason,
+		LastStatus:    t.Task.LastStatus,
+	}
+}
+
+// retry runs f again while it loses a compare-and-swap race.
+func retry(ctx context.Context, f func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := f()
+		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,215 @@
+// Package ecs serves the Amazon ECS API (JSON 1.1): it decodes each
+// operation, validates it, reads and writes the state store, and encodes the
+// reply in ECS's shapes. Placement, deployments and other decisions live in
+// their own pure packages; this package only wires them to the wire.
+package ecs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/minato-project/minato/internal/api/paging"
+	"github.com/minato-project/minato/internal/arn"
+	"github.com/minato-project/minato/internal/awsproto"
+	"github.com/minato-project/minato/internal/clusterview"
+	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/store"
+)
+
+// API is the ECS service.
+type API struct {
+	store   store.Store
+	view    *clusterview.View
+	clock   core.Clock
+	log     *slog.Logger
+	agents  *liveness.Tracker
+	ids     core.IDs
+	region  string // region of ARNs made outside a request
+	account string
+}
+
+// Config is what the ECS API needs.
+type Config struct {
+	Store store.Store
+	// View is the in-memory view of Store's instances and tasks that the
+	// hot paths read; the caller runs it. Default: New makes one and runs
+	// it until Store closes.
+	View   *clusterview.View
+	Clock  core.Clock
+	Logger *slog.Logger
+	// Agents tells which host agents are connected.
+	Agents *liveness.Tracker
+	// IDs makes task and container instance IDs; default random.
+	IDs core.IDs
+	// Region and AccountID are used for ARNs built outside a request;
+	// default us-east-1 and 000000000000.
+	Region    string
+	AccountID string
+}
+
+// New returns the ECS API.
+func New(cfg Config) *API {
+	a := &API{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, agents: cfg.Agents, ids: cfg.IDs, region: cfg.Region}
+	if a.clock == nil {
+		a.clock = core.SystemClock{}
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.store != nil {
+		a.view = cfg.View
+		if a.view == nil {
+			a.view = clusterview.New(a.store, a.log.With("component", "clusterview"))
+			go a.view.Run(context.Background()) // ends when the store closes
+		}
+		// Writes go through the view, so that a caller reads its own.
+		a.store = a.view.Wrap(a.store)
+	}
+	if a.agents == nil {
+		a.agents = liveness.New(a.clock, time.Minute)
+	}
+	if a.ids == nil {
+		a.ids = core.RandomIDs{}
+	}
+	if a.region == "" {
+		a.region = "us-east-1"
+	}
+	a.account = cfg.AccountID
+	if a.account == "" {
+		a.account = "000000000000"
+	}
+	return a
+}
+
+// Service returns the JSON 1.1 service description to register with the
+// protocol server.
+func (a *API) Service() awsproto.JSONService {
+	ops := map[string]awsproto.JSONHandler{}
+	for _, group := range []map[string]awsproto.JSONHandler{
+		a.clusterOps(), a.taskDefOps(), a.tagOps(), a.instanceOps(), a.taskOps(), a.serviceOps(),
+	} {
+		for name, h := range group {
+			if ops[name] != nil {
+				panic("ecs: operation " + name + " registered twice")
+			}
+			ops[name] = h
+		}
+	}
+	return awsproto.JSONService{
+		SigningName:       ecstypes.SigningName,
+		TargetPrefix:      ecstypes.TargetPrefix,
+		InternalErrorCode: ecstypes.ErrCodeServerException,
+		Ops:               ops,
+	}
+}
+
+func (a *API) clusterOps() map[string]awsproto.JSONHandler {
+	return map[string]awsproto.JSONHandler{
+		"CreateCluster":               awsproto.Op(a.CreateCluster),
+		"DescribeClusters":            awsproto.Op(a.DescribeClusters),
+		"ListClusters":                awsproto.Op(a.ListClusters),
+		"UpdateCluster":               awsproto.Op(a.UpdateCluster),
+		"UpdateClusterSettings":       awsproto.Op(a.UpdateClusterSettings),
+		"PutClusterCapacityProviders": awsproto.Op(a.PutClusterCapacityProviders),
+		"DeleteCluster":               awsproto.Op(a.DeleteCluster),
+	}
+}
+
+func (a *API) taskDefOps() map[string]awsproto.JSONHandler {
+	return map[string]awsproto.JSONHandler{
+		"RegisterTaskDefinition":     awsproto.Op(a.RegisterTaskDefinition),
+		"DescribeTaskDefinition":     awsproto.Op(a.DescribeTaskDefinition),
+		"ListTaskDefinitions":        awsproto.Op(a.ListTaskDefinitions),
+		"ListTaskDefinitionFamilies": awsproto.Op(a.ListTaskDefinitionFamilies),
+		"DeregisterTaskDefinition":   awsproto.Op(a.DeregisterTaskDefinition),
+		"DeleteTaskDefinitions":      awsproto.Op(a.DeleteTaskDefinitions),
+	}
+}
+
+func (a *API) tagOps() map[string]awsproto.JSONHandler {
+	return map[string]awsproto.JSONHandler{
+		"TagResource":         awsproto.Op(a.TagResource),
+		"UntagResource":       awsproto.Op(a.UntagResource),
+		"ListTagsForResource": awsproto.Op(a.ListTagsForResource),
+	}
+}
+
+// Implemented lists the operations this package serves, for the
+// compatibility matrix.
+func (a *API) Implemented() []string {
+	svc := a.Service()
+	out := make([]string, 0, len(svc.Ops))
+	for name := range svc.Ops {
+		out = append(out, name)
+	}
+	return out
+}
+
+func scopeOf(c *awsproto.Call) arn.Scope {
+	return arn.Scope{Region: c.Region, AccountID: c.Principal.AccountID}
+}
+
+func (a *API) now() time.Time { return a.clock.Now() }
+
+// Errors, named as the ECS API model names them.
+
+func clientErr(format string, args ...any) error {
+	return core.Errorf(core.KindInvalid, ecstypes.ErrCodeClientException, format, args...)
+}
+
+func invalidParam(format string, args ...any) error {
+	return core.Errorf(core.KindInvalid, ecstypes.ErrCodeInvalidParameterException, format, args...)
+}
+
+func errClusterNotFound() error {
+	return core.Errorf(core.KindNotFound, ecstypes.ErrCodeClusterNotFoundException, "Cluster not found.")
+}
+
+func errResourceNotFound() error {
+	return core.Errorf(core.KindNotFound, ecstypes.ErrCodeResourceNotFoundException, "The specified resource could not be found.")
+}
+
+// validate runs the model's checks (required members, enum values) on a
+// request and reports a failure as InvalidParameterException.
+func validate(v interface{ Validate() error }) error {
+	if err := v.Validate(); err != nil {
+		return invalidParam("%v", err)
+	}
+	return nil
+}
+
+// retryCAS runs a read-modify-write until it commits without a conflicting
+// write in between, or fails for another reason.
+func retryCAS(ctx context.Context, f func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := f()
+		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+func pagingLimit(maxResults *int32) (int, bool) { return paging.Limit(maxResults, 100, 100) }
+
+func pagingAfter(token string) (string, bool) { return paging.Decode(token) }
+
+func (a *API) accountID() string { return a.account }
+
+// View returns the cluster view the API reads.
+func (a *API) View() *clusterview.View { return a.view }
+
+// synced returns the cluster view once it holds every write committed
+// before the call: reads of the view then see the caller's own writes.
+func (a *API) synced(ctx context.Context) (*clusterview.View, error) {
+	if err := a.view.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return a.view, nil
+}

@@ -1,0 +1,37 @@
+package ecs
+
+// Notes says, per implemented operation, which request fields minato
+// honours and where it differs from Amazon ECS. It feeds the compatibility
+// matrix in docs/compatibility.md.
+var Notes = map[string]string{
+	"CreateCluster": "All fields stored and returned. `capacityProviders` accepts FARGATE and FARGATE_SPOT. " +
+		"Idempotent for an ACTIVE cluster of the same name, as in ECS.",
+	"DescribeClusters":            "`include` ATTACHMENTS, CONFIGURATIONS, SETTINGS, STATISTICS, TAGS. Missing clusters are reported in `failures` with reason MISSING.",
+	"ListClusters":                "Pagination (`maxResults` 1–100, `nextToken`). INACTIVE clusters are not listed.",
+	"UpdateCluster":               "`settings` (containerInsights), `configuration` and `serviceConnectDefaults` are stored and returned.",
+	"UpdateClusterSettings":       "containerInsights: enabled, enhanced or disabled.",
+	"PutClusterCapacityProviders": "FARGATE and FARGATE_SPOT, with a default strategy over them; stored and returned.",
+	"DeleteCluster": "Refused with ClusterContainsServicesException / ClusterContainsTasksException / " +
+		"ClusterContainsContainerInstancesException while the cluster holds any. The cluster stays describable as INACTIVE.",
+	"RegisterTaskDefinition": "Every field stored and returned. ECS's validation: names, essential containers, dependsOn " +
+		"targets and cycles, task/container cpu and memory rules, the Fargate cpu/memory table, awsvpc for Fargate, port " +
+		"mappings per network mode, volumes and mount points, health-check bounds. Role ARNs are stored, not checked.",
+	"DescribeTaskDefinition":     "`family`, `family:revision` or ARN; `include` TAGS.",
+	"ListTaskDefinitions":        "`familyPrefix` (a whole family name, as in ECS), `status`, `sort`, pagination.",
+	"ListTaskDefinitionFamilies": "`familyPrefix`, `status` ACTIVE/INACTIVE/ALL, pagination.",
+	"DeregisterTaskDefinition":   "Needs `family:revision` or an ARN.",
+	"DeleteTaskDefinitions": "Up to 10 INACTIVE revisions; they stay describable as DELETE_IN_PROGRESS. ACTIVE ones " +
+		"are reported in `failures`.",
+	"TagResource":         "Clusters, services, task definitions, tasks and container instances (long ARN format).",
+	"UntagResource":       "Clusters, services, task definitions, tasks and container instances (long ARN format).",
+	"ListTagsForResource": "Clusters, services, task definitions, tasks and container instances (long ARN format).",
+	"RunTask": "`count` 1–10, `launchType` (EC2, FARGATE, EXTERNAL; FARGATE tasks run on minato's agents), " +
+		"`capacityProviderStrategy` (FARGATE*), `overrides` (container command, environment, cpu, memory, " +
+		"memoryReservation; task cpu and memory), `startedBy`, `group`, `tags`, `placementStrategy`, " +
+		"`placementConstraints`, `networkConfiguration` (awsvpc: the task gets its own address), " +
+		"`enableExecuteCommand` (stored). Unplaceable copies come back in `failures` with ECS's reasons.",
+	"StartTask":     "On the named container instances (1–10); same fields as RunTask.",
+	"StopTask":      "SIGTERM, then SIGKILL after the container's `stopTimeout` (default 30 s, `minato agent --stop-timeout`). stopCode UserInitiated.",
+	"DescribeTasks": "By ID or ARN, up to 100; `include` TAGS. The lifecycle PROVISIONING → PENDING → ACTIVATING → RUNNING → DEACTIVATING → STOPPING → DEPROVISIONING → STOPPED with ECS's timestamps, stop codes and reasons.",
+	"ListTasks":     "`containerInstance`, `family`, `startedBy`, `serviceName`, `desiredStatus` (default RUNNING), `launchType`, pagination. STOPPED tasks stay listed.",
+}

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minato-project/minato/internal/agent"
+	"github.com/minato-project/minato/internal/runtime/docker"
+)
+
+// agentFlags are the flags of an agent, shared by agent and up.
+type agentFlags struct {
+	cluster      string
+	az           string
+	attributes   attrFlag
+	dynamicPorts string
+	reservedMiB  int64
+	stopTimeout  time.Duration
+	cleanupWait  time.Duration
+	imageCleanup time.Duration
+}
+
+func (f *agentFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.cluster, "cluster", "default", "cluster the host joins")
+	fs.StringVar(&f.az, "availability-zone", "local-1a", "reported as the ecs.availability-zone attribute")
+	fs.Var(&f.attributes, "attribute", "custom attribute name=value (repeatable)")
+	fs.StringVar(&f.dynamicPorts, "dynamic-ports", "49153-65535", "host port range for dynamic port mappings")
+	fs.Int64Var(&f.reservedMiB, "reserved-memory", 256, "MiB of host memory kept back from tasks")
+	fs.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "default time between SIGTERM and SIGKILL when a task stops")
+	fs.DurationVar(&f.cleanupWait, "container-cleanup-wait", 10*time.Minute, "how long stopped containers are kept")
+	fs.DurationVar(&f.imageCleanup, "image-cleanup-interval", 30*time.Minute, "how often unused images are removed (0: never)")
+}
+
+func (f *agentFlags) config(log *slog.Logger) (agent.Config, error) {
+	lo, hi, ok := strings.Cut(f.dynamicPorts, "-")
+	from, err1 := strconv.Atoi(lo)
+	to, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || from < 1 || to > 65535 || from > to {
+		return agent.Config{}, fmt.Errorf("--dynamic-ports %q: want a range like 49153-65535", f.dynamicPorts)
+	}
+	return agent.Config{
+		Cluster:              f.cluster,
+		AvailabilityZone:     f.az,
+		Attributes:           f.attributes,
+		DynamicPorts:         [2]int{from, to},
+		ReservedMemoryMiB:    f.reservedMiB,
+		StopTimeout:          f.stopTimeout,
+		CleanupWait:          f.cleanupWait,
+		ImageCleanupInterval: f.imageCleanup,
+		Logger:               log,
+	}, nil
+}
+
+// attrFlag collects --attribute name=value.
+type attrFlag map[string]string
+
+func (a *attrFlag) String() string { return fmt.Sprint(map[string]string(*a)) }
+
+func (a *attrFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return errors.New("want name=value")
+	}
+	if *a == nil {
+		*a = attrFlag{}
+	}
+	(*a)[k] = v
+	return nil
+}
+
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("agent", stderr)
+	var af agentFlags
+	af.register(fs)
+	server := fs.String("server", "http://127.0.0.1:7400", "control plane URL")
+	token := fs.String("token", "", "join token (the server prints it; default $MINATO_AGENT_TOKEN)")
+	caFile := fs.String("ca-file", "", "CA certificate of an https control plane")
+	dataDir := fs.String("data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps its instance ID")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *token == "" {
+		*token = getenv("MINATO_AGENT_TOKEN")
+	}
+	if *token == "" {
+		fmt.Fprintln(stderr, "minato agent: --token is required")
+		return errUsage
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg, err := af.config(log)
+	if err != nil {
+		return err
+	}
+	rt, err := docker.New(docker.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	cfg.Server, cfg.Token, cfg.CAFile, cfg.DataDir, cfg.Runtime = *server, *token, *caFile, *dataDir, rt
+	cfg.Ready = func(id string) {
+		fmt.Fprintf(stdout, "minato agent registered as container instance %s in cluster %s\n", id, cfg.Cluster)
+	}
+	return agent.Run(ctx, cfg)
+}

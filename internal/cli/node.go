@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+)
+
+// nodeFlags are the flags shared by up and server.
+type nodeFlags struct {
+	dataDir   string
+	apiAddr   string
+	accountID string
+	region    string
+	logLevel  string
+	tlsCert   string
+	tlsKey    string
+}
+
+func (n *nodeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&n.dataDir, "data-dir", defaultDataDir(), "directory for state, keys and logs")
+	fs.StringVar(&n.apiAddr, "api-addr", "127.0.0.1:7400", "address of the AWS API listener")
+	fs.StringVar(&n.accountID, "account-id", "000000000000", "AWS account ID used in ARNs")
+	fs.StringVar(&n.region, "region", "us-east-1", "region used for the printed profile (any region is accepted in requests)")
+	fs.StringVar(&n.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&n.tlsCert, "tls-cert-file", "", "serve the API over HTTPS with this certificate (PEM)")
+	fs.StringVar(&n.tlsKey, "tls-key-file", "", "the private key of --tls-cert-file (PEM)")
+}
+
+// defaultDataDir is $XDG_DATA_HOME/minato, or ~/.local/share/minato.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "minato")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "minato")
+	}
+	return "minato-data"
+}

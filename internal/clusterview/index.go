@@ -1,0 +1,445 @@
+package clusterview
+
+import (
+	"cmp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/minato-project/minato/internal/scheduler"
+	"github.com/minato-project/minato/internal/state"
+)
+
+// Statuses the sums look at.
+const (
+	statusRunning  = "RUNNING"
+	statusStopped  = "STOPPED"
+	statusInactive = "INACTIVE"
+)
+
+// pendingStatus reports whether a task's lastStatus is one of those before
+// RUNNING, which ECS counts as pending.
+func pendingStatus(last string) bool {
+	switch last {
+	case "PROVISIONING", "PENDING", "ACTIVATING":
+		return true
+	}
+	return false
+}
+
+// Key layout the view follows (see package state).
+const (
+	tasksRoot     = "ecs/tasks/"
+	instancesRoot = "ecs/containerinstances/"
+)
+
+// recordKind says which kind of record a key holds.
+type recordKind int
+
+const (
+	kindNone recordKind = iota
+	kindTask
+	kindInstance
+)
+
+// parseKey tells whether key is a task or container instance record and
+// returns its cluster and ID.
+func parseKey(key string) (kind recordKind, cluster, id string) {
+	rest, ok := strings.CutPrefix(key, tasksRoot)
+	kind = kindTask
+	if !ok {
+		if rest, ok = strings.CutPrefix(key, instancesRoot); !ok {
+			return kindNone, "", ""
+		}
+		kind = kindInstance
+	}
+	cluster, id, ok = strings.Cut(rest, "/")
+	if !ok || cluster == "" || id == "" || strings.Contains(id, "/") {
+		return kindNone, "", ""
+	}
+	return kind, cluster, id
+}
+
+// change is one decoded write to a record the view keeps.
+type change struct {
+	rev         int64
+	kind        recordKind
+	cluster, id string
+	key         string
+	del         bool
+	task        *state.Task              // kindTask put
+	inst        *state.ContainerInstance // kindInstance put
+	attrs       *attrSet                 // inst's attributes, shared; nil: not interned
+}
+
+// cluster is the view of one cluster. Its nodes are mutated only under the
+// view's write lock; what readers keep after unlocking (instSnap) is
+// immutable.
+type cluster struct {
+	instances map[string]*instNode // by instance ID: records and the tasks naming them
+	sorted    []*instNode          // nodes that have a record, by ID
+	tasks     map[string]*taskNode
+	taskOrder sortedSet // task IDs
+	services  map[string]*svcNode
+	counts    ClusterCounts
+}
+
+func newCluster() *cluster {
+	return &cluster{instances: map[string]*instNode{}, tasks: map[string]*taskNode{}, services: map[string]*svcNode{}}
+}
+
+// taskNode is one task record. t is never modified: an update replaces it.
+type taskNode struct {
+	key string
+	rev int64
+	t   *state.Task
+}
+
+// instNode is one container instance: its record, if any, and the tasks
+// whose InstanceID names it, with their sums.
+type instNode struct {
+	id    string
+	key   string
+	rev   int64
+	rec   *state.ContainerInstance // nil: only tasks name the instance
+	attrs *attrSet                 // rec's attributes, when interned
+	tasks map[string]*taskNode
+	agg   instAgg
+	snap  *instSnap // what readers see; rebuilt after each batch that changed the node
+	dirty bool
+}
+
+// instAgg sums up the tasks of one instance.
+type instAgg struct {
+	placed        map[scheduler.Task]int // tasks not Released, by group and family
+	placedRunning int                    // of those, the RUNNING ones
+	counts        InstanceTasks          // Groups unused; see groups
+	groups        map[string]int         // groups of the tasks not STOPPED
+}
+
+// add adds (d = 1) or removes (d = -1) what t contributes.
+func (a *instAgg) add(t *state.Task, d int) {
+	last := t.Task.LastStatus
+	if !t.Released {
+		k := scheduler.Task{Group: t.Task.Group, Family: t.Family}
+		bump(&a.placed, k, d)
+		if last == statusRunning {
+			a.placedRunning += d
+		}
+	}
+	if last == statusRunning && t.Task.DesiredStatus == statusRunning {
+		a.counts.Running += int32(d)
+	}
+	if pendingStatus(last) {
+		a.counts.Pending += int32(d)
+	}
+	if last != statusStopped {
+		a.counts.NotStopped += int32(d)
+		if t.Task.Group != "" {
+			bump(&a.groups, t.Task.Group, d)
+		}
+	}
+}
+
+// bump adds d to m[k], creating m, and drops k at zero.
+func bump[K comparable](m *map[K]int, k K, d int) {
+	if *m == nil {
+		*m = map[K]int{}
+	}
+	n := (*m)[k] + d
+	if n == 0 {
+		delete(*m, k)
+		return
+	}
+	(*m)[k] = n
+}
+
+// instSnap is the immutable summary of an instance that readers get.
+type instSnap struct {
+	id, key string
+	rev     int64
+	rec     *state.ContainerInstance // nil: no record
+	// sched is the instance as placement sees it, without ARN and
+	// AgentConnected (the caller's); its maps and slices are shared.
+	sched  scheduler.Instance
+	counts InstanceTasks // Groups shared
+}
+
+// rebuild makes n's snapshot from its record and sums. It reuses the
+// previous snapshot's attribute map when the attributes did not change.
+func (n *instNode) rebuild() {
+	prev := n.snap
+	s := &instSnap{id: n.id, key: n.key, rev: n.rev, rec: n.rec, counts: n.agg.counts}
+	s.counts.Groups = expand(n.agg.groups)
+	if ci := n.rec; ci != nil {
+		var attrs map[string]string
+		switch {
+		case n.attrs != nil:
+			attrs = n.attrs.m
+		case prev != nil && prev.rec != nil && slices.Equal(prev.rec.Attributes, ci.Attributes):
+			attrs = prev.sched.Attributes
+		default:
+			attrs = make(map[string]string, len(ci.Attributes))
+			for _, at := range ci.Attributes {
+				attrs[at.Name] = at.Value
+			}
+		}
+		s.sched = scheduler.Instance{
+			ID:                n.id,
+			EC2InstanceID:     ci.EC2InstanceID,
+			Status:            ci.Status,
+			AgentVersion:      ci.AgentVersion,
+			Attributes:        attrs,
+			CPU:               ci.Registered.CPU - ci.Used.CPU,
+			Memory:            ci.Registered.MemoryMiB - ci.Used.MemoryMiB,
+			UsedTCP:           slices.Concat(ci.Registered.Ports, ci.Used.Ports),
+			UsedUDP:           slices.Concat(ci.Registered.PortsUDP, ci.Used.PortsUDP),
+			DynamicPorts:      scheduler.PortRange{From: ci.DynamicPorts[0], To: ci.DynamicPorts[1]},
+			RunningTasksCount: n.agg.placedRunning,
+			RegisteredAt:      ci.RegisteredAt,
+		}
+		s.sched.Tasks = placedTasks(n.agg.placed)
+	}
+	n.snap, n.dirty = s, false
+}
+
+// expand lists every key of a multiset as often as it counts, sorted.
+func expand(m map[string]int) []string {
+	var out []string
+	for k, c := range m {
+		for range c {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func placedTasks(m map[scheduler.Task]int) []scheduler.Task {
+	var out []scheduler.Task
+	for k, c := range m {
+		for range c {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b scheduler.Task) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Family, b.Family))
+	})
+	return out
+}
+
+// svcNode is one service's tasks and their counts.
+type svcNode struct {
+	tasks  map[string]*taskNode
+	counts ServiceCounts
+}
+
+// add adds (d = 1) or removes (d = -1) what t contributes to the counts:
+// tasks desired RUNNING that are RUNNING or on their way.
+func (s *svcNode) add(t *state.Task, d int) {
+	if t.Task.DesiredStatus != statusRunning {
+		return
+	}
+	var c Counts
+	switch last := t.Task.LastStatus; {
+	case last == statusRunning:
+		c.Running = int32(d)
+	case pendingStatus(last):
+		c.Pending = int32(d)
+	default:
+		return
+	}
+	s.counts.Running += c.Running
+	s.counts.Pending += c.Pending
+	if s.counts.ByDeployment == nil {
+		s.counts.ByDeployment = map[string]Counts{}
+	}
+	dc := s.counts.ByDeployment[t.DeploymentID]
+	dc.Running += c.Running
+	dc.Pending += c.Pending
+	if dc.Running == 0 && dc.Pending == 0 {
+		delete(s.counts.ByDeployment, t.DeploymentID)
+	} else {
+		s.counts.ByDeployment[t.DeploymentID] = dc
+	}
+}
+
+// addTask adds (d = 1) or removes (d = -1) what t contributes to the
+// cluster's counts.
+func (c *ClusterCounts) addTask(t *state.Task, d int) {
+	switch last := t.Task.LastStatus; {
+	case last == statusRunning:
+		c.RunningTasks += int32(d)
+	case pendingStatus(last):
+		c.PendingTasks += int32(d)
+	}
+	if t.Task.LastStatus != statusStopped {
+		c.NotStoppedTasks += int32(d)
+	}
+}
+
+func activeInstance(ci *state.ContainerInstance) int32 {
+	if ci != nil && ci.Status != statusInactive {
+		return 1
+	}
+	return 0
+}
+
+// index is the view's state: every cluster, and the instance nodes changed
+// by the batch being applied.
+type index struct {
+	clusters map[string]*cluster
+	dirty    []*instNode
+}
+
+func newIndex() *index { return &index{clusters: map[string]*cluster{}} }
+
+func (x *index) cluster(name string) *cluster {
+	c := x.clusters[name]
+	if c == nil {
+		c = newCluster()
+		x.clusters[name] = c
+	}
+	return c
+}
+
+// node returns the instance node id of c, creating it.
+func (x *index) node(c *cluster, id string) *instNode {
+	n := c.instances[id]
+	if n == nil {
+		n = &instNode{id: id, tasks: map[string]*taskNode{}}
+		c.instances[id] = n
+	}
+	return n
+}
+
+func (x *index) touch(n *instNode) {
+	if !n.dirty {
+		n.dirty = true
+		x.dirty = append(x.dirty, n)
+	}
+}
+
+// dropNode forgets n when nothing refers to it any more.
+func (x *index) dropNode(c *cluster, n *instNode) {
+	if n.rec == nil && len(n.tasks) == 0 {
+		delete(c.instances, n.id)
+	}
+}
+
+// apply applies one change. A change older than what the view holds for
+// its key is ignored, so replays (after a listing) are harmless; a change
+// at the same revision is applied again, which is idempotent.
+func (x *index) apply(ch *change) {
+	c := x.cluster(ch.cluster)
+	switch ch.kind {
+	case kindTask:
+		old := c.tasks[ch.id]
+		if old != nil && old.rev > ch.rev {
+			return
+		}
+		if old != nil {
+			x.unlinkTask(c, ch.id, old)
+		}
+		if ch.del {
+			if old != nil {
+				delete(c.tasks, ch.id)
+				c.taskOrder.remove(ch.id)
+			}
+			return
+		}
+		if old == nil {
+			c.taskOrder.insert(ch.id)
+		}
+		n := &taskNode{key: ch.key, rev: ch.rev, t: ch.task}
+		c.tasks[ch.id] = n
+		x.linkTask(c, ch.id, n)
+	case kindInstance:
+		n := c.instances[ch.id]
+		if n != nil && n.rec != nil && n.rev > ch.rev {
+			return
+		}
+		if ch.del {
+			if n == nil || n.rec == nil {
+				return
+			}
+			c.counts.Instances -= activeInstance(n.rec)
+			n.rec, n.attrs, n.key, n.rev = nil, nil, "", 0
+			c.removeSorted(n)
+			x.touch(n)
+			x.dropNode(c, n)
+			return
+		}
+		if n == nil {
+			n = x.node(c, ch.id)
+		}
+		if n.rec == nil {
+			c.insertSorted(n)
+		}
+		c.counts.Instances += activeInstance(ch.inst) - activeInstance(n.rec)
+		n.rec, n.attrs, n.key, n.rev = ch.inst, ch.attrs, ch.key, ch.rev
+		x.touch(n)
+	}
+}
+
+func (x *index) linkTask(c *cluster, id string, n *taskNode) {
+	t := n.t
+	c.counts.addTask(t, 1)
+	if t.InstanceID != "" {
+		in := x.node(c, t.InstanceID)
+		in.tasks[id] = n
+		in.agg.add(t, 1)
+		x.touch(in)
+	}
+	if t.ServiceName != "" {
+		s := c.services[t.ServiceName]
+		if s == nil {
+			s = &svcNode{tasks: map[string]*taskNode{}}
+			c.services[t.ServiceName] = s
+		}
+		s.tasks[id] = n
+		s.add(t, 1)
+	}
+}
+
+func (x *index) unlinkTask(c *cluster, id string, n *taskNode) {
+	t := n.t
+	c.counts.addTask(t, -1)
+	if in := c.instances[t.InstanceID]; t.InstanceID != "" && in != nil {
+		delete(in.tasks, id)
+		in.agg.add(t, -1)
+		x.touch(in)
+		x.dropNode(c, in)
+	}
+	if s := c.services[t.ServiceName]; t.ServiceName != "" && s != nil {
+		delete(s.tasks, id)
+		s.add(t, -1)
+		if len(s.tasks) == 0 {
+			delete(c.services, t.ServiceName)
+		}
+	}
+}
+
+// finish rebuilds the snapshots of the nodes the batch changed.
+func (x *index) finish() {
+	for _, n := range x.dirty {
+		n.rebuild()
+	}
+	x.dirty = x.dirty[:0]
+}
+
+func (c *cluster) search(id string) (int, bool) {
+	return sort.Find(len(c.sorted), func(i int) int { return strings.Compare(id, c.sorted[i].id) })
+}
+
+func (c *cluster) insertSorted(n *instNode) {
+	if i, found := c.search(n.id); !found {
+		c.sorted = slices.Insert(c.sorted, i, n)
+	}
+}
+
+func (c *cluster) removeSorted(n *instNode) {
+	if i, found := c.search(n.id); found {
+		c.sorted = slices.Delete(c.sorted, i, i+1)
+	}
+}

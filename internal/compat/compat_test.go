@@ -1,0 +1,55 @@
+package compat
+
+import (
+	"flag"
+	"maps"
+	"os"
+	"slices"
+	"testing"
+
+	ecsapi "github.com/minato-project/minato/internal/api/ecs"
+	stsapi "github.com/minato-project/minato/internal/api/sts"
+	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/model/ststypes"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/compatibility.md from the code")
+
+const docPath = "../../docs/compatibility.md"
+
+func services() []Service {
+	ecs := ecsapi.New(ecsapi.Config{})
+	sts := stsapi.Service()
+	return []Service{
+		{Name: "Amazon ECS", CLI: "ecs", Model: ecstypes.Operations, Implemented: ecs.Implemented(), Notes: ecsapi.Notes},
+		{Name: "AWS STS", CLI: "sts", Model: ststypes.Operations, Implemented: slices.Collect(maps.Keys(sts.Actions)),
+			Notes: map[string]string{"GetCallerIdentity": "The account and principal of the signing key."}},
+	}
+}
+
+func TestCompatibilityDocIsCurrent(t *testing.T) {
+	for _, s := range services() {
+		if u := Unknown(s); len(u) > 0 {
+			t.Errorf("%s serves operations that are not in its AWS model: %v", s.Name, u)
+		}
+		for op := range s.Notes {
+			if !slices.Contains(s.Implemented, op) {
+				t.Errorf("%s has notes for %s, which it does not serve", s.Name, op)
+			}
+		}
+	}
+	got := Render(services())
+	if *update {
+		if err := os.WriteFile(docPath, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(docPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != got {
+		t.Fatal("docs/compatibility.md is out of date: run go test ./internal/compat -update")
+	}
+}

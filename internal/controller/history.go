@@ -1,0 +1,104 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/model/shape"
+	"github.com/minato-project/minato/internal/reconcile"
+	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/store"
+)
+
+// The service deployment history (ListServiceDeployments) follows what
+// the decider does to deployments. It is written after the service record
+// would be, in its own transactions: after a crash it can lag, never lead.
+
+// editHistory applies edit to the history record that follows deployment
+// id (as its own deployment or as its rollback).
+func (c *Services) editHistory(ctx context.Context, r serviceRef, id string, edit func(h *state.ServiceDeployment) bool) {
+	for attempt := 0; attempt < 10; attempt++ {
+		items, err := state.List[state.ServiceDeployment](ctx, c.Store, state.ServiceDeploymentsPrefix(r.cluster, r.name), store.ListOptions{})
+		if err != nil {
+			return
+		}
+		var found *state.Item[state.ServiceDeployment]
+		for i := range items {
+			if items[i].Value.DeploymentID == id || items[i].Value.RollbackID == id {
+				found = &items[i]
+				break
+			}
+		}
+		if found == nil {
+			return
+		}
+		h := found.Value
+		if !edit(&h) {
+			return
+		}
+		b, err := state.Encode(h)
+		if err != nil {
+			return
+		}
+		_, err = c.Store.Txn(ctx, []store.Cond{{Key: found.Key, ModRevision: found.ModRevision}}, []store.Op{store.Put(found.Key, b)})
+		if !errors.Is(err, store.ErrConflict) {
+			return
+		}
+	}
+}
+
+// recordRollback notes that the circuit breaker rolled a deployment back.
+func (c *Services) recordRollback(ctx context.Context, r serviceRef, svc state.Service, d reconcile.Deployment, now time.Time) {
+	if d.RollbackFrom == "" {
+		return
+	}
+	c.editHistory(ctx, r, d.RollbackFrom, func(h *state.ServiceDeployment) bool {
+		h.RollbackID = d.ID
+		h.Deployment.Status = ecstypes.ServiceDeploymentStatusRollbackInProgress
+		h.Deployment.StatusReason = "Service deployment rolled back because the circuit breaker threshold was exceeded."
+		h.Deployment.Rollback = &ecstypes.Rollback{Reason: "Circuit breaker threshold exceeded; rolling back to " + d.TaskDefinition + ".",
+			StartedAt: shape.NewTimestamp(now)}
+		h.Deployment.UpdatedAt = shape.NewTimestamp(now)
+		return true
+	})
+}
+
+// recordOutcome notes a deployment's new rollout state.
+func (c *Services) recordOutcome(ctx context.Context, r serviceRef, svc state.Service, d reconcile.Deployment, now time.Time) {
+	c.editHistory(ctx, r, d.ID, func(h *state.ServiceDeployment) bool {
+		ts := shape.NewTimestamp(now)
+		rollback := h.RollbackID == d.ID
+		if !h.Deployment.FinishedAt.IsZero() || !h.Deployment.StoppedAt.IsZero() {
+			return false // finished (or superseded) already
+		}
+		switch d.RolloutState {
+		case reconcile.RolloutCompleted:
+			h.Deployment.Status = ecstypes.ServiceDeploymentStatusSuccessful
+			if rollback {
+				h.Deployment.Status = ecstypes.ServiceDeploymentStatusRollbackSuccessful
+			}
+			h.Deployment.FinishedAt = ts
+		case reconcile.RolloutFailed:
+			if rollback {
+				h.Deployment.Status = ecstypes.ServiceDeploymentStatusRollbackFailed
+				h.Deployment.FinishedAt = ts
+				break
+			}
+			h.Deployment.DeploymentCircuitBreaker = &ecstypes.ServiceDeploymentCircuitBreaker{
+				Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusTriggered, FailureCount: int32(d.FailedTasks),
+				Threshold: int32(reconcile.Threshold(int(svc.Service.DesiredCount))),
+			}
+			if h.RollbackID == "" {
+				h.Deployment.Status = ecstypes.ServiceDeploymentStatusStopped
+				h.Deployment.StatusReason = d.RolloutReason
+				h.Deployment.StoppedAt = ts
+			}
+		default:
+			return false
+		}
+		h.Deployment.UpdatedAt = ts
+		return true
+	})
+}

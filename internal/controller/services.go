@@ -1,0 +1,419 @@
+// Package controller runs the control plane's loops: it reads state from
+// the store (tasks and container instances from the cluster view, which
+// the store feeds), asks the pure deciders what to do, and commits the
+// result. The service controller keeps every service at its desired count
+// and moves its deployments. Loops are level triggered: each pass
+// re-derives what to do from the state, so a restart in the middle of
+// anything goes on where it stopped.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	ecsapi "github.com/minato-project/minato/internal/api/ecs"
+	"github.com/minato-project/minato/internal/clusterview"
+	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/model/shape"
+	"github.com/minato-project/minato/internal/reconcile"
+	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/store"
+)
+
+// Services is the service controller.
+type Services struct {
+	Store store.Store
+	ECS   *ecsapi.API
+	// View is where the controller reads tasks and container instances
+	// (default ECS.View()).
+	View   *clusterview.View
+	Clock  core.Clock
+	IDs    core.IDs
+	Logger *slog.Logger
+	// Agents tells which agents are connected (DAEMON placement).
+	Connected func(instanceID string) bool
+	// Interval is how often every service is looked at even without a
+	// change (default 2 s).
+	Interval time.Duration
+	// StablePeriod is how long a deployment's tasks must run before it
+	// completes (default 5 s; see reconcile.Config).
+	StablePeriod time.Duration
+
+	mu    sync.Mutex
+	dirty map[serviceRef]bool
+	wake  chan struct{}
+}
+
+type serviceRef struct{ cluster, name string }
+
+func (c *Services) defaults() {
+	if c.Clock == nil {
+		c.Clock = core.SystemClock{}
+	}
+	if c.IDs == nil {
+		c.IDs = core.RandomIDs{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Interval == 0 {
+		c.Interval = 2 * time.Second
+	}
+	if c.StablePeriod == 0 {
+		c.StablePeriod = 5 * time.Second
+	}
+	if c.Connected == nil {
+		c.Connected = func(string) bool { return true }
+	}
+	if c.View == nil {
+		c.View = c.ECS.View()
+	}
+	// The controller's own writes (tasks it marks counted) go through the
+	// view, so that its next pass reads them.
+	c.Store = c.View.Wrap(c.Store)
+	c.dirty = map[serviceRef]bool{}
+	c.wake = make(chan struct{}, 1)
+}
+
+// Run runs the controller until ctx ends.
+func (c *Services) Run(ctx context.Context) error {
+	c.defaults()
+	var wg sync.WaitGroup
+	wg.Go(func() { c.watch(ctx, "ecs/services/") })
+	wg.Go(func() { c.watch(ctx, "ecs/tasks/") })
+	tick := time.NewTicker(c.Interval)
+	defer tick.Stop()
+	c.markAll(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-tick.C:
+			c.markAll(ctx)
+		case <-c.wake:
+		}
+		c.mu.Lock()
+		work := make([]serviceRef, 0, len(c.dirty))
+		for r := range c.dirty {
+			work = append(work, r)
+		}
+		clear(c.dirty)
+		c.mu.Unlock()
+		for _, r := range work {
+			if ctx.Err() != nil {
+				break
+			}
+			if err := c.reconcile(ctx, r); err != nil && ctx.Err() == nil {
+				if errors.Is(err, store.ErrConflict) {
+					c.mark(r) // someone wrote meanwhile: look again
+					continue
+				}
+				c.Logger.Warn("service reconcile failed", "cluster", r.cluster, "service", r.name, "err", err)
+			}
+		}
+	}
+}
+
+func (c *Services) mark(r serviceRef) {
+	c.mu.Lock()
+	c.dirty[r] = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// markAll marks every service that is not INACTIVE.
+func (c *Services) markAll(ctx context.Context) {
+	kvs, _, err := c.Store.List(ctx, "ecs/services/", store.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, kv := range kvs {
+		if cl, name, ok := splitServiceKey(kv.Key); ok && !strings.Contains(string(kv.Value), `"status":"INACTIVE"`) {
+			c.mark(serviceRef{cl, name})
+		}
+	}
+}
+
+func splitServiceKey(key string) (cluster, name string, ok bool) {
+	rest, ok := strings.CutPrefix(key, "ecs/services/")
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, "/")
+}
+
+// watch marks the services whose records or tasks change.
+func (c *Services) watch(ctx context.Context, prefix string) {
+	for ctx.Err() == nil {
+		rev, err := c.Store.Revision(ctx)
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		w, err := c.Store.Watch(ctx, prefix, rev)
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		for ev := range w.Events() {
+			if ev.Type != store.EventPut {
+				continue
+			}
+			if prefix == "ecs/services/" {
+				if cl, name, ok := splitServiceKey(ev.KV.Key); ok {
+					c.mark(serviceRef{cl, name})
+				}
+				continue
+			}
+			var t struct {
+				Cluster     string `json:"cluster"`
+				ServiceName string `json:"serviceName"`
+			}
+			if err := jsonUnmarshal(ev.KV.Value, &t); err == nil && t.ServiceName != "" {
+				c.mark(serviceRef{t.Cluster, t.ServiceName})
+			}
+		}
+		c.markAll(ctx) // the watch ended (compacted or closed): catch up
+	}
+}
+
+// reconcile makes one decision for one service and carries it out.
+func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
+	it, err := state.Get[state.Service](ctx, c.Store, state.ServiceKey(r.cluster, r.name))
+	if state.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	svc := it.Value
+	if svc.Service.Status == "INACTIVE" {
+		return nil
+	}
+	// The view holds at least what the store held when the service was
+	// read, as listing the tasks after reading the service did.
+	if err := c.View.Sync(ctx); err != nil {
+		return err
+	}
+	now := c.Clock.Now()
+	// Stopped tasks matter only until the circuit breaker has looked at
+	// them; those it did not count stay out after a while.
+	mine := c.View.ServiceTasks(r.cluster, r.name, now.Add(-10*time.Minute))
+	slices.SortFunc(mine, func(a, b state.Task) int { return strings.Compare(a.ID, b.ID) })
+	in := c.input(svc, mine, c.instances(r.cluster, svc, mine), now)
+	plan := reconcile.Decide(in)
+
+	var events []string
+	for _, s := range plan.Stop {
+		if err := c.ECS.StopServiceTask(ctx, r.cluster, s.TaskID, s.Reason); err != nil {
+			c.Logger.Warn("stopping service task", "service", r.name, "task", s.TaskID, "err", err)
+		}
+	}
+	for _, id := range plan.CountFailed {
+		if err := c.markCounted(ctx, r.cluster, id); err != nil {
+			return err
+		}
+	}
+	byID := map[string]reconcile.Deployment{}
+	known := map[string]bool{}
+	for _, d := range svc.Service.Deployments {
+		known[d.Id] = true
+	}
+	created := false
+	for _, d := range plan.Deployments {
+		byID[d.ID] = d
+		created = created || !known[d.ID]
+	}
+	launches := plan.Launch
+	if created {
+		// A new deployment (a rollback) is recorded before any task is
+		// launched for it, so no task ever names a deployment the service
+		// record does not hold.
+		launches = nil
+		defer c.mark(r)
+	}
+	for _, l := range launches {
+		d, ok := byID[l.DeploymentID]
+		if !ok || l.Count <= 0 {
+			continue
+		}
+		started, res, err := c.ECS.LaunchServiceTasks(ctx, ecsapi.ServiceLaunch{
+			Service: svc, DeploymentID: l.DeploymentID, TaskDefinition: d.TaskDefinition, Count: l.Count, InstanceID: l.InstanceID,
+		})
+		if err != nil {
+			events = append(events, fmt.Sprintf("(service %s) failed to launch a task: %v", r.name, err))
+			continue
+		}
+		if len(started) > 0 {
+			ids := make([]string, len(started))
+			for i, t := range started {
+				ids[i] = t.ID
+			}
+			events = append(events, reconcile.StartedMessage(r.name, ids, plan.ReplacedUnhealthy))
+		}
+		if msg := res.EventMessage(r.name); msg != "" {
+			events = append(events, msg)
+		}
+	}
+	events = append(plan.Events, events...)
+	if !plan.Recheck.IsZero() {
+		time.AfterFunc(time.Until(plan.Recheck), func() { c.mark(r) })
+	}
+	return c.commit(ctx, r, it.ModRevision, svc, plan, in, events, now)
+}
+
+// instances returns the container instances the decision needs: every one
+// of the cluster for a DAEMON service, otherwise those its tasks are on
+// (whether they are DRAINING).
+func (c *Services) instances(cluster string, svc state.Service, tasks []state.Task) []state.ContainerInstance {
+	var out []state.ContainerInstance
+	if svc.Service.SchedulingStrategy == ecstypes.SchedulingStrategyDaemon {
+		for i := range c.View.Instances(cluster, "") {
+			out = append(out, i.Record)
+		}
+		return out
+	}
+	seen := map[string]bool{}
+	for _, t := range tasks {
+		if t.InstanceID == "" || seen[t.InstanceID] {
+			continue
+		}
+		seen[t.InstanceID] = true
+		if i, ok := c.View.Instance(cluster, t.InstanceID); ok {
+			out = append(out, i.Record)
+		}
+	}
+	return out
+}
+
+// commit writes the decision into the service record.
+func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc state.Service, plan reconcile.Plan, in reconcile.Input, events []string, now time.Time) error {
+	before, _ := state.Encode(svc)
+	old := map[string]ecstypes.Deployment{}
+	for _, d := range svc.Service.Deployments {
+		old[d.Id] = d
+	}
+	var deps []ecstypes.Deployment
+	for _, d := range plan.Deployments {
+		ed, ok := old[d.ID]
+		if !ok { // a deployment the plan created: a rollback
+			ed = ecstypes.Deployment{Id: d.ID, CreatedAt: shape.NewTimestamp(now), LaunchType: svc.Service.LaunchType,
+				NetworkConfiguration: svc.Service.NetworkConfiguration, CapacityProviderStrategy: svc.Service.CapacityProviderStrategy}
+			svc.DeploymentCount++
+			c.recordRollback(ctx, r, svc, d, now)
+		}
+		changed := ed.Status != d.Status || string(ed.RolloutState) != d.RolloutState || int(ed.FailedTasks) != d.FailedTasks
+		ed.Status, ed.TaskDefinition = d.Status, d.TaskDefinition
+		ed.RolloutState = ecstypes.DeploymentRolloutState(d.RolloutState)
+		ed.RolloutStateReason = d.RolloutReason
+		ed.FailedTasks = int32(d.FailedTasks)
+		if changed {
+			ed.UpdatedAt = shape.NewTimestamp(now)
+		}
+		deps = append(deps, ed)
+		if changed && ok {
+			c.recordOutcome(ctx, r, svc, d, now)
+		}
+	}
+	for i := range deps {
+		deps[i].DesiredCount = 0
+		if deps[i].Status == reconcile.StatusPrimary {
+			deps[i].DesiredCount = svc.Service.DesiredCount
+		}
+	}
+	if in.Config.Daemon && svc.Service.Status == "ACTIVE" {
+		// A daemon's desired count is the number of instances it belongs on.
+		n := reconcile.DaemonDesiredCount(in.Instances)
+		svc.Service.DesiredCount = int32(n)
+		for i := range deps {
+			if deps[i].Status == reconcile.StatusPrimary {
+				deps[i].DesiredCount = int32(n)
+			}
+		}
+	}
+	svc.Service.Deployments = deps
+	if len(deps) > 0 {
+		svc.Service.TaskDefinition = deps[0].TaskDefinition
+	}
+	if plan.Completed != "" {
+		svc.LastCompleted = plan.Completed
+	}
+	svc.Steady = plan.Steady
+	svc.ConsecutiveFailures, svc.NextLaunchAt = plan.ConsecutiveFailures, plan.NextLaunchAt
+	svc.Service.Events = addEvents(svc.Service.Events, events, now, c.IDs)
+	if svc.Service.Status == "DRAINING" && !hasLiveTasks(in.Tasks) && len(plan.Launch) == 0 && len(plan.Stop) == 0 {
+		svc.Service.Status = "INACTIVE"
+		svc.Service.Deployments = nil
+	}
+	after, _ := state.Encode(svc)
+	if string(before) == string(after) {
+		return nil
+	}
+	b, err := state.Encode(svc)
+	if err != nil {
+		return err
+	}
+	key := state.ServiceKey(r.cluster, r.name)
+	_, err = c.Store.Txn(ctx, []store.Cond{{Key: key, ModRevision: rev}}, []store.Op{store.Put(key, b)})
+	return err
+}
+
+func hasLiveTasks(ts []reconcile.Task) bool {
+	return slices.ContainsFunc(ts, func(t reconcile.Task) bool { return t.LastStatus != "STOPPED" })
+}
+
+// addEvents prepends new events (given oldest first), skipping one that
+// repeats the newest event within 5 minutes, and keeps the newest 100.
+func addEvents(have []ecstypes.ServiceEvent, msgs []string, now time.Time, ids core.IDs) []ecstypes.ServiceEvent {
+	for _, m := range msgs {
+		if len(have) > 0 && have[0].Message == m && now.Sub(have[0].CreatedAt.Time()) < 5*time.Minute {
+			continue
+		}
+		id := ids.NewID()
+		ev := ecstypes.ServiceEvent{Id: id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:], CreatedAt: shape.NewTimestamp(now), Message: m}
+		have = append([]ecstypes.ServiceEvent{ev}, have...)
+	}
+	if len(have) > 100 {
+		have = have[:100]
+	}
+	return have
+}
+
+// markCounted marks a stopped task as counted by the circuit breaker.
+func (c *Services) markCounted(ctx context.Context, cluster, id string) error {
+	key := state.TaskKey(cluster, id)
+	for attempt := 0; attempt < 20; attempt++ {
+		it, err := state.Get[state.Task](ctx, c.Store, key)
+		if state.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		t := it.Value
+		if t.FailureCounted {
+			return nil
+		}
+		t.FailureCounted = true
+		b, err := state.Encode(t)
+		if err != nil {
+			return err
+		}
+		_, err = c.Store.Txn(ctx, []store.Cond{{Key: key, ModRevision: it.ModRevision}}, []store.Op{store.Put(key, b)})
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return store.ErrConflict
+}

@@ -1,0 +1,202 @@
+// Package controlplane assembles a minato control-plane node: the state
+// store, the AWS API listener with every service registered, and the
+// controllers. It is the composition root; the parts live elsewhere.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/minato-project/minato/internal/agentproto"
+	"github.com/minato-project/minato/internal/api/agentserver"
+	ecsapi "github.com/minato-project/minato/internal/api/ecs"
+	stsapi "github.com/minato-project/minato/internal/api/sts"
+	"github.com/minato-project/minato/internal/arn"
+	"github.com/minato-project/minato/internal/awsproto"
+	"github.com/minato-project/minato/internal/clusterview"
+	"github.com/minato-project/minato/internal/controller"
+	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/store/bolt"
+)
+
+// Config says how to run a node.
+type Config struct {
+	DataDir   string
+	APIAddr   string // host:port of the AWS API listener
+	AccountID string
+	Region    string // region of the default cluster and printed profile
+	// AccessKeyID and SecretAccessKey, when both set, are the accepted key
+	// pair; otherwise a pair is generated and kept in DataDir.
+	AccessKeyID     string
+	SecretAccessKey string
+	// AgentToken is the join token agents present; empty: generated and
+	// kept in DataDir.
+	AgentToken string
+	// TLSCertFile and TLSKeyFile, when set, make the API listener serve
+	// HTTPS (agents then need the CA that signed it).
+	TLSCertFile, TLSKeyFile string
+	Logger                  *slog.Logger
+	Clock                   core.Clock
+}
+
+// Info describes a node that is ready.
+type Info struct {
+	APIURL     string
+	DataDir    string
+	AccountID  string
+	Region     string
+	Key        AccessKey
+	KeyCreated bool
+	AgentToken string
+}
+
+// Run starts a node and blocks until ctx ends, then shuts down cleanly.
+// ready is called once the API answers.
+func Run(ctx context.Context, cfg Config, ready func(Info)) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = core.SystemClock{}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	key, created, err := LoadOrCreateKey(cfg.DataDir, cfg.AccessKeyID, cfg.SecretAccessKey)
+	if err != nil {
+		return err
+	}
+	token, err := loadOrCreateToken(cfg.DataDir, cfg.AgentToken)
+	if err != nil {
+		return err
+	}
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
+	if err != nil {
+		return fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
+	}
+	defer st.Close()
+
+	// The cluster view: what the hot paths read instead of listing the
+	// store. Every writer goes through its store, so that readers see
+	// their own writes whole.
+	view := clusterview.New(st, log.With("component", "clusterview"))
+	viewCtx, stopView := context.WithCancel(context.Background())
+	viewDone := make(chan struct{})
+	go func() {
+		defer close(viewDone)
+		view.Run(viewCtx)
+	}()
+	defer func() {
+		stopView()
+		<-viewDone
+	}()
+	vst := view.Store()
+
+	agents := liveness.New(clock, 2*agentproto.PollTimeout)
+	ecs := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Logger: log.With("service", "ecs"), Region: cfg.Region, AccountID: cfg.AccountID, Agents: agents})
+	agentSrv := agentserver.New(agentserver.Config{
+		Store: vst, Agents: agents, Clock: clock, Logger: log.With("component", "agentserver"), Token: token,
+		Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID},
+	})
+	if err := ecs.EnsureDefaultCluster(ctx); err != nil {
+		return fmt.Errorf("default cluster: %w", err)
+	}
+	if err := view.Sync(ctx); err != nil {
+		return fmt.Errorf("cluster view: %w", err)
+	}
+
+	ctrlCtx, stopControllers := context.WithCancel(context.Background())
+	defer stopControllers()
+	services := &controller.Services{Store: vst, ECS: ecs, View: view, Clock: clock, Logger: log.With("component", "services"), Connected: agents.Connected}
+	controllersDone := make(chan struct{})
+	go func() {
+		defer close(controllersDone)
+		services.Run(ctrlCtx)
+	}()
+	defer func() {
+		stopControllers()
+		<-controllersDone
+	}()
+
+	api := awsproto.NewServer(awsproto.Config{
+		Keys: awsproto.NewStaticKeys(awsproto.Principal{
+			AccessKeyID:     key.AccessKeyID,
+			SecretAccessKey: key.SecretAccessKey,
+			AccountID:       cfg.AccountID,
+			ARN:             "arn:aws:iam::" + cfg.AccountID + ":root",
+			UserID:          cfg.AccountID,
+		}),
+		Clock:  clock,
+		Logger: log,
+	})
+	api.RegisterJSON(ecs.Service())
+	api.RegisterQuery(stsapi.Service())
+
+	var isReady atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !isReady.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/minato/agent/", agentSrv.Handler())
+	mux.Handle("/", api)
+
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("api listener: %w", err)
+	}
+	hs := awsproto.NewHTTPServer(cfg.APIAddr, mux)
+	serveErr := make(chan error, 1)
+	scheme := "http"
+	go func() {
+		if cfg.TLSCertFile != "" {
+			serveErr <- hs.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+			return
+		}
+		serveErr <- hs.Serve(ln)
+	}()
+	if cfg.TLSCertFile != "" {
+		scheme = "https"
+	}
+	isReady.Store(true)
+	log.Info("api listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(Info{
+			APIURL:     scheme + "://" + ln.Addr().String(),
+			DataDir:    cfg.DataDir,
+			AccountID:  cfg.AccountID,
+			Region:     cfg.Region,
+			Key:        key,
+			KeyCreated: created,
+			AgentToken: token,
+		})
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("api listener: %w", err)
+	}
+	log.Info("shutting down")
+	isReady.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("api shutdown", "err", err)
+	}
+	return nil
+}

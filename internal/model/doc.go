@@ -1,0 +1,55 @@
+// Package model is the home of minato's AWS wire types. Nothing lives in
+// this package itself; it holds the go:generate lines that rebuild the
+// generated packages below it from the official AWS API models.
+//
+//   - shape: the small hand-written runtime the generated code uses
+//     (Timestamp, ValidationError, Operation, ErrorInfo, XMLMap).
+//   - gen: the generator (go run ./gen -h for its flags).
+//   - <service>types (ecstypes, ststypes, ...): generated, committed, never
+//     edited by hand.
+//
+// The models are botocore's service-2.json files in shared/aws-models, which
+// sits beside the repository and is not part of it: a fresh clone builds
+// without it, and only `go generate ./internal/model` reads it. To add a
+// service, add one go:generate line below and run go generate.
+//
+// # What the generator emits
+//
+// For each model, one file <service>types/api_gen.go with:
+//
+//   - Service metadata constants: ServiceID, APIVersion, Protocol, and
+//     JSONVersion, TargetPrefix, SigningName, EndpointPrefix, XMLNamespace
+//     where the model has them.
+//   - Operations (map[string]shape.Operation): every operation with its
+//     input/output shapes, errors and paginator tokens.
+//   - Errors (map[string]shape.ErrorInfo) and an ErrCode<Shape> constant
+//     per exception shape, valued with the wire code (the model's error.code
+//     for query services, e.g. "ListenerNotFound", else the shape name).
+//   - A struct per structure shape. Field names are member names with the
+//     first letter upper-cased; the JSON tag is the member's locationName or
+//     name. Strings and enums are values with omitzero. Integers, longs,
+//     doubles and booleans are values without omitzero (AWS always sends
+//     them) unless boxed ("box" on the shape or member), when they are
+//     pointers with omitzero. Timestamps are shape.Timestamp, blobs []byte,
+//     lists []T (structures by value), maps map[K]V, nested structures *T,
+//     document shapes shape.Document; all with omitzero.
+//   - For query-protocol services (sts, elbv2) also xml tags: "Name,omitempty",
+//     "Name>member,omitempty" for lists (flattened lists repeat under their
+//     item name), maps as shape.XMLMap; every numeric and boolean member a
+//     pointer (botocore's query models carry no box traits, and absent must
+//     differ from zero there); and per operation an <Op>ResponseEnvelope
+//     with New<Op>ResponseEnvelope for the <OpResponse><OpResult> document.
+//   - A named string type per enum shape with constants <Type><Value>, and
+//     Values() and IsKnown() methods.
+//   - On every struct, Validate() error: the first absent required member or
+//     unknown enum value, in model member order, recursing into nested
+//     structures, lists and maps, as a *shape.ValidationError whose Path reads
+//     like "containerDefinitions[0].name". Unboxed numbers cannot be told
+//     absent and are not checked for presence.
+package model
+
+// The -require pairs are rules the real service enforces that the model
+// leaves out ("Container.name should not be null or empty.").
+
+//go:generate go run ./gen -models ../../../shared/aws-models -service ecs -out ecstypes -require ContainerDefinition.name,ContainerDefinition.image
+//go:generate go run ./gen -models ../../../shared/aws-models -service sts -out ststypes

@@ -1,0 +1,107 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The texts Amazon ECS writes, kept in one place. Each one is copied from
+// ECS's developer guide or from service events and describe-services output
+// that ECS itself produced (see README.md for the sources).
+
+// Stop reasons (a task's stoppedReason).
+const (
+	// ReasonUnhealthy is the stoppedReason of a task whose essential
+	// container failed its health check.
+	ReasonUnhealthy = "Task failed container health checks"
+	// ReasonDraining is the stoppedReason of a service task stopped because
+	// its container instance is DRAINING.
+	ReasonDraining = "container instance is in DRAINING state"
+)
+
+// ReasonScaling is the stoppedReason of a task the service scheduler stops
+// to scale in or to replace it during a deployment.
+func ReasonScaling(deploymentID string) string {
+	return "Scaling activity initiated by (deployment " + deploymentID + ")"
+}
+
+// Rollout state reasons (a deployment's rolloutStateReason).
+const (
+	// RolloutReasonFailed is the reason of a deployment the circuit breaker
+	// failed.
+	RolloutReasonFailed = "ECS deployment circuit breaker: tasks failed to start."
+)
+
+// RolloutReasonInProgress is the reason of a deployment that has started;
+// the caller sets it when it creates one.
+func RolloutReasonInProgress(deploymentID string) string {
+	return "ECS deployment " + deploymentID + " in progress."
+}
+
+// RolloutReasonCompleted is the reason of a deployment that completed.
+func RolloutReasonCompleted(deploymentID string) string {
+	return "ECS deployment " + deploymentID + " completed."
+}
+
+// RolloutReasonRollback is the reason of the deployment the circuit breaker
+// creates to roll back; it names that new deployment.
+func RolloutReasonRollback(deploymentID string) string {
+	return "ECS deployment circuit breaker: rolling back to deploymentId " + deploymentID + "."
+}
+
+// Service event messages.
+
+func eventSteady(service string) string {
+	return fmt.Sprintf("(service %s) has reached a steady state.", service)
+}
+
+func eventDeploymentCompleted(service, deploymentID string) string {
+	return fmt.Sprintf("(service %s) (deployment %s) deployment completed.", service, deploymentID)
+}
+
+func eventDeploymentFailed(service, deploymentID string) string {
+	return fmt.Sprintf("(service %s) (deployment %s) deployment failed: tasks failed to start.", service, deploymentID)
+}
+
+func eventRollingBack(service, deploymentID string) string {
+	return fmt.Sprintf("(service %s) rolling back to deployment %s.", service, deploymentID)
+}
+
+func eventThrottled(service string) string {
+	return fmt.Sprintf("(service %s) is unable to consistently start tasks successfully.", service)
+}
+
+func eventUnhealthy(service, taskID string) string {
+	return fmt.Sprintf("(service %s) (task %s) failed container health checks.", service, taskID)
+}
+
+func eventStuck(service string) string {
+	return fmt.Sprintf("(service %s) was unable to stop or start tasks during a deployment because of the service deployment configuration. "+
+		"Update the minimumHealthyPercent or maximumPercent value and try again.", service)
+}
+
+func eventStopped(service string, taskIDs []string) string {
+	return fmt.Sprintf("(service %s) has stopped %d running tasks: %s.", service, len(taskIDs), taskList(taskIDs))
+}
+
+// StartedMessage is ECS's event for tasks the service scheduler started,
+// which the controller writes once it has placed a plan's launches and
+// knows their IDs. replacedUnhealthy is Plan.ReplacedUnhealthy.
+func StartedMessage(service string, taskIDs []string, replacedUnhealthy int) string {
+	msg := fmt.Sprintf("(service %s) has started %d tasks: %s.", service, len(taskIDs), taskList(taskIDs))
+	if replacedUnhealthy > 0 {
+		msg += fmt.Sprintf(" Amazon ECS replaced %d tasks due to an unhealthy status.", replacedUnhealthy)
+	}
+	return msg
+}
+
+func taskList(ids []string) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("(task " + id + ")")
+	}
+	return b.String()
+}

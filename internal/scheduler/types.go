@@ -1,0 +1,195 @@
+package scheduler
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/minato-project/minato/internal/model/ecstypes"
+)
+
+// Failure reasons, as Amazon ECS writes them in RunTask's failures and in
+// service events.
+const (
+	ReasonAgent            = "AGENT"
+	ReasonAttribute        = "ATTRIBUTE"
+	ReasonCPU              = "RESOURCE:CPU"
+	ReasonMemory           = "RESOURCE:MEMORY"
+	ReasonPorts            = "RESOURCE:PORTS"
+	ReasonPortsUDP         = "RESOURCE:PORTS_UDP"
+	ReasonDistinctInstance = "DistinctInstance placement constraint unsatisfied."
+	ReasonMemberOf         = "MemberOf placement constraint unsatisfied."
+
+	// NoInstancesMessage is the InvalidParameterException message of
+	// RunTask on a cluster without ACTIVE container instances.
+	NoInstancesMessage = "No Container Instances were found in your cluster."
+)
+
+// Container instance statuses (ContainerInstance.status).
+const (
+	StatusActive   = "ACTIVE"
+	StatusDraining = "DRAINING"
+)
+
+// Attribute names placement reads.
+const (
+	AttrAvailabilityZone = "ecs.availability-zone"
+	AttrInstanceType     = "ecs.instance-type"
+	AttrOSType           = "ecs.os-type"
+	AttrCPUArchitecture  = "ecs.cpu-architecture"
+)
+
+// DefaultDynamicPorts is the host port range dynamic (hostPort 0) bridge
+// mappings draw from when an instance does not say otherwise: the ECS
+// agent's default ECS_DYNAMIC_HOST_PORT_RANGE.
+var DefaultDynamicPorts = PortRange{From: 49153, To: 65535}
+
+// Instance is a snapshot of one container instance.
+type Instance struct {
+	ID             string // container instance ID (the last part of its ARN)
+	ARN            string // reported in failures; ID when empty
+	EC2InstanceID  string
+	Status         string // ACTIVE, DRAINING, REGISTERING, ...; only ACTIVE receives tasks
+	AgentConnected bool
+	AgentVersion   string
+	// Attributes by name (ecs.availability-zone, ecs.os-type,
+	// ecs.cpu-architecture, capabilities, custom ones); attributes without
+	// a value map to "".
+	Attributes map[string]string
+	CPU        int   // remaining CPU units
+	Memory     int   // remaining memory, MiB
+	UsedTCP    []int // host TCP ports reserved by the agent or held by tasks
+	UsedUDP    []int // host UDP ports, likewise
+	// DynamicPorts is where dynamic host ports come from; the zero value
+	// means DefaultDynamicPorts.
+	DynamicPorts PortRange
+	// Tasks are the tasks holding resources on the instance (every task
+	// not yet STOPPED). Their groups drive spread, distinctInstance and
+	// task:group.
+	Tasks []Task
+	// RunningTasksCount is ECS's runningTasksCount, for cluster queries.
+	// Placement does not change it: a placed task is PENDING.
+	RunningTasksCount int
+	RegisteredAt      time.Time
+}
+
+// Task is what placement needs to know of a task on an instance.
+type Task struct {
+	Group  string // "service:NAME", "family:NAME" or a RunTask group
+	Family string
+}
+
+// PortRange is an inclusive range of host ports.
+type PortRange struct{ From, To int }
+
+func (r PortRange) orDefault() PortRange {
+	if r.From <= 0 || r.To < r.From {
+		return DefaultDynamicPorts
+	}
+	return r
+}
+
+// PortMapping is one host port a task needs. In a Request a HostPort of 0
+// asks for a dynamic port; in a Placement every HostPort is set.
+type PortMapping struct {
+	Container     string // container name
+	ContainerPort int
+	HostPort      int
+	Protocol      ecstypes.TransportProtocol // "" means tcp
+}
+
+func (m PortMapping) udp() bool { return m.Protocol == ecstypes.TransportProtocolUdp }
+
+// Request is what one task needs of an instance. RequestFor computes it
+// from a task definition and overrides.
+type Request struct {
+	CPU    int // CPU units to reserve
+	Memory int // MiB to reserve
+	// Ports are the host ports to reserve: bridge mappings (HostPort 0 for
+	// a dynamic port) and host-mode mappings (HostPort = ContainerPort).
+	// awsvpc tasks have their own network namespace and need none.
+	Ports       []PortMapping
+	NetworkMode ecstypes.NetworkMode
+	// RequiredAttributes must all be present on the instance, with the
+	// given value when Value is set (requiresAttributes).
+	RequiredAttributes []ecstypes.Attribute
+	Group              string // task group; spread and distinctInstance count it
+	Family             string
+	// LaunchType FARGATE makes Place ignore strategies and constraints and
+	// spread by zone; the others place as given.
+	LaunchType ecstypes.LaunchType
+}
+
+// Placement is one task placed: where, with which host ports, and what it
+// holds there. Reserve applies it to an Instance, Release gives it back.
+type Placement struct {
+	InstanceID  string
+	InstanceARN string
+	// Ports are the request's port mappings with every host port chosen.
+	Ports []PortMapping
+	CPU   int
+	// Memory is in MiB.
+	Memory int
+	// TCPPorts and UDPPorts are the host ports held, sorted.
+	TCPPorts, UDPPorts []int
+	Group, Family      string
+}
+
+// Result is what Place proposes.
+type Result struct {
+	// Placements are the tasks placed, in order.
+	Placements []Placement
+	// Unplaced is how many of the requested copies were not placed.
+	Unplaced int
+	// Failures explain the first copy that could not be placed: one per
+	// ACTIVE instance, with its ARN and the first check it failed.
+	Failures []ecstypes.Failure
+	// NoInstances is set when the cluster has no ACTIVE container instance.
+	NoInstances bool
+	// Err is set, and nothing placed, when a strategy or constraint is
+	// invalid. ValidatePlacement reports the same error up front.
+	Err error
+
+	closest   int    // 1 + the index in Failures of the closest match; 0 for none
+	closestID string // its instance ID
+}
+
+// Closest returns the failure of the instance that came closest to taking
+// the task (it passed the most checks): the "closest matching
+// container-instance" of ECS's service events.
+func (r Result) Closest() (id string, f ecstypes.Failure, ok bool) {
+	if r.closest < 1 || r.closest > len(r.Failures) {
+		return "", ecstypes.Failure{}, false
+	}
+	return r.closestID, r.Failures[r.closest-1], true
+}
+
+// EventMessage is the service event ECS records when a service task cannot
+// be placed, or "" when everything was placed. service is the service name.
+func (r Result) EventMessage(service string) string {
+	const head = "service %s was unable to place a task because no container instance met all of its requirements."
+	const tail = " For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
+	if r.Unplaced == 0 || r.Err != nil {
+		return ""
+	}
+	msg := fmt.Sprintf(head, service)
+	id, f, ok := r.Closest()
+	switch {
+	case r.NoInstances || !ok:
+		msg += " Reason: " + NoInstancesMessage
+	default:
+		msg += " The closest matching container-instance " + id
+		switch f.Reason {
+		case ReasonCPU:
+			msg += " has insufficient CPU units available."
+		case ReasonMemory:
+			msg += " has insufficient memory available."
+		case ReasonPorts, ReasonPortsUDP:
+			msg += " is already using a port required by your task."
+		case ReasonAttribute:
+			msg += " is missing an attribute required by your task."
+		default:
+			msg += fmt.Sprintf(" encountered error %q.", f.Reason)
+		}
+	}
+	return msg + tail
+}

@@ -1,0 +1,158 @@
+package state
+
+import (
+	"time"
+
+	"github.com/minato-project/minato/internal/model/ecstypes"
+)
+
+// Record keys of the task machinery.
+
+// ContainerInstanceKey is where container instance id of cluster is kept.
+func ContainerInstanceKey(cluster, id string) string { return ContainerInstancesPrefix(cluster) + id }
+
+// TaskKey is where task id of cluster is kept.
+func TaskKey(cluster, id string) string { return TasksPrefix(cluster) + id }
+
+// InstanceTasksPrefix is the index of the tasks assigned to a container
+// instance that the agent still has to act on. The agent watches it.
+func InstanceTasksPrefix(instanceID string) string { return "ecs/instance-tasks/" + instanceID + "/" }
+
+// InstanceTaskKey is the index entry of task on instance.
+func InstanceTaskKey(instanceID, taskID string) string {
+	return InstanceTasksPrefix(instanceID) + taskID
+}
+
+// Resources is an amount of what a container instance offers.
+type Resources struct {
+	CPU       int   `json:"cpu"`       // CPU units (1024 per core)
+	MemoryMiB int   `json:"memoryMiB"` // MiB
+	Ports     []int `json:"ports,omitzero"`
+	PortsUDP  []int `json:"portsUDP,omitzero"`
+}
+
+// ContainerInstance is a host whose agent registered with a cluster.
+// ARNs are not stored; they depend on the caller's region.
+type ContainerInstance struct {
+	ID            string `json:"id"`
+	Cluster       string `json:"cluster"`
+	EC2InstanceID string `json:"ec2InstanceId"`
+	Status        string `json:"status"` // ACTIVE, DRAINING, INACTIVE
+	StatusReason  string `json:"statusReason,omitzero"`
+	Hostname      string `json:"hostname,omitzero"`
+	// Address is where targets on this host are reached (bridge and host
+	// network modes).
+	Address      string               `json:"address,omitzero"`
+	AgentVersion string               `json:"agentVersion,omitzero"`
+	DockerVer    string               `json:"dockerVersion,omitzero"`
+	Registered   Resources            `json:"registered"`
+	Used         Resources            `json:"used"` // held by tasks that are not STOPPED
+	DynamicPorts [2]int               `json:"dynamicPorts"`
+	Attributes   []ecstypes.Attribute `json:"attributes,omitzero"`
+	Tags         []ecstypes.Tag       `json:"tags,omitzero"`
+	RegisteredAt time.Time            `json:"registeredAt"`
+	Version      int64                `json:"version"`
+}
+
+// Task is one task. Its ECS view is kept in Task with the ARN fields empty;
+// they are filled in when it is rendered for a request.
+type Task struct {
+	ID         string        `json:"id"`
+	Cluster    string        `json:"cluster"`
+	InstanceID string        `json:"instanceId"`
+	Family     string        `json:"family"`
+	Revision   int32         `json:"revision"`
+	Task       ecstypes.Task `json:"task"`
+	// ContainerIDs are the container UUIDs (the last part of containerArn),
+	// in task definition order.
+	ContainerIDs []string `json:"containerIds"`
+	// Holds is what the task holds on its instance until it is STOPPED.
+	Holds Resources `json:"holds"`
+	// HostPorts are the host ports chosen at placement for each container's
+	// dynamic port mappings, by container name.
+	HostPorts map[string][]int `json:"hostPorts,omitzero"`
+	// Released is set once Holds was given back to the instance.
+	Released bool `json:"released,omitzero"`
+	// ServiceName is set for tasks a service started; DeploymentID names
+	// the deployment (also the task's startedBy, as ECS sets it).
+	ServiceName  string `json:"serviceName,omitzero"`
+	DeploymentID string `json:"deploymentId,omitzero"`
+	// FailureCounted is set once the service's circuit breaker counted
+	// this task as failed.
+	FailureCounted bool `json:"failureCounted,omitzero"`
+	// HealthChecked says whether the task's health decides whether it is
+	// healthy: an essential container has a health check.
+	HealthChecked bool `json:"healthChecked,omitzero"`
+}
+
+// TaskDef is a stored task definition revision. The ARN is not stored: it
+// depends on the caller's region.
+type TaskDef struct {
+	TaskDefinition ecstypes.TaskDefinition `json:"taskDefinition"`
+	Tags           []ecstypes.Tag          `json:"tags,omitzero"`
+}
+
+// IndexEntry is the value of an instance-task index entry. Writing it (for
+// example when a task is told to stop) wakes the agent's poll.
+type IndexEntry struct {
+	Cluster       string `json:"cluster"`
+	DesiredStatus string `json:"desiredStatus"`
+}
+
+// ServiceKey is where service name of cluster is kept.
+func ServiceKey(cluster, name string) string { return ServicesPrefix(cluster) + name }
+
+// ServiceDeploymentKey is where one deployment of a service is kept for
+// ListServiceDeployments and DescribeServiceDeployments.
+func ServiceDeploymentKey(cluster, service, id string) string {
+	return ServiceDeploymentsPrefix(cluster, service) + id
+}
+
+// ServiceDeploymentsPrefix is the prefix of a service's deployment history.
+func ServiceDeploymentsPrefix(cluster, service string) string {
+	return "ecs/servicedeployments/" + cluster + "/" + service + "/"
+}
+
+// Service is an ECS service. Its ECS view is kept in Service with the ARN
+// fields empty (they are filled in when it is rendered for a request);
+// TaskDefinition and Deployments[].TaskDefinition hold "family:revision".
+// Events are newest first, at most 100.
+type Service struct {
+	Name    string           `json:"name"`
+	Cluster string           `json:"cluster"`
+	Service ecstypes.Service `json:"service"`
+	// Backoff of task launches that keep failing.
+	ConsecutiveFailures int       `json:"consecutiveFailures,omitzero"`
+	LastFailureAt       time.Time `json:"lastFailureAt,omitzero"`
+	NextLaunchAt        time.Time `json:"nextLaunchAt,omitzero"`
+	// Steady is set while the service is in a steady state; the steady
+	// state event is recorded when it becomes set.
+	Steady bool `json:"steady,omitzero"`
+	// LastCompleted is the task definition ("family:revision") of the last
+	// deployment that COMPLETED: where a rollback goes.
+	LastCompleted string `json:"lastCompleted,omitzero"`
+	// DeploymentCount numbers deployments for their IDs.
+	DeploymentCount int `json:"deploymentCount,omitzero"`
+}
+
+// ServiceDeployment is one deployment in a service's history.
+type ServiceDeployment struct {
+	ID         string                     `json:"id"`
+	Cluster    string                     `json:"cluster"`
+	Service    string                     `json:"service"`
+	Deployment ecstypes.ServiceDeployment `json:"deployment"` // ARNs empty
+	// TaskDefinition is the target "family:revision"; Source the previous.
+	TaskDefinition string   `json:"taskDefinition"`
+	Source         []string `json:"source,omitzero"`
+	// DeploymentID is the service deployment ("ecs-svc/...") this record
+	// follows; RollbackID the deployment a circuit breaker rolled it back
+	// with, if any.
+	DeploymentID string `json:"deploymentId,omitzero"`
+	RollbackID   string `json:"rollbackId,omitzero"`
+	// SourceDeploymentIDs are the deployments ("ecs-svc/...") this one
+	// replaces, in the order of Source: the source service revisions.
+	SourceDeploymentIDs []string `json:"sourceDeploymentIds,omitzero"`
+	// Sequence is the service's DeploymentCount when the record was made;
+	// it orders deployments created within the same millisecond.
+	Sequence int `json:"sequence,omitzero"`
+}

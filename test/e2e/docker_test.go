@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/minato-project/minato/internal/testutil/testimage"
+)
+
+// agentInstanceID reads the container instance ID an agent keeps in its
+// data dir ("" if it never registered).
+func agentInstanceID(agentDataDir string) string {
+	b, err := os.ReadFile(filepath.Join(agentDataDir, "agent-state.json"))
+	if err != nil {
+		return ""
+	}
+	var s struct{ InstanceID string }
+	json.Unmarshal(b, &s)
+	return s.InstanceID
+}
+
+// removeContainersOf removes the containers the agent of a `minato up`
+// data dir left behind (an agent leaves its containers running when it
+// stops, by design).
+func removeContainersOf(t *testing.T, dataDir string) {
+	removeInstanceContainers(t, agentInstanceID(filepath.Join(dataDir, "agent")))
+}
+
+func removeInstanceContainers(t *testing.T, instanceID string) {
+	if instanceID == "" {
+		return
+	}
+	cli, err := dockerClient()
+	if err != nil {
+		return
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "minato.container-instance="+instanceID))})
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+}
+
+// containersOfTask lists the Docker containers of a task (the pause
+// container of an awsvpc task among them).
+func containersOfTask(t *testing.T, taskID string) []container.Summary {
+	t.Helper()
+	cli := testimage.RequireDocker(t)
+	cs, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "minato.task="+taskID))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
+}
+
+func taskID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
+
+func dockerClient() (*client.Client, error) {
+	return client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+}
+
+func httpGet(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}

@@ -1,0 +1,247 @@
+// Package e2e drives the real minato binary with the real AWS SDK for Go v2
+// and the real aws CLI v2.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+)
+
+// Test credentials handed to minato through the environment.
+const (
+	testKeyID  = "AKIAMINATOE2ETEST000"
+	testSecret = "e2e/secret/key/that/is/forty/characters"
+	testRegion = "ap-northeast-1"
+)
+
+var minatoBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "minato-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	minatoBin = filepath.Join(dir, "minato")
+	build := exec.Command("go", "build", "-o", minatoBin, "../../cmd/minato")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building minato:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// node is one running minato process.
+type node struct {
+	t       *testing.T
+	dataDir string
+	addr    string
+	args    []string // extra arguments of `minato up`
+	cmd     *exec.Cmd
+	out     *syncBuffer
+}
+
+// startNode runs `minato up --no-agent` on a fresh data dir and waits until
+// it is ready: the API alone, for tests that run no containers.
+func startNode(t *testing.T) *node {
+	t.Helper()
+	return startNodeArgs(t, "--no-agent")
+}
+
+// startNodeArgs runs `minato up` with extra arguments.
+func startNodeArgs(t *testing.T, args ...string) *node {
+	t.Helper()
+	n := &node{t: t, dataDir: t.TempDir(), addr: freeAddr(t), args: args}
+	n.start()
+	t.Cleanup(func() {
+		n.stop()
+		removeContainersOf(t, n.dataDir)
+	})
+	return n
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (n *node) url() string { return "http://" + n.addr }
+
+func (n *node) start() {
+	n.t.Helper()
+	n.out = &syncBuffer{}
+	n.cmd = exec.Command(minatoBin, append([]string{"up", "--data-dir", n.dataDir, "--api-addr", n.addr, "--log-level", "debug"}, n.args...)...)
+	n.cmd.Env = append(os.Environ(), "MINATO_ACCESS_KEY_ID="+testKeyID, "MINATO_SECRET_ACCESS_KEY="+testSecret)
+	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(n.url() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.t.Fatalf("minato did not become ready:\n%s", n.out.String())
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (n *node) kill() {
+	n.t.Helper()
+	if n.cmd == nil {
+		return
+	}
+	n.cmd.Process.Kill()
+	n.cmd.Wait()
+	n.cmd = nil
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (n *node) stop() error {
+	if n.cmd == nil {
+		return nil
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- n.cmd.Wait() }()
+	select {
+	case err := <-done:
+		n.cmd = nil
+		return err
+	case <-time.After(15 * time.Second):
+		n.cmd.Process.Kill()
+		<-done
+		n.cmd = nil
+		return fmt.Errorf("minato did not stop within 15s of SIGTERM")
+	}
+}
+
+// ecsClient is an ECS client of the real AWS SDK for Go v2 aimed at n.
+func (n *node) ecsClient(keyID, secret string) *ecs.Client {
+	return ecs.New(ecs.Options{
+		BaseEndpoint: aws.String(n.url()),
+		Region:       testRegion,
+		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
+	})
+}
+
+func (n *node) ecs() *ecs.Client { return n.ecsClient(testKeyID, testSecret) }
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// awsCLI finds the aws CLI v2. Without it the test skips, except under
+// CI=true, where it fails.
+func awsCLI(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/aws", "/usr/local/bin/aws"} {
+		out, err := exec.Command(p, "--version").CombinedOutput()
+		if err == nil && strings.HasPrefix(string(out), "aws-cli/2.") {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("the aws CLI v2 is required under CI=true (apt-get install awscli)")
+	}
+	t.Skip("aws CLI v2 not found: install it (apt-get install awscli) or run with CI=true to require it")
+	return ""
+}
+
+// cliResult is what one aws CLI run printed.
+type cliResult struct {
+	stdout, stderr string
+	exit           int
+}
+
+// cli runs the aws CLI against n with the given credentials.
+func (n *node) cliAs(t *testing.T, keyID, secret string, args ...string) cliResult {
+	t.Helper()
+	bin := awsCLI(t)
+	cmd := exec.Command(bin, append([]string{"--endpoint-url", n.url(), "--output", "json"}, args...)...)
+	cmd.Env = append(os.Environ(),
+		"AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_SESSION_TOKEN=",
+		"AWS_DEFAULT_REGION="+testRegion, "AWS_REGION="+testRegion, "AWS_PAGER=",
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
+		"AWS_MAX_ATTEMPTS=1")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	res := cliResult{stdout: so.String(), stderr: se.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.exit = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("aws %v: %v", args, err)
+	}
+	return res
+}
+
+func (n *node) cli(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	return n.cliAs(t, testKeyID, testSecret, args...)
+}
+
+// cliJSON runs the aws CLI, requires success and decodes its JSON output.
+func (n *node) cliJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	r := n.cli(t, args...)
+	if r.exit != 0 {
+		t.Fatalf("aws %s: exit %d\n%s", strings.Join(args, " "), r.exit, r.stderr)
+	}
+	if v == nil {
+		return
+	}
+	if err := json.Unmarshal([]byte(r.stdout), v); err != nil {
+		t.Fatalf("aws %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, r.stdout)
+	}
+}
