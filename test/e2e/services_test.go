@@ -134,7 +134,7 @@ func TestServiceRollingCLI(t *testing.T) {
 	// Roll to revision 2, watching the bounds: never more than 6 tasks,
 	// never fewer than 3 running.
 	var mu sync.Mutex
-	maxTasks, minRunning := 0, 99
+	maxTasks, minRunning, samples := 0, 99, 0
 	stopWatch := make(chan struct{})
 	watchDone := make(chan struct{})
 	go func() {
@@ -145,23 +145,21 @@ func TestServiceRollingCLI(t *testing.T) {
 				return
 			case <-time.After(150 * time.Millisecond):
 			}
-			list, err := n.ecs().ListTasks(context.Background(), &ecs.ListTasksInput{ServiceName: aws.String("web")})
-			if err != nil || len(list.TaskArns) == 0 {
+			// One DescribeServices reads its counts from one snapshot;
+			// ListTasks followed by DescribeTasks would race the rollout
+			// between the two calls. runningCount counts the tasks the
+			// scheduler counts as healthy (RUNNING and not asked to stop),
+			// pendingCount the others that count toward maximumPercent.
+			out, err := n.ecs().DescribeServices(context.Background(), &ecs.DescribeServicesInput{Services: []string{"web"}})
+			if err != nil || len(out.Services) != 1 {
 				continue
 			}
-			out, err := n.ecs().DescribeTasks(context.Background(), &ecs.DescribeTasksInput{Tasks: list.TaskArns})
-			if err != nil {
-				continue
-			}
-			running := 0
-			for _, tk := range out.Tasks {
-				if aws.ToString(tk.LastStatus) == "RUNNING" {
-					running++
-				}
-			}
+			running := int(out.Services[0].RunningCount)
+			live := running + int(out.Services[0].PendingCount)
 			mu.Lock()
-			maxTasks = max(maxTasks, len(list.TaskArns))
+			maxTasks = max(maxTasks, live)
 			minRunning = min(minRunning, running)
+			samples++
 			mu.Unlock()
 		}
 	}()
@@ -178,6 +176,9 @@ func TestServiceRollingCLI(t *testing.T) {
 		}
 	}
 	mu.Lock()
+	if samples == 0 {
+		t.Fatal("the rollout watcher took no sample")
+	}
 	if maxTasks > 6 || minRunning < 3 {
 		t.Fatalf("rollout broke the bounds: max %d tasks (limit 6), min %d running (limit 3)", maxTasks, minRunning)
 	}
