@@ -53,3 +53,4 @@ package model
 
 //go:generate go run ./gen -models ../../../shared/aws-models -service ecs -out ecstypes -require ContainerDefinition.name,ContainerDefinition.image
 //go:generate go run ./gen -models ../../../shared/aws-models -service sts -out ststypes
+//go:generate go run ./gen -models ../../../shared/aws-models -service elbv2 -out elbv2types -pkg elbv2types
