@@ -3,6 +3,7 @@ package reconcile
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -103,9 +104,9 @@ type decider struct {
 	stops       []Stop
 	launches    []Launch
 	// wanted is how many tasks the rollout means to launch (some of them
-	// perhaps held by the backoff); unhealthy counts the unhealthy tasks
+	// perhaps held by the backoff); unhealthyStops counts the unhealthy tasks
 	// stopped.
-	wanted, unhealthy int
+	wanted, unhealthyStops int
 	// outstanding says the rollout has work left that only the deployment
 	// configuration keeps it from doing (for ECS's "unable to stop or
 	// start tasks" event); recheck is the earliest time something changes
@@ -179,7 +180,21 @@ func left(t Task) bool { return t.LastStatus != statusStopped }
 
 // isHealthy says a task counts toward minimumHealthyPercent.
 func isHealthy(t Task) bool {
-	return isLive(t) && t.LastStatus == statusRunning && (!t.HealthChecked || t.Health == healthHealthy)
+	return isLive(t) && t.LastStatus == statusRunning && (!t.HealthChecked || t.Health == healthHealthy) &&
+		(!t.LB || t.TargetHealth == TargetHealthy)
+}
+
+// failedChecks says why a task failed its health checks, as its
+// stoppedReason: its containers' or its load balancer targets'; "" if it
+// did not.
+func failedChecks(t Task) string {
+	switch {
+	case t.HealthChecked && t.Health == healthUnhealthy:
+		return ReasonUnhealthy
+	case t.LB && t.TargetHealth == TargetUnhealthy:
+		return ReasonELBUnhealthy(t.UnhealthyTargetGroup)
+	}
+	return ""
 }
 
 // graceEnd is when the health check grace period of a task ends.
@@ -187,17 +202,18 @@ func (d *decider) graceEnd(t Task) time.Time {
 	return t.StartedAt.Add(d.in.Config.HealthCheckGracePeriod)
 }
 
-// isUnhealthy says a task failed its health checks past its grace period
-// and is to be stopped and replaced.
-func (d *decider) isUnhealthy(t Task) bool {
-	if !isLive(t) || t.LastStatus != statusRunning || !t.HealthChecked || t.Health != healthUnhealthy {
-		return false
+// unhealthy says why a task failed its health checks past its grace
+// period and is to be stopped and replaced; "" if it is not.
+func (d *decider) unhealthy(t Task) string {
+	why := failedChecks(t)
+	if !isLive(t) || t.LastStatus != statusRunning || why == "" {
+		return ""
 	}
 	if end := d.graceEnd(t); !t.StartedAt.IsZero() && d.now.Before(end) {
 		d.wakeAt(end)
-		return false
+		return ""
 	}
-	return true
+	return why
 }
 
 // isFailure says a stopped task failed: the launch backoff and the circuit
@@ -206,7 +222,7 @@ func isFailure(t Task) bool {
 	switch {
 	case t.StopCode == stopCodeUser:
 		return false
-	case t.ReachedRunning && t.HealthChecked && t.Health == healthUnhealthy:
+	case t.ReachedRunning && failedChecks(t) != "":
 		return true // failed health checks (the scheduler stopped it)
 	case t.StopCode == stopCodeScheduler:
 		return false
@@ -289,9 +305,9 @@ func (d *decider) stop(t Task, reason string) {
 // not healthy, so this never lowers the healthy count.
 func (d *decider) stopUnhealthy() {
 	for _, t := range d.tasks {
-		if d.isUnhealthy(t) {
-			d.stop(t, ReasonUnhealthy)
-			d.unhealthy++
+		if why := d.unhealthy(t); why != "" {
+			d.stop(t, why)
+			d.unhealthyStops++
 		}
 	}
 }
@@ -411,8 +427,11 @@ func (d *decider) finish() Plan {
 	if len(d.stops) > 0 {
 		var ids []string
 		for _, s := range d.stops {
-			if s.Reason == ReasonUnhealthy {
+			switch {
+			case s.Reason == ReasonUnhealthy:
 				d.events = append(d.events, eventUnhealthy(name, s.TaskID))
+			case strings.HasPrefix(s.Reason, reasonELBPrefix):
+				d.events = append(d.events, eventELBUnhealthy(name, s.TaskID, strings.TrimSuffix(strings.TrimPrefix(s.Reason, reasonELBPrefix+"(target-group "), ")")))
 			}
 			ids = append(ids, s.TaskID)
 		}
@@ -428,7 +447,7 @@ func (d *decider) finish() Plan {
 		CountFailed:         d.countFailed,
 		ConsecutiveFailures: d.bo.failures,
 		NextLaunchAt:        d.bo.next,
-		ReplacedUnhealthy:   min(d.unhealthy, d.launched()),
+		ReplacedUnhealthy:   min(d.unhealthyStops, d.launched()),
 	}
 	settled := d.settled()
 	p := d.primary()

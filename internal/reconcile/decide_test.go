@@ -33,6 +33,14 @@ func checked(t Task, health string) Task {
 	return t
 }
 
+func target(t Task, health, tg string) Task {
+	t.LB, t.TargetHealth = true, health
+	if health == TargetUnhealthy {
+		t.UnhealthyTargetGroup = tg
+	}
+	return t
+}
+
 func draining(t Task) Task {
 	t.OnDrainingInstance = true
 	return t
@@ -154,6 +162,30 @@ func TestDecide(t *testing.T) {
 		name: "unhealthy within the grace period: wait for its end",
 		in: Input{Now: now, Config: Config{Name: "web", DesiredCount: 1, MaximumPercent: 200, MinimumHealthyPercent: 100, HealthCheckGracePeriod: 2 * time.Minute},
 			Deployments: []Deployment{completed(p2, t0)}, Tasks: []Task{checked(running("b", "ecs-svc/1"), healthUnhealthy)}},
+		want: Plan{Deployments: []Deployment{completed(p2, t0)}, Recheck: t0.Add(2 * time.Minute)},
+	}, {
+		name: "load balanced: a new task whose target is still initial is not healthy yet",
+		in: Input{Now: now, Config: cfg(1, 200, 100), Deployments: []Deployment{p1, old},
+			Tasks: []Task{target(running("o1", "ecs-svc/1"), TargetHealthy, ""), target(running("n1", "ecs-svc/2"), "", "")}},
+		want: Plan{Deployments: []Deployment{p1, old}},
+	}, {
+		name: "load balanced: once the new target is healthy the old task goes",
+		in: Input{Now: now, Config: cfg(1, 200, 100), Deployments: []Deployment{p1, old},
+			Tasks: []Task{target(running("o1", "ecs-svc/1"), TargetHealthy, ""), target(running("n1", "ecs-svc/2"), TargetHealthy, "")}},
+		want: Plan{Stop: []Stop{{"o1", scaling}}, Deployments: []Deployment{p1, old},
+			Events: []string{"(service web) has stopped 1 running tasks: (task o1)."}},
+	}, {
+		name: "load balanced: an unhealthy target is replaced with ECS's reason",
+		in: Input{Now: now, Config: cfg(2, 200, 100), Deployments: []Deployment{completed(p2, t0)}, Steady: true,
+			Tasks: []Task{target(running("a", "ecs-svc/1"), TargetHealthy, ""), target(running("b", "ecs-svc/1"), TargetUnhealthy, "arn:tg/web")}},
+		want: Plan{Launch: []Launch{{DeploymentID: "ecs-svc/1", Count: 1}}, Stop: []Stop{{"b", "Task failed ELB health checks in (target-group arn:tg/web)"}},
+			Deployments: []Deployment{completed(p2, t0)}, ReplacedUnhealthy: 1,
+			Events: []string{"(service web) (task b) is unhealthy in (target-group arn:tg/web) due to (reason Health checks failed).",
+				"(service web) has stopped 1 running tasks: (task b)."}},
+	}, {
+		name: "load balanced: an unhealthy target within the grace period waits",
+		in: Input{Now: now, Config: Config{Name: "web", DesiredCount: 1, MaximumPercent: 200, MinimumHealthyPercent: 100, HealthCheckGracePeriod: 2 * time.Minute},
+			Deployments: []Deployment{completed(p2, t0)}, Tasks: []Task{target(running("b", "ecs-svc/1"), TargetUnhealthy, "arn:tg/web")}},
 		want: Plan{Deployments: []Deployment{completed(p2, t0)}, Recheck: t0.Add(2 * time.Minute)},
 	}, {
 		name: "draining: replacements first, within the maximum",

@@ -19,6 +19,21 @@ const (
 	ReasonDraining = "container instance is in DRAINING state"
 )
 
+// reasonELBPrefix starts the stoppedReason of a task whose load balancer
+// target failed its health checks.
+const reasonELBPrefix = "Task failed ELB health checks in "
+
+// ReasonELBUnhealthy is the stoppedReason of a task whose target in
+// targetGroup failed the load balancer's health checks.
+func ReasonELBUnhealthy(targetGroup string) string {
+	return reasonELBPrefix + "(target-group " + targetGroup + ")"
+}
+
+// FailedELBChecks says whether a stoppedReason is ReasonELBUnhealthy's.
+func FailedELBChecks(stoppedReason string) bool {
+	return strings.HasPrefix(stoppedReason, reasonELBPrefix)
+}
+
 // ReasonScaling is the stoppedReason of a task the service scheduler stops
 // to scale in or to replace it during a deployment.
 func ReasonScaling(deploymentID string) string {
@@ -73,6 +88,10 @@ func eventThrottled(service string) string {
 
 func eventUnhealthy(service, taskID string) string {
 	return fmt.Sprintf("(service %s) (task %s) failed container health checks.", service, taskID)
+}
+
+func eventELBUnhealthy(service, taskID, targetGroup string) string {
+	return fmt.Sprintf("(service %s) (task %s) is unhealthy in (target-group %s) due to (reason Health checks failed).", service, taskID, targetGroup)
 }
 
 func eventStuck(service string) string {

@@ -79,7 +79,22 @@ type Task struct {
 	FailureCounted bool
 	// OnDrainingInstance: its container instance is DRAINING.
 	OnDrainingInstance bool
+	// LB says the service registers the task as a load balancer target:
+	// then the targets' health decides the task's health too.
+	LB bool
+	// TargetHealth is the targets' health: TargetHealthy when every
+	// target of the task is healthy, TargetUnhealthy when one is
+	// unhealthy, "" otherwise (not registered yet, or still initial).
+	TargetHealth string
+	// UnhealthyTargetGroup names the target group of an unhealthy target.
+	UnhealthyTargetGroup string
 }
+
+// Target health values of Task.TargetHealth.
+const (
+	TargetHealthy   = "healthy"
+	TargetUnhealthy = "unhealthy"
+)
 
 // Instance is a container instance, for DAEMON services.
 type Instance struct {

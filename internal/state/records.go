@@ -83,6 +83,26 @@ type Task struct {
 	// HealthChecked says whether the task's health decides whether it is
 	// healthy: an essential container has a health check.
 	HealthChecked bool `json:"healthChecked,omitzero"`
+	// Targets are the load balancer targets the service registered for
+	// this task; TargetsReleased is set once they were deregistered.
+	Targets         []TargetRef `json:"targets,omitzero"`
+	TargetsReleased bool        `json:"targetsReleased,omitzero"`
+	// DeactivatingAt is when the service scheduler deregistered the task's
+	// targets to stop it (lastStatus DEACTIVATING): the agent keeps it
+	// running until the load balancer has drained it.
+	DeactivatingAt time.Time `json:"deactivatingAt,omitzero"`
+}
+
+// TargetRef is one load balancer target of a task: a target group and the
+// (id, port) pair registered in it.
+type TargetRef struct {
+	TargetGroupARN string `json:"targetGroupArn"`
+	ID             string `json:"id"`
+	Port           int    `json:"port"`
+	// ContainerName and ContainerPort are the service's loadBalancers
+	// entry the target serves.
+	ContainerName string `json:"containerName,omitzero"`
+	ContainerPort int    `json:"containerPort,omitzero"`
 }
 
 // TaskDef is a stored task definition revision. The ARN is not stored: it

@@ -2,11 +2,14 @@ package ecs
 
 import (
 	"context"
+	"errors"
 
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/store"
 )
 
 // What the service controller asks of the task machinery.
@@ -75,4 +78,80 @@ func (a *API) LaunchServiceTasks(ctx context.Context, l ServiceLaunch) ([]state.
 func (a *API) StopServiceTask(ctx context.Context, cluster, taskID, reason string) error {
 	_, err := a.stopTask(ctx, cluster, taskID, ecstypes.TaskStopCodeServiceSchedulerInitiated, reason)
 	return err
+}
+
+// DeactivateServiceTask begins to stop a service task that is a load
+// balancer target, as ECS does: the task's desired status becomes STOPPED
+// and its lastStatus DEACTIVATING, but its agent is not told to stop it
+// until FinishDeactivation, so that the load balancer can drain it first.
+// A task that is not RUNNING has nothing to drain and is stopped at once.
+// It reports whether the task is now DEACTIVATING.
+func (a *API) DeactivateServiceTask(ctx context.Context, cluster, taskID, reason string) (bool, error) {
+	deactivating := false
+	err := retryCAS(ctx, func() error {
+		it, err := state.Get[state.Task](ctx, a.store, state.TaskKey(cluster, taskID))
+		if err != nil {
+			return err
+		}
+		t := it.Value
+		if t.Task.DesiredStatus == "STOPPED" {
+			deactivating = t.Task.LastStatus == "DEACTIVATING"
+			return nil
+		}
+		if t.Task.LastStatus != "RUNNING" {
+			return errNotRunning
+		}
+		now := a.now()
+		t.Task.DesiredStatus, t.Task.LastStatus = "STOPPED", "DEACTIVATING"
+		t.Task.StopCode, t.Task.StoppedReason = ecstypes.TaskStopCodeServiceSchedulerInitiated, reason
+		t.Task.StoppingAt = shape.NewTimestamp(now)
+		t.DeactivatingAt = now
+		t.Task.Version++
+		b, err := state.Encode(t)
+		if err != nil {
+			return err
+		}
+		if _, err := a.store.Txn(ctx, []store.Cond{{Key: it.Key, ModRevision: it.ModRevision}}, []store.Op{store.Put(it.Key, b)}); err != nil {
+			return err
+		}
+		deactivating = true
+		return nil
+	})
+	if errors.Is(err, errNotRunning) {
+		return false, a.StopServiceTask(ctx, cluster, taskID, reason)
+	}
+	return deactivating, err
+}
+
+var errNotRunning = errors.New("task is not running")
+
+// FinishDeactivation tells the agent of a DEACTIVATING task to stop it
+// (lastStatus STOPPING) once the load balancer has drained it.
+func (a *API) FinishDeactivation(ctx context.Context, cluster, taskID string) error {
+	return retryCAS(ctx, func() error {
+		it, err := state.Get[state.Task](ctx, a.store, state.TaskKey(cluster, taskID))
+		if state.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		t := it.Value
+		if t.Task.LastStatus != "DEACTIVATING" {
+			return nil
+		}
+		t.Task.LastStatus = "STOPPING"
+		t.Task.Version++
+		ops, err := a.stopOps(ctx, cluster, &t)
+		if err != nil {
+			return err
+		}
+		b, err := state.Encode(t)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, store.Put(it.Key, b))
+		_, err = a.store.Txn(ctx, []store.Cond{{Key: it.Key, ModRevision: it.ModRevision}}, ops)
+		return err
+	})
 }

@@ -535,24 +535,9 @@ func (a *API) stopTask(ctx context.Context, clusterRef, ref string, code ecstype
 		t.Task.StoppingAt = shape.NewTimestamp(a.now())
 		t.Task.Version++
 		conds := []store.Cond{{Key: it.Key, ModRevision: it.ModRevision}}
-		var ops []store.Op
-		inst, ierr := state.Get[state.ContainerInstance](ctx, a.store, state.ContainerInstanceKey(cluster, t.InstanceID))
-		gone := state.IsNotFound(ierr) || (ierr == nil && inst.Value.Status == "INACTIVE")
-		if ierr != nil && !gone {
-			return ierr
-		}
-		if gone || t.Released {
-			t.Task.LastStatus = "STOPPED"
-			t.Task.StoppedAt = t.Task.StoppingAt
-			t.Task.ExecutionStoppedAt = t.Task.StoppingAt
-			t.Released = true
-			ops = append(ops, store.Delete(state.InstanceTaskKey(t.InstanceID, t.ID)))
-		} else {
-			ib, err := state.Encode(state.IndexEntry{Cluster: cluster, DesiredStatus: "STOPPED"})
-			if err != nil {
-				return err
-			}
-			ops = append(ops, store.Put(state.InstanceTaskKey(t.InstanceID, t.ID), ib))
+		ops, err := a.stopOps(ctx, cluster, &t)
+		if err != nil {
+			return err
 		}
 		tb, err := state.Encode(t)
 		if err != nil {
@@ -566,6 +551,29 @@ func (a *API) stopTask(ctx context.Context, clusterRef, ref string, code ecstype
 		return nil
 	})
 	return out, err
+}
+
+// stopOps returns the writes, besides the task record, that tell the
+// task's agent to stop it, and marks it STOPPED at once when no agent is
+// left to do so (its instance is gone) or it holds nothing any more.
+func (a *API) stopOps(ctx context.Context, cluster string, t *state.Task) ([]store.Op, error) {
+	inst, ierr := state.Get[state.ContainerInstance](ctx, a.store, state.ContainerInstanceKey(cluster, t.InstanceID))
+	gone := state.IsNotFound(ierr) || (ierr == nil && inst.Value.Status == "INACTIVE")
+	if ierr != nil && !gone {
+		return nil, ierr
+	}
+	if gone || t.Released {
+		t.Task.LastStatus = "STOPPED"
+		t.Task.StoppedAt = t.Task.StoppingAt
+		t.Task.ExecutionStoppedAt = t.Task.StoppingAt
+		t.Released = true
+		return []store.Op{store.Delete(state.InstanceTaskKey(t.InstanceID, t.ID))}, nil
+	}
+	ib, err := state.Encode(state.IndexEntry{Cluster: cluster, DesiredStatus: "STOPPED"})
+	if err != nil {
+		return nil, err
+	}
+	return []store.Op{store.Put(state.InstanceTaskKey(t.InstanceID, t.ID), ib)}, nil
 }
 
 // DescribeTasks describes tasks by ID or ARN.
