@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -31,7 +33,31 @@ type Config struct {
 	// NewRequestID returns the x-amzn-RequestId of each request; nil means a
 	// random UUID. Tests set it to make replies reproducible.
 	NewRequestID func() string
+
+	// Load shedding. At most MaxInFlight requests are processed at once;
+	// up to MaxQueued more wait at most QueueWait for a slot, and every
+	// other request is answered ThrottlingException (JSON services) or
+	// Throttling (Query services), HTTP 400, at once: the AWS SDKs retry
+	// those with backoff. A server past its capacity thus refuses the
+	// excess cheaply instead of queueing it without bound.
+	//
+	// MaxInFlight 0 means DefaultMaxInFlight(); a negative MaxInFlight
+	// turns shedding off. MaxQueued 0 means MaxInFlight (negative: no
+	// queue); QueueWait 0 means DefaultQueueWait.
+	MaxInFlight int
+	MaxQueued   int
+	QueueWait   time.Duration
 }
+
+// DefaultQueueWait is how long a request waits for a slot when
+// Config.QueueWait is 0.
+const DefaultQueueWait = 250 * time.Millisecond
+
+// DefaultMaxInFlight is the bound on requests processed at once when
+// Config.MaxInFlight is 0: 32 per CPU GOMAXPROCS allows, at least 64.
+// The API's requests are CPU work of milliseconds, so a few dozen per core
+// keep the cores busy; more only lengthen every request's time.
+func DefaultMaxInFlight() int { return max(64, 32*runtime.GOMAXPROCS(0)) }
 
 // JSONService is an AWS JSON 1.1 service: POST / with
 // X-Amz-Target: <TargetPrefix>.<Operation>.
@@ -72,6 +98,13 @@ type Server struct {
 	signer  *v4.Signer
 	json    map[string]*JSONService  // by TargetPrefix
 	query   map[string]*QueryService // by SigningName
+
+	// Load shedding; slots is nil when it is off.
+	slots     chan struct{}
+	maxQueued int64
+	queueWait time.Duration
+	queued    atomic.Int64
+	shed      atomic.Int64
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -107,7 +140,64 @@ func NewServer(cfg Config) *Server {
 	if s.newID == nil {
 		s.newID = newUUID
 	}
+	if n := cfg.MaxInFlight; n >= 0 {
+		if n == 0 {
+			n = DefaultMaxInFlight()
+		}
+		s.slots = make(chan struct{}, n)
+		s.maxQueued = int64(cfg.MaxQueued)
+		if cfg.MaxQueued == 0 {
+			s.maxQueued = int64(n)
+		}
+		s.queueWait = cfg.QueueWait
+		if s.queueWait <= 0 {
+			s.queueWait = DefaultQueueWait
+		}
+	}
 	return s
+}
+
+// Shed returns how many requests were refused with a throttling error
+// because the server was at its bound.
+func (s *Server) Shed() int64 { return s.shed.Load() }
+
+// acquire takes a processing slot: at once if one is free, else after
+// waiting in the queue if there is room in it. It reports false when the
+// request must be shed. The caller calls release after a true.
+func (s *Server) acquire(ctx context.Context) bool {
+	if s.slots == nil {
+		return true
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if s.queued.Add(1) > s.maxQueued {
+		s.queued.Add(-1)
+		return false
+	}
+	defer s.queued.Add(-1)
+	t := time.NewTimer(s.queueWait)
+	defer t.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+func (s *Server) release() {
+	if s.slots != nil {
+		<-s.slots
+	}
+}
+
+// errThrottled is the answer to a request the server sheds.
+func errThrottled() *wireError {
+	return &wireError{status: http.StatusBadRequest, jsonCode: "ThrottlingException", queryCode: "Throttling", message: "Rate exceeded"}
 }
 
 // RegisterJSON adds a JSON service. It panics if the service has no
@@ -169,8 +259,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// signatures are checked against.
 	h.Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
 	ctx := r.Context()
+	if !s.acquire(ctx) {
+		s.shed.Add(1)
+		x.throttle(ctx)
+		x.logDone(ctx, time.Since(start))
+		return
+	}
+	defer s.release()
 	x.serve(ctx)
 	x.logDone(ctx, time.Since(start))
+}
+
+// throttle answers a shed request without reading its body or checking its
+// signature: only which service it is for is looked at, from headers, so
+// that the error has the service's shape.
+func (x *exchange) throttle(ctx context.Context) {
+	s, r := x.s, x.r
+	switch x.proto {
+	case ProtocolJSON:
+		target := r.Header.Get("X-Amz-Target")
+		if i := strings.LastIndexByte(target, '.'); i > 0 {
+			x.jsonSvc, x.op = s.json[target[:i]], target[i+1:]
+		}
+		if x.jsonSvc != nil {
+			x.service = x.jsonSvc.SigningName
+		}
+	case ProtocolQuery:
+		if sr, err := parseAuth(r); err == nil && sr != nil {
+			x.querySvc = s.query[sr.service]
+		}
+		if x.querySvc != nil {
+			x.service = x.querySvc.SigningName
+		}
+	}
+	x.fail(ctx, errThrottled())
 }
 
 func detectProtocol(r *http.Request) Protocol {
