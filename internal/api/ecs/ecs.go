@@ -30,6 +30,21 @@ type API struct {
 	ids     core.IDs
 	region  string // region of ARNs made outside a request
 	account string
+	tgs     TargetGroups
+}
+
+// TargetGroups looks up the load balancer target groups services name.
+type TargetGroups interface {
+	// LookupTargetGroup returns a target group by ARN; found is false
+	// when there is none.
+	LookupTargetGroup(ctx context.Context, arn string) (tg TargetGroupRef, found bool, err error)
+}
+
+// TargetGroupRef is what a service's loadBalancers entry is checked
+// against.
+type TargetGroupRef struct {
+	TargetType       string // "instance" or "ip"
+	LoadBalancerARNs []string
 }
 
 // Config is what the ECS API needs.
@@ -49,11 +64,14 @@ type Config struct {
 	// default us-east-1 and 000000000000.
 	Region    string
 	AccountID string
+	// TargetGroups checks the target groups of services' loadBalancers
+	// (nil: no load balancer; services with loadBalancers are refused).
+	TargetGroups TargetGroups
 }
 
 // New returns the ECS API.
 func New(cfg Config) *API {
-	a := &API{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, agents: cfg.Agents, ids: cfg.IDs, region: cfg.Region}
+	a := &API{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, agents: cfg.Agents, ids: cfg.IDs, region: cfg.Region, tgs: cfg.TargetGroups}
 	if a.clock == nil {
 		a.clock = core.SystemClock{}
 	}

@@ -106,6 +106,9 @@ func (a *API) CreateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 	if err := checkServiceSpec(td, &svc); err != nil {
 		return nil, err
 	}
+	if err := a.checkTargetGroups(ctx, td, svc.LoadBalancers); err != nil {
+		return nil, err
+	}
 	cluster := cl.Value.ClusterName
 	key := state.ServiceKey(cluster, in.ServiceName)
 	var rec state.Service
@@ -409,6 +412,11 @@ func (a *API) applyUpdate(ctx context.Context, cl ecstypes.Cluster, svc *ecstype
 	}
 	if err := checkServiceSpec(td, svc); err != nil {
 		return false, err
+	}
+	if in.LoadBalancers != nil {
+		if err := a.checkTargetGroups(ctx, td, svc.LoadBalancers); err != nil {
+			return false, err
+		}
 	}
 	deploy = deploy || svc.TaskDefinition != old.TaskDefinition ||
 		!sameJSON(svc.NetworkConfiguration, old.NetworkConfiguration) ||

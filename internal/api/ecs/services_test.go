@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -35,7 +36,11 @@ func newServiceAPI(t *testing.T) (*API, store.Store) {
 	t.Cleanup(func() { st.Close() })
 	var tick atomic.Int64
 	clock := core.ClockFunc(func() time.Time { return t0.Add(time.Duration(tick.Add(1)) * time.Second) })
-	a := New(Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+	a := New(Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), TargetGroups: targetGroups{
+		"arn:tg":       {TargetType: "instance", LoadBalancerARNs: []string{"arn:lb"}},
+		"arn:tg-ip":    {TargetType: "ip", LoadBalancerARNs: []string{"arn:lb"}},
+		"arn:tg-alone": {TargetType: "instance"},
+	}})
 	ctx := context.Background()
 	if err := a.EnsureDefaultCluster(ctx); err != nil {
 		t.Fatal(err)
@@ -755,5 +760,45 @@ func TestCreateServiceConcurrent(t *testing.T) {
 	wg.Wait()
 	if ok.Load() != 1 || len(history(t, st, "default", "same")) != 1 {
 		t.Fatalf("%d creates of one name succeeded", ok.Load())
+	}
+}
+
+// targetGroups is a table of target groups, for checking services'
+// loadBalancers without a load balancer.
+type targetGroups map[string]TargetGroupRef
+
+func (g targetGroups) LookupTargetGroup(_ context.Context, arn string) (TargetGroupRef, bool, error) {
+	tg, ok := g[arn]
+	return tg, ok, nil
+}
+
+func TestCreateServiceTargetGroups(t *testing.T) {
+	a, _ := newServiceAPI(t)
+	ctx := context.Background()
+	port := int32(8080)
+	for _, tc := range []struct {
+		name, tg, msg string
+	}{
+		{"missing", "arn:nope", "The target group with targetGroupArn arn:nope does not exist."},
+		{"no load balancer", "arn:tg-alone", "The target group with targetGroupArn arn:tg-alone does not have an associated load balancer."},
+		{"ip with bridge", "arn:tg-ip", "The provided target group arn:tg-ip has target type ip, which is incompatible with the bridge network mode specified in the task definition."},
+	} {
+		in := replica("lb-"+strings.ReplaceAll(tc.name, " ", "-"), "web:2", 1)
+		in.LoadBalancers = []ecstypes.LoadBalancer{{TargetGroupArn: tc.tg, ContainerName: "app", ContainerPort: &port}}
+		_, err := a.CreateService(ctx, call, in)
+		var ce *core.Error
+		if !errors.As(err, &ce) || ce.Code != ecstypes.ErrCodeInvalidParameterException || ce.Message != tc.msg {
+			t.Errorf("%s: %v, want InvalidParameterException %q", tc.name, err, tc.msg)
+		}
+	}
+	in := replica("classic", "web:2", 1)
+	in.LoadBalancers = []ecstypes.LoadBalancer{{LoadBalancerName: "old", ContainerName: "app", ContainerPort: &port}}
+	if _, err := a.CreateService(ctx, call, in); err == nil || !strings.Contains(err.Error(), "Classic Load Balancer") {
+		t.Errorf("classic load balancer: %v", err)
+	}
+	ok := replica("fine", "web:2", 1)
+	ok.LoadBalancers = []ecstypes.LoadBalancer{{TargetGroupArn: "arn:tg", ContainerName: "app", ContainerPort: &port}}
+	if _, err := a.CreateService(ctx, call, ok); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package ecs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -250,6 +251,53 @@ func checkLoadBalancers(td ecstypes.TaskDefinition, lbs []ecstypes.LoadBalancer)
 		}
 	}
 	return nil
+}
+
+// checkTargetGroups checks that each load balancer's target group exists,
+// belongs to a load balancer, and has a target type that fits the task
+// definition's network mode, as ECS does.
+func (a *API) checkTargetGroups(ctx context.Context, td ecstypes.TaskDefinition, lbs []ecstypes.LoadBalancer) error {
+	seen := map[string]bool{}
+	for _, l := range lbs {
+		if l.TargetGroupArn == "" {
+			return invalidParam("minato has Application Load Balancers only: a load balancer needs a targetGroupArn, not a loadBalancerName (Classic Load Balancer).")
+		}
+		key := l.TargetGroupArn + "|" + l.ContainerName + "|" + fmt.Sprint(aws32(l.ContainerPort))
+		if seen[key] {
+			return invalidParam("The load balancer %s with container %s and port %d is specified more than once.", l.TargetGroupArn, l.ContainerName, aws32(l.ContainerPort))
+		}
+		seen[key] = true
+		if a.tgs == nil {
+			return invalidParam("The target group %s does not exist: this minato runs no load balancer.", l.TargetGroupArn)
+		}
+		tg, found, err := a.tgs.LookupTargetGroup(ctx, l.TargetGroupArn)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return invalidParam("The target group with targetGroupArn %s does not exist.", l.TargetGroupArn)
+		}
+		if len(tg.LoadBalancerARNs) == 0 {
+			return invalidParam("The target group with targetGroupArn %s does not have an associated load balancer.", l.TargetGroupArn)
+		}
+		awsvpc := td.NetworkMode == ecstypes.NetworkModeAwsvpc
+		mode := string(td.NetworkMode)
+		if mode == "" {
+			mode = string(ecstypes.NetworkModeBridge)
+		}
+		if awsvpc && tg.TargetType != "ip" || !awsvpc && tg.TargetType == "ip" {
+			return invalidParam("The provided target group %s has target type %s, which is incompatible with the %s network mode specified in the task definition.",
+				l.TargetGroupArn, tg.TargetType, mode)
+		}
+	}
+	return nil
+}
+
+func aws32(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // sameJSON reports whether two values encode alike, an empty list being

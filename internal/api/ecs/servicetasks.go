@@ -141,6 +141,7 @@ func (a *API) FinishDeactivation(ctx context.Context, cluster, taskID string) er
 			return nil
 		}
 		t.Task.LastStatus = "STOPPING"
+		t.TargetsReleased = true // the caller deregistered them
 		t.Task.Version++
 		ops, err := a.stopOps(ctx, cluster, &t)
 		if err != nil {
