@@ -37,6 +37,9 @@ type Services struct {
 	Clock  core.Clock
 	IDs    core.IDs
 	Logger *slog.Logger
+	// Targets is the load balancer services with loadBalancers use (nil:
+	// none; their tasks are then never registered).
+	Targets Targets
 	// Agents tells which agents are connected (DAEMON placement).
 	Connected func(instanceID string) bool
 	// Interval is how often every service is looked at even without a
@@ -211,14 +214,38 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 	// them; those it did not count stay out after a while.
 	mine := c.View.ServiceTasks(r.cluster, r.name, now.Add(-10*time.Minute))
 	slices.SortFunc(mine, func(a, b state.Task) int { return strings.Compare(a.ID, b.ID) })
+	targets, events, draining := c.targetPass(ctx, svc, mine)
+	if draining {
+		time.AfterFunc(time.Second, func() { c.mark(r) })
+	}
 	in := c.input(svc, mine, c.instances(r.cluster, svc, mine), now)
+	if len(svc.Service.LoadBalancers) > 0 && c.Targets != nil {
+		for i := range in.Tasks {
+			t := &in.Tasks[i]
+			t.LB = true
+			if h, ok := targets[t.ID]; ok {
+				t.TargetHealth, t.UnhealthyTargetGroup = h.health, h.targetGroup
+			} else if reconcile.FailedELBChecks(mine[i].Task.StoppedReason) {
+				t.TargetHealth = reconcile.TargetUnhealthy
+			}
+		}
+	}
 	plan := reconcile.Decide(in)
 
-	var events []string
+	byTask := make(map[string]*state.Task, len(mine))
+	for i := range mine {
+		byTask[mine[i].ID] = &mine[i]
+	}
 	for _, s := range plan.Stop {
-		if err := c.ECS.StopServiceTask(ctx, r.cluster, s.TaskID, s.Reason); err != nil {
+		t := byTask[s.TaskID]
+		if t == nil {
+			t = &state.Task{ID: s.TaskID}
+		}
+		evs, err := c.stopTask(ctx, svc, t, s.Reason)
+		if err != nil {
 			c.Logger.Warn("stopping service task", "service", r.name, "task", s.TaskID, "err", err)
 		}
+		events = append(events, evs...)
 	}
 	for _, id := range plan.CountFailed {
 		if err := c.markCounted(ctx, r.cluster, id); err != nil {
@@ -392,28 +419,11 @@ func addEvents(have []ecstypes.ServiceEvent, msgs []string, now time.Time, ids c
 
 // markCounted marks a stopped task as counted by the circuit breaker.
 func (c *Services) markCounted(ctx context.Context, cluster, id string) error {
-	key := state.TaskKey(cluster, id)
-	for attempt := 0; attempt < 20; attempt++ {
-		it, err := state.Get[state.Task](ctx, c.Store, key)
-		if state.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		t := it.Value
+	return c.updateTask(ctx, cluster, id, func(t *state.Task) bool {
 		if t.FailureCounted {
-			return nil
+			return false
 		}
 		t.FailureCounted = true
-		b, err := state.Encode(t)
-		if err != nil {
-			return err
-		}
-		_, err = c.Store.Txn(ctx, []store.Cond{{Key: key, ModRevision: it.ModRevision}}, []store.Op{store.Put(key, b)})
-		if !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-	}
-	return store.ErrConflict
+		return true
+	})
 }

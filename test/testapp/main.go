@@ -269,11 +269,9 @@ func serve() int {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		writeJSON(w, map[string]any{"status": resp.StatusCode, "body": string(body)})
 	})
+	// Any other path describes the container and the request, so that a
+	// test can tell which task a load balancer rule reached.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
 		writeJSON(w, info(r))
 	})
 	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -302,6 +300,8 @@ func info(r *http.Request) map[string]any {
 		"task":       task,
 		"remoteAddr": r.RemoteAddr,
 		"host":       r.Host,
+		"path":       r.URL.Path,
+		"headers":    r.Header,
 		"time":       time.Now().UTC().Format(time.RFC3339Nano),
 	}
 }
