@@ -276,3 +276,36 @@ func countKeys(t *testing.T, st store.Store, prefix string) int {
 	}
 	return len(kvs)
 }
+
+// Concurrent listeners of several load balancers on one port: exactly one
+// gets it, the others a DuplicateListener; the port index agrees.
+func TestConcurrentListenersOnOnePort(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	const n = 6
+	var lbs []string
+	for i := range n {
+		lbs = append(lbs, aws.ToString(e.createLB(t, "lb-"+string(rune('a'+i))).LoadBalancerArn))
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = e.c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: aws.String(lbs[i]), Protocol: types.ProtocolEnumHttp,
+				Port: aws.Int32(9999), DefaultActions: []types.Action{{Type: types.ActionTypeEnumFixedResponse,
+					FixedResponseConfig: &types.FixedResponseActionConfig{StatusCode: aws.String("200")}}}})
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+		} else {
+			wantCode(t, err, "DuplicateListener")
+		}
+	}
+	if won != 1 || countKeys(t, e.st, state.AllListenersPrefix()) != 1 {
+		t.Fatalf("%d won, %d listeners stored", won, countKeys(t, e.st, state.AllListenersPrefix()))
+	}
+}
