@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -54,8 +56,14 @@ type Config struct {
 	CleanupWait time.Duration
 	// ImageCleanupInterval is how often unused images are removed (0: never).
 	ImageCleanupInterval time.Duration
-	Clock                core.Clock
-	Logger               *slog.Logger
+	// ResendInterval is how often the agent sends the state of all its
+	// tasks again although nothing changed, so that a report the control
+	// plane lost heals; 0 means DefaultResendInterval, negative never.
+	// Between those, a task is reported only when its report changes, and
+	// on every task after a reconnect or when the control plane asks.
+	ResendInterval time.Duration
+	Clock          core.Clock
+	Logger         *slog.Logger
 	// Ready is called with the instance ID once registered.
 	Ready func(instanceID string)
 }
@@ -79,7 +87,13 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.ResendInterval == 0 {
+		c.ResendInterval = DefaultResendInterval
+	}
 }
+
+// DefaultResendInterval is Config.ResendInterval's default.
+const DefaultResendInterval = 60 * time.Second
 
 // DefaultReservedPorts are the ports ECS reserves on every instance.
 var DefaultReservedPorts = []int{22, 2375, 2376, 51678, 51679}
@@ -93,6 +107,10 @@ type Agent struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner // by task ID
+	// sent is the newest report of each task handed to the reporter: a
+	// report equal to it is not sent again. pending are those the control
+	// plane has not accepted yet.
+	sent    map[string]agentproto.TaskReport
 	pending map[string]agentproto.TaskReport
 	kick    chan struct{} // wakes the reporter
 }
@@ -105,7 +123,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, client: c, runners: map[string]*runner{},
-		pending: map[string]agentproto.TaskReport{}, kick: make(chan struct{}, 1)}
+		sent: map[string]agentproto.TaskReport{}, pending: map[string]agentproto.TaskReport{}, kick: make(chan struct{}, 1)}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -118,6 +136,9 @@ func Run(ctx context.Context, cfg Config) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.reportLoop(ctx) })
 	wg.Go(func() { a.eventLoop(ctx) })
+	if cfg.ResendInterval > 0 {
+		wg.Go(func() { a.resendLoop(ctx) })
+	}
 	if cfg.ImageCleanupInterval > 0 {
 		wg.Go(func() { a.imageCleanupLoop(ctx) })
 	}
@@ -267,10 +288,17 @@ func localAddressFor(server string) string {
 	return conn.LocalAddr().(*net.UDPAddr).IP.String()
 }
 
-// pollLoop long-polls for assignments and hands them to task runners.
+// pollLoop long-polls for assignments and hands them to task runners. The
+// long poll is also the agent's heartbeat: the control plane counts an
+// agent connected while it polls, so reports are only sent when there is
+// something to tell.
 func (a *Agent) pollLoop(ctx context.Context) error {
 	var since int64
 	first := true
+	// reconnected: the last poll failed, so the control plane may have
+	// restarted (or lost what was said while it was unreachable); its
+	// next answer is followed by the state of every task.
+	reconnected := false
 	for attempt := 0; ctx.Err() == nil; {
 		resp, err := a.client.poll(ctx, a.cfg.Cluster, a.instance, since)
 		if err != nil {
@@ -283,9 +311,10 @@ func (a *Agent) pollLoop(ctx context.Context) error {
 				if err := a.register(ctx); err != nil {
 					return err
 				}
-				since = 0
+				since, reconnected = 0, true
 				continue
 			}
+			reconnected = true
 			a.log.Warn("poll failed; retrying", "err", err)
 			sleep(ctx, backoff(attempt))
 			attempt++
@@ -298,6 +327,10 @@ func (a *Agent) pollLoop(ctx context.Context) error {
 			return nil
 		}
 		a.apply(ctx, resp.Tasks)
+		if reconnected || resp.Resend {
+			reconnected = false
+			a.resendAll()
+		}
 		if first {
 			first = false
 			go a.removeOrphans(ctx, resp.Tasks)
@@ -322,6 +355,9 @@ func (a *Agent) apply(ctx context.Context, tasks []agentproto.Assignment) {
 			a.mu.Lock()
 			if a.runners[asg.TaskID] == r {
 				delete(a.runners, asg.TaskID)
+				// Its last report stays pending until accepted; it is
+				// not resent after that.
+				delete(a.sent, asg.TaskID)
 			}
 			a.mu.Unlock()
 		}()
@@ -340,15 +376,58 @@ func (a *Agent) waitRunners() {
 	}
 }
 
-// submit queues a task report; the newest report of a task replaces older
-// ones that were not sent yet.
+// submit queues a task report unless it equals the last one queued for the
+// task; the newest report of a task replaces older ones not sent yet. A
+// queued report is sent until the control plane accepts it.
 func (a *Agent) submit(tr agentproto.TaskReport) {
 	a.mu.Lock()
+	if last, ok := a.sent[tr.TaskID]; ok && reportEqual(last, tr) {
+		a.mu.Unlock()
+		return
+	}
+	a.sent[tr.TaskID] = tr
 	a.pending[tr.TaskID] = tr
 	a.mu.Unlock()
+	a.kickReporter()
+}
+
+func (a *Agent) kickReporter() {
 	select {
 	case a.kick <- struct{}{}:
 	default:
+	}
+}
+
+// resendAll queues the newest report of every task again.
+func (a *Agent) resendAll() {
+	a.mu.Lock()
+	n := len(a.sent)
+	for id, tr := range a.sent {
+		a.pending[id] = tr
+	}
+	a.mu.Unlock()
+	if n > 0 {
+		a.kickReporter()
+	}
+}
+
+// resendLoop sends the state of every task again every ResendInterval,
+// starting at a random point of the first interval so that a fleet
+// started at once does not resend at once.
+func (a *Agent) resendLoop(ctx context.Context) {
+	d := a.cfg.ResendInterval
+	if err := sleep(ctx, time.Duration(rand.Int64N(int64(d)))+1); err != nil {
+		return
+	}
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		a.resendAll()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -370,7 +449,7 @@ func (a *Agent) reportLoop(ctx context.Context) {
 			if len(batch) == 0 {
 				break
 			}
-			err := a.client.report(ctx, agentproto.Report{InstanceID: a.instance, Tasks: batch})
+			err := a.client.report(ctx, agentproto.Report{InstanceID: a.instance, Cluster: a.cfg.Cluster, Tasks: batch})
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -392,11 +471,9 @@ func (a *Agent) reportLoop(ctx context.Context) {
 	}
 }
 
-func reportEqual(x, y agentproto.TaskReport) bool {
-	bx, _ := json.Marshal(x)
-	by, _ := json.Marshal(y)
-	return string(bx) == string(by)
-}
+// reportEqual reports whether two reports say the same. Reports of one
+// runner share their timestamps' values, so a deep comparison suffices.
+func reportEqual(x, y agentproto.TaskReport) bool { return reflect.DeepEqual(x, y) }
 
 // eventLoop routes runtime events to the runners of their tasks.
 func (a *Agent) eventLoop(ctx context.Context) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -47,11 +48,18 @@ func newRunner(a *Agent, asg agentproto.Assignment) *runner {
 	return r
 }
 
+// update takes a newer assignment, and wakes the runner if it changed in
+// more than the last status the control plane holds (which moves with
+// every report the runner sends, and which the runner does not act on).
 func (r *runner) update(asg agentproto.Assignment) {
 	r.mu.Lock()
+	old := r.asg
 	r.asg = asg
 	r.mu.Unlock()
-	r.wakeUp()
+	old.LastStatus = asg.LastStatus
+	if !reflect.DeepEqual(old, asg) {
+		r.wakeUp()
+	}
 }
 
 func (r *runner) wakeUp() {

@@ -4,6 +4,11 @@
 // plain JSON over HTTP(S) on the API listener, authenticated with a join
 // token. Every message carries whole state, not deltas, so a lost or repeated
 // message is harmless: the receiver converges on the newest state.
+//
+// The long poll is the agent's heartbeat. An agent reports a task when
+// what it would report changes, not periodically; it sends the state of
+// all its tasks again after a reconnect, when a poll answer asks for it
+// (Resend), and at a slow interval, so that a report lost in between heals.
 package agentproto
 
 import (
@@ -54,6 +59,9 @@ type PollResponse struct {
 	// InstanceStatus is ACTIVE, DRAINING or INACTIVE (deregistered).
 	InstanceStatus string       `json:"instanceStatus"`
 	Tasks          []Assignment `json:"tasks"`
+	// Resend asks the agent to report the state of all its tasks again
+	// (the control plane restarted, say, and may have missed reports).
+	Resend bool `json:"resend,omitzero"`
 }
 
 // Assignment is a task the agent must run or stop.
@@ -77,8 +85,10 @@ type Assignment struct {
 
 // Report is what an agent tells about its tasks. It may repeat itself.
 type Report struct {
-	InstanceID string       `json:"instanceId"`
-	Tasks      []TaskReport `json:"tasks"`
+	InstanceID string `json:"instanceId"`
+	// Cluster is the instance's cluster; empty from older agents.
+	Cluster string       `json:"cluster,omitzero"`
+	Tasks   []TaskReport `json:"tasks"`
 }
 
 // TaskReport is the whole observed state of one task.
