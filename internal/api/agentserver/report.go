@@ -20,12 +20,110 @@ func (s *Server) report(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	s.cfg.Agents.Touch(rep.InstanceID)
+	if s.cfg.View != nil {
+		if err := s.applyReports(r.Context(), rep); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+	}
 	for _, tr := range rep.Tasks {
 		if err := s.applyReport(r.Context(), rep.InstanceID, tr); err != nil {
 			return nil, err
 		}
 	}
 	return struct{}{}, nil
+}
+
+// applyReports merges an agent's task reports into the task records, read
+// from the cluster view (decoded already), and commits every record that
+// changed in one transaction, conditioned on the ModRevision of each record
+// it read: a concurrent write makes it read again and retry, never lose
+// that write. The view is synced first, so it holds every write committed
+// before: a report is compared with the newest record, and one that
+// changes nothing writes nothing. When a task reaches STOPPED, what it held
+// on the instance is given back and it leaves the instance's index in the
+// same transaction.
+func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error {
+	now := s.cfg.Clock.Now()
+	// The instance's cluster, by cluster name: an older agent does not
+	// say, and the index entry of each task tells then.
+	clusterOf := func(taskID string) (string, bool, error) {
+		if rep.Cluster != "" {
+			return rep.Cluster, true, nil
+		}
+		idx, err := state.Get[state.IndexEntry](ctx, s.cfg.Store, state.InstanceTaskKey(rep.InstanceID, taskID))
+		if state.IsNotFound(err) {
+			return "", false, nil
+		}
+		return idx.Value.Cluster, err == nil, err
+	}
+	type release struct {
+		key  string
+		rev  int64
+		inst state.ContainerInstance
+	}
+	return retry(ctx, func() error {
+		if err := s.cfg.View.Sync(ctx); err != nil {
+			return err
+		}
+		var conds []store.Cond
+		var ops []store.Op
+		releases := map[string]*release{} // by cluster; nil: no record
+		for _, tr := range rep.Tasks {
+			cluster, ok, err := clusterOf(tr.TaskID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			it, ok := s.cfg.View.Task(cluster, tr.TaskID)
+			if !ok || it.Value.InstanceID != rep.InstanceID {
+				continue // not on this instance (any more): a stale report
+			}
+			task := it.Value
+			if !Apply(&task, tr, now) {
+				continue
+			}
+			conds = append(conds, store.Cond{Key: it.Key, ModRevision: it.ModRevision})
+			if task.Task.LastStatus == "STOPPED" && !task.Released {
+				rel, seen := releases[cluster]
+				if !seen {
+					if in, ok := s.cfg.View.Instance(cluster, rep.InstanceID); ok {
+						rel = &release{key: in.Key, rev: in.ModRevision, inst: in.Record}
+					}
+					releases[cluster] = rel
+				}
+				if rel != nil {
+					rel.inst.Used = Release(rel.inst.Used, task.Holds)
+				}
+				task.Released = true
+				ops = append(ops, store.Delete(state.InstanceTaskKey(rep.InstanceID, task.ID)))
+			}
+			b, err := state.Encode(task)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, store.Put(it.Key, b))
+		}
+		for _, rel := range releases {
+			if rel == nil {
+				continue
+			}
+			rel.inst.Version++
+			b, err := state.Encode(rel.inst)
+			if err != nil {
+				return err
+			}
+			conds = append(conds, store.Cond{Key: rel.key, ModRevision: rel.rev})
+			ops = append(ops, store.Put(rel.key, b))
+		}
+		if len(ops) == 0 {
+			return nil
+		}
+		_, err := s.cfg.Store.Txn(ctx, conds, ops)
+		return err
+	})
 }
 
 // applyReport merges one task report into the task record. When the task
@@ -117,35 +215,42 @@ func removeAll(from, drop []int) []int {
 // Apply merges a report into a task and reports whether anything changed.
 // Statuses only move forward along the lifecycle; a report that would move
 // a task back is ignored, so repeated or reordered reports are harmless.
+//
+// Apply never writes into the slices the task shares (a task read from the
+// cluster view shares them with the view): it replaces the containers and
+// attachments it changes with copies.
 func Apply(t *state.Task, tr agentproto.TaskReport, now time.Time) bool {
 	have, got := agentproto.StatusRank(t.Task.LastStatus), agentproto.StatusRank(tr.LastStatus)
 	if got < 0 || got < have || have == agentproto.StatusRank("STOPPED") {
 		return false
 	}
-	before, _ := state.Encode(t.Task)
+	changed := false
 	task := &t.Task
-	task.LastStatus = tr.LastStatus
-	ts := func(dst *shape.Timestamp, v time.Time) {
-		if dst.IsZero() && !v.IsZero() {
-			*dst = shape.NewTimestamp(v)
+	setString := func(dst *string, v string) {
+		if *dst != v {
+			*dst, changed = v, true
 		}
 	}
+	ts := func(dst *shape.Timestamp, v time.Time) {
+		if dst.IsZero() && !v.IsZero() {
+			*dst, changed = shape.NewTimestamp(v), true
+		}
+	}
+	setString(&task.LastStatus, tr.LastStatus)
 	ts(&task.PullStartedAt, tr.PullStartedAt)
 	ts(&task.PullStoppedAt, tr.PullStoppedAt)
 	if got >= agentproto.StatusRank("RUNNING") {
 		ts(&task.StartedAt, tr.StartedAt)
 		if task.Connectivity == "" {
-			task.Connectivity = ecstypes.ConnectivityConnected
+			task.Connectivity, changed = ecstypes.ConnectivityConnected, true
 			task.ConnectivityAt = shape.NewTimestamp(now)
 		}
 	}
 	if tr.StopCode != "" && task.StopCode == "" {
-		task.StopCode, task.StoppedReason = tr.StopCode, tr.StoppedReason
+		task.StopCode, task.StoppedReason, changed = tr.StopCode, tr.StoppedReason, true
 	}
 	if got >= agentproto.StatusRank("DEACTIVATING") || tr.StopCode != "" {
-		if task.DesiredStatus != "STOPPED" {
-			task.DesiredStatus = "STOPPED"
-		}
+		setString(&task.DesiredStatus, "STOPPED")
 		ts(&task.StoppingAt, now)
 	}
 	if tr.LastStatus == "STOPPED" {
@@ -153,42 +258,72 @@ func Apply(t *state.Task, tr agentproto.TaskReport, now time.Time) bool {
 		ts(&task.ExecutionStoppedAt, now)
 		ts(&task.StoppedAt, now)
 	}
-	if tr.HealthStatus != "" {
-		task.HealthStatus = tr.HealthStatus
+	if tr.HealthStatus != "" && task.HealthStatus != tr.HealthStatus {
+		task.HealthStatus, changed = tr.HealthStatus, true
 	}
+	copied := false // task.Containers is a copy of its own
 	for _, cr := range tr.Containers {
 		for i := range task.Containers {
-			c := &task.Containers[i]
+			c := task.Containers[i]
 			if c.Name != cr.Name {
 				continue
 			}
 			if agentproto.StatusRank(c.LastStatus) > agentproto.StatusRank(cr.LastStatus) && c.LastStatus == "STOPPED" {
 				continue
 			}
-			c.LastStatus = cr.LastStatus
-			c.RuntimeId = orKeep(cr.RuntimeID, c.RuntimeId)
-			c.ImageDigest = orKeep(cr.ImageDigest, c.ImageDigest)
-			if cr.ExitCode != nil {
-				c.ExitCode = cr.ExitCode
+			if !mergeContainer(&c, cr) {
+				continue
 			}
-			c.Reason = orKeep(cr.Reason, c.Reason)
-			if cr.HealthStatus != "" {
-				c.HealthStatus = cr.HealthStatus
+			if !copied {
+				task.Containers, copied = slices.Clone(task.Containers), true
 			}
-			if cr.NetworkBindings != nil {
-				c.NetworkBindings = cr.NetworkBindings
-			}
+			task.Containers[i], changed = c, true
 		}
 	}
-	if tr.PrivateIPv4 != "" {
-		setENIDetails(t, tr)
+	if tr.PrivateIPv4 != "" && setENIDetails(t, tr) {
+		changed = true
 	}
-	after, _ := state.Encode(t.Task)
-	if string(before) == string(after) {
+	if !changed {
 		return false
 	}
 	task.Version++
 	return true
+}
+
+// mergeContainer merges a container report into c and reports whether it
+// changed. Slices are replaced, never written into.
+func mergeContainer(c *ecstypes.Container, cr agentproto.ContainerReport) bool {
+	changed := false
+	set := func(dst *string, v string) {
+		if v != "" && *dst != v {
+			*dst, changed = v, true
+		}
+	}
+	if c.LastStatus != cr.LastStatus {
+		c.LastStatus, changed = cr.LastStatus, true
+	}
+	set(&c.RuntimeId, cr.RuntimeID)
+	set(&c.ImageDigest, cr.ImageDigest)
+	if cr.ExitCode != nil && (c.ExitCode == nil || *c.ExitCode != *cr.ExitCode) {
+		c.ExitCode, changed = new(*cr.ExitCode), true
+	}
+	set(&c.Reason, cr.Reason)
+	if cr.HealthStatus != "" && c.HealthStatus != cr.HealthStatus {
+		c.HealthStatus, changed = cr.HealthStatus, true
+	}
+	if cr.NetworkBindings != nil && !slices.EqualFunc(c.NetworkBindings, cr.NetworkBindings, bindingEqual) {
+		c.NetworkBindings, changed = cr.NetworkBindings, true
+	}
+	return changed
+}
+
+func bindingEqual(a, b ecstypes.NetworkBinding) bool {
+	return a.BindIP == b.BindIP && ptrEqual(a.ContainerPort, b.ContainerPort) && ptrEqual(a.HostPort, b.HostPort) &&
+		a.Protocol == b.Protocol && a.ContainerPortRange == b.ContainerPortRange && a.HostPortRange == b.HostPortRange
+}
+
+func ptrEqual[T comparable](a, b *T) bool {
+	return a == b || (a != nil && b != nil && *a == *b)
 }
 
 func orKeep(v, old string) string {
@@ -209,31 +344,58 @@ func attachmentID(t *state.Task) string {
 }
 
 // setENIDetails fills the awsvpc attachment and the containers' network
-// interfaces as ECS reports them.
-func setENIDetails(t *state.Task, tr agentproto.TaskReport) {
+// interfaces as ECS reports them, and reports whether anything changed. It
+// replaces the slices it changes with copies.
+func setENIDetails(t *state.Task, tr agentproto.TaskReport) bool {
+	changed := false
+	ni := []ecstypes.NetworkInterface{{AttachmentId: attachmentID(t), PrivateIpv4Address: tr.PrivateIPv4}}
 	for i := range t.Task.Containers {
-		t.Task.Containers[i].NetworkInterfaces = []ecstypes.NetworkInterface{{AttachmentId: attachmentID(t), PrivateIpv4Address: tr.PrivateIPv4}}
+		if !slices.Equal(t.Task.Containers[i].NetworkInterfaces, ni) {
+			if !changed {
+				t.Task.Containers = slices.Clone(t.Task.Containers)
+			}
+			t.Task.Containers[i].NetworkInterfaces, changed = ni, true
+		}
 	}
+	attsCopied := false
 	for i := range t.Task.Attachments {
-		a := &t.Task.Attachments[i]
+		a := t.Task.Attachments[i]
 		if a.Type != "ElasticNetworkInterface" {
 			continue
 		}
+		aChanged := false
 		set := func(name, value string) {
 			if value == "" {
 				return
 			}
 			for j := range a.Details {
 				if a.Details[j].Name == name {
-					a.Details[j].Value = value
+					if a.Details[j].Value != value {
+						if !aChanged {
+							a.Details = slices.Clone(a.Details)
+						}
+						a.Details[j].Value, aChanged = value, true
+					}
 					return
 				}
 			}
-			a.Details = append(a.Details, ecstypes.KeyValuePair{Name: name, Value: value})
+			if !aChanged {
+				a.Details = slices.Clone(a.Details)
+			}
+			a.Details, aChanged = append(a.Details, ecstypes.KeyValuePair{Name: name, Value: value}), true
 		}
 		set("privateIPv4Address", tr.PrivateIPv4)
 		set("macAddress", tr.MACAddress)
 		set("subnetId", tr.SubnetCIDR)
-		a.Status = "ATTACHED"
+		if a.Status != "ATTACHED" {
+			a.Status, aChanged = "ATTACHED", true
+		}
+		if aChanged {
+			if !attsCopied {
+				t.Task.Attachments, attsCopied = slices.Clone(t.Task.Attachments), true
+			}
+			t.Task.Attachments[i], changed = a, true
+		}
 	}
+	return changed
 }

@@ -82,3 +82,51 @@ func TestRelease(t *testing.T) {
 		t.Fatal("Release changed its input")
 	}
 }
+
+// Apply never writes into the slices a task shares with where it was read
+// from (the cluster view): what it changes, it copies.
+func TestApplyCopiesSharedSlices(t *testing.T) {
+	shared := newTask()
+	shared.Task.Attachments = []ecstypes.Attachment{{Id: "att-1", Type: "ElasticNetworkInterface", Status: "PRECREATED",
+		Details: []ecstypes.KeyValuePair{{Name: "subnetId", Value: "old"}}}}
+	task := shared // a shallow copy, as clusterview.View.Task returns
+	now := time.Unix(1700000000, 0)
+	if !Apply(&task, agentproto.TaskReport{LastStatus: "RUNNING", PrivateIPv4: "172.30.0.5", SubnetCIDR: "new", HealthStatus: ecstypes.HealthStatusHealthy,
+		Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", RuntimeID: "c1", ExitCode: new(int32(0)),
+			NetworkBindings: []ecstypes.NetworkBinding{{BindIP: "0.0.0.0", HostPort: new(int32(49153))}}}}}, now) {
+		t.Fatal("no change")
+	}
+	if c := shared.Task.Containers[0]; c.LastStatus != "PENDING" || c.RuntimeId != "" || c.NetworkBindings != nil || c.NetworkInterfaces != nil {
+		t.Fatalf("Apply wrote into the shared containers: %+v", c)
+	}
+	if a := shared.Task.Attachments[0]; a.Status != "PRECREATED" || len(a.Details) != 1 || a.Details[0].Value != "old" {
+		t.Fatalf("Apply wrote into the shared attachments: %+v", a)
+	}
+	if c := task.Task.Containers[0]; c.LastStatus != "RUNNING" || c.RuntimeId != "c1" || len(c.NetworkBindings) != 1 || len(c.NetworkInterfaces) != 1 {
+		t.Fatalf("applied container: %+v", c)
+	}
+	if a := task.Task.Attachments[0]; a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "subnetId", Value: "new"}) {
+		t.Fatalf("applied attachment: %+v", a)
+	}
+}
+
+// A change of health alone is a change; the same health again is not.
+func TestApplyHealthChange(t *testing.T) {
+	task := newTask()
+	now := time.Unix(1700000000, 0)
+	rep := func(h ecstypes.HealthStatus) agentproto.TaskReport {
+		return agentproto.TaskReport{LastStatus: "RUNNING", HealthStatus: h,
+			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", HealthStatus: h}}}
+	}
+	for i, s := range []struct {
+		h       ecstypes.HealthStatus
+		changed bool
+	}{{ecstypes.HealthStatusHealthy, true}, {ecstypes.HealthStatusHealthy, false}, {ecstypes.HealthStatusUnhealthy, true}, {ecstypes.HealthStatusUnhealthy, false}} {
+		if got := Apply(&task, rep(s.h), now); got != s.changed {
+			t.Fatalf("step %d (%s): changed = %v, want %v", i, s.h, got, s.changed)
+		}
+		if task.Task.HealthStatus != s.h || task.Task.Containers[0].HealthStatus != s.h {
+			t.Fatalf("step %d: health %s/%s", i, task.Task.HealthStatus, task.Task.Containers[0].HealthStatus)
+		}
+	}
+}

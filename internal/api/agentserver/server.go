@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
 	"github.com/minato-project/minato/internal/arn"
+	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/model/ecstypes"
@@ -26,7 +28,12 @@ import (
 
 // Config is what the agent server needs.
 type Config struct {
-	Store  store.Store
+	Store store.Store
+	// View is the cluster view of Store, when there is one: reports are
+	// then applied to the tasks it holds decoded, in one transaction per
+	// report, instead of reading and decoding each task from Store. Store
+	// is wrapped with View.Wrap, so that the view sees its writes whole.
+	View   *clusterview.View
 	Agents *liveness.Tracker
 	Clock  core.Clock
 	IDs    core.IDs
@@ -43,6 +50,13 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	// polled holds the instances that polled this server since it
+	// started; the first answer to each asks its agent to report all its
+	// tasks again.
+	polled sync.Map
+
+	defsMu sync.Mutex
+	defs   map[string]ecstypes.TaskDefinition // by family:revision
 }
 
 // New returns a Server.
@@ -55,6 +69,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.PollTimeout == 0 {
 		cfg.PollTimeout = agentproto.PollTimeout
+	}
+	if cfg.View != nil {
+		cfg.Store = cfg.View.Wrap(cfg.Store)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -210,7 +227,11 @@ func mergeAttributes(have, fromAgent []ecstypes.Attribute) []ecstypes.Attribute 
 }
 
 // poll answers with the instance's assignments once they changed after
-// the agent's revision, or when the poll times out.
+// the agent's revision, or when the poll times out. An open poll is the
+// agent's heartbeat (liveness.Tracker.Hold). The first poll of an instance
+// since this server started is answered at once and asks the agent to
+// report all its tasks again: reports sent while the server was away, or
+// lost with it, are then not missed.
 func (s *Server) poll(_ http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
 	cluster, id := q.Get("cluster"), q.Get("instance")
@@ -220,7 +241,8 @@ func (s *Server) poll(_ http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	release := s.cfg.Agents.Hold(id)
 	defer release()
-	if since > 0 {
+	_, seen := s.polled.Load(id)
+	if since > 0 && seen {
 		// Wait until something under the instance's index changes after
 		// since, or the poll times out. A watch that cannot start from
 		// since (history compacted) ends at once: answer anew.
@@ -239,7 +261,15 @@ func (s *Server) poll(_ http.ResponseWriter, r *http.Request) (any, error) {
 			return nil, err
 		}
 	}
-	return s.assignments(r.Context(), cluster, id)
+	resp, err := s.assignments(r.Context(), cluster, id)
+	if err != nil {
+		return nil, err
+	}
+	if !seen {
+		s.polled.Store(id, struct{}{})
+		resp.Resend = true
+	}
+	return resp, nil
 }
 
 // assignments reads the whole desired state of an instance.
@@ -256,27 +286,70 @@ func (s *Server) assignments(ctx context.Context, cluster, id string) (agentprot
 		return agentproto.PollResponse{}, err
 	}
 	resp := agentproto.PollResponse{Revision: rev, InstanceStatus: inst.Value.Status, Tasks: []agentproto.Assignment{}}
+	if s.cfg.View != nil && len(idx) > 0 {
+		// The view's tasks, decoded already, as new as the index read.
+		if err := s.cfg.View.WaitFor(ctx, rev); err != nil {
+			return resp, err
+		}
+	}
 	for _, kv := range idx {
 		taskID := state.LastSegment(kv.Key)
-		t, err := state.Get[state.Task](ctx, s.cfg.Store, state.TaskKey(cluster, taskID))
-		if state.IsNotFound(err) {
-			continue
+		var t state.Task
+		if s.cfg.View != nil {
+			it, ok := s.cfg.View.Task(cluster, taskID)
+			if !ok {
+				continue
+			}
+			t = it.Value
+		} else {
+			it, err := state.Get[state.Task](ctx, s.cfg.Store, state.TaskKey(cluster, taskID))
+			if state.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return resp, err
+			}
+			t = it.Value
 		}
+		td, err := s.taskDef(ctx, t.Family, t.Revision)
 		if err != nil {
 			return resp, err
 		}
-		td, err := state.Get[state.TaskDef](ctx, s.cfg.Store, state.TaskDefKey(t.Value.Family, t.Value.Revision))
-		if err != nil {
-			return resp, err
-		}
-		resp.Tasks = append(resp.Tasks, s.assignment(t.Value, td.Value))
+		resp.Tasks = append(resp.Tasks, s.assignment(t, td))
 	}
 	return resp, nil
 }
 
-func (s *Server) assignment(t state.Task, td state.TaskDef) agentproto.Assignment {
+// taskDef returns a task definition, from a cache: what an agent needs of a
+// revision (its containers, volumes, network mode) never changes once it is
+// registered, and every poll answer names the definition of each task.
+func (s *Server) taskDef(ctx context.Context, family string, rev int32) (ecstypes.TaskDefinition, error) {
+	key := state.TaskDefKey(family, rev)
+	s.defsMu.Lock()
+	td, ok := s.defs[key]
+	s.defsMu.Unlock()
+	if ok {
+		return td, nil
+	}
+	it, err := state.Get[state.TaskDef](ctx, s.cfg.Store, key)
+	if err != nil {
+		return ecstypes.TaskDefinition{}, err
+	}
+	s.defsMu.Lock()
+	if s.defs == nil || len(s.defs) >= maxCachedDefs {
+		s.defs = map[string]ecstypes.TaskDefinition{}
+	}
+	s.defs[key] = it.Value.TaskDefinition
+	s.defsMu.Unlock()
+	return it.Value.TaskDefinition, nil
+}
+
+// maxCachedDefs bounds the task definition cache; past it, it starts anew.
+const maxCachedDefs = 4096
+
+func (s *Server) assignment(t state.Task, td ecstypes.TaskDefinition) agentproto.Assignment {
 	ids := make(map[string]string, len(t.ContainerIDs))
-	for i, c := range td.TaskDefinition.ContainerDefinitions {
+	for i, c := range td.ContainerDefinitions {
 		if i < len(t.ContainerIDs) {
 			ids[c.Name] = t.ContainerIDs[i]
 		}
@@ -286,7 +359,7 @@ func (s *Server) assignment(t state.Task, td state.TaskDef) agentproto.Assignmen
 		TaskARN:       s.cfg.Scope.New("ecs", "task/"+t.Cluster+"/"+t.ID),
 		Cluster:       t.Cluster,
 		DesiredStatus: t.Task.DesiredStatus,
-		Definition:    td.TaskDefinition,
+		Definition:    td,
 		Overrides:     t.Task.Overrides,
 		HostPorts:     t.HostPorts,
 		ContainerIDs:  ids,
