@@ -39,6 +39,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minato-project/minato/bench/internal/harness"
 	"github.com/minato-project/minato/internal/lb"
 )
 
@@ -50,7 +51,11 @@ type run struct {
 	P50us   float64 `json:"p50us"`
 	P99us   float64 `json:"p99us"`
 	Errors  int     `json:"errors"`
-	Command string  `json:"command"`
+	// ProxyCPUus is the CPU time the proxy (minato's process or nginx's
+	// master and workers) spent per request; BackendCPUus the backend's.
+	ProxyCPUus   float64 `json:"proxyCpuUsPerRequest,omitempty"`
+	BackendCPUus float64 `json:"backendCpuUsPerRequest"`
+	Command      string  `json:"command"`
 }
 
 func main() {
@@ -170,13 +175,21 @@ func mainErr(rounds int, duration time.Duration, conns, threads int, out, cpupro
 			for i := range targets {
 				tg := targets[(i+r)%len(targets)]
 				profile := cpuprofile != "" && tg.name == "minato" && m.wantThrput && r == rounds
+				proxyPids := map[string][]int{"minato": {os.Getpid()}, "nginx": nginxPids(ngx.Process.Pid)}[tg.name]
+				p0, b0 := cpuSeconds(proxyPids), cpuSeconds([]int{backend.Process.Pid})
 				res, err := wrk(tg.addr, m.t, m.c, duration, profile, cpuprofile)
 				if err != nil {
 					return fmt.Errorf("wrk %s %s: %w", tg.name, m.name, err)
 				}
+				if n := res.RPS * duration.Seconds(); n > 0 {
+					if proxyPids != nil {
+						res.ProxyCPUus = (cpuSeconds(proxyPids) - p0) / n * 1e6
+					}
+					res.BackendCPUus = (cpuSeconds([]int{backend.Process.Pid}) - b0) / n * 1e6
+				}
 				res.Target, res.Mode, res.Round = tg.name, m.name, r
-				fmt.Printf("round %d %-10s %-7s %9.0f req/s  p50 %7.1f µs  p99 %8.1f µs  errors %d\n",
-					r, m.name, tg.name, res.RPS, res.P50us, res.P99us, res.Errors)
+				fmt.Printf("round %d %-10s %-7s %9.0f req/s  p50 %7.1f µs  p99 %8.1f µs  errors %d  CPU/req: proxy %5.1f µs, backend %5.1f µs\n",
+					r, m.name, tg.name, res.RPS, res.P50us, res.P99us, res.Errors, res.ProxyCPUus, res.BackendCPUus)
 				runs = append(runs, res)
 			}
 		}
@@ -199,10 +212,12 @@ func mainErr(rounds int, duration time.Duration, conns, threads int, out, cpupro
 	p50 := func(r run) float64 { return r.P50us }
 	p99 := func(r run) float64 { return r.P99us }
 	fmt.Printf("\nmedians over %d rounds\n", rounds)
-	fmt.Printf("%-10s %-7s %10s %10s %10s\n", "mode", "target", "req/s", "p50 µs", "p99 µs")
+	cpu := func(r run) float64 { return r.ProxyCPUus }
+	fmt.Printf("%-10s %-7s %10s %10s %10s %14s\n", "mode", "target", "req/s", "p50 µs", "p99 µs", "proxy CPU/req")
 	for _, m := range modes {
 		for _, tg := range targets {
-			fmt.Printf("%-10s %-7s %10.0f %10.1f %10.1f\n", m.name, tg.name, med(tg.name, m.name, rps), med(tg.name, m.name, p50), med(tg.name, m.name, p99))
+			fmt.Printf("%-10s %-7s %10.0f %10.1f %10.1f %11.1f µs\n", m.name, tg.name, med(tg.name, m.name, rps),
+				med(tg.name, m.name, p50), med(tg.name, m.name, p99), med(tg.name, m.name, cpu))
 		}
 	}
 	summary := map[string]float64{
@@ -316,6 +331,29 @@ func wrk(addr string, threads, conns int, d time.Duration, profile bool, profile
 		}
 	}
 	return res, nil
+}
+
+// nginxPids are nginx's master and its workers.
+func nginxPids(master int) []int {
+	pids := []int{master}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", master, master))
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// cpuSeconds is the user+system CPU time the processes used so far.
+func cpuSeconds(pids []int) float64 {
+	var s float64
+	for _, pid := range pids {
+		if st, err := harness.ReadProc(pid); err == nil {
+			s += st.CPUSeconds
+		}
+	}
+	return s
 }
 
 func freePort() (int, error) {

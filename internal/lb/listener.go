@@ -295,6 +295,10 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 	if _, ok := rh["X-Amzn-Trace-Id"]; !ok {
 		rh["X-Amzn-Trace-Id"] = []string{traceID(p.now())}
 	}
+	if fastEligible(r) {
+		p.serveFast(w, r, t)
+		return
+	}
 	t.proxy.ServeHTTP(w, r)
 }
 

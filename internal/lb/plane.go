@@ -49,6 +49,7 @@ type Plane struct {
 	now  func() time.Time
 
 	base      *http.Transport // template of every target's transport
+	dialer    *net.Dialer
 	hcClient  *http.Client
 	bufPool   bufferPool
 	cookieKey []byte
@@ -93,6 +94,7 @@ func New(opts Options) *Plane {
 		log:       opts.Logger,
 		now:       opts.Now,
 		cookieKey: key,
+		dialer:    dialer,
 		listeners: map[string]*listener{},
 		groups:    map[string]*groupState{},
 		targets:   map[targetKey]*target{},

@@ -60,7 +60,7 @@ func TestRoutingConditions(t *testing.T) {
 		{ARN: "method", Priority: 4, Conditions: []Condition{cond(FieldHTTPRequestMethod, "DELETE", "PATCH")}},
 		{ARN: "query", Priority: 5, Conditions: []Condition{{Field: FieldQueryString, Query: []KeyValue{{Key: "version", Value: "v2*"}, {Key: "", Value: "beta"}}}}},
 		{ARN: "query-escaped", Priority: 6, Conditions: []Condition{{Field: FieldQueryString, Query: []KeyValue{{Key: "q", Value: "a%20b"}}}}},
-		{ARN: "source", Priority: 7, Conditions: []Condition{cond(FieldSourceIP, "10.0.0.0/8", "127.0.0.0/8")}, /* matched only with /src */},
+		{ARN: "source", Priority: 7, Conditions: []Condition{cond(FieldSourceIP, "10.0.0.0/8", "127.0.0.0/8")} /* matched only with /src */},
 		{ARN: "and", Priority: 8, Conditions: []Condition{cond(FieldPathPattern, "/both"), cond(FieldHTTPRequestMethod, "POST")}},
 		{ARN: "default", IsDefault: true},
 	}

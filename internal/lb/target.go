@@ -42,6 +42,7 @@ type target struct {
 	token string // the opaque id in its AWSALB cookie
 	proxy *httputil.ReverseProxy
 	tr    *http.Transport // its own, so that draining closes only its idle conns
+	pool  *connPool       // the fast path's connections
 
 	inflight atomic.Int64
 	draining atomic.Bool
@@ -59,6 +60,7 @@ type target struct {
 func (p *Plane) newTarget(k targetKey) *target {
 	t := &target{key: k, token: p.token("t", k.group+"\x00"+k.id+"\x00"+strconv.Itoa(k.port)+"\x00"+k.addr)}
 	t.tr = p.base.Clone()
+	t.pool = newConnPool(k.addr, p.dialer, p.opts.IdleTimeout, p.opts.MaxIdleConnsPerTarget)
 	addr := k.addr
 	t.proxy = &httputil.ReverseProxy{
 		Director: func(out *http.Request) {
@@ -86,7 +88,11 @@ func (t *target) done() {
 // its response body is read).
 func (t *target) closeIdle() {
 	t.tr.CloseIdleConnections()
-	time.AfterFunc(200*time.Millisecond, t.tr.CloseIdleConnections)
+	t.pool.closeIdle()
+	time.AfterFunc(200*time.Millisecond, func() {
+		t.tr.CloseIdleConnections()
+		t.pool.closeIdle()
+	})
 }
 
 // proxyError answers for a target that failed: 504 when it did not answer
