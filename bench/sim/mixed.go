@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/smithy-go"
 
 	"github.com/minato-project/minato/bench/internal/harness"
 )
@@ -169,8 +171,8 @@ func (s *sim) mixed(ctx context.Context, name string, hosts, stored int, dur tim
 			step := s.rampStep(ctx, client, rate, stored)
 			stored += step.Latency.Count * s.o.rampCount
 			res.Ramp = append(res.Ramp, step)
-			s.logf("%s: ramp %4.0f/s: sent %d, achieved %.1f/s, p50 %.1f ms, p99 %.1f ms, errors %d, dropped %d: %v %s",
-				name, rate, step.Sent, step.Achieved, step.Latency.P50Ms, step.Latency.P99Ms, step.Latency.Errors, step.Dropped, step.Sustained, step.Why)
+			s.logf("%s: ramp %4.0f/s: sent %d, achieved %.1f/s, p50 %.1f ms, p99 %.1f ms, errors %d (throttled %d), dropped %d: %v %s",
+				name, rate, step.Sent, step.Achieved, step.Latency.P50Ms, step.Latency.P99Ms, step.Latency.Errors, step.Throttled, step.Dropped, step.Sustained, step.Why)
 			if !step.Sustained {
 				break
 			}
@@ -188,11 +190,15 @@ func (s *sim) mixed(ctx context.Context, name string, hosts, stored int, dur tim
 
 // rampStep offers RunTask calls at rate for the ramp step length.
 func (s *sim) rampStep(ctx context.Context, client *ecs.Client, rate float64, stored int) RampStep {
+	var throttled atomic.Int64
 	ol := openLoop(ctx, rate, s.o.rampStep, int(4*rate)+200, func(int) (string, func(context.Context) error) {
 		return "RunTask", func(ctx context.Context) error {
 			c := runTask(ctx, client, s.o.rampCount, false)
 			if c.err == nil && c.placed != s.o.rampCount {
 				return fmt.Errorf("RunTask placed %d of %d", c.placed, s.o.rampCount)
+			}
+			if isThrottle(c.err) {
+				throttled.Add(1)
 			}
 			return c.err
 		}
@@ -201,13 +207,13 @@ func (s *sim) rampStep(ctx context.Context, client *ecs.Client, rate float64, st
 	if r == nil {
 		r = &harness.Recorder{}
 	}
-	st := RampStep{Offered: rate, Sent: ol.sent, Latency: r.Summary(), Dropped: ol.dropped, Stored: stored}
+	st := RampStep{Offered: rate, Sent: ol.sent, Latency: r.Summary(), Dropped: ol.dropped, Stored: stored, Throttled: int(throttled.Load())}
 	if ol.lastDone > 0 {
 		st.Achieved = harness.Round(float64(st.Latency.Count)/ol.lastDone.Seconds(), 1)
 	}
 	var why []string
 	if st.Latency.Errors > 0 {
-		why = append(why, fmt.Sprintf("%d errors", st.Latency.Errors))
+		why = append(why, fmt.Sprintf("%d errors (%d of them throttled)", st.Latency.Errors, st.Throttled))
 	}
 	if st.Dropped > 0 {
 		why = append(why, fmt.Sprintf("%d not sent (too many in flight)", st.Dropped))
@@ -297,4 +303,11 @@ func openLoop(ctx context.Context, rate float64, dur time.Duration, maxInflight 
 	}
 	res.lastDone = lastDone
 	return res
+}
+
+// isThrottle reports whether err is the API shedding load
+// (ThrottlingException), which the SDKs retry with backoff.
+func isThrottle(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "ThrottlingException" || ae.ErrorCode() == "Throttling")
 }

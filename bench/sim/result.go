@@ -154,6 +154,7 @@ type RampStep struct {
 	Achieved  float64         `json:"achievedPerSec"`
 	Latency   harness.Summary `json:"latency"`
 	Dropped   int             `json:"dropped"`
+	Throttled int             `json:"throttled"` // answered ThrottlingException (shed)
 	Stored    int             `json:"storedBefore"`
 	Sustained bool            `json:"sustained"`
 	Why       string          `json:"why,omitempty"`
