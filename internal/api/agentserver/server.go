@@ -358,7 +358,7 @@ func (s *Server) assignment(t state.Task, td ecstypes.TaskDefinition) agentproto
 		TaskID:        t.ID,
 		TaskARN:       s.cfg.Scope.New("ecs", "task/"+t.Cluster+"/"+t.ID),
 		Cluster:       t.Cluster,
-		DesiredStatus: t.Task.DesiredStatus,
+		DesiredStatus: agentDesiredStatus(t),
 		Definition:    td,
 		Overrides:     t.Task.Overrides,
 		HostPorts:     t.HostPorts,
@@ -367,6 +367,17 @@ func (s *Server) assignment(t state.Task, td ecstypes.TaskDefinition) agentproto
 		StoppedReason: t.Task.StoppedReason,
 		LastStatus:    t.Task.LastStatus,
 	}
+}
+
+// agentDesiredStatus is the status the agent is to keep a task in. A task
+// the service scheduler is deactivating (lastStatus DEACTIVATING) is to
+// stop, but keeps running until the load balancer has drained its
+// targets: the scheduler then moves it to STOPPING.
+func agentDesiredStatus(t state.Task) string {
+	if t.Task.LastStatus == "DEACTIVATING" {
+		return "RUNNING"
+	}
+	return t.Task.DesiredStatus
 }
 
 // retry runs f again while it loses a compare-and-swap race.
