@@ -15,6 +15,7 @@ type nodeFlags struct {
 	logLevel  string
 	tlsCert   string
 	tlsKey    string
+	lbAddr    string
 }
 
 func (n *nodeFlags) register(fs *flag.FlagSet) {
@@ -25,6 +26,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&n.tlsCert, "tls-cert-file", "", "serve the API over HTTPS with this certificate (PEM)")
 	fs.StringVar(&n.tlsKey, "tls-key-file", "", "the private key of --tls-cert-file (PEM)")
+	fs.StringVar(&n.lbAddr, "lb-addr", "127.0.0.1", "address the load balancers' listeners bind (their DNSName)")
 }
 
 // defaultDataDir is $XDG_DATA_HOME/minato, or ~/.local/share/minato.

@@ -65,6 +65,7 @@ func runNode(ctx context.Context, nf nodeFlags, stdout, stderr io.Writer, af *ag
 		SecretAccessKey: os.Getenv("MINATO_SECRET_ACCESS_KEY"),
 		TLSCertFile:     nf.tlsCert,
 		TLSKeyFile:      nf.tlsKey,
+		LBAddr:          nf.lbAddr,
 		AgentToken:      os.Getenv("MINATO_AGENT_TOKEN"),
 		Logger:          log,
 	}

@@ -18,12 +18,15 @@ import (
 	"github.com/minato-project/minato/internal/agentproto"
 	"github.com/minato-project/minato/internal/api/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
+	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	stsapi "github.com/minato-project/minato/internal/api/sts"
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/controller"
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/lb"
+	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/store/bolt"
 )
@@ -44,8 +47,11 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile, when set, make the API listener serve
 	// HTTPS (agents then need the CA that signed it).
 	TLSCertFile, TLSKeyFile string
-	Logger                  *slog.Logger
-	Clock                   core.Clock
+	// LBAddr is the address every load balancer listener binds (and what
+	// the load balancers' DNSName resolves to); default 127.0.0.1.
+	LBAddr string
+	Logger *slog.Logger
+	Clock  core.Clock
 }
 
 // Info describes a node that is ready.
@@ -109,6 +115,28 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		Store: vst, Agents: agents, Clock: clock, Logger: log.With("component", "agentserver"), Token: token,
 		Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID},
 	})
+	// The load balancer: the data plane, the ELBv2 API over its records,
+	// and the sync that feeds the one from the other. The plane closes
+	// after the sync has stopped (deferred first, run last).
+	lbAddr := cfg.LBAddr
+	if lbAddr == "" {
+		lbAddr = "127.0.0.1"
+	}
+	plane := lb.New(lb.Options{Logger: log.With("component", "lb")})
+	defer plane.Close()
+	elb := elbv2api.New(elbv2api.Config{Store: vst, Clock: clock, Logger: log.With("service", "elbv2"), Health: plane, LBAddr: lbAddr})
+	lbCtx, stopLBSync := context.WithCancel(context.Background())
+	lbSyncDone := make(chan struct{})
+	go func() {
+		defer close(lbSyncDone)
+		(&lbsync.Syncer{Store: vst, Plane: plane, Health: plane, LBAddr: lbAddr, Clock: clock,
+			Logger: log.With("component", "lbsync")}).Run(lbCtx)
+	}()
+	defer func() {
+		stopLBSync()
+		<-lbSyncDone
+	}()
+
 	if err := ecs.EnsureDefaultCluster(ctx); err != nil {
 		return fmt.Errorf("default cluster: %w", err)
 	}
@@ -142,6 +170,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	})
 	api.RegisterJSON(ecs.Service())
 	api.RegisterQuery(stsapi.Service())
+	api.RegisterQuery(elb.Service())
 
 	var isReady atomic.Bool
 	mux := http.NewServeMux()

@@ -118,6 +118,9 @@ func (s *Syncer) Run(ctx context.Context) {
 			}
 			s.sync(ctx)
 		case <-reap.C:
+			if len(s.bindErrs) > 0 {
+				s.sync(ctx) // try the listeners that could not bind again
+			}
 			if err := s.Reap(ctx); err != nil && ctx.Err() == nil {
 				s.Logger.Warn("load balancer sync: reaping drained targets", "err", err)
 			}
