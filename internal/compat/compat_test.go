@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
+	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	stsapi "github.com/minato-project/minato/internal/api/sts"
 	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/model/elbv2types"
 	"github.com/minato-project/minato/internal/model/ststypes"
 )
 
@@ -20,10 +22,12 @@ const docPath = "../../docs/compatibility.md"
 func services() []Service {
 	ecs := ecsapi.New(ecsapi.Config{})
 	sts := stsapi.Service()
+	elb := elbv2api.New(elbv2api.Config{})
 	return []Service{
 		{Name: "Amazon ECS", CLI: "ecs", Model: ecstypes.Operations, Implemented: ecs.Implemented(), Notes: ecsapi.Notes},
 		{Name: "AWS STS", CLI: "sts", Model: ststypes.Operations, Implemented: slices.Collect(maps.Keys(sts.Actions)),
 			Notes: map[string]string{"GetCallerIdentity": "The account and principal of the signing key."}},
+		{Name: "Elastic Load Balancing v2", CLI: "elbv2", Model: elbv2types.Operations, Implemented: elb.Implemented(), Notes: elbv2api.Notes},
 	}
 }
 
