@@ -66,8 +66,7 @@ func LoadBalancersPrefix() string { return elbLoadBalancersPfx }
 // ListenerKey is where listener id of load balancer lbID is kept.
 func ListenerKey(lbID, id string) string { return elbListenersPfx + lbID + "/" + id }
 
-// ListenersPrefix is the prefix of the listeners of load balancer lbID;
-// ListenersPrefix("") without the trailing slash is every listener's.
+// ListenersPrefix is the prefix of the listeners of load balancer lbID.
 func ListenersPrefix(lbID string) string { return elbListenersPfx + lbID + "/" }
 
 // AllListenersPrefix is the prefix of every listener.

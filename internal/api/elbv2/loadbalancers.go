@@ -60,6 +60,24 @@ func zonesFor(region string, subnets []string) []state.ELBZone {
 	return out
 }
 
+// sameLB reports whether a create request asks for what l is: creating a
+// load balancer again with the same settings returns it, as ELBv2 does.
+func sameLB(l state.LoadBalancer, scheme string, subnets, sgs []string) bool {
+	if l.Scheme != scheme {
+		return false
+	}
+	if len(subnets) > 0 {
+		var have []string
+		for _, z := range l.Subnets {
+			have = append(have, z.SubnetID)
+		}
+		if !slices.Equal(have, subnets) {
+			return false
+		}
+	}
+	return len(sgs) == 0 || slices.Equal(sgs, l.SecurityGroups)
+}
+
 // CreateLoadBalancer creates an application load balancer.
 func (a *API) CreateLoadBalancer(ctx context.Context, c *awsproto.Call, in *elbv2types.CreateLoadBalancerInput) (*elbv2types.CreateLoadBalancerOutput, error) {
 	if err := validate(in); err != nil {
@@ -99,7 +117,15 @@ func (a *API) CreateLoadBalancer(ctx context.Context, c *awsproto.Call, in *elbv
 	scope := scopeOf(c)
 	var rec state.LoadBalancer
 	err = retryCAS(ctx, func() error {
-		if _, err := a.store.Get(ctx, state.LoadBalancerNameKey(in.Name)); err == nil {
+		if idx, err := state.Get[state.NameIndex](ctx, a.store, state.LoadBalancerNameKey(in.Name)); err == nil {
+			old, err := state.Get[state.LoadBalancer](ctx, a.store, state.LoadBalancerKey(idx.Value.ID))
+			if err != nil {
+				return err // a conflict retries; a missing record is a half-deleted load balancer
+			}
+			if sameLB(old.Value, string(scheme), subnets, in.SecurityGroups) {
+				rec = old.Value
+				return nil
+			}
 			return errf(core.KindConflict, elbv2types.ErrCodeDuplicateLoadBalancerNameException,
 				"A load balancer with the same name '%s' exists, but with different settings", in.Name)
 		} else if !state.IsNotFound(err) {
@@ -296,16 +322,4 @@ func (a *API) ModifyLoadBalancerAttributes(ctx context.Context, _ *awsproto.Call
 		return nil, err
 	}
 	return &elbv2types.ModifyLoadBalancerAttributesOutput{Attributes: lbAttrList(rec.Attributes)}, nil
-}
-
-// dupKeys returns the first key that occurs twice, if any.
-func dupKeys(keys []string) (string, bool) {
-	seen := map[string]bool{}
-	for _, k := range keys {
-		if seen[k] {
-			return k, true
-		}
-		seen[k] = true
-	}
-	return "", false
 }

@@ -148,7 +148,11 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 		t.Fatalf("load balancer %+v", l)
 	}
 
-	_, err := e.c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("web-alb")})
+	same, err := e.c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("web-alb")})
+	if err != nil || aws.ToString(same.LoadBalancers[0].LoadBalancerArn) != arn {
+		t.Fatalf("creating it again with the same settings: %v", err)
+	}
+	_, err = e.c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("web-alb"), Scheme: types.LoadBalancerSchemeEnumInternal})
 	wantCode(t, err, "DuplicateLoadBalancerName")
 	_, err = e.c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("nlb"), Type: types.LoadBalancerTypeEnumNetwork})
 	wantCode(t, err, "InvalidConfigurationRequest")
