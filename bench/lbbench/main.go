@@ -44,13 +44,13 @@ import (
 )
 
 type run struct {
-	Target  string  `json:"target"` // direct, minato, nginx
-	Mode    string  `json:"mode"`   // throughput, latency
-	Round   int     `json:"round"`
-	RPS     float64 `json:"rps"`
-	P50us   float64 `json:"p50us"`
-	P99us   float64 `json:"p99us"`
-	Errors  int     `json:"errors"`
+	Target string  `json:"target"` // direct, minato, nginx
+	Mode   string  `json:"mode"`   // throughput, latency
+	Round  int     `json:"round"`
+	RPS    float64 `json:"rps"`
+	P50us  float64 `json:"p50us"`
+	P99us  float64 `json:"p99us"`
+	Errors int     `json:"errors"`
 	// ProxyCPUus is the CPU time the proxy (minato's process or nginx's
 	// master and workers) spent per request; BackendCPUus the backend's.
 	ProxyCPUus   float64 `json:"proxyCpuUsPerRequest,omitempty"`
@@ -66,7 +66,18 @@ func main() {
 	out := flag.String("out", filepath.Join(os.TempDir(), "minato-bench", "lb.json"), "JSON result")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (the plane) during minato's throughput runs")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
+	serve := flag.String("serve", "", "only serve: proxy this listen address to -backend until killed (for strace, perf, pprof by hand)")
+	backendAddr := flag.String("backend", "", "with -serve: the backend's host:port")
 	flag.Parse()
+	if *serve != "" {
+		plane := lb.New(lb.Options{Logger: slog.New(slog.DiscardHandler)})
+		if errs := plane.Update(benchConfig(*serve, *backendAddr, 0)); errs != nil {
+			fmt.Fprintln(os.Stderr, "lbbench:", errs)
+			os.Exit(1)
+		}
+		fmt.Println("serving", plane.ListenerAddr("l"), "->", *backendAddr)
+		select {}
+	}
 	if err := mainErr(*rounds, *duration, *conns, *threads, *out, *cpuprofile, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "lbbench:", err)
 		os.Exit(1)
@@ -115,20 +126,7 @@ func mainErr(rounds int, duration time.Duration, conns, threads int, out, cpupro
 	// minato's plane, in this process.
 	plane := lb.New(lb.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer plane.Close()
-	cfg := &lb.Config{
-		TargetGroups: map[string]*lb.TargetGroup{"tg": {
-			ARN: "tg", Name: "bench", Protocol: "HTTP", Port: bport, TargetType: "ip", InUse: true,
-			HealthCheck: lb.HealthCheck{Enabled: true, Protocol: "HTTP", Port: lb.HealthCheckPortTrafficPort, Path: "/health",
-				Interval: 5 * time.Second, Timeout: 2 * time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2, Matcher: "200"},
-			Algorithm: lb.AlgorithmRoundRobin,
-			Targets:   []lb.Target{{ID: "127.0.0.1", Port: bport, Addr: backendAddr, RegisteredAt: time.Now()}},
-		}},
-		Listeners: []lb.Listener{{ARN: "l", Addr: "127.0.0.1:0", Protocol: "HTTP", Rules: []lb.Rule{{
-			IsDefault: true,
-			Actions:   []lb.Action{{Type: lb.ActionForward, Forward: &lb.Forward{TargetGroups: []lb.WeightedTargetGroup{{ARN: "tg", Weight: 1}}}}},
-		}}}},
-	}
-	if errs := plane.Update(cfg); errs != nil {
+	if errs := plane.Update(benchConfig("127.0.0.1:0", backendAddr, bport)); errs != nil {
 		return fmt.Errorf("plane: %v", errs)
 	}
 	minatoAddr := plane.ListenerAddr("l").String()
@@ -225,7 +223,29 @@ func mainErr(rounds int, duration time.Duration, conns, threads int, out, cpupro
 		"addedP50usMinato":               med("minato", "latency", p50) - med("direct", "latency", p50),
 		"addedP50usNginx":                med("nginx", "latency", p50) - med("direct", "latency", p50),
 	}
-	fmt.Printf("\nthroughput minato/nginx: %.2f (goal >= 0.75)\n", summary["throughputRatioMinatoOverNginx"])
+	// The same ratio round by round: the two runs of a round are
+	// neighbours in time, so they saw about the same machine.
+	var paired []float64
+	for r := 1; r <= rounds; r++ {
+		var m, n float64
+		for _, x := range runs {
+			if x.Round == r && x.Mode == "throughput" && x.Target == "minato" {
+				m = x.RPS
+			}
+			if x.Round == r && x.Mode == "throughput" && x.Target == "nginx" {
+				n = x.RPS
+			}
+		}
+		if n > 0 {
+			paired = append(paired, m/n)
+		}
+	}
+	slices.Sort(paired)
+	if len(paired) > 0 {
+		summary["throughputRatioMedianOfRounds"] = paired[len(paired)/2]
+	}
+	fmt.Printf("\nthroughput minato/nginx: %.2f of the medians; per round %.2f, median %.2f (goal >= 0.75)\n",
+		summary["throughputRatioMinatoOverNginx"], paired, summary["throughputRatioMedianOfRounds"])
 	fmt.Printf("added p50 at c=1: minato %+.1f µs, nginx %+.1f µs (goal minato < 150 µs)\n",
 		summary["addedP50usMinato"], summary["addedP50usNginx"])
 
@@ -241,6 +261,24 @@ func mainErr(rounds int, duration time.Duration, conns, threads int, out, cpupro
 		fmt.Println("wrote", out)
 	}
 	return nil
+}
+
+// benchConfig is one listener -> one target group -> the backend, with
+// ALB's usual health check.
+func benchConfig(listen, backendAddr string, bport int) *lb.Config {
+	return &lb.Config{
+		TargetGroups: map[string]*lb.TargetGroup{"tg": {
+			ARN: "tg", Name: "bench", Protocol: "HTTP", Port: bport, TargetType: "ip", InUse: true,
+			HealthCheck: lb.HealthCheck{Enabled: true, Protocol: "HTTP", Port: lb.HealthCheckPortTrafficPort, Path: "/health",
+				Interval: 5 * time.Second, Timeout: 2 * time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2, Matcher: "200"},
+			Algorithm: lb.AlgorithmRoundRobin,
+			Targets:   []lb.Target{{ID: "127.0.0.1", Port: bport, Addr: backendAddr, RegisteredAt: time.Now()}},
+		}},
+		Listeners: []lb.Listener{{ARN: "l", Addr: listen, Protocol: "HTTP", Rules: []lb.Rule{{
+			IsDefault: true,
+			Actions:   []lb.Action{{Type: lb.ActionForward, Forward: &lb.Forward{TargetGroups: []lb.WeightedTargetGroup{{ARN: "tg", Weight: 1}}}}},
+		}}}},
+	}
 }
 
 const nginxConf = `# generated by bench/lbbench

@@ -34,12 +34,13 @@ type groupView struct {
 
 // listener is one bound listener.
 type listener struct {
-	arn  string
-	addr string // as configured
-	port string // as bound
-	ln   net.Listener
-	srv  *http.Server
-	p    *Plane
+	arn   string
+	addr  string   // as configured
+	port  string   // as bound
+	portH []string // X-Forwarded-Port's value
+	ln    net.Listener
+	srv   *http.Server
+	p     *Plane
 
 	rules atomic.Pointer[[]rule]
 }
@@ -155,7 +156,7 @@ func (p *Plane) bind(lc *Listener) (*listener, error) {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	l := &listener{arn: lc.ARN, addr: lc.Addr, port: port, ln: ln, p: p}
+	l := &listener{arn: lc.ARN, addr: lc.Addr, port: port, portH: []string{port}, ln: ln, p: p}
 	l.srv = &http.Server{
 		Handler:           l,
 		ReadHeaderTimeout: p.opts.IdleTimeout,
@@ -291,7 +292,7 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 	}
 	rh := r.Header
 	rh["X-Forwarded-Proto"] = protoHTTP
-	rh["X-Forwarded-Port"] = []string{l.port}
+	rh["X-Forwarded-Port"] = l.portH
 	if _, ok := rh["X-Amzn-Trace-Id"]; !ok {
 		rh["X-Amzn-Trace-Id"] = []string{traceID(p.now())}
 	}
