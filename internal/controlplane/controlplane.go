@@ -110,7 +110,6 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	vst := view.Store()
 
 	agents := liveness.New(clock, 2*agentproto.PollTimeout)
-	ecs := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Logger: log.With("service", "ecs"), Region: cfg.Region, AccountID: cfg.AccountID, Agents: agents})
 	agentSrv := agentserver.New(agentserver.Config{
 		Store: vst, Agents: agents, Clock: clock, Logger: log.With("component", "agentserver"), Token: token,
 		Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID},
@@ -125,6 +124,9 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	plane := lb.New(lb.Options{Logger: log.With("component", "lb")})
 	defer plane.Close()
 	elb := elbv2api.New(elbv2api.Config{Store: vst, Clock: clock, Logger: log.With("service", "elbv2"), Health: plane, LBAddr: lbAddr})
+	targets := serviceTargets{elb: elb}
+	ecs := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Logger: log.With("service", "ecs"), Region: cfg.Region,
+		AccountID: cfg.AccountID, Agents: agents, TargetGroups: targets})
 	lbCtx, stopLBSync := context.WithCancel(context.Background())
 	lbSyncDone := make(chan struct{})
 	go func() {
@@ -146,7 +148,8 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 
 	ctrlCtx, stopControllers := context.WithCancel(context.Background())
 	defer stopControllers()
-	services := &controller.Services{Store: vst, ECS: ecs, View: view, Clock: clock, Logger: log.With("component", "services"), Connected: agents.Connected}
+	services := &controller.Services{Store: vst, ECS: ecs, View: view, Clock: clock, Logger: log.With("component", "services"),
+		Connected: agents.Connected, Targets: targets}
 	controllersDone := make(chan struct{})
 	go func() {
 		defer close(controllersDone)

@@ -1,0 +1,382 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// The seed documents' ALB wiring with the aws CLI: a load balancer, a
+// target group with a /health check, a listener, and a service of three
+// tasks on dynamic host ports behind it.
+
+type albSetup struct {
+	lbARN, tgARN, listenerARN string
+	port                      int
+	dns                       string
+}
+
+// createALB creates a load balancer, a target group checked on /health
+// every 5 s, and an HTTP listener on a free port that forwards to it.
+func createALB(t *testing.T, n *node, name string, delay int) albSetup {
+	t.Helper()
+	var lbs struct {
+		LoadBalancers []struct{ LoadBalancerArn, DNSName string }
+	}
+	n.cliJSON(t, &lbs, "elbv2", "create-load-balancer", "--name", name+"-alb", "--type", "application",
+		"--subnets", "subnet-1", "subnet-2")
+	if len(lbs.LoadBalancers) != 1 {
+		t.Fatalf("create-load-balancer: %+v", lbs)
+	}
+	s := albSetup{lbARN: lbs.LoadBalancers[0].LoadBalancerArn, dns: lbs.LoadBalancers[0].DNSName}
+	s.tgARN = createTG(t, n, name+"-tg", delay)
+	_, portS, _ := net.SplitHostPort(freeAddr(t))
+	s.port, _ = strconv.Atoi(portS)
+	var ls struct {
+		Listeners []struct{ ListenerArn string }
+	}
+	n.cliJSON(t, &ls, "elbv2", "create-listener", "--load-balancer-arn", s.lbARN, "--protocol", "HTTP",
+		"--port", portS, "--default-actions", "Type=forward,TargetGroupArn="+s.tgARN)
+	if len(ls.Listeners) != 1 {
+		t.Fatalf("create-listener: %+v", ls)
+	}
+	s.listenerARN = ls.Listeners[0].ListenerArn
+	return s
+}
+
+func createTG(t *testing.T, n *node, name string, delay int) string {
+	t.Helper()
+	var tgs struct {
+		TargetGroups []struct{ TargetGroupArn string }
+	}
+	n.cliJSON(t, &tgs, "elbv2", "create-target-group", "--name", name, "--protocol", "HTTP", "--port", "80",
+		"--vpc-id", "vpc-minato", "--target-type", "instance",
+		"--health-check-path", "/health", "--health-check-interval-seconds", "5", "--health-check-timeout-seconds", "2",
+		"--healthy-threshold-count", "2", "--unhealthy-threshold-count", "2")
+	if len(tgs.TargetGroups) != 1 {
+		t.Fatalf("create-target-group: %+v", tgs)
+	}
+	arn := tgs.TargetGroups[0].TargetGroupArn
+	n.cliJSON(t, nil, "elbv2", "modify-target-group-attributes", "--target-group-arn", arn,
+		"--attributes", "Key=deregistration_delay.timeout_seconds,Value="+strconv.Itoa(delay))
+	return arn
+}
+
+// createLBService creates a service of count tasks behind tgARN.
+func createLBService(t *testing.T, n *node, name, td, tgARN string, count int) {
+	t.Helper()
+	n.cliJSON(t, nil, "ecs", "create-service", "--cluster", "default", "--service-name", name,
+		"--task-definition", td, "--desired-count", strconv.Itoa(count),
+		"--load-balancers", "targetGroupArn="+tgARN+",containerName=app,containerPort=8080",
+		"--health-check-grace-period-seconds", "30")
+}
+
+// lbClient is a keep-alive client for the listener.
+func lbClient() *http.Client {
+	return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+}
+
+// hostnames asks the listener n times for the test app's "/" and counts
+// the answers per container hostname.
+func hostnames(t *testing.T, c *http.Client, url string, n int) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for i := 0; i < n; i++ {
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		var body struct{ Hostname string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+		}
+		seen[body.Hostname]++
+	}
+	return seen
+}
+
+// waitHealthy waits until describe-target-health shows want healthy targets.
+func waitHealthy(t *testing.T, n *node, tgARN string, want int) {
+	t.Helper()
+	waitFor(t, 90*time.Second, fmt.Sprintf("%d healthy targets", want), func() (bool, string) {
+		var states []string
+		n.cliJSON(t, &states, "elbv2", "describe-target-health", "--target-group-arn", tgARN,
+			"--query", "TargetHealthDescriptions[*].TargetHealth.State")
+		healthy := 0
+		for _, s := range states {
+			if s == "healthy" {
+				healthy++
+			}
+		}
+		return healthy == want, fmt.Sprint(states)
+	})
+}
+
+// load sends requests to url from several keep-alive clients until stop
+// is closed, and counts what did not answer 2xx.
+type load struct {
+	ok, bad atomic.Int64
+	mu      sync.Mutex
+	errs    []string
+	wg      sync.WaitGroup
+	stop    chan struct{}
+}
+
+func startLoad(url string, clients int) *load {
+	l := &load{stop: make(chan struct{})}
+	for i := 0; i < clients; i++ {
+		l.wg.Go(func() {
+			c := lbClient()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				resp, err := c.Get(url)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode/100 == 2 {
+						l.ok.Add(1)
+						continue
+					}
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+				l.bad.Add(1)
+				l.mu.Lock()
+				if len(l.errs) < 10 {
+					l.errs = append(l.errs, err.Error())
+				}
+				l.mu.Unlock()
+			}
+		})
+	}
+	return l
+}
+
+func (l *load) finish() (ok, bad int64, errs []string) {
+	close(l.stop)
+	l.wg.Wait()
+	return l.ok.Load(), l.bad.Load(), l.errs
+}
+
+func TestLoadBalancedServiceCLI(t *testing.T) {
+	n := startDockerNode(t)
+	registerApp(t, n, "web", nil)
+	alb := createALB(t, n, "web", 5)
+	if alb.dns != "localhost" {
+		t.Fatalf("DNSName %q, want localhost (where the listeners bind)", alb.dns)
+	}
+	url := fmt.Sprintf("http://%s:%d/", alb.dns, alb.port)
+	createLBService(t, n, "web", "web", alb.tgARN, 3)
+	n.cliJSON(t, nil, "ecs", "wait", "services-stable", "--cluster", "default", "--services", "web")
+	waitHealthy(t, n, alb.tgARN, 3)
+
+	// Every task answers through the listener.
+	c := lbClient()
+	if seen := hostnames(t, c, url, 30); len(seen) != 3 {
+		t.Fatalf("30 requests reached %d tasks, want 3: %v", len(seen), seen)
+	}
+	// The seed's describe-target-health with its --query and table output.
+	table := n.cli(t, "elbv2", "describe-target-health", "--target-group-arn", alb.tgARN,
+		"--query", "TargetHealthDescriptions[*].{Target:Target.Id,Health:TargetHealth.State,Description:TargetHealth.Description}",
+		"--output", "table")
+	if table.exit != 0 || strings.Count(table.stdout, "healthy") != 3 {
+		t.Fatalf("describe-target-health --output table:\n%s\n%s", table.stdout, table.stderr)
+	}
+	// The targets are the tasks' host ports.
+	var ports []int
+	n.cliJSON(t, &ports, "elbv2", "describe-target-health", "--target-group-arn", alb.tgARN, "--query", "TargetHealthDescriptions[*].Target.Port")
+	for _, tk := range serviceTasks(t, n, "web") {
+		hp := int(aws.ToInt32(tk.Containers[0].NetworkBindings[0].HostPort))
+		if !containsInt(ports, hp) {
+			t.Fatalf("task %s on host port %d is not a target: %v", aws.ToString(tk.TaskArn), hp, ports)
+		}
+	}
+
+	// A rolling deployment under continuous load drops nothing.
+	l := startLoad(url, 4)
+	time.Sleep(time.Second)
+	n.cliJSON(t, nil, "ecs", "update-service", "--cluster", "default", "--service", "web", "--force-new-deployment")
+	waitStable(t, n, "web", 180*time.Second)
+	waitCompleted(t, n, "web")
+	time.Sleep(time.Second)
+	ok, bad, errs := l.finish()
+	if bad != 0 || ok < 100 {
+		t.Fatalf("rolling deployment under load: %d answered 2xx, %d did not: %v", ok, bad, errs)
+	}
+	t.Logf("rolling deployment under load: %d requests, none failed", ok)
+	svc := describeService(t, n, "web")
+	if !hasEvent(svc, "deregistered 1 targets in (target-group "+alb.tgARN+")") || !hasEvent(svc, "registered 1 targets in (target-group "+alb.tgARN+")") {
+		t.Fatalf("events: %v", firstEvents(svc, 20))
+	}
+
+	// Draining: slow requests in flight on tasks that the service stops
+	// still complete.
+	var wg sync.WaitGroup
+	codes := make([]int, 3)
+	for i := range codes {
+		wg.Go(func() {
+			resp, err := lbClient().Get(strings.TrimSuffix(url, "/") + "/sleep?ms=3000")
+			if err != nil {
+				codes[i] = -1
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	n.cliJSON(t, nil, "ecs", "update-service", "--cluster", "default", "--service", "web", "--desired-count", "1")
+	// The tasks being stopped show ECS's DEACTIVATING while they drain.
+	waitFor(t, 10*time.Second, "a task to be DEACTIVATING", func() (bool, string) {
+		out, err := n.ecs().ListTasks(context.Background(), &ecs.ListTasksInput{ServiceName: aws.String("web"), DesiredStatus: types.DesiredStatusStopped})
+		if err != nil || len(out.TaskArns) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		d, err := n.ecs().DescribeTasks(context.Background(), &ecs.DescribeTasksInput{Tasks: out.TaskArns})
+		if err != nil {
+			return false, err.Error()
+		}
+		var st []string
+		for _, tk := range d.Tasks {
+			st = append(st, aws.ToString(tk.LastStatus))
+			if aws.ToString(tk.LastStatus) == "DEACTIVATING" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(st)
+	})
+	wg.Wait()
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Fatalf("slow request %d in flight during scale-in: %d", i, code)
+		}
+	}
+	waitStable(t, n, "web", 60*time.Second)
+	waitHealthy(t, n, alb.tgARN, 1)
+
+	// A target that fails its health check: the task is replaced, with
+	// ECS's stoppedReason.
+	tasks := serviceTasks(t, n, "web")
+	victim := tasks[0]
+	hp := aws.ToInt32(victim.Containers[0].NetworkBindings[0].HostPort)
+	if code, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/fail", hp)); err != nil || code != 200 {
+		t.Fatalf("/fail: %d %v", code, err)
+	}
+	stopped := waitTaskStatus(t, n, aws.ToString(victim.TaskArn), "STOPPED", 90*time.Second)
+	want := "Task failed ELB health checks in (target-group " + alb.tgARN + ")"
+	if aws.ToString(stopped.StoppedReason) != want {
+		t.Fatalf("stoppedReason %q, want %q", aws.ToString(stopped.StoppedReason), want)
+	}
+	waitStable(t, n, "web", 90*time.Second)
+	waitHealthy(t, n, alb.tgARN, 1)
+	if seen := hostnames(t, c, url, 5); len(seen) != 1 {
+		t.Fatalf("after the replacement: %v", seen)
+	}
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Rules and weights: two services behind one load balancer, a path rule,
+// a host rule and a weighted forward.
+func TestLoadBalancerRulesCLI(t *testing.T) {
+	n := startDockerNode(t)
+	registerApp(t, n, "blue", func(c *types.ContainerDefinition) {
+		c.Environment = []types.KeyValuePair{{Name: aws.String("ECS_COLOR"), Value: aws.String("blue")}}
+	})
+	registerApp(t, n, "green", func(c *types.ContainerDefinition) {
+		c.Environment = []types.KeyValuePair{{Name: aws.String("ECS_COLOR"), Value: aws.String("green")}}
+	})
+	alb := createALB(t, n, "blue", 0)
+	green := createTG(t, n, "green-tg", 0)
+	// Attach green through a rule so it has a load balancer before the
+	// service names it.
+	n.cliJSON(t, nil, "elbv2", "create-rule", "--listener-arn", alb.listenerARN, "--priority", "10",
+		"--conditions", "Field=path-pattern,Values=/green/*", "--actions", "Type=forward,TargetGroupArn="+green)
+	n.cliJSON(t, nil, "elbv2", "create-rule", "--listener-arn", alb.listenerARN, "--priority", "20",
+		"--conditions", "Field=host-header,Values=green.example.com", "--actions", "Type=forward,TargetGroupArn="+green)
+	n.cliJSON(t, nil, "elbv2", "create-rule", "--listener-arn", alb.listenerARN, "--priority", "30",
+		"--conditions", "Field=path-pattern,Values=/split",
+		"--actions", `[{"Type":"forward","ForwardConfig":{"TargetGroups":[{"TargetGroupArn":"`+alb.tgARN+`","Weight":90},{"TargetGroupArn":"`+green+`","Weight":10}]}}]`)
+	createLBService(t, n, "blue", "blue", alb.tgARN, 1)
+	createLBService(t, n, "green", "green", green, 1)
+	n.cliJSON(t, nil, "ecs", "wait", "services-stable", "--cluster", "default", "--services", "blue", "green")
+	waitHealthy(t, n, alb.tgARN, 1)
+	waitHealthy(t, n, green, 1)
+
+	c := lbClient()
+	base := fmt.Sprintf("http://127.0.0.1:%d", alb.port)
+	type answer struct {
+		Task    map[string]string
+		Path    string
+		Headers map[string][]string
+	}
+	get := func(path, host string) answer {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a answer
+		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s (host %q): %d %v", path, host, resp.StatusCode, err)
+		}
+		return a
+	}
+	if a := get("/", ""); a.Task["ECS_COLOR"] != "blue" {
+		t.Fatalf("default action reached %q", a.Task["ECS_COLOR"])
+	}
+	if a := get("/", "green.example.com"); a.Task["ECS_COLOR"] != "green" {
+		t.Fatalf("host-header rule reached %q", a.Task["ECS_COLOR"])
+	}
+	a := get("/green/x", "")
+	if a.Task["ECS_COLOR"] != "green" || a.Path != "/green/x" {
+		t.Fatalf("path rule reached %q for %q", a.Task["ECS_COLOR"], a.Path)
+	}
+	// ALB's forwarding headers.
+	if xff := a.Headers["X-Forwarded-For"]; len(xff) == 0 || !strings.HasPrefix(xff[0], "127.0.0.1") ||
+		a.Headers["X-Forwarded-Proto"][0] != "http" || a.Headers["X-Forwarded-Port"][0] != strconv.Itoa(alb.port) {
+		t.Fatalf("forwarding headers: %v", a.Headers)
+	}
+	// Weighted 90/10 over 400 requests: green gets 40, give or take 25.
+	greens := 0
+	for i := 0; i < 400; i++ {
+		if get("/split", "").Task["ECS_COLOR"] == "green" {
+			greens++
+		}
+	}
+	if greens < 15 || greens > 65 {
+		t.Fatalf("weighted forward 90/10: green got %d of 400", greens)
+	}
+	t.Logf("weighted forward 90/10: green got %d of 400", greens)
+}
