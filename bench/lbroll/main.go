@@ -3,12 +3,14 @@
 // continuous load while `update-service --force-new-deployment` replaces
 // every task. Every non-2xx answer and every socket error counts.
 //
-// It runs twice, side by side on the same node: once as ECS does it
-// (targets deregistered and drained before their tasks stop; the target
-// group's deregistration delay 10 s), and once as a control with a
-// deregistration delay of 0, which stops tasks with requests still in
-// flight. The control must show errors: that proves the count can see
-// them.
+// The load is keep-alive clients sending short requests (/sleep?ms=20)
+// and a few sending slow ones (/sleep?ms=3000), so that requests are in
+// flight whenever a task is deregistered. It runs twice, one after the
+// other on the same node: once as ECS does it (targets deregistered and
+// drained before their tasks stop; the target group's deregistration
+// delay 10 s), and once as a control with a deregistration delay of 0,
+// which stops tasks with requests still in flight. The control must show
+// errors: that proves the count can see them.
 //
 //	go run ./bench/lbroll
 //
@@ -80,13 +82,19 @@ type Result struct {
 	Machine harness.Machine `json:"machine"`
 	Clients int             `json:"clients"`
 	Path    string          `json:"path"`
-	Runs    []Run           `json:"runs"`
+	// SlowClients send SlowPath at the same time: long requests that are
+	// in flight whenever a task is deregistered.
+	SlowClients int    `json:"slowClients"`
+	SlowPath    string `json:"slowPath"`
+	Runs        []Run  `json:"runs"`
 }
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("lbroll", flag.ContinueOnError)
 	clients := fs.Int("clients", 8, "concurrent keep-alive clients")
 	sleepMs := fs.Int("sleep-ms", 20, "each request asks the app to take this long (/sleep?ms=), so that requests are always in flight")
+	slowClients := fs.Int("slow-clients", 8, "clients of slow requests besides, which are in flight when a task is deregistered")
+	slowMs := fs.Int("slow-ms", 3000, "how long a slow request takes")
 	out := fs.String("out", filepath.Join(os.TempDir(), "minato-bench", "lbroll.json"), "where to write the JSON result")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -146,13 +154,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	res := Result{Command: strings.TrimSpace("go run ./bench/lbroll " + strings.Join(args, " ")), Started: time.Now().UTC(), Machine: harness.ThisMachine(),
-		Clients: *clients, Path: fmt.Sprintf("/sleep?ms=%d", *sleepMs)}
+		Clients: *clients, Path: fmt.Sprintf("/sleep?ms=%d", *sleepMs),
+		SlowClients: *slowClients, SlowPath: fmt.Sprintf("/sleep?ms=%d", *slowMs)}
 	for i, delay := range []int{10, 0} {
 		name := "drain"
 		if delay == 0 {
 			name = "control"
 		}
-		r, err := rollUnderLoad(ctx, ecsc, elbc, aws.ToString(td.TaskDefinition.TaskDefinitionArn), fmt.Sprintf("%s%d", name, i), delay, *clients, res.Path)
+		r, err := rollUnderLoad(ctx, ecsc, elbc, aws.ToString(td.TaskDefinition.TaskDefinitionArn), fmt.Sprintf("%s%d", name, i), delay, res)
 		if err != nil {
 			return fmt.Errorf("%s run: %w", name, err)
 		}
@@ -180,7 +189,7 @@ func run(ctx context.Context, args []string) error {
 
 // rollUnderLoad creates a load balancer and a 3-task service behind it,
 // replaces every task with a forced deployment under load, and counts.
-func rollUnderLoad(ctx context.Context, ecsc *ecs.Client, elbc *elb.Client, td, name string, delay, clients int, path string) (Run, error) {
+func rollUnderLoad(ctx context.Context, ecsc *ecs.Client, elbc *elb.Client, td, name string, delay int, res Result) (Run, error) {
 	lbOut, err := elbc.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String(name), Subnets: []string{"subnet-1"}})
 	if err != nil {
 		return Run{}, err
@@ -218,8 +227,10 @@ func rollUnderLoad(ctx context.Context, ecsc *ecs.Client, elbc *elb.Client, td, 
 		return Run{}, err
 	}
 
-	target := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
-	l := startLoad(target, clients)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	l := newLoad()
+	l.add(base+res.Path, res.Clients)
+	l.add(base+res.SlowPath, res.SlowClients)
 	time.Sleep(2 * time.Second)
 	start := time.Now()
 	if _, err := ecsc.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String(name), ForceNewDeployment: true}); err != nil {
@@ -283,8 +294,12 @@ type load struct {
 	lat  []time.Duration
 }
 
-func startLoad(url string, clients int) *load {
-	l := &load{stop: make(chan struct{}), run: Run{Failed: map[string]int{}}}
+func newLoad() *load {
+	return &load{stop: make(chan struct{}), run: Run{Failed: map[string]int{}}}
+}
+
+// add starts clients that send GET url one after the other until finish.
+func (l *load) add(url string, clients int) {
 	for i := 0; i < clients; i++ {
 		l.wg.Go(func() {
 			c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
@@ -319,7 +334,6 @@ func startLoad(url string, clients int) *load {
 			}
 		})
 	}
-	return l
 }
 
 func (l *load) finish() Run {
