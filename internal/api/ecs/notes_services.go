@@ -12,8 +12,11 @@ var serviceNotes = map[string]string{
 		"`placementStrategy` and `placementConstraints` (the service scheduler's default spreads over Availability Zones and " +
 		"instances), `deploymentConfiguration` (defaults 200/100 for REPLICA, 100/0 for DAEMON, circuit breaker off, strategy " +
 		"ROLLING; maximumPercent at least 100, at most 100 for DAEMON; minimumHealthyPercent 0–100), `healthCheckGracePeriodSeconds` " +
-		"(default 0; applies to container health checks), `loadBalancers` (each needs a target group or load balancer name and a " +
-		"containerName/containerPort of the task definition; stored, minato registers no targets), `serviceRegistries` (at most one; " +
+		"(default 0; applies to container and load balancer health checks), `loadBalancers` (each a `targetGroupArn` of a target " +
+		"group that a load balancer forwards to, with a target type that fits the network mode, and a containerName/containerPort of " +
+		"the task definition; Classic Load Balancers (`loadBalancerName`) are refused. Each RUNNING task is registered as a target, " +
+		"counts as healthy only once its targets are, and is deregistered and drained (lastStatus DEACTIVATING) before it stops), " +
+		"`serviceRegistries` (at most one; " +
 		"stored), `role`, `tags`, `propagateTags` (default NONE), `enableECSManagedTags`, `enableExecuteCommand`, " +
 		"`availabilityZoneRebalancing` (stored). `deploymentController` must be ECS: minato runs rolling updates with its own " +
 		"service controller, so CODE_DEPLOY and EXTERNAL (and the BLUE_GREEN, LINEAR and CANARY strategies, lifecycle hooks) are " +
