@@ -54,3 +54,5 @@ package model
 //go:generate go run ./gen -models ../../../shared/aws-models -service ecs -out ecstypes -require ContainerDefinition.name,ContainerDefinition.image
 //go:generate go run ./gen -models ../../../shared/aws-models -service sts -out ststypes
 //go:generate go run ./gen -models ../../../shared/aws-models -service elbv2 -out elbv2types -pkg elbv2types
+//go:generate go run ./gen -models ../../../shared/aws-models -service secretsmanager -out secretsmanagertypes
+//go:generate go run ./gen -models ../../../shared/aws-models -service ssm -out ssmtypes
