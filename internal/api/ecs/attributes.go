@@ -115,7 +115,7 @@ func checkAttributeCall(cluster string, attrs []ecstypes.Attribute, verb string,
 // and writes all of them in one transaction, or none.
 func (a *API) editAttributes(ctx context.Context, cluster string, targets []instanceRef,
 	edit func(ci *state.ContainerInstance) error) error {
-	return retryCAS(ctx, func() error {
+	return store.RetryConflicts(ctx, func() error {
 		conds := make([]store.Cond, 0, len(targets))
 		ops := make([]store.Op, 0, len(targets))
 		for _, r := range targets {

@@ -147,7 +147,7 @@ func (a *API) createCluster(ctx context.Context, in *ecstypes.CreateClusterReque
 		cl.ServiceConnectDefaults = &ecstypes.ClusterServiceConnectDefaults{Namespace: in.ServiceConnectDefaults.Namespace}
 	}
 	key := state.ClusterKey(name)
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := state.Get[ecstypes.Cluster](ctx, a.store, key)
 		switch {
 		case err == nil && it.Value.Status == clusterActive:
@@ -359,7 +359,7 @@ func (a *API) scan(ctx context.Context, prefix, after string, limit int, keep fu
 // updateCluster applies change to an ACTIVE cluster with compare-and-swap.
 func (a *API) updateCluster(ctx context.Context, ref string, change func(*ecstypes.Cluster)) (ecstypes.Cluster, error) {
 	var cl ecstypes.Cluster
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := a.activeCluster(ctx, ref)
 		if err != nil {
 			return err
@@ -450,7 +450,7 @@ func (a *API) DeleteCluster(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		return nil, err
 	}
 	var cl ecstypes.Cluster
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := a.activeCluster(ctx, in.Cluster)
 		if err != nil {
 			return err

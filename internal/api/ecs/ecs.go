@@ -6,7 +6,6 @@ package ecs
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -198,20 +197,6 @@ func validate(v interface{ Validate() error }) error {
 		return invalidParam("%v", err)
 	}
 	return nil
-}
-
-// retryCAS runs a read-modify-write until it commits without a conflicting
-// write in between, or fails for another reason.
-func retryCAS(ctx context.Context, f func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := f()
-		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
 }
 
 func pagingLimit(maxResults *int32) (int, bool) { return paging.Limit(maxResults, 100, 100) }

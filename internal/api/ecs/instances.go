@@ -14,6 +14,7 @@ import (
 	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/scheduler/cql"
 	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/store"
 )
 
 // instanceOps are the container instance and attribute operations.
@@ -391,7 +392,7 @@ func (a *API) UpdateContainerInstancesState(ctx context.Context, c *awsproto.Cal
 	for _, r := range refs {
 		var ci state.ContainerInstance
 		var failure string
-		err := retryCAS(ctx, func() error {
+		err := store.RetryConflicts(ctx, func() error {
 			it, found, err := a.getInstance(ctx, cluster, r)
 			if err != nil || !found {
 				failure = "MISSING"
@@ -458,7 +459,7 @@ func (a *API) DeregisterContainerInstance(ctx context.Context, c *awsproto.Call,
 	force := in.Force != nil && *in.Force
 	var ci state.ContainerInstance
 	var tasks clusterview.InstanceTasks
-	err = retryCAS(ctx, func() error {
+	err = store.RetryConflicts(ctx, func() error {
 		// The instance is read before its tasks: a task placed on it after
 		// the tasks were read changes the instance (its Used resources), so
 		// the write below fails and the check runs again. The view is

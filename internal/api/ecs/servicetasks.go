@@ -88,7 +88,7 @@ func (a *API) StopServiceTask(ctx context.Context, cluster, taskID, reason strin
 // It reports whether the task is now DEACTIVATING.
 func (a *API) DeactivateServiceTask(ctx context.Context, cluster, taskID, reason string) (bool, error) {
 	deactivating := false
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := state.Get[state.Task](ctx, a.store, state.TaskKey(cluster, taskID))
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ var errNotRunning = errors.New("task is not running")
 // FinishDeactivation tells the agent of a DEACTIVATING task to stop it
 // (lastStatus STOPPING) once the load balancer has drained it.
 func (a *API) FinishDeactivation(ctx context.Context, cluster, taskID string) error {
-	return retryCAS(ctx, func() error {
+	return store.RetryConflicts(ctx, func() error {
 		it, err := state.Get[state.Task](ctx, a.store, state.TaskKey(cluster, taskID))
 		if state.IsNotFound(err) {
 			return nil

@@ -187,7 +187,7 @@ func (a *API) placeResult(ctx context.Context, scope arn.Scope, l launch) ([]sta
 		return nil, res, invalidParam("%v", err)
 	}
 	var created []state.Task
-	err = retryCAS(ctx, func() error {
+	err = store.RetryConflicts(ctx, func() error {
 		insts, hosts, err := a.snapshot(ctx, l.cluster, l.onlyInstances)
 		if err != nil {
 			return err
@@ -515,7 +515,7 @@ func (a *API) stopTask(ctx context.Context, clusterRef, ref string, code ecstype
 		return state.Task{}, err
 	}
 	var out state.Task
-	err = retryCAS(ctx, func() error {
+	err = store.RetryConflicts(ctx, func() error {
 		it, err := state.Get[state.Task](ctx, a.store, state.TaskKey(cluster, id))
 		if state.IsNotFound(err) {
 			return invalidParam("The referenced task was not found.")

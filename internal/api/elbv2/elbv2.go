@@ -10,7 +10,6 @@ package elbv2
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -248,20 +247,6 @@ func validate(v interface{ Validate() error }) error {
 		return validationErr("%v", err)
 	}
 	return nil
-}
-
-// retryCAS runs a read-modify-write until it commits without a conflicting
-// write in between, or fails for another reason.
-func retryCAS(ctx context.Context, f func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := f()
-		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
 }
 
 // txn collects the conditions and writes of one store transaction.

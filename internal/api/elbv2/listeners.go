@@ -80,7 +80,7 @@ func (a *API) CreateListener(ctx context.Context, _ *awsproto.Call, in *elbv2typ
 		return nil, err
 	}
 	var rec state.Listener
-	err = retryCAS(ctx, func() error {
+	err = store.RetryConflicts(ctx, func() error {
 		lbIt, err := a.loadBalancer(ctx, in.LoadBalancerArn)
 		if err != nil {
 			return err
@@ -151,7 +151,7 @@ func (a *API) ModifyListener(ctx context.Context, _ *awsproto.Call, in *elbv2typ
 		}
 	}
 	var rec state.Listener
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		cur, err := a.listener(ctx, in.ListenerArn)
 		if err != nil {
 			return err
@@ -236,7 +236,7 @@ func (a *API) DeleteListener(ctx context.Context, _ *awsproto.Call, in *elbv2typ
 	if err := validate(in); err != nil {
 		return nil, err
 	}
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		cur, err := a.listener(ctx, in.ListenerArn)
 		if err != nil {
 			return err

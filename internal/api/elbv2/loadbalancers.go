@@ -116,7 +116,7 @@ func (a *API) CreateLoadBalancer(ctx context.Context, c *awsproto.Call, in *elbv
 	}
 	scope := scopeOf(c)
 	var rec state.LoadBalancer
-	err = retryCAS(ctx, func() error {
+	err = store.RetryConflicts(ctx, func() error {
 		if idx, err := state.Get[state.NameIndex](ctx, a.store, state.LoadBalancerNameKey(in.Name)); err == nil {
 			old, err := state.Get[state.LoadBalancer](ctx, a.store, state.LoadBalancerKey(idx.Value.ID))
 			if err != nil {
@@ -237,7 +237,7 @@ func (a *API) DeleteLoadBalancer(ctx context.Context, _ *awsproto.Call, in *elbv
 	if err := validate(in); err != nil {
 		return nil, err
 	}
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := a.loadBalancer(ctx, in.LoadBalancerArn)
 		if core.IsKind(err, core.KindNotFound) {
 			return nil
@@ -303,7 +303,7 @@ func (a *API) ModifyLoadBalancerAttributes(ctx context.Context, _ *awsproto.Call
 		keys[i], vals[i] = at.Key, at.Value
 	}
 	var rec state.LoadBalancer
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := a.loadBalancer(ctx, in.LoadBalancerArn)
 		if err != nil {
 			return err

@@ -53,7 +53,7 @@ func (a *API) CreateRule(ctx context.Context, _ *awsproto.Call, in *elbv2types.C
 	}
 	prio := int(*in.Priority)
 	var rec state.Rule
-	err = retryCAS(ctx, func() error {
+	err = store.RetryConflicts(ctx, func() error {
 		l, err := a.listener(ctx, in.ListenerArn)
 		if err != nil {
 			return err
@@ -110,7 +110,7 @@ func (a *API) ModifyRule(ctx context.Context, _ *awsproto.Call, in *elbv2types.M
 		}
 	}
 	var out elbv2types.Rule
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		ref, err := a.rule(ctx, in.RuleArn)
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (a *API) DeleteRule(ctx context.Context, _ *awsproto.Call, in *elbv2types.D
 	if err := validate(in); err != nil {
 		return nil, err
 	}
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		ref, err := a.rule(ctx, in.RuleArn)
 		if err != nil {
 			return err
@@ -259,7 +259,7 @@ func (a *API) SetRulePriorities(ctx context.Context, _ *awsproto.Call, in *elbv2
 		}
 	}
 	var out []elbv2types.Rule
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		out = out[:0]
 		var listenerID string
 		moving := map[string]state.Item[state.Rule]{} // by rule ID

@@ -9,6 +9,7 @@ import (
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/elbv2types"
 	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/store"
 )
 
 // maxTags is ELBv2's limit of tags per resource.
@@ -183,7 +184,7 @@ func (a *API) AddTags(ctx context.Context, _ *awsproto.Call, in *elbv2types.AddT
 	if err != nil {
 		return nil, err
 	}
-	err = retryCAS(ctx, func() error {
+	err = store.RetryConflicts(ctx, func() error {
 		tg := &tagged{a: a, recs: map[string]*taggedRec{}}
 		for _, arnStr := range in.ResourceArns {
 			tags, err := tg.tags(ctx, arnStr)
@@ -220,7 +221,7 @@ func (a *API) RemoveTags(ctx context.Context, _ *awsproto.Call, in *elbv2types.R
 	if len(in.TagKeys) == 0 {
 		return nil, validationErr("At least one tag key must be specified")
 	}
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		tg := &tagged{a: a, recs: map[string]*taggedRec{}}
 		for _, arnStr := range in.ResourceArns {
 			tags, err := tg.tags(ctx, arnStr)

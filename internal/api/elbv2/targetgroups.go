@@ -187,7 +187,7 @@ func (a *API) CreateTargetGroup(ctx context.Context, c *awsproto.Call, in *elbv2
 	}
 	scope := scopeOf(c)
 	var rec state.TargetGroup
-	err = retryCAS(ctx, func() error {
+	err = store.RetryConflicts(ctx, func() error {
 		idx, err := state.Get[state.NameIndex](ctx, a.store, state.TargetGroupNameKey(in.Name))
 		if err == nil {
 			old, err := state.Get[state.TargetGroup](ctx, a.store, state.TargetGroupKey(idx.Value.ID))
@@ -257,7 +257,7 @@ func (a *API) ModifyTargetGroup(ctx context.Context, _ *awsproto.Call, in *elbv2
 		return nil, err
 	}
 	var rec state.TargetGroup
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := a.targetGroup(ctx, in.TargetGroupArn)
 		if err != nil {
 			return err
@@ -362,7 +362,7 @@ func (a *API) DeleteTargetGroup(ctx context.Context, _ *awsproto.Call, in *elbv2
 	if err := validate(in); err != nil {
 		return nil, err
 	}
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := a.targetGroup(ctx, in.TargetGroupArn)
 		if core.IsKind(err, core.KindNotFound) {
 			return nil
@@ -430,7 +430,7 @@ func (a *API) ModifyTargetGroupAttributes(ctx context.Context, _ *awsproto.Call,
 		keys[i], vals[i] = at.Key, at.Value
 	}
 	var rec state.TargetGroup
-	err := retryCAS(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := a.targetGroup(ctx, in.TargetGroupArn)
 		if err != nil {
 			return err

@@ -89,7 +89,7 @@ func (a *API) instanceIDs(ctx context.Context) (map[string]bool, error) {
 // register registers targets with the group tgARN: new ones are added, draining
 // ones become registered again, registered ones stay as they are.
 func (a *API) register(ctx context.Context, tgARNStr string, targets []elbv2types.TargetDescription, checkIDs bool) error {
-	return retryCAS(ctx, func() error {
+	return store.RetryConflicts(ctx, func() error {
 		g, err := a.targetGroup(ctx, tgARNStr)
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func (a *API) register(ctx context.Context, tgARNStr string, targets []elbv2type
 // deregister marks the targets' registrations draining. Targets that are
 // not registered (or draining already) are left alone, as ELBv2 does.
 func (a *API) deregister(ctx context.Context, tgARNStr string, targets []elbv2types.TargetDescription) error {
-	return retryCAS(ctx, func() error {
+	return store.RetryConflicts(ctx, func() error {
 		g, err := a.targetGroup(ctx, tgARNStr)
 		if err != nil {
 			return err
