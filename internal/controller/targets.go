@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -264,7 +263,7 @@ func (c *Services) stopTask(ctx context.Context, svc state.Service, t *state.Tas
 // it changed anything.
 func (c *Services) updateTask(ctx context.Context, cluster, id string, f func(*state.Task) bool) error {
 	key := state.TaskKey(cluster, id)
-	for attempt := 0; attempt < 20; attempt++ {
+	return store.RetryConflicts(ctx, func() error {
 		it, err := state.Get[state.Task](ctx, c.Store, key)
 		if state.IsNotFound(err) {
 			return nil
@@ -281,9 +280,6 @@ func (c *Services) updateTask(ctx context.Context, cluster, id string, f func(*s
 			return err
 		}
 		_, err = c.Store.Txn(ctx, []store.Cond{{Key: key, ModRevision: it.ModRevision}}, []store.Op{store.Put(key, b)})
-		if !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-	}
-	return store.ErrConflict
+		return err
+	})
 }
