@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -39,8 +40,13 @@ type listener struct {
 	port  string   // as bound
 	portH []string // X-Forwarded-Port's value
 	ln    net.Listener
-	srv   *http.Server
+	srv   *http.Server     // serves the connections the front end hands over
+	hand  *handoffListener // srv's listener
 	p     *Plane
+
+	fmu     sync.Mutex
+	fconns  map[*feConn]struct{} // the front end's connections
+	closing atomic.Bool
 
 	rules atomic.Pointer[[]rule]
 }
@@ -139,7 +145,8 @@ func (p *Plane) updateListeners(cfg *Config) map[string]error {
 		}
 		l.rules.Store(&rules)
 		p.listeners[lc.ARN] = l
-		go func() { _ = l.srv.Serve(l.ln) }()
+		go func() { _ = l.srv.Serve(l.hand) }()
+		go l.acceptLoop()
 	}
 	return errs
 }
@@ -156,7 +163,8 @@ func (p *Plane) bind(lc *Listener) (*listener, error) {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	l := &listener{arn: lc.ARN, addr: lc.Addr, port: port, portH: []string{port}, ln: ln, p: p}
+	l := &listener{arn: lc.ARN, addr: lc.Addr, port: port, portH: []string{port}, ln: ln, p: p,
+		hand: newHandoffListener(ln.Addr()), fconns: map[*feConn]struct{}{}}
 	l.srv = &http.Server{
 		Handler:           l,
 		ReadHeaderTimeout: p.opts.IdleTimeout,

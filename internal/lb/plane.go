@@ -443,7 +443,13 @@ func (l *listener) shutdown(d time.Duration) {
 	_ = l.ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	if err := l.srv.Shutdown(ctx); err != nil {
-		_ = l.srv.Close()
-	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := l.srv.Shutdown(ctx); err != nil {
+			_ = l.srv.Close()
+		}
+	}()
+	l.shutdownFront(ctx)
+	<-done
 }
