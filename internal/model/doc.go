@@ -56,3 +56,4 @@ package model
 //go:generate go run ./gen -models ../../../shared/aws-models -service elbv2 -out elbv2types -pkg elbv2types
 //go:generate go run ./gen -models ../../../shared/aws-models -service secretsmanager -out secretsmanagertypes
 //go:generate go run ./gen -models ../../../shared/aws-models -service ssm -out ssmtypes
+//go:generate go run ./gen -models ../../../shared/aws-models -service logs -out logstypes
