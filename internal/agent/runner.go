@@ -35,6 +35,9 @@ type runner struct {
 	seen  map[string]rt.ContainerState
 	net   *rt.TaskNetwork
 	rep   agentproto.TaskReport
+	// secrets are the task's secret values by container name, held from
+	// just before its containers are created until they are (secrets.go).
+	secrets map[string]agentproto.ContainerSecrets
 }
 
 func newRunner(a *Agent, asg agentproto.Assignment) *runner {
@@ -292,6 +295,10 @@ func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 	if r.net != nil {
 		r.rep.PrivateIPv4, r.rep.MACAddress, r.rep.SubnetCIDR = r.net.IPv4, r.net.MAC, r.net.SubnetCIDR
 	}
+	if reason := r.loadSecrets(ctx); reason != "" {
+		return ecstypes.TaskStopCodeTaskFailedToStart, reason
+	}
+	defer func() { r.secrets = nil }()
 	r.setStatus("PENDING")
 	r.rep.PullStartedAt = cfg.Clock.Now()
 	r.submit()
@@ -299,7 +306,7 @@ func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 		if _, ok := r.ids[name]; ok {
 			continue
 		}
-		if err := cfg.Runtime.EnsureImage(ctx, r.defs[name].Image, nil); err != nil {
+		if err := cfg.Runtime.EnsureImage(ctx, r.defs[name].Image, r.registryAuth(name)); err != nil {
 			r.rep.PullStoppedAt = cfg.Clock.Now()
 			return ecstypes.TaskStopCodeTaskFailedToStart, "CannotPullContainerError: " + err.Error()
 		}
@@ -332,6 +339,7 @@ func (r *runner) spec(name string) rt.ContainerSpec {
 		Volumes:     td.Volumes,
 		VolumesFrom: map[string]string{},
 	}
+	spec.ExtraEnv = append(spec.ExtraEnv, r.secretEnv(name)...)
 	if r.net != nil {
 		spec.NetworkContainerID = r.net.ContainerID
 	}

@@ -24,6 +24,7 @@ func commands() []command {
 		{"up", "run everything on this machine: API, agent and load balancer", runUp},
 		{"server", "run a control-plane node", runServer},
 		{"agent", "run a host agent that runs tasks on this machine's Docker", runAgent},
+		{"rotate-key", "re-wrap every secret value with a new master key (node stopped)", runRotateKey},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -16,6 +16,7 @@ type nodeFlags struct {
 	tlsCert   string
 	tlsKey    string
 	lbAddr    string
+	masterKey string
 }
 
 func (n *nodeFlags) register(fs *flag.FlagSet) {
@@ -27,6 +28,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.tlsCert, "tls-cert-file", "", "serve the API over HTTPS with this certificate (PEM)")
 	fs.StringVar(&n.tlsKey, "tls-key-file", "", "the private key of --tls-cert-file (PEM)")
 	fs.StringVar(&n.lbAddr, "lb-addr", "127.0.0.1", "address the load balancers' listeners bind (their DNSName)")
+	fs.StringVar(&n.masterKey, "master-key-file", "", "file holding the master key of secret values (default: $MINATO_MASTER_KEY, else secrets.key in the data dir, created on first start)")
 }
 
 // defaultDataDir is $XDG_DATA_HOME/minato, or ~/.local/share/minato.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/minato-project/minato/internal/agent"
 	"github.com/minato-project/minato/internal/runtime/docker"
+	"github.com/minato-project/minato/internal/secretstore"
 
 	"github.com/minato-project/minato/internal/controlplane"
 )
@@ -66,6 +67,7 @@ func runNode(ctx context.Context, nf nodeFlags, stdout, stderr io.Writer, af *ag
 		TLSCertFile:     nf.tlsCert,
 		TLSKeyFile:      nf.tlsKey,
 		LBAddr:          nf.lbAddr,
+		SecretsKey:      secretstore.KeySource{EnvValue: os.Getenv(secretstore.EnvMasterKey), File: nf.masterKey, DataDir: nf.dataDir},
 		AgentToken:      os.Getenv("MINATO_AGENT_TOKEN"),
 		Logger:          log,
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/minato-project/minato/internal/api/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
+	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
+	ssmapi "github.com/minato-project/minato/internal/api/ssm"
 	stsapi "github.com/minato-project/minato/internal/api/sts"
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/awsproto"
@@ -28,6 +30,7 @@ import (
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/secretstore"
 	"github.com/minato-project/minato/internal/store/bolt"
 )
 
@@ -50,8 +53,11 @@ type Config struct {
 	// LBAddr is the address every load balancer listener binds (and what
 	// the load balancers' DNSName resolves to); default 127.0.0.1.
 	LBAddr string
-	Logger *slog.Logger
-	Clock  core.Clock
+	// SecretsKey says where the master key of secret values comes from;
+	// its DataDir defaults to DataDir.
+	SecretsKey secretstore.KeySource
+	Logger     *slog.Logger
+	Clock      core.Clock
 }
 
 // Info describes a node that is ready.
@@ -92,6 +98,16 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		return fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
 	}
 	defer st.Close()
+	if cfg.SecretsKey.DataDir == "" {
+		cfg.SecretsKey.DataDir = cfg.DataDir
+	}
+	keys, err := secretstore.LoadKeyring(cfg.SecretsKey)
+	if err != nil {
+		return err
+	}
+	if err := secretstore.CheckKeys(ctx, st, keys); err != nil {
+		return err
+	}
 
 	// The cluster view: what the hot paths read instead of listing the
 	// store. Every writer goes through its store, so that readers see
@@ -174,6 +190,8 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	api.RegisterJSON(ecs.Service())
 	api.RegisterQuery(stsapi.Service())
 	api.RegisterQuery(elb.Service())
+	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
+	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm")}).Service())
 
 	var isReady atomic.Bool
 	mux := http.NewServeMux()
@@ -185,6 +203,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/minato/agent/", agentSrv.Handler())
+	mux.Handle("POST "+agentproto.PathSecrets, agentSrv.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
 	mux.Handle("/", api)
 
 	ln, err := net.Listen("tcp", cfg.APIAddr)
