@@ -194,14 +194,14 @@ func validate(v interface{ Validate() error }) error {
 
 // Notes are shown beside each operation in docs/compatibility.md.
 var Notes = map[string]string{
-	"CreateLogGroup":        "kmsKeyId and logGroupClass are accepted and ignored (every group is STANDARD, stored unencrypted on the node's disk).",
-	"DescribeLogGroups":     "logGroupNamePrefix, logGroupNamePattern, pagination. Groups of every region are one namespace.",
-	"PutRetentionPolicy":    "Enforced: expired events are hidden at once and their segments removed within a minute.",
-	"DescribeLogStreams":    "orderBy LogStreamName/LastEventTime, descending, prefix, pagination.",
-	"PutLogEvents":          "Durable (fsync) before the reply. sequenceToken is ignored, as AWS now does; too old/new events are rejected in rejectedLogEventsInfo.",
-	"GetLogEvents":          "startTime/endTime, startFromHead, nextForwardToken/nextBackwardToken (the same token back at the end of the stream).",
-	"FilterLogEvents":       "Terms, quoted phrases, ?alternatives, -exclusions, %regex%, JSON and space-delimited patterns; events interleaved by time; searchedLogStreams is not returned.",
-	"TagResource":           "Log group ARNs.",
-	"ListTagsForResource":   "Log group ARNs.",
-	"TagLogGroup":           "Deprecated by AWS; served.",
+	"CreateLogGroup":      "kmsKeyId and logGroupClass are accepted and ignored (every group is STANDARD, stored unencrypted on the node's disk).",
+	"DescribeLogGroups":   "logGroupNamePrefix, logGroupNamePattern, pagination. Groups of every region are one namespace.",
+	"PutRetentionPolicy":  "Enforced: expired events are hidden at once and their segments removed within a minute.",
+	"DescribeLogStreams":  "orderBy LogStreamName/LastEventTime, descending, prefix, pagination.",
+	"PutLogEvents":        "Durable (fsync) before the reply. sequenceToken is ignored, as AWS now does; too old/new events are rejected in rejectedLogEventsInfo.",
+	"GetLogEvents":        "startTime/endTime, startFromHead, nextForwardToken/nextBackwardToken (the same token back at the end of the stream).",
+	"FilterLogEvents":     "Terms, quoted phrases, ?alternatives, -exclusions, %regex%, JSON and space-delimited patterns; events interleaved by time; searchedLogStreams is not returned.",
+	"TagResource":         "Log group ARNs.",
+	"ListTagsForResource": "Log group ARNs.",
+	"TagLogGroup":         "Deprecated by AWS; served.",
 }
