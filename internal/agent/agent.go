@@ -113,6 +113,7 @@ type Agent struct {
 	sent    map[string]agentproto.TaskReport
 	pending map[string]agentproto.TaskReport
 	kick    chan struct{} // wakes the reporter
+	logs    *logShipper   // awslogs containers' output (logs.go)
 }
 
 // Run runs the agent until ctx ends.
@@ -124,6 +125,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, client: c, runners: map[string]*runner{},
 		sent: map[string]agentproto.TaskReport{}, pending: map[string]agentproto.TaskReport{}, kick: make(chan struct{}, 1)}
+	a.logs = newLogShipper(a)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}

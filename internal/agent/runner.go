@@ -218,6 +218,7 @@ func (r *runner) run(ctx context.Context) {
 	if err := r.adopt(ctx); err != nil {
 		log.Warn("adopting containers", "err", err)
 	}
+	r.followLogs(ctx)
 	if r.rep.LastStatus == "" {
 		r.rep.LastStatus = "PROVISIONING"
 	}
@@ -259,6 +260,8 @@ func (r *runner) run(ctx context.Context) {
 			break
 		}
 		if len(plan.Start) > 0 {
+			r.observe(ctx)
+			r.followLogs(ctx)
 			continue // observe the started containers at once
 		}
 		if lifecycle.Running(cs) && agentproto.StatusRank(r.rep.LastStatus) < agentproto.StatusRank("RUNNING") {
@@ -322,6 +325,9 @@ func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 			return ecstypes.TaskStopCodeTaskFailedToStart, "CannotCreateContainerError: " + err.Error()
 		}
 		r.ids[name] = id
+		if reason := r.prepareLogs(ctx, name, id); reason != "" {
+			return ecstypes.TaskStopCodeTaskFailedToStart, reason
+		}
 	}
 	r.setStatus("ACTIVATING")
 	return "", ""
@@ -418,7 +424,9 @@ func (r *runner) stop(ctx context.Context, code ecstypes.TaskStopCode, reason st
 	}
 	time.AfterFunc(cfg.CleanupWait, func() {
 		for _, id := range ids {
+			r.a.logs.wait(id, time.Minute) // its log is shipped first
 			cfg.Runtime.RemoveContainer(context.Background(), id)
+			r.a.logs.forget(id)
 		}
 	})
 }

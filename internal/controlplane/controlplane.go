@@ -19,6 +19,7 @@ import (
 	"github.com/minato-project/minato/internal/api/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
+	logsapi "github.com/minato-project/minato/internal/api/logs"
 	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
 	ssmapi "github.com/minato-project/minato/internal/api/ssm"
 	stsapi "github.com/minato-project/minato/internal/api/sts"
@@ -30,6 +31,7 @@ import (
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/secretstore"
 	"github.com/minato-project/minato/internal/store/bolt"
 )
@@ -98,6 +100,11 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		return fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
 	}
 	defer st.Close()
+	logs, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{Clock: clock, Logger: log.With("component", "logstore")})
+	if err != nil {
+		return fmt.Errorf("open log store: %w", err)
+	}
+	defer logs.Close()
 	if cfg.SecretsKey.DataDir == "" {
 		cfg.SecretsKey.DataDir = cfg.DataDir
 	}
@@ -188,6 +195,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		Logger: log,
 	})
 	api.RegisterJSON(ecs.Service())
+	api.RegisterJSON(logsapi.New(logsapi.Config{Store: logs, Clock: clock, Logger: log.With("service", "logs"), Region: cfg.Region, AccountID: cfg.AccountID}).Service())
 	api.RegisterQuery(stsapi.Service())
 	api.RegisterQuery(elb.Service())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
@@ -203,6 +211,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/minato/agent/", agentSrv.Handler())
+	mux.Handle("/minato/agent/v1/logs/", agentSrv.LogsHandler(logs))
 	mux.Handle("POST "+agentproto.PathSecrets, agentSrv.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
 	mux.Handle("/", api)
 

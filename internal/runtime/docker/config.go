@@ -230,7 +230,19 @@ func logConfig(def, override *ecstypes.LogConfiguration) container.LogConfig {
 	}
 	switch lc.LogDriver {
 	case ecstypes.LogDriverAwslogs, ecstypes.LogDriverAwsfirelens:
-		return container.LogConfig{Type: "json-file"}
+		// Docker's own delivery mode still applies in front of the file:
+		// non-blocking drops lines past max-buffer-size rather than
+		// block the container.
+		cfg := map[string]string{}
+		for _, k := range []string{"mode", "max-buffer-size"} {
+			if v, ok := lc.Options[k]; ok {
+				cfg[k] = v
+			}
+		}
+		if len(cfg) == 0 {
+			cfg = nil
+		}
+		return container.LogConfig{Type: "json-file", Config: cfg}
 	}
 	return container.LogConfig{Type: string(lc.LogDriver), Config: lc.Options}
 }
