@@ -66,6 +66,7 @@ type bconn struct {
 // a target that sends nothing for the idle timeout fails the read.
 type idleReader struct {
 	nc    net.Conn
+	rd    io.Reader // nc, or a faster way to read it
 	idle  time.Duration
 	setAt time.Time
 }
@@ -75,7 +76,7 @@ func (r *idleReader) Read(p []byte) (int, error) {
 		r.setAt = now
 		_ = r.nc.SetReadDeadline(now.Add(r.idle))
 	}
-	return r.nc.Read(p)
+	return r.rd.Read(p)
 }
 
 var (
@@ -98,11 +99,12 @@ func (p *connPool) get() (*bconn, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		rd := &idleReader{nc: nc, idle: p.idleTO}
+		rw := fastRW(nc)
+		rd := &idleReader{nc: nc, rd: rw, idle: p.idleTO}
 		br := brPool.Get().(*bufio.Reader)
 		br.Reset(rd)
 		bw := bwPool.Get().(*bufio.Writer)
-		bw.Reset(nc)
+		bw.Reset(rw)
 		return &bconn{nc: nc, br: br, bw: bw, rd: rd}, false, nil
 	}
 }

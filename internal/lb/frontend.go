@@ -167,10 +167,11 @@ func (l *listener) serveConn(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
+	rw := fastRW(nc)
 	c.br = feReaders.Get().(*bufio.Reader)
-	c.br.Reset(nc)
+	c.br.Reset(rw)
 	c.bw = feWriters.Get().(*bufio.Writer)
-	c.bw.Reset(nc)
+	c.bw.Reset(rw)
 	c.w.c = c
 	c.w.h = http.Header{}
 	handed := c.loop()

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -388,5 +389,55 @@ func checkParse(t *testing.T, head string) {
 	}
 	if wc := want.Close; wc != c.closeWant {
 		t.Fatalf("%q: close %v, net/http %v", head, c.closeWant, wc)
+	}
+}
+
+// A body far larger than the socket buffers crosses the plane intact in
+// both directions of the fast path's sockets (writes that fill the
+// buffer and wait, reads of every size).
+func TestFrontEndLargeBody(t *testing.T) {
+	const size = 24 << 20
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i * 7 >> 3)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			for i := 0; i < size; i += 1 << 20 {
+				w.Write(payload[i : i+1<<20])
+			}
+			return
+		}
+		http.ServeContent(w, r, "x.bin", time.Time{}, bytes.NewReader(payload))
+	}))
+	t.Cleanup(srv.Close)
+	p := newPlane(t, Options{})
+	tg := group("tg")
+	tg.HealthCheck.Enabled = false
+	tg.Targets = []Target{{ID: "x", Port: 1, Addr: srv.Listener.Addr().String()}}
+	mustUpdate(t, p, oneListener(tg))
+	conn, br := dialRaw(t, p.ListenerAddr("l1").String())
+	for _, path := range []string{"/file", "/stream", "/file"} {
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 0, size)
+		buf := make([]byte, 1000) // small reads: the plane's writes must wait
+		for {
+			n, err := resp.Body.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: after %d bytes: %v", path, len(got), err)
+			}
+		}
+		if resp.StatusCode != 200 || !bytes.Equal(got, payload) {
+			t.Fatalf("%s: status %d, %d bytes, equal %v", path, resp.StatusCode, len(got), bytes.Equal(got, payload))
+		}
 	}
 }
