@@ -11,6 +11,10 @@
 //	exit CODE [after DURATION]  exit with CODE, at once or after DURATION
 //	print N [exit CODE]         print N numbered lines to stdout, then sleep
 //	                            until stopped (or exit with CODE)
+//	lines N RATE [exit CODE]    print "line I t=UNIXNANO" for I in 1..N at RATE
+//	                            lines a second (0: as fast as it can) to
+//	                            stdout, then sleep until stopped (or exit
+//	                            with CODE)
 //	sleep DURATION              sleep, then exit 0
 //	health URL [within DURATION]
 //	                            exit 0 if URL answers 200 (retrying for up to
@@ -94,6 +98,8 @@ func run(args []string) int {
 		return exitMode(args)
 	case "print":
 		return printMode(args)
+	case "lines":
+		return linesMode(args)
 	case "sleep":
 		d, err := duration(args, 0)
 		if err != nil {
@@ -332,4 +338,41 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// linesMode prints numbered, timestamped lines at a steady rate: the
+// log tests' and benchmarks' chatty container.
+func linesMode(args []string) int {
+	if len(args) < 2 {
+		return usage(fmt.Errorf("lines: want N RATE"))
+	}
+	n, err1 := strconv.Atoi(args[0])
+	rate, err2 := strconv.ParseFloat(args[1], 64)
+	if err1 != nil || err2 != nil || n < 0 || rate < 0 {
+		return usage(fmt.Errorf("lines: bad N or RATE"))
+	}
+	start := time.Now()
+	buf := make([]byte, 0, 64)
+	for i := 1; i <= n; i++ {
+		if rate > 0 {
+			due := start.Add(time.Duration(float64(i-1) / rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		buf = append(buf[:0], "line "...)
+		buf = strconv.AppendInt(buf, int64(i), 10)
+		buf = append(buf, " t="...)
+		buf = strconv.AppendInt(buf, time.Now().UnixNano(), 10)
+		buf = append(buf, '\n')
+		os.Stdout.Write(buf)
+	}
+	if len(args) >= 4 && args[2] == "exit" {
+		code, err := strconv.Atoi(args[3])
+		if err != nil {
+			return usage(err)
+		}
+		return code
+	}
+	select {}
 }
