@@ -60,6 +60,11 @@ type bconn struct {
 	bw     *bufio.Writer
 	rd     *idleReader
 	usedAt time.Time
+
+	// reused by readSimpleResponse
+	resp http.Response
+	hdr  http.Header
+	body clBody
 }
 
 // idleReader pushes the connection's read deadline forward as data comes:
@@ -236,6 +241,9 @@ func (p *connPool) roundTrip(bc *bconn, r *http.Request, ip string) (*http.Respo
 		}
 		return nil, errNoResponse
 	}
+	if resp := bc.readSimpleResponse(r.Method); resp != nil {
+		return resp, nil
+	}
 	for {
 		resp, err := http.ReadResponse(bc.br, r)
 		if err != nil {
@@ -363,3 +371,152 @@ func copyBody(w http.ResponseWriter, body io.Reader, stream bool) bool {
 		}
 	}
 }
+
+// readSimpleResponse reads the common response head itself, when it is
+// already buffered whole: HTTP/1.1, a final status, valid header lines, a
+// Content-Length (or no body at all), no Transfer-Encoding, no Trailer.
+// It fills and returns the connection's reused Response, header map and
+// body. It consumes nothing and returns nil for anything else, which
+// http.ReadResponse then reads.
+func (bc *bconn) readSimpleResponse(method string) *http.Response {
+	br := bc.br
+	buf, _ := br.Peek(br.Buffered())
+	end := -1
+	for i := 0; i < len(buf); i++ {
+		if buf[i] != '\n' {
+			continue
+		}
+		if i == 0 || buf[i-1] != '\r' {
+			return nil
+		}
+		if i >= 3 && buf[i-2] == '\n' && buf[i-3] == '\r' {
+			end = i + 1
+			break
+		}
+	}
+	if end < 0 {
+		return nil
+	}
+	s := string(buf[:end-2])
+	eol := strings.Index(s, "\r\n")
+	line, rest := s[:eol], s[eol+2:]
+	if len(line) < 12 || line[:9] != "HTTP/1.1 " || len(line) > 12 && line[12] != ' ' {
+		return nil
+	}
+	code := 0
+	for _, c := range []byte(line[9:12]) {
+		if c < '0' || c > '9' {
+			return nil
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 {
+		return nil
+	}
+	n := strings.Count(rest, "\r\n")
+	vals := make([]string, n)
+	if bc.hdr == nil {
+		bc.hdr = http.Header{}
+	}
+	h := bc.hdr
+	clear(h)
+	cl := int64(-1)
+	closeConn := false
+	for i := 0; i < n; i++ {
+		eol := strings.Index(rest, "\r\n")
+		hl := rest[:eol]
+		rest = rest[eol+2:]
+		colon := strings.IndexByte(hl, ':')
+		if colon <= 0 || !validToken(hl[:colon]) {
+			return nil
+		}
+		v := trimOWS(hl[colon+1:])
+		if !validValue(v) {
+			return nil
+		}
+		k := textproto.CanonicalMIMEHeaderKey(hl[:colon])
+		switch k {
+		case "Content-Length":
+			if cl >= 0 || len(v) == 0 || len(v) > 18 {
+				return nil
+			}
+			cl = 0
+			for _, c := range []byte(v) {
+				if c < '0' || c > '9' {
+					return nil
+				}
+				cl = cl*10 + int64(c-'0')
+			}
+		case "Transfer-Encoding", "Trailer":
+			return nil
+		case "Connection":
+			if hasToken(v, "close") {
+				closeConn = true
+			}
+		}
+		if prev, ok := h[k]; ok {
+			h[k] = append(prev, v)
+			continue
+		}
+		vals[i] = v
+		h[k] = vals[i : i+1 : i+1]
+	}
+	noBody := method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
+	if cl < 0 && !noBody {
+		return nil // delimited by the connection's end
+	}
+	if hp, ok := h["Pragma"]; ok && hp[0] == "no-cache" {
+		if _, ok := h["Cache-Control"]; !ok {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+	if closeConn {
+		delete(h, "Connection") // as http.ReadResponse does
+	}
+	_, _ = br.Discard(end)
+	bc.body = clBody{br: br, n: cl}
+	if noBody {
+		bc.body.n = 0
+		if cl < 0 {
+			cl = 0
+		}
+	}
+	bc.resp = http.Response{
+		Status:        line[9:],
+		StatusCode:    code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          &bc.body,
+		ContentLength: cl,
+		Close:         closeConn,
+	}
+	return &bc.resp
+}
+
+// clBody is a response body of a known length.
+type clBody struct {
+	br *bufio.Reader
+	n  int64
+}
+
+func (b *clBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.br.Read(p)
+	b.n -= int64(n)
+	if err == io.EOF && b.n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil && b.n == 0 {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *clBody) Close() error { return nil }

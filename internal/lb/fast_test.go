@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +170,75 @@ func TestTargetDiesMidBody(t *testing.T) {
 	defer resp.Body.Close()
 	if _, err := io.ReadAll(resp.Body); err == nil {
 		t.Fatal("a truncated body read as complete")
+	}
+}
+
+// readSimpleResponse takes only what http.ReadResponse takes, reads it
+// the same way, and leaves anything else unconsumed.
+func TestSimpleResponseAgreesWithNetHTTP(t *testing.T) {
+	for _, head := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nabc",
+		"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nX-A: 1\r\nx-a: 2\r\nX-Sp:  v \r\n\r\n",
+		"HTTP/1.1 200\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+		"HTTP/1.1 599 Odd\r\nContent-Length: 1\r\nPragma: no-cache\r\n\r\nx",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\nuntil close",
+		"HTTP/1.1 100 Continue\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 20 OK\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 2000 OK\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 200 OK\nContent-Length: 1\n\nx",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-A: a\r\n b\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTrailer: X\r\n\r\nx",
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			checkSimpleResponse(t, head, method)
+		}
+	}
+}
+
+func FuzzSimpleResponse(f *testing.F) {
+	f.Add("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", false)
+	f.Fuzz(func(t *testing.T, head string, isHead bool) {
+		m := "GET"
+		if isHead {
+			m = "HEAD"
+		}
+		checkSimpleResponse(t, head, m)
+	})
+}
+
+func checkSimpleResponse(t *testing.T, raw, method string) {
+	t.Helper()
+	bc := &bconn{br: bufio.NewReader(strings.NewReader(raw))}
+	bc.br.Peek(len(raw))
+	before := bc.br.Buffered()
+	got := bc.readSimpleResponse(method)
+	if got == nil {
+		if n := before - bc.br.Buffered(); n != 0 {
+			t.Fatalf("%.200q: declined but consumed %d bytes", raw, n)
+		}
+		return
+	}
+	want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("%.200q: taken, but http.ReadResponse fails: %v", raw, err)
+	}
+	gotBody, gerr := io.ReadAll(got.Body)
+	wantBody, werr := io.ReadAll(want.Body)
+	if got.StatusCode != want.StatusCode || got.Close != want.Close || got.Status != want.Status ||
+		string(gotBody) != string(wantBody) || (gerr == nil) != (werr == nil) ||
+		want.ContentLength >= 0 && got.ContentLength != want.ContentLength {
+		t.Fatalf("%q %s:\n got %d %q close %v len %d body %q %v\nwant %d %q close %v len %d body %q %v", raw, method,
+			got.StatusCode, got.Status, got.Close, got.ContentLength, gotBody, gerr,
+			want.StatusCode, want.Status, want.Close, want.ContentLength, wantBody, werr)
+	}
+	if !reflect.DeepEqual(got.Header, want.Header) {
+		t.Fatalf("%q: header\n got %v\nwant %v", raw, got.Header, want.Header)
 	}
 }
