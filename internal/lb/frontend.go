@@ -611,8 +611,8 @@ func (w *feWriter) sendHead(p []byte, done bool) {
 			w.chunked = true
 		}
 	}
-	if w.c.closeWant {
-		w.closeAfter = true
+	if w.c.closeWant || w.c.l.closing.Load() {
+		w.closeAfter = true // asked for, or the listener is shutting down
 	}
 
 	bw.WriteString("HTTP/1.1 ")

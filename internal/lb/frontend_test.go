@@ -441,3 +441,41 @@ func TestFrontEndLargeBody(t *testing.T) {
 		}
 	}
 }
+
+// Close closes idle front-end connections at once and lets a request in
+// flight finish before its connection closes.
+func TestFrontEndShutdown(t *testing.T) {
+	a := newBackend(t, "a")
+	p := New(Options{})
+	tg := group("tg", a)
+	tg.HealthCheck.Enabled = false
+	mustUpdate(t, p, oneListener(tg))
+	addr := p.ListenerAddr("l1").String()
+	idle, idleBr := dialRaw(t, addr)
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := readResp(t, idleBr, "GET"); resp.StatusCode != 200 || body != "a" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	busy, busyBr := dialRaw(t, addr)
+	io.WriteString(busy, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-a.entered
+	closed := make(chan struct{})
+	go func() { p.Close(); close(closed) }()
+	if rest, err := io.ReadAll(idleBr); err != nil || len(rest) != 0 {
+		t.Fatalf("idle connection: %q, %v; want EOF", rest, err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned with a request in flight")
+	default:
+	}
+	a.release()
+	resp, body := readResp(t, busyBr, "GET")
+	if resp.StatusCode != 200 || body != "a" || !resp.Close {
+		t.Fatalf("in flight: %d %q, Connection: close %v", resp.StatusCode, body, resp.Close)
+	}
+	if rest, err := io.ReadAll(busyBr); err != nil || len(rest) != 0 {
+		t.Fatalf("busy connection after its response: %q, %v; want EOF", rest, err)
+	}
+	<-closed
+}
