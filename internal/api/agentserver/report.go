@@ -78,6 +78,15 @@ func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error 
 				continue
 			}
 			it, ok := s.cfg.View.Task(cluster, tr.TaskID)
+			if !ok {
+				// The view may hold the newest revision only in part
+				// (a large transaction being delivered): ask the store.
+				var err error
+				if it, cluster, err = s.findTask(ctx, rep.InstanceID, tr.TaskID); err != nil {
+					return err
+				}
+				ok = it.ModRevision != 0
+			}
 			if !ok || it.Value.InstanceID != rep.InstanceID {
 				continue // not on this instance (any more): a stale report
 			}
@@ -91,6 +100,14 @@ func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error 
 				if !seen {
 					if in, ok := s.cfg.View.Instance(cluster, rep.InstanceID); ok {
 						rel = &release{key: in.Key, rev: in.ModRevision, inst: in.Record}
+					} else {
+						in, err := state.Get[state.ContainerInstance](ctx, s.cfg.Store, state.ContainerInstanceKey(cluster, rep.InstanceID))
+						if err != nil && !state.IsNotFound(err) {
+							return err
+						}
+						if err == nil {
+							rel = &release{key: in.Key, rev: in.ModRevision, inst: in.Value}
+						}
 					}
 					releases[cluster] = rel
 				}

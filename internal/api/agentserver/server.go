@@ -274,32 +274,47 @@ func (s *Server) poll(_ http.ResponseWriter, r *http.Request) (any, error) {
 
 // assignments reads the whole desired state of an instance.
 func (s *Server) assignments(ctx context.Context, cluster, id string) (agentproto.PollResponse, error) {
-	inst, err := state.Get[state.ContainerInstance](ctx, s.cfg.Store, state.ContainerInstanceKey(cluster, id))
-	if state.IsNotFound(err) {
-		return agentproto.PollResponse{}, &httpError{http.StatusNotFound, "container instance " + id + " is not registered in cluster " + cluster}
-	}
-	if err != nil {
-		return agentproto.PollResponse{}, err
-	}
 	idx, rev, err := s.cfg.Store.List(ctx, state.InstanceTasksPrefix(id), store.ListOptions{})
 	if err != nil {
 		return agentproto.PollResponse{}, err
 	}
-	resp := agentproto.PollResponse{Revision: rev, InstanceStatus: inst.Value.Status, Tasks: []agentproto.Assignment{}}
-	if s.cfg.View != nil && len(idx) > 0 {
-		// The view's tasks, decoded already, as new as the index read.
+	// The instance and its tasks from the view, decoded already, once it
+	// is as new as the index read; from the store what it lacks (below).
+	status, found := "", false
+	if s.cfg.View != nil {
 		if err := s.cfg.View.WaitFor(ctx, rev); err != nil {
-			return resp, err
+			return agentproto.PollResponse{}, err
+		}
+		var inst clusterview.Instance
+		if inst, found = s.cfg.View.Instance(cluster, id); found {
+			status = inst.Record.Status
 		}
 	}
+	if !found {
+		inst, err := state.Get[state.ContainerInstance](ctx, s.cfg.Store, state.ContainerInstanceKey(cluster, id))
+		if state.IsNotFound(err) {
+			return agentproto.PollResponse{}, &httpError{http.StatusNotFound, "container instance " + id + " is not registered in cluster " + cluster}
+		}
+		if err != nil {
+			return agentproto.PollResponse{}, err
+		}
+		status = inst.Value.Status
+	}
+	resp := agentproto.PollResponse{Revision: rev, InstanceStatus: status, Tasks: []agentproto.Assignment{}}
 	for _, kv := range idx {
 		taskID := state.LastSegment(kv.Key)
 		var t state.Task
+		// The index entry is written with the task whenever the
+		// assignment changes. A view task older than its entry, or none,
+		// means the view has applied the revision of that write only in
+		// part (a large transaction whose writer has not handed it over
+		// yet): the store has it.
+		it, ok := state.Item[state.Task]{}, false
 		if s.cfg.View != nil {
-			it, ok := s.cfg.View.Task(cluster, taskID)
-			if !ok {
-				continue
-			}
+			it, ok = s.cfg.View.Task(cluster, taskID)
+			ok = ok && it.ModRevision >= kv.ModRevision
+		}
+		if ok {
 			t = it.Value
 		} else {
 			it, err := state.Get[state.Task](ctx, s.cfg.Store, state.TaskKey(cluster, taskID))

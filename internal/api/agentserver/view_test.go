@@ -226,3 +226,70 @@ func TestAssignmentsFromView(t *testing.T) {
 		t.Fatalf("assignments after t2 stopped: %+v %v", resp.Tasks, err)
 	}
 }
+
+// A poll of an instance the view does not hold is answered 404, so that the
+// agent registers again.
+func TestAssignmentsUnknownInstance(t *testing.T) {
+	f := newViewFixture(t)
+	_, err := f.srv.assignments(context.Background(), "c", "nowhere")
+	if he, ok := err.(*httpError); !ok || he.status != 404 {
+		t.Fatalf("unknown instance: %v", err)
+	}
+	resp, err := f.srv.assignments(context.Background(), "c", "i1")
+	if err != nil || resp.InstanceStatus != "ACTIVE" {
+		t.Fatalf("known instance: %+v %v", resp, err)
+	}
+}
+
+// A view that lacks what the store holds (it applied the newest revision
+// only in part) does not make a report or a poll answer miss a task: what
+// the view lacks is read from the store.
+func TestViewBehindFallsBackToStore(t *testing.T) {
+	ctx := context.Background()
+	f := newViewFixture(t)
+	empty, err := bolt.Open(filepath.Join(t.TempDir(), "empty.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind := clusterview.New(empty, nil)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { behind.Run(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; empty.Close() })
+	// The view's revision must reach the store's, as a view that lags by
+	// part of one revision does.
+	for f.revision(t) >= mustRev(t, empty) {
+		if _, err := empty.Txn(ctx, nil, []store.Op{store.Put("other/key", []byte("{}"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := New(Config{Store: f.st, View: behind, Agents: liveness.New(core.SystemClock{}, time.Minute), Token: "tok"})
+
+	resp, err := srv.assignments(ctx, "c", "i1")
+	if err != nil || resp.InstanceStatus != "ACTIVE" || len(resp.Tasks) != 2 {
+		t.Fatalf("assignments with the view behind: %+v %v", resp, err)
+	}
+	if err := srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{running("t1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if tk := f.task(t, "t1").Value.Task; tk.LastStatus != "RUNNING" {
+		t.Fatalf("report with the view behind was not applied: %s", tk.LastStatus)
+	}
+	stop := agentproto.TaskReport{TaskID: "t1", LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeEssentialContainerExited}
+	if err := srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{stop}}); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := state.Get[state.ContainerInstance](ctx, f.st, state.ContainerInstanceKey("c", "i1"))
+	if err != nil || inst.Value.Used.CPU != 256 {
+		t.Fatalf("release with the view behind: %+v %v", inst.Value.Used, err)
+	}
+}
+
+func mustRev(t *testing.T, st store.Store) int64 {
+	t.Helper()
+	rev, err := st.Revision(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
