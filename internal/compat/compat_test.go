@@ -9,9 +9,13 @@ import (
 
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
+	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
+	ssmapi "github.com/minato-project/minato/internal/api/ssm"
 	stsapi "github.com/minato-project/minato/internal/api/sts"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/elbv2types"
+	"github.com/minato-project/minato/internal/model/secretsmanagertypes"
+	"github.com/minato-project/minato/internal/model/ssmtypes"
 	"github.com/minato-project/minato/internal/model/ststypes"
 )
 
@@ -28,6 +32,10 @@ func services() []Service {
 		{Name: "AWS STS", CLI: "sts", Model: ststypes.Operations, Implemented: slices.Collect(maps.Keys(sts.Actions)),
 			Notes: map[string]string{"GetCallerIdentity": "The account and principal of the signing key."}},
 		{Name: "Elastic Load Balancing v2", CLI: "elbv2", Model: elbv2types.Operations, Implemented: elb.Implemented(), Notes: elbv2api.Notes},
+		{Name: "AWS Secrets Manager", CLI: "secretsmanager", Model: secretsmanagertypes.Operations,
+			Implemented: smapi.New(smapi.Config{}).Implemented(), Notes: smapi.Notes},
+		{Name: "AWS Systems Manager Parameter Store", CLI: "ssm", Model: ssmtypes.Operations,
+			Implemented: ssmapi.New(ssmapi.Config{}).Implemented(), Notes: ssmapi.Notes},
 	}
 }
 
