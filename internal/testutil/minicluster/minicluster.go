@@ -66,7 +66,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	if err := api.EnsureDefaultCluster(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := agentserver.New(agentserver.Config{Store: vst, Agents: agents, Clock: clock, Token: "tok",
+	srv := agentserver.New(agentserver.Config{Store: vst, View: view, Agents: agents, Clock: clock, Token: "tok",
 		Scope: arn.Scope{Region: "us-east-1", AccountID: "000000000000"}, PollTimeout: 2 * time.Second})
 	hs := httptest.NewServer(srv.Handler())
 	done := make(chan struct{})
