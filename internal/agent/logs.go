@@ -44,6 +44,10 @@ const (
 	// multilineFlush: a multiline event with no new line for this long
 	// is sent as it is.
 	multilineFlush = time.Second
+	// followIdle is how long a container may be quiet before its log is
+	// followed anew (see collector.read), growing to maxFollowIdle.
+	followIdle    = 3 * time.Second
+	maxFollowIdle = time.Minute
 )
 
 // logTarget is where one container's awslogs output goes.
@@ -299,12 +303,15 @@ func (c *collector) run(ctx context.Context) {
 func (c *collector) read(ctx context.Context) {
 	pos := c.cur.Pos
 	seq := c.cur.Seq
+	idleWait := followIdle
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		asm := &assembler{t: c.t}
 		skip := pos // lines at or before it were read already
 		tsCount := 0
 		var tsAt time.Time
 		flushTimer := time.NewTimer(time.Hour)
+		idle := time.NewTimer(idleWait)
+		restart := false
 		lineCh := make(chan rt.LogLine, 256)
 		errCh := make(chan error, 1)
 		rctx, stop := context.WithCancel(ctx)
@@ -334,6 +341,10 @@ func (c *collector) read(ctx context.Context) {
 					break loop
 				}
 				attempt = 0
+				if idleWait != followIdle {
+					idleWait = followIdle
+				}
+				idle.Reset(idleWait)
 				if !l.Time.Equal(tsAt) {
 					tsAt, tsCount = l.Time, 0
 				}
@@ -349,6 +360,15 @@ func (c *collector) read(ctx context.Context) {
 				}
 			case <-flushTimer.C:
 				emit(asm.flush())
+			case <-idle.C:
+				// Docker 20.10 can stop following a json-file log when it
+				// rotates (max-size): after a quiet spell, follow anew
+				// from the position reached, waiting longer each time
+				// nothing new turns up.
+				restart = true
+				c.log.Debug("container log quiet; following it anew", "after", idleWait)
+				idleWait = min(2*idleWait, maxFollowIdle)
+				break loop
 			case <-ctx.Done():
 				break loop
 			}
@@ -356,10 +376,15 @@ func (c *collector) read(ctx context.Context) {
 		stop()
 		err := <-errCh
 		flushTimer.Stop()
+		idle.Stop()
 		if ctx.Err() != nil {
 			return
 		}
 		emit(asm.flush())
+		if restart {
+			attempt = -1
+			continue
+		}
 		if err == nil || errors.Is(err, rt.ErrNotFound) {
 			return // the container stopped (or is gone): all read
 		}

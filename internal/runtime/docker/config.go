@@ -217,6 +217,13 @@ func healthConfig(h *ecstypes.HealthCheck) *container.HealthConfig {
 	}
 }
 
+// The json-file log of an awslogs container: up to AwslogsBufferFiles
+// files of AwslogsBufferFileSize.
+const (
+	AwslogsBufferFileSize = "100m"
+	AwslogsBufferFiles    = "10"
+)
+
 // logConfig picks the engine's log driver. The agent reads awslogs (and
 // awsfirelens) output itself, so those never reach Docker: the container
 // logs to json-file instead. Other drivers pass through unchanged.
@@ -233,14 +240,15 @@ func logConfig(def, override *ecstypes.LogConfiguration) container.LogConfig {
 		// Docker's own delivery mode still applies in front of the file:
 		// non-blocking drops lines past max-buffer-size rather than
 		// block the container.
-		cfg := map[string]string{}
+		// The file is the agent's buffer while it cannot ship: bounded
+		// (1 GB), and rotated rarely, whatever the daemon's default
+		// log-opts say (Docker 20.10 can stop following a file that
+		// rotates under it).
+		cfg := map[string]string{"max-size": AwslogsBufferFileSize, "max-file": AwslogsBufferFiles}
 		for _, k := range []string{"mode", "max-buffer-size"} {
 			if v, ok := lc.Options[k]; ok {
 				cfg[k] = v
 			}
-		}
-		if len(cfg) == 0 {
-			cfg = nil
 		}
 		return container.LogConfig{Type: "json-file", Config: cfg}
 	}

@@ -90,6 +90,9 @@ func TestMemoryAndTaskLimits(t *testing.T) {
 func TestLogConfig(t *testing.T) {
 	syslog := &ecstypes.LogConfiguration{LogDriver: ecstypes.LogDriverSyslog, Options: map[string]string{"tag": "x"}}
 	awslogs := &ecstypes.LogConfiguration{LogDriver: ecstypes.LogDriverAwslogs, Options: map[string]string{"awslogs-group": "/ecs/app"}}
+	buffer := map[string]string{"max-size": AwslogsBufferFileSize, "max-file": AwslogsBufferFiles}
+	nonBlocking := &ecstypes.LogConfiguration{LogDriver: ecstypes.LogDriverAwslogs, Options: map[string]string{"awslogs-group": "/ecs/app",
+		"mode": "non-blocking", "max-buffer-size": "4m"}}
 	tests := []struct {
 		name          string
 		def, override *ecstypes.LogConfiguration
@@ -97,10 +100,12 @@ func TestLogConfig(t *testing.T) {
 	}{
 		{"none: the engine's default", nil, nil, container.LogConfig{}},
 		{"other drivers pass unchanged", syslog, nil, container.LogConfig{Type: "syslog", Config: map[string]string{"tag": "x"}}},
-		{"awslogs never reaches Docker", awslogs, nil, container.LogConfig{Type: "json-file"}},
-		{"firelens neither", &ecstypes.LogConfiguration{LogDriver: ecstypes.LogDriverAwsfirelens}, nil, container.LogConfig{Type: "json-file"}},
+		{"awslogs never reaches Docker", awslogs, nil, container.LogConfig{Type: "json-file", Config: buffer}},
+		{"firelens neither", &ecstypes.LogConfiguration{LogDriver: ecstypes.LogDriverAwsfirelens}, nil, container.LogConfig{Type: "json-file", Config: buffer}},
+		{"awslogs mode and max-buffer-size go to Docker", nonBlocking, nil, container.LogConfig{Type: "json-file",
+			Config: map[string]string{"max-size": AwslogsBufferFileSize, "max-file": AwslogsBufferFiles, "mode": "non-blocking", "max-buffer-size": "4m"}}},
 		{"the agent's override wins", awslogs, &ecstypes.LogConfiguration{LogDriver: "local", Options: map[string]string{"max-size": "10m"}}, container.LogConfig{Type: "local", Config: map[string]string{"max-size": "10m"}}},
-		{"an awslogs override is json-file too", nil, awslogs, container.LogConfig{Type: "json-file"}},
+		{"an awslogs override is json-file too", nil, awslogs, container.LogConfig{Type: "json-file", Config: buffer}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
