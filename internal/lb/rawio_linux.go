@@ -16,14 +16,17 @@ import (
 // every request. The socket is non-blocking, so neither call can block:
 // when there is nothing to read or no room to write it returns EAGAIN and
 // the goroutine waits in the netpoller as usual (deadlines included).
+//
+// A Read and a Write may run at the same time (as on any net.Conn), so
+// each keeps its own buffer, count and error.
 type rawIO struct {
-	rc  syscall.RawConn
-	nc  net.Conn
-	p   []byte
-	n   int
-	err error
-	rf  func(uintptr) bool // method values, made once
-	wf  func(uintptr) bool
+	rc     syscall.RawConn
+	nc     net.Conn
+	rp, wp []byte
+	rn, wn int
+	rerr   error
+	werr   error
+	rf, wf func(uintptr) bool // method values, made once
 }
 
 // newRawIO returns an io.ReadWriter over c, or nil when c is not a socket
@@ -43,16 +46,16 @@ func newRawIO(c net.Conn) *rawIO {
 }
 
 func (r *rawIO) read(fd uintptr) bool {
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.p))), uintptr(len(r.p)))
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.rp))), uintptr(len(r.rp)))
 	switch e {
 	case 0:
-		r.n, r.err = int(n), nil
+		r.rn, r.rerr = int(n), nil
 	case syscall.EAGAIN:
 		return false
 	case syscall.EINTR:
 		return r.read(fd)
 	default:
-		r.n, r.err = 0, e
+		r.rn, r.rerr = 0, e
 	}
 	return true
 }
@@ -61,33 +64,33 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	r.p = p
+	r.rp = p
 	err := r.rc.Read(r.rf)
-	r.p = nil
+	r.rp = nil
 	if err != nil {
 		return 0, &net.OpError{Op: "read", Net: "tcp", Source: r.nc.LocalAddr(), Addr: r.nc.RemoteAddr(), Err: err}
 	}
-	if r.err != nil {
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: r.nc.LocalAddr(), Addr: r.nc.RemoteAddr(), Err: r.err}
+	if r.rerr != nil {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: r.nc.LocalAddr(), Addr: r.nc.RemoteAddr(), Err: r.rerr}
 	}
-	if r.n == 0 {
+	if r.rn == 0 {
 		return 0, io.EOF
 	}
-	return r.n, nil
+	return r.rn, nil
 }
 
 func (r *rawIO) write(fd uintptr) bool {
-	for len(r.p) > 0 {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.p))), uintptr(len(r.p)))
+	for len(r.wp) > 0 {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.wp))), uintptr(len(r.wp)))
 		switch e {
 		case 0:
-			r.n += int(n)
-			r.p = r.p[n:]
+			r.wn += int(n)
+			r.wp = r.wp[n:]
 		case syscall.EAGAIN:
 			return false
 		case syscall.EINTR:
 		default:
-			r.err = e
+			r.werr = e
 			return true
 		}
 	}
@@ -95,16 +98,16 @@ func (r *rawIO) write(fd uintptr) bool {
 }
 
 func (r *rawIO) Write(p []byte) (int, error) {
-	r.p, r.n, r.err = p, 0, nil
+	r.wp, r.wn, r.werr = p, 0, nil
 	err := r.rc.Write(r.wf)
-	r.p = nil
+	r.wp = nil
 	if err == nil {
-		err = r.err
+		err = r.werr
 	}
 	if err != nil {
-		return r.n, &net.OpError{Op: "write", Net: "tcp", Source: r.nc.LocalAddr(), Addr: r.nc.RemoteAddr(), Err: err}
+		return r.wn, &net.OpError{Op: "write", Net: "tcp", Source: r.nc.LocalAddr(), Addr: r.nc.RemoteAddr(), Err: err}
 	}
-	return r.n, nil
+	return r.wn, nil
 }
 
 // fastRW is what the plane reads and writes c through: rawIO when it can.
