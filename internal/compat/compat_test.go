@@ -9,11 +9,13 @@ import (
 
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
+	logsapi "github.com/minato-project/minato/internal/api/logs"
 	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
 	ssmapi "github.com/minato-project/minato/internal/api/ssm"
 	stsapi "github.com/minato-project/minato/internal/api/sts"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/elbv2types"
+	"github.com/minato-project/minato/internal/model/logstypes"
 	"github.com/minato-project/minato/internal/model/secretsmanagertypes"
 	"github.com/minato-project/minato/internal/model/ssmtypes"
 	"github.com/minato-project/minato/internal/model/ststypes"
@@ -32,6 +34,8 @@ func services() []Service {
 		{Name: "AWS STS", CLI: "sts", Model: ststypes.Operations, Implemented: slices.Collect(maps.Keys(sts.Actions)),
 			Notes: map[string]string{"GetCallerIdentity": "The account and principal of the signing key."}},
 		{Name: "Elastic Load Balancing v2", CLI: "elbv2", Model: elbv2types.Operations, Implemented: elb.Implemented(), Notes: elbv2api.Notes},
+		{Name: "Amazon CloudWatch Logs", CLI: "logs", Model: logstypes.Operations,
+			Implemented: logsapi.New(logsapi.Config{}).Implemented(), Notes: logsapi.Notes},
 		{Name: "AWS Secrets Manager", CLI: "secretsmanager", Model: secretsmanagertypes.Operations,
 			Implemented: smapi.New(smapi.Config{}).Implemented(), Notes: smapi.Notes},
 		{Name: "AWS Systems Manager Parameter Store", CLI: "ssm", Model: ssmtypes.Operations,
