@@ -163,7 +163,9 @@ func TestLogsSeedCLI(t *testing.T) {
 	if len(ge.Events) != 3 || !strings.HasPrefix(ge.Events[2].Message, "line 3 ") {
 		t.Fatalf("the stopped task's log: %+v", ge)
 	}
-	var fe struct{ Events []struct{ LogStreamName, Message string } }
+	var fe struct {
+		Events []struct{ LogStreamName, Message string }
+	}
 	n.cliJSON(t, &fe, "logs", "filter-log-events", "--log-group-name", "/ecs/my-app", "--log-stream-name-prefix", "ecs/my-container/", "--filter-pattern", `?"line 2 " ?"line 3 "`)
 	if len(fe.Events) != 4 {
 		t.Fatalf("filter-log-events across both tasks: %+v", fe)
