@@ -192,13 +192,14 @@ func (n *instNode) rebuild() {
 			Attributes:        attrs,
 			CPU:               ci.Registered.CPU - ci.Used.CPU,
 			Memory:            ci.Registered.MemoryMiB - ci.Used.MemoryMiB,
-			UsedTCP:           slices.Concat(ci.Registered.Ports, ci.Used.Ports),
-			UsedUDP:           slices.Concat(ci.Registered.PortsUDP, ci.Used.PortsUDP),
+			UsedTCP:           sortedPorts(ci.Registered.Ports, ci.Used.Ports),
+			UsedUDP:           sortedPorts(ci.Registered.PortsUDP, ci.Used.PortsUDP),
 			DynamicPorts:      scheduler.PortRange{From: ci.DynamicPorts[0], To: ci.DynamicPorts[1]},
 			RunningTasksCount: n.agg.placedRunning,
 			RegisteredAt:      ci.RegisteredAt,
 		}
 		s.sched.Tasks = placedTasks(n.agg.placed)
+		s.sched.GroupCounts = groupCounts(n.agg.placed)
 	}
 	n.snap, n.dirty = s, false
 }
@@ -212,6 +213,23 @@ func expand(m map[string]int) []string {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// sortedPorts is the sorted set of the ports of a and b, as placement
+// reads it without sorting it again per call.
+func sortedPorts(a, b []int) []int {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// groupCounts counts the placed tasks by group: placement's lookups.
+func groupCounts(m map[scheduler.Task]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, c := range m {
+		out[k.Group] += c
+	}
 	return out
 }
 

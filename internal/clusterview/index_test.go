@@ -305,8 +305,20 @@ func TestPlacementSummary(t *testing.T) {
 	want := scheduler.Instance{ID: "i1", Status: "ACTIVE", Attributes: map[string]string{"ecs.availability-zone": "az1"},
 		CPU: 1536, Memory: 744, UsedTCP: []int{22, 8080}, UsedUDP: []int{53},
 		Tasks:             []scheduler.Task{{Group: "family:web", Family: "web"}, {Group: "service:api", Family: "web"}},
+		GroupCounts:       map[string]int{"family:web": 1, "service:api": 1},
 		RunningTasksCount: 1}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("placement summary\n got %+v\nwant %+v", got, want)
+	}
+	// Ports come sorted and without duplicates, whatever the record's order.
+	ci.Registered.Ports, ci.Used.Ports = []int{9000, 22}, []int{8080, 22}
+	x.apply(putInst(5, ci))
+	x.finish()
+	if got := x.clusters["c"].instances["i1"].snap.sched.UsedTCP; !reflect.DeepEqual(got, []int{22, 8080, 9000}) {
+		t.Fatalf("UsedTCP %v, want [22 8080 9000]", got)
+	}
+	// Shared hands out the view's own snapshot, not a copy.
+	if h := (Hosts{hosts: []*instSnap{x.clusters["c"].instances["i1"].snap}}); h.Shared()[0] != &x.clusters["c"].instances["i1"].snap.sched {
+		t.Fatal("Shared copied the instance")
 	}
 }

@@ -111,6 +111,19 @@ func (h Hosts) Instances() []scheduler.Instance {
 	return out
 }
 
+// Shared returns the instances as scheduler.PlaceShared takes them, in ID
+// order: pointers to the view's own snapshots, which nobody writes (a new
+// slice of pointers each call, nothing else copied). ARN and
+// AgentConnected are not set: PlaceShared takes connectivity from its
+// caller.
+func (h Hosts) Shared() []*scheduler.Instance {
+	out := make([]*scheduler.Instance, len(h.hosts))
+	for i, s := range h.hosts {
+		out[i] = &s.sched
+	}
+	return out
+}
+
 // Record returns the record of instance id as these Hosts saw it: what a
 // placement computed on them must be committed against.
 func (h Hosts) Record(id string) (state.Item[state.ContainerInstance], bool) {

@@ -6,58 +6,84 @@ package liveness
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minato-project/minato/internal/core"
 )
 
-// Tracker remembers when each agent was last heard from.
+// Tracker remembers when each agent was last heard from. Reading it takes
+// no lock: placement asks about every instance of a cluster on every call,
+// while thousands of long polls open and close.
 type Tracker struct {
 	clock   core.Clock
 	timeout time.Duration
 
-	mu   sync.Mutex
-	last map[string]time.Time
-	open map[string]int // long polls in progress
+	agents sync.Map // agent ID -> *agent; entries are never removed
+}
+
+// agent is what the Tracker knows of one agent.
+type agent struct {
+	open atomic.Int32 // long polls in progress
+	last atomic.Int64 // when last heard from, Unix nanoseconds
 }
 
 // New returns a Tracker that considers an agent gone after timeout of silence.
 func New(clock core.Clock, timeout time.Duration) *Tracker {
-	return &Tracker{clock: clock, timeout: timeout, last: map[string]time.Time{}, open: map[string]int{}}
+	return &Tracker{clock: clock, timeout: timeout}
+}
+
+func (t *Tracker) agent(id string) *agent {
+	if a, ok := t.agents.Load(id); ok {
+		return a.(*agent)
+	}
+	a, _ := t.agents.LoadOrStore(id, new(agent))
+	return a.(*agent)
 }
 
 // Touch records that agent id was heard from now.
 func (t *Tracker) Touch(id string) {
-	t.mu.Lock()
-	t.last[id] = t.clock.Now()
-	t.mu.Unlock()
+	t.agent(id).last.Store(t.clock.Now().UnixNano())
 }
 
 // Hold marks a long poll of agent id as open until the returned func is
 // called; an agent with an open poll is connected.
 func (t *Tracker) Hold(id string) (release func()) {
-	t.mu.Lock()
-	t.open[id]++
-	t.last[id] = t.clock.Now()
-	t.mu.Unlock()
+	a := t.agent(id)
+	a.last.Store(t.clock.Now().UnixNano())
+	a.open.Add(1)
+	var once sync.Once
 	return func() {
-		t.mu.Lock()
-		t.open[id]--
-		if t.open[id] <= 0 {
-			delete(t.open, id)
-		}
-		t.last[id] = t.clock.Now()
-		t.mu.Unlock()
+		once.Do(func() {
+			// last first: a reader that sees the poll closed sees when.
+			a.last.Store(t.clock.Now().UnixNano())
+			a.open.Add(-1)
+		})
 	}
 }
 
 // Connected reports whether agent id is connected.
-func (t *Tracker) Connected(id string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.open[id] > 0 {
-		return true
+func (t *Tracker) Connected(id string) bool { return t.Reader().Connected(id) }
+
+// Reader returns a reader of the Tracker as of now: the clock is read once
+// for all the questions asked of it. Asking about many agents this way
+// costs one lock-free lookup each.
+func (t *Tracker) Reader() Reader {
+	return Reader{t: t, since: t.clock.Now().Add(-t.timeout).UnixNano()}
+}
+
+// Reader answers whether agents are connected, as of when it was made.
+type Reader struct {
+	t     *Tracker
+	since int64 // heard from at or after this: connected
+}
+
+// Connected reports whether agent id is connected.
+func (r Reader) Connected(id string) bool {
+	v, ok := r.t.agents.Load(id)
+	if !ok {
+		return false
 	}
-	last, ok := t.last[id]
-	return ok && t.clock.Now().Sub(last) <= t.timeout
+	a := v.(*agent)
+	return a.open.Load() > 0 || a.last.Load() >= r.since
 }

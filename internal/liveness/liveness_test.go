@@ -33,3 +33,37 @@ func TestTracker(t *testing.T) {
 		t.Fatal("agent silent since its poll closed 31s ago is connected")
 	}
 }
+
+// A Reader answers as of when it was made, for every agent, and a release
+// called twice closes one poll only.
+func TestReader(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tr := New(core.ClockFunc(func() time.Time { return now }), 30*time.Second)
+	tr.Touch("a")
+	r1 := tr.Hold("b")
+	r2 := tr.Hold("b")
+	now = now.Add(20 * time.Second)
+	tr.Touch("c")
+	r := tr.Reader()
+	now = now.Add(15 * time.Second) // a: 35 s silent, c: 15 s
+	if !r.Connected("a") || !r.Connected("b") || !r.Connected("c") || r.Connected("d") {
+		t.Fatalf("reader made at 20 s: a %v b %v c %v d %v", r.Connected("a"), r.Connected("b"), r.Connected("c"), r.Connected("d"))
+	}
+	if now := tr.Reader(); now.Connected("a") || !now.Connected("c") {
+		t.Fatalf("reader made at 35 s: a %v c %v", now.Connected("a"), now.Connected("c"))
+	}
+	r1()
+	r1()
+	now = now.Add(time.Hour)
+	if !tr.Connected("b") {
+		t.Fatal("b has a poll open but is not connected (a release counted twice?)")
+	}
+	r2()
+	if !tr.Connected("b") {
+		t.Fatal("b is not connected just after its poll closed")
+	}
+	now = now.Add(31 * time.Second)
+	if tr.Connected("b") {
+		t.Fatal("b silent for 31 s since its polls closed is connected")
+	}
+}

@@ -68,3 +68,33 @@ func BenchmarkPlace1000Tasks5000Instances(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPlaceShared5000Sim is one RunTask of the simulator's placement
+// figure as the API makes it: count 10, random, memberOf on the instance
+// type, on a shared snapshot of 5,000 instances running ten tasks each
+// (GroupCounts set, as the cluster view sets it), connectivity from a
+// callback.
+func BenchmarkPlaceShared5000Sim(b *testing.B) {
+	cluster := benchCluster(5000)
+	ptrs := make([]*Instance, len(cluster))
+	for i := range cluster {
+		if i >= 6 {
+			cluster[i].Attributes = cluster[i%6].Attributes // six attribute sets, shared as the view shares them
+		}
+		for range 8 {
+			cluster[i].Tasks = append(cluster[i].Tasks, Task{Group: "family:sim", Family: "sim"})
+		}
+		cluster[i] = withGroupCounts(cluster[i])
+		ptrs[i] = &cluster[i]
+	}
+	connected := func(string) bool { return true }
+	req := Request{CPU: 16, Memory: 64, Group: "family:sim", Family: "sim"}
+	c := constraints(memberOf("attribute:ecs.instance-type =~ m5.*"))
+	rnd := seeded(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := PlaceShared(ptrs, connected, req, 10, nil, c, rnd); len(r.Placements) != 10 {
+			b.Fatal(r.Failures)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"strings"
 
 	"github.com/minato-project/minato/internal/model/ecstypes"
@@ -23,6 +24,20 @@ import (
 // The work per task is O(instances × (strategies + constraints)).
 func Place(instances []Instance, req Request, count int, strategies []ecstypes.PlacementStrategy,
 	constraints []ecstypes.PlacementConstraint, rnd *rand.Rand) Result {
+	ptrs := make([]*Instance, len(instances))
+	for i := range instances {
+		ptrs[i] = &instances[i]
+	}
+	return PlaceShared(ptrs, nil, req, count, strategies, constraints, rnd)
+}
+
+// PlaceShared is Place on instances shared with others: it reads them,
+// their maps and their slices, and writes none of them (what it reserves
+// is its own state). When connected is not nil it says whether an
+// instance's agent is connected, by instance ID, and AgentConnected is not
+// read: a caller can then hand every call the same snapshot, as it is.
+func PlaceShared(instances []*Instance, connected func(id string) bool, req Request, count int,
+	strategies []ecstypes.PlacementStrategy, constraints []ecstypes.PlacementConstraint, rnd *rand.Rand) Result {
 	count = max(count, 0)
 	if req.LaunchType == ecstypes.LaunchTypeFargate {
 		// ECS does not take placement strategies or constraints for Fargate
@@ -35,7 +50,7 @@ func Place(instances []Instance, req Request, count int, strategies []ecstypes.P
 	if err != nil {
 		return Result{Err: err, Unplaced: count}
 	}
-	s := newState(instances, &req, pol)
+	s := newState(instances, connected, &req, pol)
 	var res Result
 	if len(s.nodes) == 0 {
 		res.NoInstances, res.Unplaced = true, count
@@ -54,41 +69,49 @@ func Place(instances []Instance, req Request, count int, strategies []ecstypes.P
 	return res
 }
 
-// Stages of the checks, for "closest matching container-instance": an
-// instance that failed a later stage came closer.
+// Why an instance cannot take the next task: the first check it failed,
+// in the order they are made.
 const (
-	stageAgent = iota
-	stageAttribute
-	stageCPU
-	stageMemory
-	stagePorts
-	stagePortsUDP
-	stageConstraint
+	failAgent int8 = iota
+	failAttribute
+	failCPU
+	failMemory
+	failPorts
+	failPortsUDP
+	failDistinctInstance
+	failMemberOf
+	failNone // it can
 )
+
+var failReasons = [...]string{ReasonAgent, ReasonAttribute, ReasonCPU, ReasonMemory, ReasonPorts, ReasonPortsUDP,
+	ReasonDistinctInstance, ReasonMemberOf, ""}
+
+// stage is how close an instance that failed with f came, for "closest
+// matching container-instance": an instance that failed a later check came
+// closer; both constraints are one stage.
+func stage(f int8) int8 { return min(f, failDistinctInstance) }
 
 // node is an ACTIVE instance as this call sees it: the snapshot plus what
 // the call has reserved on it so far.
 type node struct {
 	in       *Instance
-	fixed    string // AGENT or ATTRIBUTE: does not change during the call
-	fixedAt  int
-	detail   string
 	cpu, mem int
-	tcp, udp []int // sorted used host ports
-	dyn      PortRange
+	tcp, udp []int       // sorted used host ports; shared with in until reserve
 	group    int         // tasks of the request's group on the instance
-	target   *cql.Target // for memberOf
-	reason   string      // why it cannot take the next task, "" if it can
-	stage    int
-	checked  bool // reason and stage are current; reserve clears it
+	target   *cql.Target // for memberOf; built when first evaluated
+	fixed    int8        // failAgent or failAttribute (they do not change during the call), or failNone
+	fail     int8        // why it cannot take the next task; failNone if it can
+	checked  bool        // fail is current; reserve clears it
+	conn     bool        // agent connected
 }
 
 // spread holds, for one attribute spread strategy, each node's value of
-// the attribute and the group's task count per value over the whole
-// cluster (DRAINING instances included: their tasks still run there).
+// the attribute (as an index into counts) and the group's task count per
+// value over the whole cluster (DRAINING instances included: their tasks
+// still run there).
 type spread struct {
-	keys   []string
-	counts map[string]int
+	keys   []int32
+	counts []int
 }
 
 type state struct {
@@ -97,20 +120,23 @@ type state struct {
 	tcp, udp portNeeds
 	nodes    []node
 	spreads  []spread // by strategy index; empty unless an attribute spread
+	slab     []cql.Target
+	memo     []map[uintptr]bool // by constraint: memberOf answers by attribute map
+	// attrTarget is the target an attribute-only query is evaluated on.
+	attrTarget cql.Target
 }
 
 // missingAttr is the spread key of instances that lack the attribute:
 // they form one more value of their own.
 const missingAttr = "\x00"
 
-func attrKey(attrs map[string]string, name string) string {
-	if v, ok := attrs[name]; ok {
-		return v
-	}
-	return missingAttr
-}
-
 func groupCount(in *Instance, group string) int {
+	if len(in.Tasks) == 0 {
+		return 0
+	}
+	if in.GroupCounts != nil {
+		return in.GroupCounts[group]
+	}
 	n := 0
 	for _, t := range in.Tasks {
 		if t.Group == group {
@@ -120,69 +146,103 @@ func groupCount(in *Instance, group string) int {
 	return n
 }
 
-func newState(instances []Instance, req *Request, pol *policy) *state {
+// hasAttributes reports whether attrs has every required attribute (with
+// the given value where one is given).
+func hasAttributes(attrs map[string]string, req []ecstypes.Attribute) bool {
+	for _, a := range req {
+		v, ok := attrs[a.Name]
+		if !ok || (a.Value != "" && v != a.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func newState(instances []*Instance, connected func(string) bool, req *Request, pol *policy) *state {
 	s := &state{req: req, pol: pol, tcp: needsOf(req.Ports, false), udp: needsOf(req.Ports, true)}
 	s.nodes = make([]node, 0, len(instances))
 	s.spreads = make([]spread, len(pol.strategies))
+	// Attribute values as small integers, per spread strategy.
+	var ids []map[string]int32
 	for i, st := range pol.strategies {
 		if st.kind == stSpreadAttribute {
-			s.spreads[i].counts = map[string]int{}
-			s.spreads[i].keys = make([]string, 0, len(instances))
+			if ids == nil {
+				ids = make([]map[string]int32, len(pol.strategies))
+			}
+			ids[i] = map[string]int32{}
+			s.spreads[i].keys = make([]int32, 0, len(instances))
 		}
 	}
-	var (
-		targets []cql.Target
-		groups  []string
-		ntasks  int
-	)
-	for i := range instances {
-		in := &instances[i]
+	keyOf := func(j int, in *Instance) int32 {
+		v, ok := in.Attributes[pol.strategies[j].attr]
+		if !ok {
+			v = missingAttr
+		}
+		k, ok := ids[j][v]
+		if !ok {
+			k = int32(len(ids[j]))
+			ids[j][v] = k
+			s.spreads[j].counts = append(s.spreads[j].counts, 0)
+		}
+		return k
+	}
+	for _, in := range instances {
 		g := groupCount(in, req.Group)
-		for j, st := range pol.strategies {
-			if st.kind == stSpreadAttribute {
-				s.spreads[j].counts[attrKey(in.Attributes, st.attr)] += g
+		active := in.Status == StatusActive
+		for j := range ids {
+			if ids[j] != nil {
+				k := keyOf(j, in)
+				s.spreads[j].counts[k] += g
+				if active {
+					s.spreads[j].keys = append(s.spreads[j].keys, k)
+				}
 			}
 		}
-		if in.Status != StatusActive {
+		if !active {
 			continue
 		}
-		n := node{in: in, cpu: in.CPU, mem: in.Memory, group: g,
-			tcp: sortedSet(in.UsedTCP), udp: sortedSet(in.UsedUDP), dyn: in.DynamicPorts.orDefault()}
-		switch missing := missingAttributes(in.Attributes, req.RequiredAttributes); {
-		case !in.AgentConnected:
-			n.fixed, n.fixedAt = ReasonAgent, stageAgent
-		case missing != "":
-			n.fixed, n.fixedAt, n.detail = ReasonAttribute, stageAttribute, missing
+		conn := in.AgentConnected
+		if connected != nil {
+			conn = connected(in.ID)
 		}
-		if pol.memberOf {
-			// One allocation for all targets and one for all their groups;
-			// a target's groups are capped, so reserve's append copies.
-			if targets == nil {
-				targets = make([]cql.Target, 0, len(instances))
-				for k := range instances {
-					ntasks += len(instances[k].Tasks)
-				}
-				groups = make([]string, 0, ntasks)
-			}
-			from := len(groups)
-			for _, t := range in.Tasks {
-				groups = append(groups, t.Group)
-			}
-			targets = append(targets, cql.Target{
-				AgentConnected: in.AgentConnected, AgentVersion: in.AgentVersion, EC2InstanceID: in.EC2InstanceID,
-				Attributes: in.Attributes, RegisteredAt: in.RegisteredAt, RunningTasksCount: in.RunningTasksCount,
-				TaskGroups: groups[from:len(groups):len(groups)],
-			})
-			n.target = &targets[len(targets)-1]
-		}
-		for j, st := range pol.strategies {
-			if st.kind == stSpreadAttribute {
-				s.spreads[j].keys = append(s.spreads[j].keys, attrKey(in.Attributes, st.attr))
-			}
+		n := node{in: in, cpu: in.CPU, mem: in.Memory, group: g, conn: conn, fixed: failNone,
+			tcp: sortedSet(in.UsedTCP), udp: sortedSet(in.UsedUDP)}
+		switch {
+		case !conn:
+			n.fixed = failAgent
+		case !hasAttributes(in.Attributes, req.RequiredAttributes):
+			n.fixed = failAttribute
 		}
 		s.nodes = append(s.nodes, n)
 	}
 	return s
+}
+
+// target returns n's memberOf target, building it on first use. The
+// task groups are copied only when a query reads them, into a slice of
+// their own length, so that reserve's append copies.
+func (s *state) target(n *node) *cql.Target {
+	if n.target != nil {
+		return n.target
+	}
+	if len(s.slab) == cap(s.slab) {
+		s.slab = make([]cql.Target, 0, 256)
+	}
+	s.slab = s.slab[:len(s.slab)+1]
+	t := &s.slab[len(s.slab)-1]
+	in := n.in
+	*t = cql.Target{
+		AgentConnected: n.conn, AgentVersion: in.AgentVersion, EC2InstanceID: in.EC2InstanceID,
+		Attributes: in.Attributes, RegisteredAt: in.RegisteredAt, RunningTasksCount: in.RunningTasksCount,
+	}
+	if s.pol.taskGroups && len(in.Tasks) > 0 {
+		t.TaskGroups = make([]string, len(in.Tasks))
+		for i, tk := range in.Tasks {
+			t.TaskGroups[i] = tk.Group
+		}
+	}
+	n.target = t
+	return t
 }
 
 // missingAttributes names the required attributes the instance lacks (or
@@ -209,43 +269,73 @@ func (s *state) feasible(cands []int) []int {
 	for i := range s.nodes {
 		n := &s.nodes[i]
 		if !n.checked {
-			n.reason, n.stage = s.check(n)
+			n.fail = s.check(n)
 			n.checked = true
 		}
-		if n.reason == "" {
+		if n.fail == failNone {
 			cands = append(cands, i)
 		}
 	}
 	return cands
 }
 
-func (s *state) check(n *node) (string, int) {
-	if n.fixed != "" {
-		return n.fixed, n.fixedAt
+func (s *state) check(n *node) int8 {
+	if n.fixed != failNone {
+		return n.fixed
 	}
+	dyn := n.in.DynamicPorts.orDefault()
 	switch {
 	case s.req.CPU > n.cpu:
-		return ReasonCPU, stageCPU
+		return failCPU
 	case s.req.Memory > n.mem:
-		return ReasonMemory, stageMemory
-	case !s.tcp.fits(n.tcp, n.dyn):
-		return ReasonPorts, stagePorts
-	case !s.udp.fits(n.udp, n.dyn):
-		return ReasonPortsUDP, stagePortsUDP
+		return failMemory
+	case !s.tcp.fits(n.tcp, dyn):
+		return failPorts
+	case !s.udp.fits(n.udp, dyn):
+		return failPortsUDP
 	}
-	for _, c := range s.pol.constraints {
+	for ci, c := range s.pol.constraints {
 		switch c.kind {
 		case ctDistinctInstance:
 			if n.group > 0 {
-				return ReasonDistinctInstance, stageConstraint
+				return failDistinctInstance
 			}
 		case ctMemberOf:
-			if !c.q.Eval(n.target) {
-				return ReasonMemberOf, stageConstraint
+			if !s.memberOf(ci, c, n) {
+				return failMemberOf
 			}
 		}
 	}
-	return "", 0
+	return failNone
+}
+
+// maxMemo bounds the memberOf answers kept per constraint: instances that
+// share no attribute maps would only fill it.
+const maxMemo = 256
+
+// memberOf evaluates constraint ci, c, for n. A query that reads only
+// attributes is evaluated once per attribute map: instances that share
+// the map (not merely equal ones) share the answer.
+func (s *state) memberOf(ci int, c constraint, n *node) bool {
+	if !c.attrs {
+		return c.q.Eval(s.target(n))
+	}
+	if s.memo == nil {
+		s.memo = make([]map[uintptr]bool, len(s.pol.constraints))
+	}
+	if s.memo[ci] == nil {
+		s.memo[ci] = map[uintptr]bool{}
+	}
+	key := reflect.ValueOf(n.in.Attributes).Pointer()
+	ok, found := s.memo[ci][key]
+	if !found {
+		s.attrTarget.Attributes = n.in.Attributes
+		ok = c.q.Eval(&s.attrTarget)
+		if len(s.memo[ci]) < maxMemo {
+			s.memo[ci][key] = ok
+		}
+	}
+	return ok
 }
 
 // failures reports, for every ACTIVE instance, why it refused the task.
@@ -257,12 +347,12 @@ func (s *state) failures(res *Result) {
 		if arn == "" {
 			arn = n.in.ID
 		}
-		f := ecstypes.Failure{Arn: arn, Reason: n.reason}
-		if n.reason == ReasonAttribute {
-			f.Detail = "missing attributes: " + n.detail
+		f := ecstypes.Failure{Arn: arn, Reason: failReasons[n.fail]}
+		if n.fail == failAttribute {
+			f.Detail = "missing attributes: " + missingAttributes(n.in.Attributes, s.req.RequiredAttributes)
 		}
 		res.Failures = append(res.Failures, f)
-		if best < 0 || n.stage > s.nodes[best].stage {
+		if best < 0 || stage(n.fail) > stage(s.nodes[best].fail) {
 			best = i
 		}
 	}
@@ -328,12 +418,13 @@ func (s *state) reserve(i int, rnd *rand.Rand) Placement {
 	n.cpu -= r.CPU
 	n.mem -= r.Memory
 
-	start := n.dyn.From
-	if rnd != nil && n.dyn.To > n.dyn.From {
-		start += rnd.IntN(n.dyn.To - n.dyn.From + 1)
+	dyn := n.in.DynamicPorts.orDefault()
+	start := dyn.From
+	if rnd != nil && dyn.To > dyn.From {
+		start += rnd.IntN(dyn.To - dyn.From + 1)
 	}
-	tcpDyn := freeFrom(union(n.tcp, s.tcp.static), n.dyn, s.tcp.dynamic, start)
-	udpDyn := freeFrom(union(n.udp, s.udp.static), n.dyn, s.udp.dynamic, start)
+	tcpDyn := freeFrom(union(n.tcp, s.tcp.static), dyn, s.tcp.dynamic, start)
+	udpDyn := freeFrom(union(n.udp, s.udp.static), dyn, s.udp.dynamic, start)
 	if len(r.Ports) > 0 {
 		p.Ports = make([]PortMapping, len(r.Ports))
 	}

@@ -57,6 +57,10 @@ const (
 type constraint struct {
 	kind constraintKind
 	q    *cql.Query
+	// attrs: q reads only attributes, so its answer can be kept per
+	// attribute map (the cluster view shares one map among the instances
+	// that have the same attributes).
+	attrs bool
 }
 
 // policy is the checked form of a call's strategies and constraints.
@@ -64,6 +68,7 @@ type policy struct {
 	strategies  []strategy
 	constraints []constraint
 	memberOf    bool // some constraint needs cql targets
+	taskGroups  bool // some memberOf reads the instances' task groups
 }
 
 func invalid(format string, args ...any) error {
@@ -109,8 +114,9 @@ func compile(strategies []ecstypes.PlacementStrategy, constraints []ecstypes.Pla
 			if err != nil {
 				return nil, invalid("Invalid memberOf placement constraint: %v.", err)
 			}
-			pol.constraints = append(pol.constraints, constraint{kind: ctMemberOf, q: q})
+			pol.constraints = append(pol.constraints, constraint{kind: ctMemberOf, q: q, attrs: q.AttributesOnly()})
 			pol.memberOf = true
+			pol.taskGroups = pol.taskGroups || q.UsesTaskGroups()
 		case "":
 			return nil, invalid("A placement constraint needs a type: distinctInstance or memberOf.")
 		default:

@@ -1,6 +1,9 @@
 package scheduler
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Reserve returns inst with p's resources taken: CPU, memory and host
 // ports, and p's task added to Tasks. inst is not modified. Apply every
@@ -16,6 +19,10 @@ func Reserve(inst Instance, p Placement) Instance {
 		inst.UsedUDP = union(inst.UsedUDP, p.UDPPorts)
 	}
 	inst.Tasks = append(slices.Clip(inst.Tasks), Task{Group: p.Group, Family: p.Family})
+	if inst.GroupCounts != nil {
+		inst.GroupCounts = maps.Clone(inst.GroupCounts)
+		inst.GroupCounts[p.Group]++
+	}
 	return inst
 }
 
@@ -33,6 +40,12 @@ func Release(inst Instance, p Placement) Instance {
 	}
 	if i := slices.Index(inst.Tasks, Task{Group: p.Group, Family: p.Family}); i >= 0 {
 		inst.Tasks = slices.Delete(slices.Clone(inst.Tasks), i, i+1)
+		if inst.GroupCounts != nil {
+			inst.GroupCounts = maps.Clone(inst.GroupCounts)
+			if inst.GroupCounts[p.Group]--; inst.GroupCounts[p.Group] <= 0 {
+				delete(inst.GroupCounts, p.Group)
+			}
+		}
 	}
 	return inst
 }

@@ -66,6 +66,10 @@ type Instance struct {
 	// not yet STOPPED). Their groups drive spread, distinctInstance and
 	// task:group.
 	Tasks []Task
+	// GroupCounts, when not nil, counts Tasks by group: what placement
+	// reads instead of scanning Tasks. Whoever sets it keeps it equal to
+	// Tasks (Reserve and Release do); nil means "count Tasks".
+	GroupCounts map[string]int
 	// RunningTasksCount is ECS's runningTasksCount, for cluster queries.
 	// Placement does not change it: a placed task is PENDING.
 	RunningTasksCount int

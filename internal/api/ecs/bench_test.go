@@ -140,7 +140,7 @@ func BenchmarkPlacementRead(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if res := scheduler.Place(insts, sreq, 10, scheduler.RunTaskDefaultStrategies(), nil, newRand()); len(res.Placements) != 10 {
+				if res := scheduler.PlaceShared(insts, a.agents.Reader().Connected, sreq, 10, scheduler.RunTaskDefaultStrategies(), nil, newRand()); len(res.Placements) != 10 {
 					b.Fatal(res.Failures[:1])
 				}
 			}

@@ -147,8 +147,10 @@ type launch struct {
 // INACTIVE (only those named by only, when it is not nil) as placement sees
 // them, in ID order, and the view they were read from, which holds the
 // record (with its revision) each was computed from. It reads the cluster
-// view: its cost does not depend on the tasks stored.
-func (a *API) snapshot(ctx context.Context, cluster string, only []string) ([]scheduler.Instance, clusterview.Hosts, error) {
+// view and copies nothing of it: its cost does not depend on the tasks
+// stored. Whether the instances' agents are connected is for the caller to
+// ask a.agents.
+func (a *API) snapshot(ctx context.Context, cluster string, only []string) ([]*scheduler.Instance, clusterview.Hosts, error) {
 	v, err := a.synced(ctx)
 	if err != nil {
 		return nil, clusterview.Hosts{}, err
@@ -157,11 +159,7 @@ func (a *API) snapshot(ctx context.Context, cluster string, only []string) ([]sc
 	if only != nil {
 		hosts = hosts.Only(only)
 	}
-	insts := hosts.Instances()
-	for i := range insts {
-		insts[i].AgentConnected = a.agents.Connected(insts[i].ID)
-	}
-	return insts, hosts, nil
+	return hosts.Shared(), hosts, nil
 }
 
 // place places and creates the tasks of l, atomically with the resources
@@ -192,7 +190,7 @@ func (a *API) placeResult(ctx context.Context, scope arn.Scope, l launch) ([]sta
 		if err != nil {
 			return err
 		}
-		res = scheduler.Place(insts, req, l.count, strategies, constraints, newRand())
+		res = scheduler.PlaceShared(insts, a.agents.Reader().Connected, req, l.count, strategies, constraints, newRand())
 		if res.Err != nil {
 			return invalidParam("%v", res.Err)
 		}

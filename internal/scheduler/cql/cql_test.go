@@ -301,3 +301,21 @@ func TestCompareVersions(t *testing.T) {
 		}
 	}
 }
+
+func TestUsesTaskGroups(t *testing.T) {
+	for expr, want := range map[string]bool{
+		"attribute:ecs.instance-type =~ m5.*":                                    false,
+		"task:group == service:web":                                              true,
+		"attribute:stack == prod and not(task:group == family:db)":               true,
+		"runningTasksCount < 3 or attribute:stack exists":                        false,
+		"agentConnected == true or (ec2InstanceId == i-1 and task:group exists)": true,
+	} {
+		q, err := Parse(expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		if got := q.UsesTaskGroups(); got != want {
+			t.Errorf("%s: UsesTaskGroups %v, want %v", expr, got, want)
+		}
+	}
+}

@@ -252,3 +252,40 @@ func compareVersions(a, b string) int {
 	}
 	return 0
 }
+
+// UsesTaskGroups reports whether q reads Target.TaskGroups: a caller may
+// leave them out of its targets when it does not.
+func (q *Query) UsesTaskGroups() bool { return usesTaskGroups(q.root) }
+
+func usesTaskGroups(n node) bool {
+	switch n := n.(type) {
+	case andNode:
+		return usesTaskGroups(n.l) || usesTaskGroups(n.r)
+	case orNode:
+		return usesTaskGroups(n.l) || usesTaskGroups(n.r)
+	case notNode:
+		return usesTaskGroups(n.x)
+	case *predicate:
+		return n.subj == subjTaskGroup
+	}
+	return true // a node kind this does not know: assume it does
+}
+
+// AttributesOnly reports whether q reads nothing of a target but its
+// Attributes: its answer is then the same for targets with equal
+// attributes.
+func (q *Query) AttributesOnly() bool { return attributesOnly(q.root) }
+
+func attributesOnly(n node) bool {
+	switch n := n.(type) {
+	case andNode:
+		return attributesOnly(n.l) && attributesOnly(n.r)
+	case orNode:
+		return attributesOnly(n.l) && attributesOnly(n.r)
+	case notNode:
+		return attributesOnly(n.x)
+	case *predicate:
+		return n.subj == subjAttribute
+	}
+	return false
+}
