@@ -57,6 +57,8 @@ type Server struct {
 
 	defsMu sync.Mutex
 	defs   map[string]ecstypes.TaskDefinition // by family:revision
+
+	bells *doorbells // what long polls wait on
 }
 
 // New returns a Server.
@@ -77,7 +79,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log}
+	return &Server{cfg: cfg, log: log, bells: newDoorbells(cfg.Store)}
 }
 
 // Handler returns the HTTP handler of the agent paths.
@@ -246,15 +248,20 @@ func (s *Server) poll(_ http.ResponseWriter, r *http.Request) (any, error) {
 		// Wait until something under the instance's index changes after
 		// since, or the poll times out. A watch that cannot start from
 		// since (history compacted) ends at once: answer anew.
+		// One watch of the whole index rings the instance's doorbell;
+		// until it runs, a watch of the poll's own.
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PollTimeout)
-		w, err := s.cfg.Store.Watch(ctx, state.InstanceTasksPrefix(id), since)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		select {
-		case <-w.Events():
-		case <-ctx.Done():
+		s.bells.start()
+		if !s.bells.wait(ctx, id, since) {
+			w, err := s.cfg.Store.Watch(ctx, state.InstanceTasksPrefix(id), since)
+			if err != nil {
+				cancel()
+				return nil, err
+			}
+			select {
+			case <-w.Events():
+			case <-ctx.Done():
+			}
 		}
 		cancel()
 		if err := r.Context().Err(); err != nil {
