@@ -187,7 +187,10 @@ func newState(instances []*Instance, connected func(string) bool, req *Request, 
 		return k
 	}
 	for _, in := range instances {
-		g := groupCount(in, req.Group)
+		g := 0
+		if pol.groups { // else nothing reads it: save a lookup per instance
+			g = groupCount(in, req.Group)
+		}
 		active := in.Status == StatusActive
 		for j := range ids {
 			if ids[j] != nil {

@@ -69,6 +69,7 @@ type policy struct {
 	constraints []constraint
 	memberOf    bool // some constraint needs cql targets
 	taskGroups  bool // some memberOf reads the instances' task groups
+	groups      bool // a spread or distinctInstance counts the request's group per instance
 }
 
 func invalid(format string, args ...any) error {
@@ -98,6 +99,7 @@ func compile(strategies []ecstypes.PlacementStrategy, constraints []ecstypes.Pla
 			return nil, err
 		}
 		pol.strategies = append(pol.strategies, st)
+		pol.groups = pol.groups || st.kind == stSpreadInstance || st.kind == stSpreadAttribute
 	}
 	for _, c := range constraints {
 		switch c.Type {
@@ -106,6 +108,7 @@ func compile(strategies []ecstypes.PlacementStrategy, constraints []ecstypes.Pla
 				return nil, invalid("The distinctInstance placement constraint does not take an expression.")
 			}
 			pol.constraints = append(pol.constraints, constraint{kind: ctDistinctInstance})
+			pol.groups = true
 		case ecstypes.PlacementConstraintTypeMemberOf:
 			if strings.TrimSpace(c.Expression) == "" {
 				return nil, invalid("The memberOf placement constraint needs an expression.")
