@@ -19,7 +19,12 @@ type Tracker struct {
 	clock   core.Clock
 	timeout time.Duration
 
-	agents sync.Map // agent ID -> *agent; entries are never removed
+	mu  sync.Mutex
+	all map[string]*agent // every agent heard from; entries are never removed
+	// snap is a read-only copy of all, replaced (by Reader) after agents
+	// were added: lookups in it take no lock.
+	snap  atomic.Pointer[map[string]*agent]
+	dirty atomic.Bool // all holds agents snap lacks
 }
 
 // agent is what the Tracker knows of one agent.
@@ -30,15 +35,34 @@ type agent struct {
 
 // New returns a Tracker that considers an agent gone after timeout of silence.
 func New(clock core.Clock, timeout time.Duration) *Tracker {
-	return &Tracker{clock: clock, timeout: timeout}
+	t := &Tracker{clock: clock, timeout: timeout, all: map[string]*agent{}}
+	t.snap.Store(&map[string]*agent{})
+	return t
 }
 
 func (t *Tracker) agent(id string) *agent {
-	if a, ok := t.agents.Load(id); ok {
-		return a.(*agent)
+	if a := (*t.snap.Load())[id]; a != nil {
+		return a
 	}
-	a, _ := t.agents.LoadOrStore(id, new(agent))
-	return a.(*agent)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.all[id]
+	if a == nil {
+		a = new(agent)
+		t.all[id] = a
+		t.dirty.Store(true)
+	}
+	return a
+}
+
+// lookup returns agent id, or nil if it was never heard from.
+func (t *Tracker) lookup(snap map[string]*agent, id string) *agent {
+	if a := snap[id]; a != nil {
+		return a
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.all[id]
 }
 
 // Touch records that agent id was heard from now.
@@ -67,23 +91,32 @@ func (t *Tracker) Connected(id string) bool { return t.Reader().Connected(id) }
 
 // Reader returns a reader of the Tracker as of now: the clock is read once
 // for all the questions asked of it. Asking about many agents this way
-// costs one lock-free lookup each.
+// costs one lock-free map lookup each.
 func (t *Tracker) Reader() Reader {
-	return Reader{t: t, since: t.clock.Now().Add(-t.timeout).UnixNano()}
+	if t.dirty.Load() {
+		t.mu.Lock()
+		if t.dirty.Load() {
+			m := make(map[string]*agent, len(t.all))
+			for id, a := range t.all {
+				m[id] = a
+			}
+			t.snap.Store(&m)
+			t.dirty.Store(false)
+		}
+		t.mu.Unlock()
+	}
+	return Reader{t: t, snap: *t.snap.Load(), since: t.clock.Now().Add(-t.timeout).UnixNano()}
 }
 
 // Reader answers whether agents are connected, as of when it was made.
 type Reader struct {
 	t     *Tracker
+	snap  map[string]*agent
 	since int64 // heard from at or after this: connected
 }
 
 // Connected reports whether agent id is connected.
 func (r Reader) Connected(id string) bool {
-	v, ok := r.t.agents.Load(id)
-	if !ok {
-		return false
-	}
-	a := v.(*agent)
-	return a.open.Load() > 0 || a.last.Load() >= r.since
+	a := r.t.lookup(r.snap, id)
+	return a != nil && (a.open.Load() > 0 || a.last.Load() >= r.since)
 }

@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -65,5 +66,36 @@ func TestReader(t *testing.T) {
 	now = now.Add(31 * time.Second)
 	if tr.Connected("b") {
 		t.Fatal("b silent for 31 s since its polls closed is connected")
+	}
+}
+
+// Agents heard from after a Reader was made, or before the reader's copy
+// of the agents was refreshed, are still found; concurrent use is safe
+// (run with -race).
+func TestReaderSeesNewAgents(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tr := New(core.ClockFunc(func() time.Time { return now }), 30*time.Second)
+	r := tr.Reader()
+	tr.Touch("late")
+	if !r.Connected("late") {
+		t.Fatal("an agent first heard from after the reader was made is not connected")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			release := tr.Hold(fmt.Sprint("a", i))
+			release()
+		}
+	}()
+	for range 200 {
+		tr.Reader().Connected("a1")
+	}
+	<-done
+	r = tr.Reader()
+	for i := range 200 {
+		if !r.Connected(fmt.Sprint("a", i)) {
+			t.Fatalf("a%d not connected", i)
+		}
 	}
 }
