@@ -273,6 +273,34 @@ func TestLoadBalancedServiceCLI(t *testing.T) {
 	waitStable(t, n, "web", 60*time.Second)
 	waitHealthy(t, n, alb.tgARN, 1)
 
+	// A task you stop yourself is drained as well: a slow request in
+	// flight on it completes.
+	only := serviceTasks(t, n, "web")[0]
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := lbClient().Get(strings.TrimSuffix(url, "/") + "/sleep?ms=3000")
+		if err != nil {
+			slow <- -1
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	time.Sleep(500 * time.Millisecond)
+	n.cliJSON(t, nil, "ecs", "stop-task", "--cluster", "default", "--task", aws.ToString(only.TaskArn))
+	if st := aws.ToString(describeTask(t, n, aws.ToString(only.TaskArn)).LastStatus); st != "DEACTIVATING" {
+		t.Fatalf("a stopped load balancer target is %s, want DEACTIVATING", st)
+	}
+	if code := <-slow; code != http.StatusOK {
+		t.Fatalf("slow request in flight on a task stopped with stop-task: %d", code)
+	}
+	if st := waitTaskStatus(t, n, aws.ToString(only.TaskArn), "STOPPED", 60*time.Second); st.StopCode != types.TaskStopCodeUserInitiated {
+		t.Fatalf("stopCode %s", st.StopCode)
+	}
+	waitStable(t, n, "web", 90*time.Second)
+	waitHealthy(t, n, alb.tgARN, 1)
+
 	// A target that fails its health check: the task is replaced, with
 	// ECS's stoppedReason.
 	tasks := serviceTasks(t, n, "web")

@@ -2,11 +2,9 @@ package ecs
 
 import (
 	"context"
-	"errors"
 
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/model/ecstypes"
-	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
@@ -80,50 +78,14 @@ func (a *API) StopServiceTask(ctx context.Context, cluster, taskID, reason strin
 	return err
 }
 
-// DeactivateServiceTask begins to stop a service task that is a load
-// balancer target, as ECS does: the task's desired status becomes STOPPED
-// and its lastStatus DEACTIVATING, but its agent is not told to stop it
-// until FinishDeactivation, so that the load balancer can drain it first.
-// A task that is not RUNNING has nothing to drain and is stopped at once.
-// It reports whether the task is now DEACTIVATING.
+// DeactivateServiceTask stops a service task as StopServiceTask does and
+// reports whether it is now DEACTIVATING: a RUNNING load balancer target
+// is not handed to its agent to stop until FinishDeactivation, so that the
+// load balancer can drain it first, as ECS does.
 func (a *API) DeactivateServiceTask(ctx context.Context, cluster, taskID, reason string) (bool, error) {
-	deactivating := false
-	err := store.RetryConflicts(ctx, func() error {
-		it, err := state.Get[state.Task](ctx, a.store, state.TaskKey(cluster, taskID))
-		if err != nil {
-			return err
-		}
-		t := it.Value
-		if t.Task.DesiredStatus == "STOPPED" {
-			deactivating = t.Task.LastStatus == "DEACTIVATING"
-			return nil
-		}
-		if t.Task.LastStatus != "RUNNING" {
-			return errNotRunning
-		}
-		now := a.now()
-		t.Task.DesiredStatus, t.Task.LastStatus = "STOPPED", "DEACTIVATING"
-		t.Task.StopCode, t.Task.StoppedReason = ecstypes.TaskStopCodeServiceSchedulerInitiated, reason
-		t.Task.StoppingAt = shape.NewTimestamp(now)
-		t.DeactivatingAt = now
-		t.Task.Version++
-		b, err := state.Encode(t)
-		if err != nil {
-			return err
-		}
-		if _, err := a.store.Txn(ctx, []store.Cond{{Key: it.Key, ModRevision: it.ModRevision}}, []store.Op{store.Put(it.Key, b)}); err != nil {
-			return err
-		}
-		deactivating = true
-		return nil
-	})
-	if errors.Is(err, errNotRunning) {
-		return false, a.StopServiceTask(ctx, cluster, taskID, reason)
-	}
-	return deactivating, err
+	t, err := a.stopTask(ctx, cluster, taskID, ecstypes.TaskStopCodeServiceSchedulerInitiated, reason)
+	return t.Task.LastStatus == "DEACTIVATING", err
 }
-
-var errNotRunning = errors.New("task is not running")
 
 // FinishDeactivation tells the agent of a DEACTIVATING task to stop it
 // (lastStatus STOPPING) once the load balancer has drained it.

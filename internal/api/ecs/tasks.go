@@ -499,7 +499,8 @@ func (a *API) StopTask(ctx context.Context, c *awsproto.Call, in *ecstypes.StopT
 }
 
 // stopTask sets a task's desired status to STOPPED. A task whose instance
-// is gone is STOPPED at once.
+// is gone is STOPPED at once; a RUNNING task that is a load balancer target
+// becomes DEACTIVATING, to be drained before its agent stops it.
 func (a *API) stopTask(ctx context.Context, clusterRef, ref string, code ecstypes.TaskStopCode, reason string) (state.Task, error) {
 	refCluster, id, err := taskRef(ref)
 	if err != nil {
@@ -530,11 +531,17 @@ func (a *API) stopTask(ctx context.Context, clusterRef, ref string, code ecstype
 		if t.Task.StopCode == "" {
 			t.Task.StopCode, t.Task.StoppedReason = code, reason
 		}
-		t.Task.StoppingAt = shape.NewTimestamp(a.now())
+		now := a.now()
+		t.Task.StoppingAt = shape.NewTimestamp(now)
 		t.Task.Version++
 		conds := []store.Cond{{Key: it.Key, ModRevision: it.ModRevision}}
-		ops, err := a.stopOps(ctx, cluster, &t)
-		if err != nil {
+		var ops []store.Op
+		if len(t.Targets) > 0 && !t.TargetsReleased && t.Task.LastStatus == "RUNNING" {
+			// A load balancer target: the service scheduler deregisters
+			// and drains it, then has its agent stop it (see
+			// FinishDeactivation); the agent keeps it running meanwhile.
+			t.Task.LastStatus, t.DeactivatingAt = "DEACTIVATING", now
+		} else if ops, err = a.stopOps(ctx, cluster, &t); err != nil {
 			return err
 		}
 		tb, err := state.Encode(t)
