@@ -2,10 +2,12 @@ package lbsync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,14 +135,29 @@ func (s *Syncer) Run(ctx context.Context) {
 // (compaction, a lagging watcher, a store error) starts again from the
 // current revision, after a full resync.
 func (s *Syncer) watch(ctx context.Context, prefix string, rev int64, mark func()) {
+	// Container instances change with every task placed on them; only a
+	// change of where targets on them are reached matters here.
+	reach := map[string]instanceReach{}
 	for {
 		w, err := s.Store.Watch(ctx, prefix, rev)
 		if err == nil {
 			for ev := range w.Events() {
 				rev = ev.KV.ModRevision
-				if state.IsELBv2ConfigKey(ev.KV.Key) {
-					mark()
+				if !state.IsELBv2ConfigKey(ev.KV.Key) {
+					continue
 				}
+				if strings.HasPrefix(ev.KV.Key, state.AllContainerInstancesPrefix()) {
+					r, ok := reachOf(ev)
+					if ok && reach[ev.KV.Key] == r {
+						continue
+					}
+					if ok {
+						reach[ev.KV.Key] = r
+					} else {
+						delete(reach, ev.KV.Key)
+					}
+				}
+				mark()
 			}
 			err = w.Err()
 		}
@@ -156,6 +173,25 @@ func (s *Syncer) watch(ctx context.Context, prefix string, rev int64, mark func(
 		}
 		mark()
 	}
+}
+
+// instanceReach is what the configuration reads of a container instance.
+type instanceReach struct{ ec2InstanceID, address string }
+
+// reachOf decodes what the configuration reads of a container instance
+// event; false for a deletion or a record it cannot read.
+func reachOf(ev store.Event) (instanceReach, bool) {
+	if ev.Type != store.EventPut {
+		return instanceReach{}, false
+	}
+	var ci struct {
+		EC2InstanceID string `json:"ec2InstanceId"`
+		Address       string `json:"address"`
+	}
+	if err := json.Unmarshal(ev.KV.Value, &ci); err != nil {
+		return instanceReach{}, false
+	}
+	return instanceReach{ci.EC2InstanceID, ci.Address}, true
 }
 
 // sync builds the configuration and applies it when it changed.
