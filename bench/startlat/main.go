@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -103,7 +102,7 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("docker: %w", err)
 	}
 	cli.NegotiateAPIVersion(ctx)
-	image, err := buildImage()
+	image, err := harness.BuildTestImage()
 	if err != nil {
 		return err
 	}
@@ -363,39 +362,3 @@ func startDockerCLI(ctx context.Context, cli *client.Client, image string) (time
 	}
 	return d, nil
 }
-
-// buildImage builds (or finds) minato's test image with testimage, which
-// wants a testing.TB: tb adapts this program to it.
-func buildImage() (ref string, err error) {
-	t := &tb{}
-	defer func() {
-		for i := len(t.cleanups) - 1; i >= 0; i-- {
-			t.cleanups[i]()
-		}
-		if r := recover(); r != nil {
-			if f, ok := r.(tbFailure); ok {
-				err = fmt.Errorf("test image: %s", string(f))
-				return
-			}
-			panic(r)
-		}
-	}()
-	return testimage.Build(t, ""), nil
-}
-
-// tb is the part of testing.TB that testimage uses; the embedded
-// interface is nil, so anything else panics.
-type tb struct {
-	testing.TB
-	cleanups []func()
-}
-
-type tbFailure string
-
-func (t *tb) Helper()                           {}
-func (t *tb) Cleanup(f func())                  { t.cleanups = append(t.cleanups, f) }
-func (t *tb) Logf(format string, args ...any)   { fmt.Printf(format+"\n", args...) }
-func (t *tb) Fatal(args ...any)                 { panic(tbFailure(fmt.Sprint(args...))) }
-func (t *tb) Fatalf(format string, args ...any) { panic(tbFailure(fmt.Sprintf(format, args...))) }
-func (t *tb) Skip(args ...any)                  { panic(tbFailure(fmt.Sprint(args...))) }
-func (t *tb) Skipf(format string, args ...any)  { panic(tbFailure(fmt.Sprintf(format, args...))) }

@@ -36,10 +36,14 @@ type imageTB struct {
 
 type imageFailure string
 
-func (t *imageTB) Helper()                           {}
-func (t *imageTB) Cleanup(f func())                  { t.cleanups = append(t.cleanups, f) }
-func (t *imageTB) Logf(format string, args ...any)   { fmt.Printf(format+"\n", args...) }
-func (t *imageTB) Fatal(args ...any)                 { panic(imageFailure(fmt.Sprint(args...))) }
-func (t *imageTB) Fatalf(format string, args ...any) { panic(imageFailure(fmt.Sprintf(format, args...))) }
-func (t *imageTB) Skip(args ...any)                  { panic(imageFailure(fmt.Sprint(args...))) }
-func (t *imageTB) Skipf(format string, args ...any)  { panic(imageFailure(fmt.Sprintf(format, args...))) }
+func (t *imageTB) Helper()                         {}
+func (t *imageTB) Cleanup(f func())                { t.cleanups = append(t.cleanups, f) }
+func (t *imageTB) Logf(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+func (t *imageTB) Fatal(args ...any)               { panic(imageFailure(fmt.Sprint(args...))) }
+func (t *imageTB) Fatalf(format string, args ...any) {
+	panic(imageFailure(fmt.Sprintf(format, args...)))
+}
+func (t *imageTB) Skip(args ...any) { panic(imageFailure(fmt.Sprint(args...))) }
+func (t *imageTB) Skipf(format string, args ...any) {
+	panic(imageFailure(fmt.Sprintf(format, args...)))
+}
