@@ -26,8 +26,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -47,9 +45,6 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/minato-project/minato/bench/internal/harness"
-	"github.com/minato-project/minato/internal/agent"
-	"github.com/minato-project/minato/internal/runtime/docker"
-	"github.com/minato-project/minato/internal/testutil/testimage"
 )
 
 func main() {
@@ -138,41 +133,11 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cp.Stop()
-	rt, err := docker.New(docker.WithLogger(slog.New(slog.DiscardHandler)))
+	ag, err := harness.StartDockerAgent(ctx, dc, cp.Info.URL, filepath.Join(dir, "agent"), nil)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	agentCtx, stopAgent := context.WithCancel(ctx)
-	agentDone := make(chan error, 1)
-	ready := make(chan string, 1)
-	u, _ := url.Parse(cp.Info.URL)
-	apiPort, _ := strconv.Atoi(u.Port())
-	go func() {
-		agentDone <- agent.Run(agentCtx, agent.Config{
-			Server: cp.Info.URL, Token: harness.AgentToken, DataDir: filepath.Join(dir, "agent"), Runtime: rt,
-			ReservedMemoryMiB: 256, ReservedPorts: []int{apiPort}, StopTimeout: 2 * time.Second, CleanupWait: 5 * time.Second,
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Ready:  func(id string) { ready <- id },
-		})
-	}()
-	var instance string
-	select {
-	case instance = <-ready:
-	case err := <-agentDone:
-		stopAgent()
-		return fmt.Errorf("agent: %w", err)
-	case <-time.After(30 * time.Second):
-		stopAgent()
-		return fmt.Errorf("agent did not register")
-	}
-	defer func() {
-		stopAgent()
-		<-agentDone
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		testimage.RemoveLabelled(cctx, dc, "minato.container-instance", instance)
-	}()
+	defer ag.Stop()
 	ecsc := harness.NewECSClient(cp.Info.URL, 8)
 	logs := cwl.New(cwl.Options{Region: harness.Region, BaseEndpoint: aws.String(cp.Info.URL),
 		Credentials: credentials.NewStaticCredentialsProvider(harness.AccessKeyID, harness.SecretAccessKey, "")})

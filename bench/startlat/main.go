@@ -19,13 +19,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +35,6 @@ import (
 
 	"github.com/minato-project/minato/bench/internal/harness"
 	"github.com/minato-project/minato/internal/agent"
-	"github.com/minato-project/minato/internal/runtime/docker"
 	"github.com/minato-project/minato/internal/testutil/testimage"
 )
 
@@ -118,41 +114,16 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cp.Stop()
-	rt, err := docker.New(docker.WithLogger(slog.New(slog.DiscardHandler)))
+	ag, err := harness.StartDockerAgent(ctx, cli, cp.Info.URL, filepath.Join(dir, "agent"), func(c *agent.Config) {
+		c.AvailabilityZone, c.CleanupWait = "local-1a", 2*time.Second
+	})
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	agentCtx, stopAgent := context.WithCancel(ctx)
-	agentDone := make(chan error, 1)
-	ready := make(chan string, 1)
-	u, _ := url.Parse(cp.Info.URL)
-	apiPort, _ := strconv.Atoi(u.Port())
-	go func() {
-		agentDone <- agent.Run(agentCtx, agent.Config{
-			Server: cp.Info.URL, Token: harness.AgentToken, DataDir: filepath.Join(dir, "agent"), Runtime: rt,
-			AvailabilityZone: "local-1a", ReservedMemoryMiB: 256, ReservedPorts: []int{apiPort},
-			StopTimeout: 2 * time.Second, CleanupWait: 2 * time.Second,
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Ready:  func(id string) { ready <- id },
-		})
-	}()
-	var instance string
-	select {
-	case instance = <-ready:
-	case err := <-agentDone:
-		stopAgent()
-		return fmt.Errorf("agent: %w", err)
-	case <-time.After(30 * time.Second):
-		stopAgent()
-		return fmt.Errorf("agent did not register")
-	}
+	defer ag.Stop()
 	defer func() {
-		stopAgent()
-		<-agentDone
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		testimage.RemoveLabelled(cctx, cli, "minato.container-instance", instance)
 		testimage.RemoveLabelled(cctx, cli, label, "startlat")
 	}()
 
