@@ -80,13 +80,7 @@ func (c *Services) targetPass(ctx context.Context, svc state.Service, tasks []st
 			// Stopped on its own (it crashed, or someone stopped it):
 			// its targets go at once.
 			events = append(events, c.deregister(ctx, svc, t.Targets)...)
-			if err := c.updateTask(ctx, t.Cluster, t.ID, func(t *state.Task) bool {
-				if t.TargetsReleased {
-					return false
-				}
-				t.TargetsReleased = true
-				return true
-			}); err != nil {
+			if err := c.markTargetsReleased(ctx, t.Cluster, t.ID); err != nil {
 				c.Logger.Warn("releasing targets", "service", svc.Name, "task", t.ID, "err", err)
 			}
 		}
@@ -230,33 +224,33 @@ func (c *Services) drain(ctx context.Context, svc state.Service, t state.Task) b
 	return done
 }
 
-// stopTask stops a task the decider chose: a task with targets is
-// deactivated first (its targets deregistered and drained), any other is
-// stopped at once.
+// stopTask stops a task the decider chose. A task that is a load balancer
+// target becomes DEACTIVATING (see ecs.API.DeactivateServiceTask) and its
+// targets are deregistered, to be drained before its agent stops it.
 func (c *Services) stopTask(ctx context.Context, svc state.Service, t *state.Task, reason string) ([]string, error) {
-	if t == nil || len(t.Targets) == 0 || t.TargetsReleased || c.Targets == nil {
-		id := ""
-		if t != nil {
-			id = t.ID
-		}
-		return nil, c.ECS.StopServiceTask(ctx, svc.Cluster, id, reason)
-	}
 	deactivating, err := c.ECS.DeactivateServiceTask(ctx, svc.Cluster, t.ID, reason)
-	if err != nil {
+	if err != nil || len(t.Targets) == 0 || t.TargetsReleased || c.Targets == nil {
 		return nil, err
 	}
 	events := c.deregister(ctx, svc, t.Targets)
 	if !deactivating {
 		// It was not RUNNING and stopped at once; its targets are gone.
-		_ = c.updateTask(ctx, svc.Cluster, t.ID, func(t *state.Task) bool {
-			if t.TargetsReleased {
-				return false
-			}
-			t.TargetsReleased = true
-			return true
-		})
+		if err := c.markTargetsReleased(ctx, svc.Cluster, t.ID); err != nil {
+			c.Logger.Warn("releasing targets", "service", svc.Name, "task", t.ID, "err", err)
+		}
 	}
 	return events, nil
+}
+
+// markTargetsReleased records that a task's targets were deregistered.
+func (c *Services) markTargetsReleased(ctx context.Context, cluster, id string) error {
+	return c.updateTask(ctx, cluster, id, func(t *state.Task) bool {
+		if t.TargetsReleased {
+			return false
+		}
+		t.TargetsReleased = true
+		return true
+	})
 }
 
 // updateTask changes a task record with compare-and-swap; f says whether
