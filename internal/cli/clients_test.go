@@ -122,6 +122,18 @@ func installedClients(t *testing.T) map[string]func(t *testing.T) awsClient {
 	return found
 }
 
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // trap is a proxy that answers nobody: the clients are given it as their
 // HTTP(S) proxy for everything but loopback, so a request that would
 // leave for AWS ends here, and is counted, instead.
@@ -224,6 +236,11 @@ func TestReadyMessageWorksWithRealClients(t *testing.T) {
 		}
 	}
 
+	// The per-service form docs/getting-started.md shows, as a third profile.
+	appendFile(t, config, "\n[profile persvc]\nregion = "+region+"\nservices = minato-services\n\n"+
+		"[services minato-services]\necs =\n  endpoint_url = "+endpoint[1]+"\n")
+	appendFile(t, creds, "\n[persvc]\n"+strings.SplitN(block(t, printed, "# ~/.aws/credentials"), "\n", 2)[1])
+
 	proxy, hits := trap(t)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LANG=C.UTF-8",
@@ -277,6 +294,26 @@ func TestReadyMessageWorksWithRealClients(t *testing.T) {
 			})
 			t.Run("written-profile", func(t *testing.T) {
 				run(t, append(slices.Clone(env), files...), c.argv("written", explicit(srvEndpoint[1])), "000000000002")
+			})
+			// The per-service settings (documented, not printed).
+			t.Run("service-endpoint-variable", func(t *testing.T) {
+				if !c.readsEndpointSettings {
+					t.Skip("predates AWS_ENDPOINT_URL_<SERVICE>")
+				}
+				var script []string
+				for _, e := range exports {
+					if !strings.HasPrefix(e, "export AWS_ENDPOINT_URL=") {
+						script = append(script, e)
+					}
+				}
+				script = append(script, "export AWS_ENDPOINT_URL_ECS="+endpoint[1], `exec "$@"`)
+				run(t, append(slices.Clone(env), noFiles...), append([]string{"/bin/sh", "-c", strings.Join(script, "\n"), "sh"}, c.argv("", "")...), "000000000001")
+			})
+			t.Run("services-section", func(t *testing.T) {
+				if !c.readsEndpointSettings {
+					t.Skip("predates the services section")
+				}
+				run(t, append(slices.Clone(env), files...), c.argv("persvc", ""), "000000000001")
 			})
 		})
 	}
