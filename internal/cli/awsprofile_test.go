@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSetINISection(t *testing.T) {
@@ -146,5 +147,26 @@ func TestCheckProfileName(t *testing.T) {
 		if err := checkProfileName(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// A profile that cannot be written stops the node with the reason.
+func TestWriteAWSProfileFailureStopsTheNode(t *testing.T) {
+	dir := t.TempDir()
+	notADir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(notADir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	n := startMain(t, "server", "--write-aws-profile", "m", "--data-dir", filepath.Join(dir, "data"), "--api-addr", "127.0.0.1:0")
+	select {
+	case code := <-n.done:
+		n.done <- code
+		if code != 1 || !strings.Contains(n.errOut.String(), "--write-aws-profile") || strings.Contains(n.out.String(), "minato is up") {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, n.out, n.errOut)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the node kept running:\n%s", n.errOut)
 	}
 }

@@ -25,6 +25,7 @@ func TestMainExitCodes(t *testing.T) {
 		{"stray argument", []string{"version", "extra"}, 2, "", "unexpected arguments"},
 		{"flag help", []string{"up", "-h"}, 0, "", "-api-addr"},
 		{"bad log level", []string{"up", "--log-level", "loud", "--data-dir", "unused"}, 1, "", "--log-level"},
+		{"bad profile name", []string{"server", "--write-aws-profile", "a b", "--data-dir", "unused"}, 1, "", "--write-aws-profile"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
