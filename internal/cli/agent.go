@@ -31,7 +31,7 @@ type agentFlags struct {
 func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cluster, "cluster", "default", "cluster the host joins")
 	fs.StringVar(&f.az, "availability-zone", "local-1a", "reported as the ecs.availability-zone attribute")
-	fs.Var(&f.attributes, "attribute", "custom attribute name=value (repeatable)")
+	fs.Var(&f.attributes, "attribute", "custom attribute `name=value` (repeatable)")
 	fs.StringVar(&f.dynamicPorts, "dynamic-ports", "49153-65535", "host port range for dynamic port mappings")
 	fs.Int64Var(&f.reservedMiB, "reserved-memory", 256, "MiB of host memory kept back from tasks")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "default time between SIGTERM and SIGKILL when a task stops")
@@ -62,7 +62,12 @@ func (f *agentFlags) config(log *slog.Logger) (agent.Config, error) {
 // attrFlag collects --attribute name=value.
 type attrFlag map[string]string
 
-func (a *attrFlag) String() string { return fmt.Sprint(map[string]string(*a)) }
+func (a *attrFlag) String() string {
+	if a == nil || len(*a) == 0 {
+		return ""
+	}
+	return fmt.Sprint(map[string]string(*a))
+}
 
 func (a *attrFlag) Set(s string) error {
 	k, v, ok := strings.Cut(s, "=")
@@ -81,7 +86,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var af agentFlags
 	af.register(fs)
 	server := fs.String("server", "http://127.0.0.1:7400", "control plane URL")
-	token := fs.String("token", "", "join token (the server prints it; default $MINATO_AGENT_TOKEN)")
+	token := fs.String("token", "", "join token: the server's <data-dir>/agent-token (default $MINATO_AGENT_TOKEN)")
 	caFile := fs.String("ca-file", "", "CA certificate of an https control plane")
 	dataDir := fs.String("data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps its instance ID")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")

@@ -69,13 +69,35 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'minato <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'minato <command> -h' for the flags of a command.\n\nEnvironment:")
+	for _, e := range environment {
+		fmt.Fprintf(w, "  %-28s %s\n", e.name, e.meaning)
+	}
+}
+
+// environment lists the variables minato reads, for usage and docs/cli.md.
+var environment = []struct{ name, commands, meaning string }{
+	{"MINATO_ACCESS_KEY_ID", "up, server", "with MINATO_SECRET_ACCESS_KEY: the key pair the API accepts, instead of the one generated in the data dir"},
+	{"MINATO_SECRET_ACCESS_KEY", "up, server", "see MINATO_ACCESS_KEY_ID"},
+	{"MINATO_AGENT_TOKEN", "up, server, agent", "the agents' join token, instead of <data-dir>/agent-token; for agent, the default of --token"},
+	{"MINATO_MASTER_KEY", "up, server, rotate-key", "the master key of secret values (base64 of 32 bytes) when --master-key-file is not given"},
+	{"MINATO_NEW_MASTER_KEY", "rotate-key", "the new master key, when --new-master-key-file is not given"},
+	{"XDG_DATA_HOME", "up, server, agent, rotate-key", "the default --data-dir is $XDG_DATA_HOME/minato, or ~/.local/share/minato without it"},
+	{"AWS_CONFIG_FILE", "up, server", "where --write-aws-profile writes the profile's region and endpoint (default ~/.aws/config)"},
+	{"AWS_SHARED_CREDENTIALS_FILE", "up, server", "where --write-aws-profile writes the key pair (default ~/.aws/credentials)"},
+	{"DOCKER_HOST", "up, agent", "the Docker Engine the agent runs tasks on, as for the docker CLI (also DOCKER_CERT_PATH, DOCKER_TLS_VERIFY, DOCKER_API_VERSION)"},
 }
 
 // newFlagSet returns a FlagSet that reports errors instead of exiting.
+// Every command makes its flags with it, so that the generated reference
+// (docs/cli.md, see flagdoc.go) sees them: when stderr is a flagCollector,
+// it is handed the FlagSet.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("minato "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if c, ok := stderr.(flagCollector); ok {
+		c.collect(name, fs)
+	}
 	return fs
 }
 

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/minato-project/minato/internal/agent"
+	rt "github.com/minato-project/minato/internal/runtime"
 	"github.com/minato-project/minato/internal/runtime/docker"
 	"github.com/minato-project/minato/internal/secretstore"
 
@@ -29,9 +31,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *noAgent {
-		return runNode(ctx, nf, stdout, stderr, nil)
+		return runNode(ctx, "up", nf, stdout, stderr, nil)
 	}
-	return runNode(ctx, nf, stdout, stderr, &af)
+	return runNode(ctx, "up", nf, stdout, stderr, &af)
 }
 
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,15 +43,21 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return runNode(ctx, nf, stdout, stderr, nil)
+	return runNode(ctx, "server", nf, stdout, stderr, nil)
 }
 
 // runNode runs a control-plane node and, when af is set, an agent in the
-// same process on the local Docker engine.
-func runNode(ctx context.Context, nf nodeFlags, stdout, stderr io.Writer, af *agentFlags) error {
+// same process on the local Docker engine. command is the subcommand
+// (up or server), for the ready message.
+func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr io.Writer, af *agentFlags) error {
 	log, err := newLogger(stderr, nf.logLevel)
 	if err != nil {
 		return err
+	}
+	if nf.profile != "" {
+		if err := checkProfileName(nf.profile); err != nil {
+			return err
+		}
 	}
 	var acfg agent.Config
 	if af != nil {
@@ -78,30 +86,47 @@ func runNode(ctx context.Context, nf nodeFlags, stdout, stderr io.Writer, af *ag
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	return controlplane.Run(ctx, cfg, func(info controlplane.Info) {
-		printReady(stdout, info)
-		if af == nil {
-			fmt.Fprintf(stdout, "Agents join with:\n\n  minato agent --server %s --token %s\n\n", info.APIURL, info.AgentToken)
-			fmt.Fprintf(stdout, "(or set MINATO_AGENT_TOKEN instead of --token)\n\n")
-			return
+	var readyErr error // set by the ready callback before it cancels ctx
+	err = controlplane.Run(ctx, cfg, func(info controlplane.Info) {
+		o := readyOptions{command: command, joinHint: af == nil, tlsCA: nf.tlsCert}
+		if nf.profile != "" {
+			o.configFile, o.credsFile, readyErr = writeAWSProfile(awsProfile{name: nf.profile, region: info.Region,
+				endpoint: info.APIURL, keyID: info.Key.AccessKeyID, secret: info.Key.SecretAccessKey}, os.Getenv)
+			if readyErr != nil {
+				readyErr = fmt.Errorf("--write-aws-profile: %w", readyErr)
+				cancel()
+				return
+			}
+			o.profile = nf.profile
+			log.Info("aws profile written", "profile", nf.profile, "config", o.configFile, "credentials", o.credsFile)
 		}
-		wg.Go(func() { runLocalAgent(ctx, acfg, info, nf, log) })
+		printReady(stdout, info, o)
+		if af != nil {
+			wg.Go(func() { runLocalAgent(ctx, acfg, info, nf, log) })
+		}
 	})
+	if readyErr != nil {
+		return readyErr
+	}
+	return err
 }
 
 // runLocalAgent runs the in-process agent of `minato up` on the local
-// Docker engine. Without Docker the node still serves the API.
+// Docker engine. Without Docker the node still serves the API, and the
+// agent waits for Docker to come up (it may be starting with the machine).
 func runLocalAgent(ctx context.Context, cfg agent.Config, info controlplane.Info, nf nodeFlags, log *slog.Logger) {
-	rt, err := docker.New(docker.WithLogger(log.With("component", "docker")))
-	if err == nil {
-		_, err = rt.Info(ctx)
-	}
-	if err != nil {
-		log.Warn("no local agent: Docker Engine is not reachable; the API runs without it", "err", err)
+	// The Docker Engine the docker CLI would use ($DOCKER_HOST, else the
+	// local socket).
+	r, err := docker.New(docker.WithLogger(log.With("component", "docker")))
+	if err != nil { // a malformed $DOCKER_HOST, say: waiting will not mend it
+		log.Error("no local agent: cannot make a Docker client; the API runs without it", "err", err)
 		return
 	}
-	defer rt.Close()
-	cfg.Server, cfg.Token, cfg.Runtime = info.APIURL, info.AgentToken, rt
+	defer r.Close()
+	if err := waitForRuntime(ctx, r, log); err != nil {
+		return // ctx ended
+	}
+	cfg.Server, cfg.Token, cfg.Runtime = info.APIURL, info.AgentToken, r
 	cfg.CAFile = nf.tlsCert // a self-signed certificate is its own CA
 	cfg.DataDir = filepath.Join(nf.dataDir, "agent")
 	if _, port, err := net.SplitHostPort(nf.apiAddr); err == nil {
@@ -114,20 +139,39 @@ func runLocalAgent(ctx context.Context, cfg agent.Config, info controlplane.Info
 	}
 }
 
-func printReady(w io.Writer, info controlplane.Info) {
-	fmt.Fprintf(w, "minato is up.\n\n")
-	fmt.Fprintf(w, "  API       %s\n  Data      %s\n  Account   %s\n\n", info.APIURL, info.DataDir, info.AccountID)
-	if info.KeyCreated {
-		fmt.Fprintf(w, "A new key pair was generated and kept in the data directory.\n")
+// waitForRuntime returns once the runtime answers, or with ctx's error.
+// It says so once at WARN while the runtime is away and once at INFO when
+// it answers; the attempts between are DEBUG.
+func waitForRuntime(ctx context.Context, r rt.Runtime, log *slog.Logger) error {
+	for attempt := 0; ; attempt++ {
+		_, err := r.Info(ctx)
+		if err == nil {
+			if attempt > 0 {
+				log.Info("Docker Engine is reachable; starting the local agent", "attempts", attempt+1)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := dockerRetryDelay(attempt)
+		if attempt == 0 {
+			log.Warn("Docker Engine is not reachable; the API runs, and the local agent starts once Docker answers", "err", err)
+		} else {
+			log.Debug("Docker Engine is still not reachable", "attempt", attempt+1, "retry_in", wait, "err", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
-	fmt.Fprintf(w, "Use it from this shell with the aws CLI or any AWS SDK:\n\n")
-	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=%s\n", info.Key.AccessKeyID)
-	fmt.Fprintf(w, "  export AWS_SECRET_ACCESS_KEY=%s\n", info.Key.SecretAccessKey)
-	fmt.Fprintf(w, "  export AWS_REGION=%s\n", info.Region)
-	fmt.Fprintf(w, "  export AWS_ENDPOINT_URL=%s   # SDKs and aws CLI >= 2.13\n", info.APIURL)
-	fmt.Fprintf(w, "  aws --endpoint-url %s ecs list-clusters\n\n", info.APIURL)
-	fmt.Fprintf(w, "or keep it as a profile and use --profile minato:\n\n")
-	fmt.Fprintf(w, "  # ~/.aws/credentials\n  [minato]\n  aws_access_key_id = %s\n  aws_secret_access_key = %s\n\n",
-		info.Key.AccessKeyID, info.Key.SecretAccessKey)
-	fmt.Fprintf(w, "  # ~/.aws/config\n  [profile minato]\n  region = %s\n  endpoint_url = %s   # aws CLI >= 2.13\n\n", info.Region, info.APIURL)
+}
+
+// dockerRetryDelay is the wait after a failed attempt: 500 ms, doubling,
+// at most 10 s.
+func dockerRetryDelay(attempt int) time.Duration {
+	return min(500*time.Millisecond<<min(attempt, 5), 10*time.Second)
 }

@@ -332,8 +332,12 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 		old[d.Id] = d
 	}
 	var deps []ecstypes.Deployment
+	var logs []logLine // logged once the decision is stored
 	for _, d := range plan.Deployments {
 		ed, ok := old[d.ID]
+		if l, logged := deploymentChange(r, d, !ok, string(ed.RolloutState)); logged {
+			logs = append(logs, l)
+		}
 		if !ok { // a deployment the plan created: a rollback
 			ed = ecstypes.Deployment{Id: d.ID, CreatedAt: shape.NewTimestamp(now), LaunchType: svc.Service.LaunchType,
 				NetworkConfiguration: svc.Service.NetworkConfiguration, CapacityProviderStrategy: svc.Service.CapacityProviderStrategy}
@@ -362,6 +366,10 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 	if in.Config.Daemon && svc.Service.Status == "ACTIVE" {
 		// A daemon's desired count is the number of instances it belongs on.
 		n := reconcile.DaemonDesiredCount(in.Instances)
+		if int32(n) != svc.Service.DesiredCount {
+			logs = append(logs, logLine{"service desired count changed", []any{"cluster", r.cluster, "service", r.name,
+				"from", svc.Service.DesiredCount, "to", n}})
+		}
 		svc.Service.DesiredCount = int32(n)
 		for i := range deps {
 			if deps[i].Status == reconcile.StatusPrimary {
@@ -393,6 +401,9 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 	}
 	key := state.ServiceKey(r.cluster, r.name)
 	_, err = c.Store.Txn(ctx, []store.Cond{{Key: key, ModRevision: rev}}, []store.Op{store.Put(key, b)})
+	if err == nil {
+		logAll(c.Logger, logs)
+	}
 	return err
 }
 

@@ -71,6 +71,9 @@ type Info struct {
 	Key        AccessKey
 	KeyCreated bool
 	AgentToken string
+	// AgentTokenFile is where the join token is kept ("": it was given
+	// in Config.AgentToken and is kept nowhere).
+	AgentTokenFile string
 }
 
 // Run starts a node and blocks until ctx ends, then shuts down cleanly.
@@ -94,6 +97,10 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	token, err := loadOrCreateToken(cfg.DataDir, cfg.AgentToken)
 	if err != nil {
 		return err
+	}
+	tokenFile := filepath.Join(cfg.DataDir, tokenFileName)
+	if cfg.AgentToken != "" {
+		tokenFile = ""
 	}
 	st, err := bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
 	if err != nil {
@@ -148,7 +155,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	defer plane.Close()
 	elb := elbv2api.New(elbv2api.Config{Store: vst, Clock: clock, Logger: log.With("service", "elbv2"), Health: plane, LBAddr: lbAddr})
 	targets := serviceTargets{elb: elb}
-	ecs := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Logger: log.With("service", "ecs"), Region: cfg.Region,
+	ecs := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Logger: log.With("component", "ecs"), Region: cfg.Region,
 		AccountID: cfg.AccountID, Agents: agents, TargetGroups: targets})
 	lbCtx, stopLBSync := context.WithCancel(context.Background())
 	lbSyncDone := make(chan struct{})
@@ -236,13 +243,14 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	log.Info("api listening", "addr", ln.Addr().String())
 	if ready != nil {
 		ready(Info{
-			APIURL:     scheme + "://" + ln.Addr().String(),
-			DataDir:    cfg.DataDir,
-			AccountID:  cfg.AccountID,
-			Region:     cfg.Region,
-			Key:        key,
-			KeyCreated: created,
-			AgentToken: token,
+			APIURL:         scheme + "://" + ln.Addr().String(),
+			DataDir:        cfg.DataDir,
+			AccountID:      cfg.AccountID,
+			Region:         cfg.Region,
+			Key:            key,
+			KeyCreated:     created,
+			AgentToken:     token,
+			AgentTokenFile: tokenFile,
 		})
 	}
 

@@ -62,7 +62,9 @@ func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error 
 		rev  int64
 		inst state.ContainerInstance
 	}
-	return retry(ctx, func() error {
+	var changes []taskChange // logged once committed
+	err := retry(ctx, func() error {
+		changes = changes[:0]
 		if err := s.cfg.View.Sync(ctx); err != nil {
 			return err
 		}
@@ -94,6 +96,7 @@ func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error 
 			if !Apply(&task, tr, now) {
 				continue
 			}
+			changes = append(changes, taskChange{from: it.Value.Task.LastStatus, task: task})
 			conds = append(conds, store.Cond{Key: it.Key, ModRevision: it.ModRevision})
 			if task.Task.LastStatus == "STOPPED" && !task.Released {
 				rel, seen := releases[cluster]
@@ -141,13 +144,19 @@ func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error 
 		_, err := s.cfg.Store.Txn(ctx, conds, ops)
 		return err
 	})
+	if err == nil {
+		s.logTaskChanges(changes)
+	}
+	return err
 }
 
 // applyReport merges one task report into the task record. When the task
 // reaches STOPPED, what it held on the instance is given back and the task
 // leaves the instance's index, in the same transaction.
 func (s *Server) applyReport(ctx context.Context, instanceID string, tr agentproto.TaskReport) error {
-	return retry(ctx, func() error {
+	var change []taskChange // logged once committed
+	err := retry(ctx, func() error {
+		change = nil
 		t, cluster, err := s.findTask(ctx, instanceID, tr.TaskID)
 		if err != nil || t.ModRevision == 0 {
 			return err
@@ -184,8 +193,13 @@ func (s *Server) applyReport(ctx context.Context, instanceID string, tr agentpro
 		}
 		ops = append(ops, store.Put(key, b))
 		_, err = s.cfg.Store.Txn(ctx, conds, ops)
+		change = []taskChange{{from: t.Value.Task.LastStatus, task: task}}
 		return err
 	})
+	if err == nil {
+		s.logTaskChanges(change)
+	}
+	return err
 }
 
 // findTask finds a task of the instance through the instance's index (the

@@ -265,6 +265,9 @@ func (s *Server) poll(_ http.ResponseWriter, r *http.Request) (any, error) {
 		}
 		cancel()
 		if err := r.Context().Err(); err != nil {
+			// The agent closed its long poll: it stopped, or lost the
+			// connection (it polls again at once otherwise).
+			s.log.Info("container instance disconnected", "cluster", cluster, "instance", id)
 			return nil, err
 		}
 	}

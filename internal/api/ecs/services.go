@@ -141,6 +141,9 @@ func (a *API) CreateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 	if err != nil {
 		return nil, err
 	}
+	a.log.Info("service created", "cluster", cluster, "service", rec.Name, "taskDefinition", rec.Service.TaskDefinition,
+		"desiredCount", rec.Service.DesiredCount, "schedulingStrategy", string(rec.Service.SchedulingStrategy))
+	a.logDeploymentStarted(rec)
 	out, err := a.renderServices(ctx, scopeOf(c), []state.Service{rec}, true)
 	if err != nil {
 		return nil, err
@@ -275,7 +278,10 @@ func (a *API) UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 	}
 	key := state.ServiceKey(cluster, name)
 	var rec state.Service
+	var wrote, deployed bool // what the committed attempt did
+	var oldCount int32
 	err = store.RetryConflicts(ctx, func() error {
+		wrote, deployed = false, false
 		it, err := state.Get[state.Service](ctx, a.store, key)
 		if state.IsNotFound(err) {
 			return errServiceNotFound()
@@ -316,10 +322,17 @@ func (a *API) UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 			return err
 		}
 		_, err = a.store.Txn(ctx, conds, append(ops, sops...))
+		wrote, deployed, oldCount = err == nil, deploy, it.Value.Service.DesiredCount
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if wrote && rec.Service.DesiredCount != oldCount {
+		a.log.Info("service desired count changed", "cluster", cluster, "service", name, "from", oldCount, "to", rec.Service.DesiredCount)
+	}
+	if wrote && deployed {
+		a.logDeploymentStarted(rec)
 	}
 	out, err := a.renderServices(ctx, scopeOf(c), []state.Service{rec}, true)
 	if err != nil {
@@ -483,6 +496,9 @@ func (a *API) DeleteService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 			return err
 		}
 		_, err = a.store.Txn(ctx, append(conds, store.Cond{Key: key, ModRevision: it.ModRevision}), append(ops, sops...))
+		if err == nil {
+			a.log.Info("service deleted", "cluster", cluster, "service", name, "force", force)
+		}
 		return err
 	})
 	if err != nil {

@@ -256,6 +256,11 @@ func (a *API) placeResult(ctx context.Context, scope arn.Scope, l launch) ([]sta
 		_, err = a.store.Txn(ctx, conds, ops)
 		return err
 	})
+	if err == nil {
+		for _, t := range created {
+			a.logTaskPlaced(t)
+		}
+	}
 	return created, res, err
 }
 
@@ -514,7 +519,9 @@ func (a *API) stopTask(ctx context.Context, clusterRef, ref string, code ecstype
 		return state.Task{}, err
 	}
 	var out state.Task
+	stopped := false // this call set the desired status
 	err = store.RetryConflicts(ctx, func() error {
+		stopped = false
 		it, err := state.Get[state.Task](ctx, a.store, state.TaskKey(cluster, id))
 		if state.IsNotFound(err) {
 			return invalidParam("The referenced task was not found.")
@@ -552,9 +559,12 @@ func (a *API) stopTask(ctx context.Context, clusterRef, ref string, code ecstype
 		if _, err := a.store.Txn(ctx, conds, ops); err != nil {
 			return err
 		}
-		out = t
+		out, stopped = t, true
 		return nil
 	})
+	if err == nil && stopped {
+		a.logTaskStopping(out)
+	}
 	return out, err
 }
 

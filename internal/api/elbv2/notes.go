@@ -10,8 +10,9 @@ var Notes = map[string]string{
 	"DescribeLoadBalancerAttributes": "ALB's attributes with their defaults.",
 	"ModifyLoadBalancerAttributes":   "Values are checked as ALB does; `deletion_protection.enabled` is enforced, the others are recorded.",
 	"CreateTargetGroup":              "HTTP target groups of `instance` or `ip` targets, HTTP/1.1 health checks. Instance targets are container instances (their EC2 instance ID).",
-	"ModifyTargetGroupAttributes": "`deregistration_delay.timeout_seconds`, `load_balancing.algorithm.type` (round_robin, least_outstanding_requests), " +
-		"`stickiness.*` (lb_cookie) and `slow_start.duration_seconds` are served; other values are refused.",
+	"ModifyTargetGroupAttributes": "`deregistration_delay.timeout_seconds`, `load_balancing.algorithm.type` (round_robin, least_outstanding_requests) " +
+		"and `stickiness.*` (lb_cookie) are served. `slow_start.duration_seconds` is checked and stored but not applied: " +
+		"a new target gets its full share at once. Other values are refused.",
 	"DeleteTargetGroup": "ResourceInUse while a listener or rule forwards to it.",
 	"RegisterTargets":   "Instance IDs must be container instances' EC2 instance IDs; IPs must be IPv4.",
 	"DeregisterTargets": "Targets drain until nothing is in flight or the deregistration delay has passed.",

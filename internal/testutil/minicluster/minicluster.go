@@ -46,6 +46,9 @@ type Options struct {
 	Controller bool
 	// StablePeriod of the service controller (default 200 ms).
 	StablePeriod time.Duration
+	// Logger receives the control plane's log (default: discarded); the
+	// agents' log is discarded.
+	Logger *slog.Logger
 }
 
 // New starts a control plane; it stops when the test ends.
@@ -62,11 +65,15 @@ func New(t testing.TB, opts Options) *Cluster {
 	viewDone := make(chan struct{})
 	go func() { view.Run(ctx); close(viewDone) }()
 	vst := view.Store()
-	api := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Agents: agents})
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	api := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Agents: agents, Logger: log.With("component", "ecs")})
 	if err := api.EnsureDefaultCluster(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := agentserver.New(agentserver.Config{Store: vst, View: view, Agents: agents, Clock: clock, Token: "tok",
+	srv := agentserver.New(agentserver.Config{Store: vst, View: view, Agents: agents, Clock: clock, Token: "tok", Logger: log.With("component", "agentserver"),
 		Scope: arn.Scope{Region: "us-east-1", AccountID: "000000000000"}, PollTimeout: 2 * time.Second})
 	hs := httptest.NewServer(srv.Handler())
 	done := make(chan struct{})
@@ -75,7 +82,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		if sp == 0 {
 			sp = 200 * time.Millisecond
 		}
-		c := &controller.Services{Store: vst, ECS: api, View: view, Clock: clock, Connected: agents.Connected,
+		c := &controller.Services{Store: vst, ECS: api, View: view, Clock: clock, Connected: agents.Connected, Logger: log.With("component", "services"),
 			Interval: 200 * time.Millisecond, StablePeriod: sp}
 		go func() { c.Run(ctx); close(done) }()
 	} else {
