@@ -368,7 +368,7 @@ func (r *Runtime) bindPortsLocked(c *ctr) error {
 		if b.HostPort != 0 && r.boundLocked(b.HostPort, b.Protocol) {
 			c.ns.closeAll()
 			return &runtime.PortInUseError{HostPort: b.HostPort, Protocol: b.Protocol,
-				Err: fmt.Errorf("Bind for 0.0.0.0:%d failed: port is already allocated", b.HostPort)}
+				Err: fmt.Errorf("bind for 0.0.0.0:%d failed: port is already allocated", b.HostPort)}
 		}
 		if r.Loopback && b.Protocol == "tcp" {
 			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.HostPort)))
