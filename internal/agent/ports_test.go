@@ -1,7 +1,9 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +13,14 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/minato-project/minato/internal/agent"
+	"github.com/minato-project/minato/internal/agentproto"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	rt "github.com/minato-project/minato/internal/runtime"
 	"github.com/minato-project/minato/internal/runtime/docker"
@@ -229,4 +233,67 @@ func TestTakenHostPortMovesOnDocker(t *testing.T) {
 	}
 	t.Cleanup(func() { r.Close() })
 	testPortMove(t, r, image)
+}
+
+// The control plane moves only a task's dynamic host ports, of a task
+// that is not stopping, on the instance it is assigned to.
+func TestMovePortsRefusals(t *testing.T) {
+	h := minicluster.New(t, minicluster.Options{})
+	r := fake.New()
+	r.AddImage("app:1")
+	done, ready := startAgent(t, h, agent.Config{Runtime: r, DynamicPorts: [2]int{61000, 61009}})
+	instanceID := waitReady(t, ready, done)
+	h.Register("web", "app:1", func(cd *ecstypes.ContainerDefinition) {
+		cd.PortMappings = []ecstypes.PortMapping{{ContainerPort: new(int32(80)), HostPort: new(int32(8080))}, {ContainerPort: new(int32(81))}}
+	})
+	out, err := h.ECS.RunTask(context.Background(), call, &ecstypes.RunTaskRequest{TaskDefinition: "web"})
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("RunTask: %v %+v", err, out)
+	}
+	arn := out.Tasks[0].TaskArn
+	task := h.WaitTask(arn, "RUNNING")
+	taskID := arn[strings.LastIndex(arn, "/")+1:]
+	dynamic := int(*task.Containers[0].NetworkBindings[1].HostPort)
+
+	move := func(token, task, container string, busy ...int) (int, string) {
+		b, _ := json.Marshal(agentproto.MovePortsRequest{Cluster: "default", InstanceID: instanceID, TaskID: task, Container: container, Busy: busy})
+		req, _ := http.NewRequest(http.MethodPost, h.URL()+agentproto.PathPorts, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	tests := []struct {
+		name      string
+		token     string
+		task      string
+		container string
+		busy      []int
+		code      int
+		says      string
+	}{
+		{"a wrong token", "wrong", taskID, "app", []int{dynamic}, http.StatusUnauthorized, "token"},
+		{"a task not on the instance", minicluster.Token, "nosuchtask", "app", []int{dynamic}, http.StatusNotFound, "not assigned"},
+		{"a container the task lacks", minicluster.Token, taskID, "nosuch", []int{dynamic}, http.StatusBadRequest, "no container"},
+		{"a static port", minicluster.Token, taskID, "app", []int{8080}, http.StatusConflict, "not a dynamic host port"},
+		{"a port not the task's", minicluster.Token, taskID, "app", []int{61009 + 1}, http.StatusConflict, "not a dynamic host port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := move(tt.token, tt.task, tt.container, tt.busy...)
+			if code != tt.code || !strings.Contains(body, tt.says) {
+				t.Fatalf("move = %d %s, want %d saying %q", code, body, tt.code, tt.says)
+			}
+		})
+	}
+	if _, err := h.ECS.StopTask(context.Background(), call, &ecstypes.StopTaskRequest{Task: arn}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := move(minicluster.Token, taskID, "app", dynamic); code != http.StatusConflict && code != http.StatusNotFound {
+		t.Fatalf("moving a stopping task's port = %d %s, want 409 or 404", code, body)
+	}
 }

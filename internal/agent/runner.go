@@ -25,7 +25,7 @@ type runner struct {
 	wake chan struct{}
 
 	// base is the assignment as first received: what does not change
-	// (task ID, definition, host ports). asg, under mu, is the newest one.
+	// (task ID, definition). asg, under mu, is the newest one.
 	base agentproto.Assignment
 	mu   sync.Mutex
 	asg  agentproto.Assignment
