@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -43,7 +44,9 @@ type Config struct {
 	Attributes map[string]string
 	// ReservedPorts are host ports no task may take (minato's own among them).
 	ReservedPorts []int
-	// DynamicPorts is the ephemeral range for dynamic host ports.
+	// DynamicPorts is the host port range placement chooses dynamic host
+	// ports from. Zero: the ports outside the kernel's ephemeral port
+	// range (ports.go).
 	DynamicPorts [2]int
 	// ReservedMemoryMiB is kept back from the host's memory.
 	ReservedMemoryMiB int64
@@ -77,9 +80,6 @@ func (c *Config) defaults() {
 	}
 	if c.CleanupWait == 0 {
 		c.CleanupWait = 10 * time.Minute
-	}
-	if c.DynamicPorts == [2]int{} {
-		c.DynamicPorts = [2]int{49153, 65535}
 	}
 	if c.Clock == nil {
 		c.Clock = core.SystemClock{}
@@ -116,13 +116,27 @@ type Agent struct {
 	logs    *logShipper   // awslogs containers' output (logs.go)
 }
 
-// Run runs the agent until ctx ends.
+// ErrTokenRefused is Run's error when the control plane refuses the
+// agent's token: no retry can help.
+var ErrTokenRefused = errors.New("the server refused the agent token: check --token / MINATO_AGENT_TOKEN; " +
+	"the token is in <data-dir>/agent-token on the server")
+
+// Run runs the agent until ctx ends, or until the control plane refuses
+// its token (ErrTokenRefused). It waits for a control plane that does not
+// answer and for a cluster that does not exist yet.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
+	kernel, err := os.ReadFile(ephemeralPortsFile)
+	ports := chooseDynamicPorts(cfg.DynamicPorts, string(kernel), err)
+	cfg.DynamicPorts = ports.r
+	cfg.Logger.Log(ctx, ports.level, ports.msg)
 	c, err := newClient(cfg.Server, cfg.Token, cfg.CAFile)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.refused = func() { cancel(ErrTokenRefused) }
 	a := &Agent{cfg: cfg, log: cfg.Logger, client: c, runners: map[string]*runner{},
 		sent: map[string]agentproto.TaskReport{}, pending: map[string]agentproto.TaskReport{}, kick: make(chan struct{}, 1)}
 	a.logs = newLogShipper(a)
@@ -130,7 +144,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if err := a.register(ctx); err != nil {
-		return err
+		return refusedOr(ctx, err)
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(a.instance)
@@ -147,6 +161,14 @@ func Run(ctx context.Context, cfg Config) error {
 	err = a.pollLoop(ctx)
 	wg.Wait()
 	a.waitRunners()
+	return refusedOr(ctx, err)
+}
+
+// refusedOr returns ErrTokenRefused when that is what ended ctx, else err.
+func refusedOr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrTokenRefused) {
+		return cause
+	}
 	return err
 }
 
@@ -157,7 +179,8 @@ type savedState struct {
 
 func (a *Agent) statePath() string { return filepath.Join(a.cfg.DataDir, "agent-state.json") }
 
-// register registers the host, retrying until the control plane answers.
+// register registers the host, retrying until the control plane answers,
+// and waiting while the cluster does not exist.
 func (a *Agent) register(ctx context.Context) error {
 	var saved savedState
 	if b, err := os.ReadFile(a.statePath()); err == nil {
@@ -189,6 +212,7 @@ func (a *Agent) register(ctx context.Context) error {
 	if req.Address == "" {
 		req.Address = localAddressFor(a.cfg.Server)
 	}
+	waiting := false // for the cluster to be created
 	for attempt := 0; ; attempt++ {
 		resp, err := a.client.register(ctx, req)
 		if err == nil {
@@ -201,10 +225,19 @@ func (a *Agent) register(ctx context.Context) error {
 			return nil
 		}
 		var se *statusError
-		if errors.As(err, &se) && se.code < 500 && se.code != 401 {
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.As(err, &se) && se.code == http.StatusNotFound:
+			if !waiting {
+				a.log.Info("waiting for cluster " + a.cfg.Cluster + " to be created")
+				waiting = true
+			}
+		case errors.As(err, &se) && se.code < 500:
 			return fmt.Errorf("register: %w", err)
+		default:
+			a.log.Warn("register failed; retrying", "err", err)
 		}
-		a.log.Warn("register failed; retrying", "err", err)
 		if err := sleep(ctx, backoff(attempt)); err != nil {
 			return err
 		}

@@ -22,6 +22,9 @@ type client struct {
 	base  string
 	token string
 	http  *http.Client
+	// refused is called when the control plane refuses the token (401):
+	// the agent stops, since retrying cannot help.
+	refused func()
 }
 
 func newClient(server, token, caFile string) (*client, error) {
@@ -67,6 +70,9 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
 		json.Unmarshal(b, &e)
+		if resp.StatusCode == http.StatusUnauthorized && c.refused != nil {
+			c.refused()
+		}
 		return &statusError{code: resp.StatusCode, msg: e.Error}
 	}
 	if out == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strconv"
 	"sync"
@@ -24,7 +25,7 @@ type runner struct {
 	wake chan struct{}
 
 	// base is the assignment as first received: what does not change
-	// (task ID, definition, host ports). asg, under mu, is the newest one.
+	// (task ID, definition). asg, under mu, is the newest one.
 	base agentproto.Assignment
 	mu   sync.Mutex
 	asg  agentproto.Assignment
@@ -38,11 +39,16 @@ type runner struct {
 	// secrets are the task's secret values by container name, held from
 	// just before its containers are created until they are (secrets.go).
 	secrets map[string]agentproto.ContainerSecrets
+	// hostPorts are the host ports of each container's port mappings:
+	// the assignment's, until a taken one moved (ports.go).
+	hostPorts map[string][]int
+	portMoves int // how often they moved
 }
 
 func newRunner(a *Agent, asg agentproto.Assignment) *runner {
 	r := &runner{a: a, wake: make(chan struct{}, 1), asg: asg, base: asg,
-		ids: map[string]string{}, seen: map[string]rt.ContainerState{}, defs: map[string]ecstypes.ContainerDefinition{}}
+		ids: map[string]string{}, seen: map[string]rt.ContainerState{}, defs: map[string]ecstypes.ContainerDefinition{},
+		hostPorts: maps.Clone(asg.HostPorts)}
 	r.rep = agentproto.TaskReport{TaskID: asg.TaskID, LastStatus: asg.LastStatus}
 	for _, d := range asg.Definition.ContainerDefinitions {
 		r.order = append(r.order, d.Name)
@@ -251,10 +257,19 @@ func (r *runner) run(ctx context.Context) {
 			break
 		}
 		for _, name := range plan.Start {
-			if err := r.a.cfg.Runtime.StartContainer(ctx, r.ids[name]); err != nil {
-				stopCode, reason = ecstypes.TaskStopCodeTaskFailedToStart, "CannotStartContainerError: "+err.Error()
-				break
+			err := r.a.cfg.Runtime.StartContainer(ctx, r.ids[name])
+			if err == nil {
+				continue
 			}
+			if errors.Is(err, rt.ErrPortInUse) {
+				moved, why := r.movePorts(ctx, name, err)
+				if moved {
+					continue // started on the next round
+				}
+				reason = why
+			}
+			stopCode, reason = ecstypes.TaskStopCodeTaskFailedToStart, orDefault(reason, "CannotStartContainerError: "+err.Error())
+			break
 		}
 		if stopCode != "" {
 			break
@@ -359,19 +374,7 @@ func (r *runner) spec(name string) rt.ContainerSpec {
 		spec.TaskMemoryMiB = n
 	}
 	if td.NetworkMode == "" || td.NetworkMode == ecstypes.NetworkModeBridge {
-		dynamic := r.base.HostPorts[name]
-		for _, pm := range def.PortMappings {
-			if pm.ContainerPort == nil {
-				continue
-			}
-			b := rt.PortBinding{ContainerPort: int(*pm.ContainerPort), Protocol: orDefault(string(pm.Protocol), "tcp")}
-			if pm.HostPort != nil && *pm.HostPort != 0 {
-				b.HostPort = int(*pm.HostPort)
-			} else if len(dynamic) > 0 {
-				b.HostPort, dynamic = dynamic[0], dynamic[1:]
-			}
-			spec.PortBindings = append(spec.PortBindings, b)
-		}
+		spec.PortBindings = portBindings(def, r.hostPorts[name])
 	}
 	return spec
 }

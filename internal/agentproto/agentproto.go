@@ -29,19 +29,24 @@ const (
 // changes. Agents count a poll that lasts much longer as lost.
 const PollTimeout = 20 * time.Second
 
-// RegisterRequest registers (or re-registers) a host with a cluster.
+// RegisterRequest registers (or re-registers) a host with a cluster. The
+// control plane answers 404 while the cluster does not exist (or is not
+// ACTIVE): the agent waits for it to be created.
 type RegisterRequest struct {
 	Cluster string `json:"cluster"`
 	// InstanceID is empty on first registration; afterwards the agent sends
 	// the ID it was given, so a restarted agent stays the same instance.
-	InstanceID    string               `json:"instanceId,omitzero"`
-	Hostname      string               `json:"hostname"`
-	Address       string               `json:"address"`
-	AgentVersion  string               `json:"agentVersion"`
-	DockerVersion string               `json:"dockerVersion"`
-	Resources     state.Resources      `json:"resources"` // Ports: reserved ports
-	DynamicPorts  [2]int               `json:"dynamicPorts"`
-	Attributes    []ecstypes.Attribute `json:"attributes"`
+	InstanceID    string          `json:"instanceId,omitzero"`
+	Hostname      string          `json:"hostname"`
+	Address       string          `json:"address"`
+	AgentVersion  string          `json:"agentVersion"`
+	DockerVersion string          `json:"dockerVersion"`
+	Resources     state.Resources `json:"resources"` // Ports: reserved ports
+	// DynamicPorts is the host port range placement chooses the host's
+	// dynamic ports from (the agent keeps it outside the kernel's
+	// ephemeral port range).
+	DynamicPorts [2]int               `json:"dynamicPorts"`
+	Attributes   []ecstypes.Attribute `json:"attributes"`
 }
 
 // RegisterResponse names the container instance.
@@ -73,7 +78,8 @@ type Assignment struct {
 	Definition    ecstypes.TaskDefinition `json:"definition"`
 	Overrides     *ecstypes.TaskOverride  `json:"overrides,omitzero"`
 	// HostPorts are the host ports placement chose for each container's
-	// dynamic port mappings, in port-mapping order.
+	// port mappings, static and dynamic, in the order of
+	// scheduler.MappingsOf (a containerPortRange has one per port).
 	HostPorts map[string][]int `json:"hostPorts,omitzero"`
 	// ContainerIDs are the container UUIDs by container name.
 	ContainerIDs map[string]string `json:"containerIds"`

@@ -32,7 +32,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cluster, "cluster", "default", "cluster the host joins")
 	fs.StringVar(&f.az, "availability-zone", "local-1a", "reported as the ecs.availability-zone attribute")
 	fs.Var(&f.attributes, "attribute", "custom attribute `name=value` (repeatable)")
-	fs.StringVar(&f.dynamicPorts, "dynamic-ports", "49153-65535", "host port range for dynamic port mappings")
+	fs.StringVar(&f.dynamicPorts, "dynamic-ports", "", "host port range for dynamic port mappings, e.g. 61000-65535 (default: the ports outside the kernel's ephemeral range)")
 	fs.Int64Var(&f.reservedMiB, "reserved-memory", 256, "MiB of host memory kept back from tasks")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "default time between SIGTERM and SIGKILL when a task stops")
 	fs.DurationVar(&f.cleanupWait, "container-cleanup-wait", 10*time.Minute, "how long stopped containers are kept")
@@ -40,11 +40,15 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 }
 
 func (f *agentFlags) config(log *slog.Logger) (agent.Config, error) {
-	lo, hi, ok := strings.Cut(f.dynamicPorts, "-")
-	from, err1 := strconv.Atoi(lo)
-	to, err2 := strconv.Atoi(hi)
-	if !ok || err1 != nil || err2 != nil || from < 1 || to > 65535 || from > to {
-		return agent.Config{}, fmt.Errorf("--dynamic-ports %q: want a range like 49153-65535", f.dynamicPorts)
+	var from, to int // zero: the agent chooses
+	if f.dynamicPorts != "" {
+		lo, hi, ok := strings.Cut(f.dynamicPorts, "-")
+		var err1, err2 error
+		from, err1 = strconv.Atoi(lo)
+		to, err2 = strconv.Atoi(hi)
+		if !ok || err1 != nil || err2 != nil || from < 1 || to > 65535 || from > to {
+			return agent.Config{}, fmt.Errorf("--dynamic-ports %q: want a range like 61000-65535", f.dynamicPorts)
+		}
 	}
 	return agent.Config{
 		Cluster:              f.cluster,

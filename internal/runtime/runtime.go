@@ -27,7 +27,25 @@ const (
 var (
 	ErrNotFound      = errors.New("runtime: no such container")
 	ErrImageNotFound = errors.New("runtime: image not found") // neither local nor pullable
+	// ErrPortInUse: a container did not start because a host port it
+	// binds is taken on the host (by another program, or by a container
+	// the engine started). StartContainer returns a *PortInUseError.
+	ErrPortInUse = errors.New("runtime: host port already in use")
 )
+
+// PortInUseError is StartContainer's error when a host port is taken. It
+// matches ErrPortInUse.
+type PortInUseError struct {
+	HostPort int    // the port taken; 0 when the engine did not say
+	Protocol string // "tcp" or "udp"; "" when the engine did not say
+	Err      error  // the engine's error
+}
+
+func (e *PortInUseError) Error() string { return e.Err.Error() }
+func (e *PortInUseError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrPortInUse) hold.
+func (e *PortInUseError) Is(target error) bool { return target == ErrPortInUse }
 
 // Runtime runs containers. Methods are safe for concurrent use.
 type Runtime interface {
@@ -44,7 +62,9 @@ type Runtime interface {
 	CreateTaskNetwork(ctx context.Context, spec TaskNetworkSpec) (TaskNetwork, error)
 	// CreateContainer creates (does not start) a container and returns its ID.
 	CreateContainer(ctx context.Context, spec ContainerSpec) (string, error)
-	// StartContainer starts a created container.
+	// StartContainer starts a created container. A host port it binds
+	// that is taken fails it with a *PortInUseError; the container is
+	// left created, not started.
 	StartContainer(ctx context.Context, id string) error
 	// StopContainer sends SIGTERM (or the image's stop signal) and SIGKILL
 	// after timeout. Stopping a stopped container is not an error.

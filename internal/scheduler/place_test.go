@@ -352,8 +352,9 @@ func TestPorts(t *testing.T) {
 		}
 	})
 	t.Run("default range", func(t *testing.T) {
-		r := mustPlace(t, []Instance{inst("a", big, big, usedTCP(49153))}, Request{Ports: []PortMapping{{ContainerPort: 80}}}, 1, nil, nil, nil)
-		if got := r.Placements[0].Ports[0].HostPort; got != 49154 {
+		first := DefaultDynamicPorts.From
+		r := mustPlace(t, []Instance{inst("a", big, big, usedTCP(first))}, Request{Ports: []PortMapping{{ContainerPort: 80}}}, 1, nil, nil, nil)
+		if got := r.Placements[0].Ports[0].HostPort; got != first+1 {
 			t.Errorf("dynamic port %d", got)
 		}
 	})

@@ -207,10 +207,11 @@ func TestReserveRelease(t *testing.T) {
 	if len(r.Placements) != 1 || r.Unplaced != 1 || r.Failures[0].Reason != ReasonPorts {
 		t.Fatalf("the static port 443 fits one task: %v, %s", ids(r), failuresString(r.Failures))
 	}
-	if got := after.UsedTCP; !slices.Equal(got, []int{22, 80, 443, 49153}) {
+	dyn := DefaultDynamicPorts.From
+	if got := after.UsedTCP; !slices.Equal(got, []int{22, 80, 443, dyn}) {
 		t.Errorf("used tcp %v", got)
 	}
-	if got := after.UsedUDP; !slices.Equal(got, []int{53, 49153}) {
+	if got := after.UsedUDP; !slices.Equal(got, []int{53, dyn}) {
 		t.Errorf("used udp %v", got)
 	}
 	if got := after.Tasks; !slices.Equal(got, []Task{{Group: "family:db"}, {Group: "family:web", Family: "web"}}) {

@@ -38,11 +38,6 @@ const (
 	AttrCPUArchitecture  = "ecs.cpu-architecture"
 )
 
-// DefaultDynamicPorts is the host port range dynamic (hostPort 0) bridge
-// mappings draw from when an instance does not say otherwise: the ECS
-// agent's default ECS_DYNAMIC_HOST_PORT_RANGE.
-var DefaultDynamicPorts = PortRange{From: 49153, To: 65535}
-
 // Instance is a snapshot of one container instance.
 type Instance struct {
 	ID             string // container instance ID (the last part of its ARN)

@@ -88,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+agentproto.PathRegister, s.auth(s.register))
 	mux.HandleFunc("GET "+agentproto.PathPoll, s.auth(s.poll))
 	mux.HandleFunc("POST "+agentproto.PathReport, s.auth(s.report))
+	mux.HandleFunc("POST "+agentproto.PathPorts, s.auth(s.movePorts))
 	return mux
 }
 
@@ -157,7 +158,8 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	cl, err := state.Get[clusterStatus](ctx, s.cfg.Store, state.ClusterKey(req.Cluster))
 	if state.IsNotFound(err) || (err == nil && cl.Value.Status != "ACTIVE") {
-		return nil, badRequest("cluster %q does not exist or is not ACTIVE", req.Cluster)
+		// 404: the agent waits for the cluster to be created.
+		return nil, &httpError{http.StatusNotFound, "cluster " + req.Cluster + " does not exist or is not ACTIVE"}
 	}
 	if err != nil {
 		return nil, err

@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -170,9 +172,31 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 // StartContainer starts a created container.
 func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return containerErr("start", id, err)
+		err = containerErr("start", id, err)
+		if pe := portInUse(err); pe != nil {
+			return pe
+		}
+		return err
 	}
 	return nil
+}
+
+// portInUseRe matches Docker's two ways of saying that a host port is
+// taken: its userland proxy could not bind it ("listen tcp4
+// 0.0.0.0:8080: bind: address already in use"), or another container
+// holds it ("Bind for 0.0.0.0:8080 failed: port is already allocated").
+var portInUseRe = regexp.MustCompile(`listen (tcp|udp)[46]? \S*:(\d+): bind: address already in use|Bind for \S*:(\d+) failed: port is already allocated`)
+
+// portInUse returns a *runtime.PortInUseError for a start error that says
+// a host port is taken, or nil.
+func portInUse(err error) *runtime.PortInUseError {
+	m := portInUseRe.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil
+	}
+	pe := &runtime.PortInUseError{Protocol: m[1], Err: err}
+	pe.HostPort, _ = strconv.Atoi(m[2] + m[3])
+	return pe
 }
 
 // StopContainer stops a container: its stop signal, then SIGKILL after

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/minato-project/minato/internal/model/ecstypes"
@@ -364,10 +365,18 @@ func (r *Runtime) bindPortsLocked(c *ctr) error {
 			b.Protocol = "tcp"
 		}
 		b.HostIP = "0.0.0.0"
+		if b.HostPort != 0 && r.boundLocked(b.HostPort, b.Protocol) {
+			c.ns.closeAll()
+			return &runtime.PortInUseError{HostPort: b.HostPort, Protocol: b.Protocol,
+				Err: fmt.Errorf("bind for 0.0.0.0:%d failed: port is already allocated", b.HostPort)}
+		}
 		if r.Loopback && b.Protocol == "tcp" {
 			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.HostPort)))
 			if err != nil {
 				c.ns.closeAll()
+				if errors.Is(err, syscall.EADDRINUSE) {
+					return &runtime.PortInUseError{HostPort: b.HostPort, Protocol: b.Protocol, Err: err}
+				}
 				return err
 			}
 			c.ns.mu.Lock()
@@ -383,6 +392,22 @@ func (r *Runtime) bindPortsLocked(c *ctr) error {
 	sort.Slice(ports, func(i, j int) bool { return ports[i].ContainerPort < ports[j].ContainerPort })
 	c.state.Ports = ports
 	return nil
+}
+
+// boundLocked reports whether a running container holds a host port, as
+// Docker's port allocator would.
+func (r *Runtime) boundLocked(port int, proto string) bool {
+	for _, o := range r.containers {
+		if !o.state.Running {
+			continue
+		}
+		for _, p := range o.state.Ports {
+			if p.HostPort == port && p.Protocol == proto {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (r *Runtime) startLocked(c *ctr, prog Program) {

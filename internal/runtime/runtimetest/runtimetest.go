@@ -49,6 +49,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime, image stri
 		{"HealthUnhealthy", s.testUnhealthy},
 		{"MissingImage", s.testMissingImage},
 		{"BridgeDynamicPort", s.testBridgePort},
+		{"HostPortInUse", s.testPortInUse},
 		{"AwsvpcSharedLocalhost", s.testAwsvpc},
 	}
 	for _, tc := range tests {
@@ -455,6 +456,33 @@ func (s *suite) testBridgePort(t *testing.T) {
 	body := getOK(t, "http://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(bound))+"/health", 15*time.Second)
 	if !strings.Contains(body, "ok") {
 		t.Fatalf("GET /health = %q", body)
+	}
+}
+
+// testPortInUse: a container whose host port another program holds does
+// not start, says which port, and stays created until it is removed.
+func (s *suite) testPortInUse(t *testing.T) {
+	rt := s.newRuntime(t)
+	tk := s.newTask(t, rt)
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	spec := tk.spec("web", "serve")
+	port := int32(8080)
+	spec.NetworkMode = ecstypes.NetworkModeBridge
+	spec.Def.PortMappings = []ecstypes.PortMapping{{ContainerPort: &port, Protocol: ecstypes.TransportProtocolTcp}}
+	spec.PortBindings = []runtime.PortBinding{{ContainerPort: 8080, HostPort: taken, Protocol: "tcp"}}
+	id := tk.create(spec)
+	err = rt.StartContainer(ctxFor(t, 30*time.Second), id)
+	var pe *runtime.PortInUseError
+	if !errors.Is(err, runtime.ErrPortInUse) || !errors.As(err, &pe) || pe.HostPort != taken {
+		t.Fatalf("StartContainer with host port %d taken = %v, want a PortInUseError for it", taken, err)
+	}
+	if st := tk.inspect(id); st.Running {
+		t.Fatalf("the container runs although its port is taken: %+v", st)
 	}
 }
 

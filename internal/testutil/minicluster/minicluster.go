@@ -31,6 +31,9 @@ import (
 // Call is the request context tests use for API calls.
 var Call = &awsproto.Call{Region: "us-east-1", Principal: awsproto.Principal{AccountID: "000000000000", ARN: "arn:aws:iam::000000000000:root"}}
 
+// Token is the agent join token of every Cluster.
+const Token = "tok"
+
 // Cluster is a running in-process control plane.
 type Cluster struct {
 	t     testing.TB
@@ -73,7 +76,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	if err := api.EnsureDefaultCluster(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := agentserver.New(agentserver.Config{Store: vst, View: view, Agents: agents, Clock: clock, Token: "tok", Logger: log.With("component", "agentserver"),
+	srv := agentserver.New(agentserver.Config{Store: vst, View: view, Agents: agents, Clock: clock, Token: Token, Logger: log.With("component", "agentserver"),
 		Scope: arn.Scope{Region: "us-east-1", AccountID: "000000000000"}, PollTimeout: 2 * time.Second})
 	hs := httptest.NewServer(srv.Handler())
 	done := make(chan struct{})
@@ -98,6 +101,9 @@ func New(t testing.TB, opts Options) *Cluster {
 	return &Cluster{t: t, ECS: api, Store: vst, url: hs.URL, ctx: ctx}
 }
 
+// URL is where agents reach the control plane (agent.Config.Server).
+func (c *Cluster) URL() string { return c.url }
+
 // AddAgent starts an agent on a new fake runtime that has images and
 // returns the runtime. The agent stops when the test ends.
 func (c *Cluster) AddAgent(az string, images ...string) *fake.Runtime {
@@ -111,7 +117,7 @@ func (c *Cluster) AddAgent(az string, images ...string) *fake.Runtime {
 	ctx, cancel := context.WithCancel(c.ctx)
 	go func() {
 		done <- agent.Run(ctx, agent.Config{
-			Server: c.url, Token: "tok", DataDir: c.t.TempDir(), Runtime: rt, AvailabilityZone: az,
+			Server: c.url, Token: Token, DataDir: c.t.TempDir(), Runtime: rt, AvailabilityZone: az,
 			StopTimeout: time.Second, CleanupWait: time.Minute, Logger: slog.New(slog.DiscardHandler),
 			Ready: func(id string) { ready <- id },
 		})
