@@ -51,9 +51,9 @@ package model
 // The -require pairs are rules the real service enforces that the model
 // leaves out ("Container.name should not be null or empty.").
 
-//go:generate go run ./gen -models ../../../shared/aws-models -service ecs -out ecstypes -require ContainerDefinition.name,ContainerDefinition.image
+//go:generate go run ./gen -models ../../../shared/aws-models -service ecs -out ecstypes -require ContainerDefinition.name,ContainerDefinition.image -invalid InvalidParameterException
 //go:generate go run ./gen -models ../../../shared/aws-models -service sts -out ststypes
 //go:generate go run ./gen -models ../../../shared/aws-models -service elbv2 -out elbv2types -pkg elbv2types
 //go:generate go run ./gen -models ../../../shared/aws-models -service secretsmanager -out secretsmanagertypes
 //go:generate go run ./gen -models ../../../shared/aws-models -service ssm -out ssmtypes
-//go:generate go run ./gen -models ../../../shared/aws-models -service logs -out logstypes
+//go:generate go run ./gen -models ../../../shared/aws-models -service logs -out logstypes -invalid InvalidParameterException

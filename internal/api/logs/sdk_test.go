@@ -138,10 +138,14 @@ func TestGroups(t *testing.T) {
 	if _, err := e.c.UntagResource(ctx, &cwl.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: []string{"n"}}); err != nil {
 		t.Fatal(err)
 	}
-	tags, err := e.c.ListTagsForResource(ctx, &cwl.ListTagsForResourceInput{ResourceArn: aws.String(arn + ":*")})
+	tags, err := e.c.ListTagsForResource(ctx, &cwl.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
 	if err != nil || fmt.Sprint(tags.Tags) != "map[env:prod]" {
 		t.Fatalf("list-tags-for-resource: %v %v", tags, err)
 	}
+	// DescribeLogGroups' arn ends in ":*", which the tagging operations
+	// refuse, as AWS does (the model's pattern for resourceArn has no "*").
+	_, err = e.c.ListTagsForResource(ctx, &cwl.ListTagsForResourceInput{ResourceArn: aws.String(arn + ":*")})
+	wantCode(t, err, "InvalidParameterException")
 	_, err = e.c.ListTagsForResource(ctx, &cwl.ListTagsForResourceInput{ResourceArn: aws.String("arn:aws:logs:ap-northeast-1:123456789012:log-group:/nope")})
 	wantCode(t, err, "ResourceNotFoundException")
 	if _, err := e.c.DeleteLogGroup(ctx, &cwl.DeleteLogGroupInput{LogGroupName: aws.String("/ecs/b")}); err != nil {

@@ -144,7 +144,11 @@ func TestErrorsAndValidate(t *testing.T) {
 	if err := req.Validate(); err == nil || err.Error() != "RoleSessionName: is required" {
 		t.Errorf("Validate = %v", err)
 	}
-	req.RoleSessionName = "s"
+	req.RoleSessionName = "s" // the model's minimum is 2
+	if err := req.Validate(); err == nil || err.Error() != "RoleSessionName: must have length greater than or equal to 2" {
+		t.Errorf("Validate = %v", err)
+	}
+	req.RoleSessionName = "sess"
 	if err := req.Validate(); err == nil || err.Error() != "Tags[0].Value: is required" {
 		t.Errorf("Validate = %v", err)
 	}
