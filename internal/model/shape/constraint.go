@@ -1,10 +1,8 @@
 package shape
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // The model's value constraints (botocore's min, max and pattern traits),
@@ -19,25 +17,6 @@ import (
 // maxQuoted is how many characters of an offending value an error message
 // quotes; the rest is cut off with "...".
 const maxQuoted = 100
-
-// Pattern is a model's pattern trait, compiled on first use: a service's
-// many patterns cost nothing until a request needs one.
-type Pattern struct {
-	// Model is the pattern as the model writes it, quoted in messages.
-	Model string
-	re    func() *regexp.Regexp
-}
-
-// NewPattern returns the pattern model, matched as expr: the model's
-// pattern anchored to the whole value (AWS matches the whole string) and
-// translated to Go's syntax. The generator has compiled expr already; a
-// failure here is a generator bug, hence the panic.
-func NewPattern(model, expr string) *Pattern {
-	return &Pattern{Model: model, re: sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })}
-}
-
-// MatchString reports whether v matches the whole pattern.
-func (p *Pattern) MatchString(v string) bool { return p.re().MatchString(v) }
 
 // String holds the constraints of a string shape.
 type String struct {
