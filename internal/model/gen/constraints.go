@@ -29,10 +29,6 @@ type patternInfo struct {
 	name string // package variable, once one is emitted
 }
 
-// javaEscape matches a Java \uXXXX escape (the backslash not itself escaped
-// is checked by translatePattern).
-var javaEscape = regexp.MustCompile(`\\u[0-9a-fA-F]{4}`)
-
 // translatePattern turns a botocore pattern (Java syntax, matched against the
 // whole value) into a Go expression: \uXXXX escapes become \x{XXXX}, and the
 // whole is anchored as ^(?:...)$. It fails where Go's RE2 differs: no
@@ -45,8 +41,11 @@ func translatePattern(p string) (string, error) {
 			b.WriteByte(p[i])
 			continue
 		}
-		if loc := javaEscape.FindStringIndex(p[i:]); loc != nil && loc[0] == 0 {
-			cp, _ := strconv.ParseUint(p[i+2:i+6], 16, 32)
+		if p[i+1] == 'u' && i+6 <= len(p) {
+			cp, err := strconv.ParseUint(p[i+2:i+6], 16, 32)
+			if err != nil {
+				return "", fmt.Errorf("bad escape %q", p[i:i+6])
+			}
 			if cp >= 0xD800 && cp <= 0xDFFF {
 				return "", fmt.Errorf("surrogate code point \\u%04X", cp)
 			}

@@ -346,6 +346,8 @@ func TestTranslatePattern(t *testing.T) {
 		{`[\w-_]*`, `^(?:[\w-_]*)$`, ""}, // "-" after a class is literal, in both
 		{`a*+`, "", "nested repetition"}, // possessive
 		{`[\uDC00]`, "", "surrogate"},
+		{`\uZZZZ`, "", "bad escape"},
+		{`a\u00`, "", "escape"}, // too short: left to Go, which refuses \u
 	} {
 		got, err := translatePattern(tc.in)
 		switch {
