@@ -2,9 +2,13 @@ package awsproto
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"reflect"
+
+	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/model/shape"
 )
 
 // Handler serves one operation. It returns the output value to encode (a
@@ -63,11 +67,16 @@ func CallFromContext(ctx context.Context) (*Call, bool) {
 }
 
 // Op adapts a typed operation to a Handler: it decodes the request into a new
-// In, calls f and returns its output. It works for both protocols.
+// In, checks it against the AWS model when In has a generated Validate
+// method (see checkInput), calls f and returns its output. It works for both
+// protocols.
 func Op[In, Out any](f func(ctx context.Context, c *Call, in *In) (*Out, error)) Handler {
 	return func(ctx context.Context, c *Call) (any, error) {
 		in := new(In)
 		if err := c.Decode(in); err != nil {
+			return nil, err
+		}
+		if err := checkInput(c.Protocol, in); err != nil {
 			return nil, err
 		}
 		out, err := f(ctx, c, in)
@@ -79,6 +88,34 @@ func Op[In, Out any](f func(ctx context.Context, c *Call, in *In) (*Out, error))
 		}
 		return out, nil
 	}
+}
+
+// checkInput runs the model's checks on a decoded input (required members,
+// enum values, lengths, value ranges, patterns: the generated Validate), so
+// that every operation of every service refuses what AWS refuses before any
+// handler spends time or memory on it. A *shape.ValidationError becomes the
+// service's own validation error: the code the generated input type names
+// (ValidationErrorCode), else the protocol's usual one, with AWS's message
+// ("1 validation error detected: Value ... at '...' failed to satisfy
+// constraint: ..."). Any other error from Validate passes through.
+func checkInput(p Protocol, in any) error {
+	v, ok := in.(interface{ Validate() error })
+	if !ok {
+		return nil
+	}
+	err := v.Validate()
+	var ve *shape.ValidationError
+	if err == nil || !errors.As(err, &ve) {
+		return err
+	}
+	code := "ValidationException"
+	if p == ProtocolQuery {
+		code = "ValidationError"
+	}
+	if named, ok := in.(interface{ ValidationErrorCode() string }); ok {
+		code = named.ValidationErrorCode()
+	}
+	return &core.Error{Kind: core.KindInvalid, Code: code, Message: ve.Message()}
 }
 
 // isNil reports whether v is nil or a nil pointer, map or slice.

@@ -77,7 +77,7 @@ func TestQueryRoundTrip(t *testing.T) {
 	}
 
 	_, err = c.AssumeRole(context.Background(), &sts.AssumeRoleInput{
-		RoleArn: aws.String("arn:aws:iam::123456789012:role/r"), RoleSessionName: aws.String("s"), Policy: aws.String("bad"),
+		RoleArn: aws.String("arn:aws:iam::123456789012:role/r"), RoleSessionName: aws.String("sess"), Policy: aws.String("bad"),
 	})
 	var mp *ststypes.MalformedPolicyDocumentException
 	if !errors.As(err, &mp) {

@@ -45,15 +45,43 @@
 //     unknown enum value, in model member order, recursing into nested
 //     structures, lists and maps, as a *shape.ValidationError whose Path reads
 //     like "containerDefinitions[0].name". Unboxed numbers cannot be told
-//     absent and are not checked for presence.
+//     absent and are not checked for presence; nor are strings whose shape
+//     allows "" (min 0).
+//   - On structs reachable from an operation's input, Validate also checks
+//     the model's min, max and pattern traits, as AWS's front end does:
+//     string length in characters (Unicode code points), list and map length
+//     in elements, blob length in bytes, number values; then the pattern,
+//     never before the length, so an oversized value never reaches a regexp.
+//     Patterns are Java regexes matched against the whole value: each is
+//     translated (\uXXXX), anchored as ^(?:...)$ and compiled on first use
+//     (shape.NewPattern); those Go's RE2 cannot compile (lookarounds,
+//     back-references, repeat counts over 1000) are listed in a comment in
+//     the generated file, and only their lengths are checked. A member's ""
+//     (strings), nil (lists, maps, blobs, boxed numbers) or zero (unboxed
+//     numbers, when zero is out of range) is taken as absent: the Go types
+//     cannot tell it from a missing member. Output-only structs get none of
+//     these checks: minato is not held to AWS's limits on what it answers,
+//     and leaving them out keeps the generated files smaller.
+//   - ValidationErrorCode, the error code the service answers a request that
+//     breaks the model with (-invalid, else ValidationException for JSON
+//     services and ValidationError for query ones), and on every operation
+//     input type a ValidationErrorCode() method returning it. awsproto.Op
+//     validates every decoded input before the handler runs and answers a
+//     failure with that code and AWS's message ("1 validation error
+//     detected: Value '...' at '...' failed to satisfy constraint: ...").
 package model
 
 // The -require pairs are rules the real service enforces that the model
-// leaves out ("Container.name should not be null or empty.").
+// leaves out ("Container.name should not be null or empty."). -invalid names
+// the error a service answers a broken model constraint with where it is not
+// the protocol's usual one: CloudWatch Logs answers InvalidParameterException
+// ("1 validation error detected: Value '...' at 'logStreamName' failed to
+// satisfy constraint: ..."); for ECS it is the code minato's ECS API has
+// always answered these checks with.
 
-//go:generate go run ./gen -models ../../../shared/aws-models -service ecs -out ecstypes -require ContainerDefinition.name,ContainerDefinition.image
+//go:generate go run ./gen -models ../../../shared/aws-models -service ecs -out ecstypes -require ContainerDefinition.name,ContainerDefinition.image -invalid InvalidParameterException
 //go:generate go run ./gen -models ../../../shared/aws-models -service sts -out ststypes
 //go:generate go run ./gen -models ../../../shared/aws-models -service elbv2 -out elbv2types -pkg elbv2types
 //go:generate go run ./gen -models ../../../shared/aws-models -service secretsmanager -out secretsmanagertypes
 //go:generate go run ./gen -models ../../../shared/aws-models -service ssm -out ssmtypes
-//go:generate go run ./gen -models ../../../shared/aws-models -service logs -out logstypes
+//go:generate go run ./gen -models ../../../shared/aws-models -service logs -out logstypes -invalid InvalidParameterException

@@ -35,9 +35,6 @@ type putLogEventsResponse struct {
 
 // PutLogEvents appends a batch of events to a stream, durably.
 func (a *API) PutLogEvents(_ context.Context, c *awsproto.Call, in *logstypes.PutLogEventsRequest) (*putLogEventsResponse, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if _, err := groupName(in.LogGroupName, ""); err != nil {
 		return nil, err
 	}
@@ -135,9 +132,6 @@ type getLogEventsResponse struct {
 // GetLogEvents reads a stream's events: the newest page by default, the
 // oldest with startFromHead, and onwards from a token.
 func (a *API) GetLogEvents(_ context.Context, c *awsproto.Call, in *logstypes.GetLogEventsRequest) (*getLogEventsResponse, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	name, err := groupName(in.LogGroupName, in.LogGroupIdentifier)
 	if err != nil {
 		return nil, err
@@ -225,9 +219,6 @@ type filterLogEventsResponse struct {
 // FilterLogEvents searches a group's events, interleaved across its
 // streams in time order.
 func (a *API) FilterLogEvents(_ context.Context, c *awsproto.Call, in *logstypes.FilterLogEventsRequest) (*filterLogEventsResponse, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	name, err := groupName(in.LogGroupName, in.LogGroupIdentifier)
 	if err != nil {
 		return nil, err

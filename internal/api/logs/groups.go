@@ -51,9 +51,6 @@ func checkTags(tags map[string]string) error {
 
 // CreateLogGroup creates a log group.
 func (a *API) CreateLogGroup(_ context.Context, c *awsproto.Call, in *logstypes.CreateLogGroupRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if _, err := groupName(in.LogGroupName, ""); err != nil {
 		return nil, err
 	}
@@ -65,9 +62,6 @@ func (a *API) CreateLogGroup(_ context.Context, c *awsproto.Call, in *logstypes.
 
 // DeleteLogGroup deletes a log group with its streams and events.
 func (a *API) DeleteLogGroup(_ context.Context, c *awsproto.Call, in *logstypes.DeleteLogGroupRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if _, err := groupName(in.LogGroupName, ""); err != nil {
 		return nil, err
 	}
@@ -86,9 +80,6 @@ func (a *API) renderGroup(c *awsproto.Call, g logstore.GroupInfo) logGroup {
 
 // DescribeLogGroups lists log groups by name.
 func (a *API) DescribeLogGroups(_ context.Context, c *awsproto.Call, in *logstypes.DescribeLogGroupsRequest) (*describeLogGroupsResponse, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	limit := 50
 	if in.Limit != 0 {
 		if in.Limit < 1 || in.Limit > 50 {
@@ -123,9 +114,6 @@ func (a *API) DescribeLogGroups(_ context.Context, c *awsproto.Call, in *logstyp
 
 // PutRetentionPolicy sets a group's retention; it is enforced at once.
 func (a *API) PutRetentionPolicy(_ context.Context, c *awsproto.Call, in *logstypes.PutRetentionPolicyRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if _, err := groupName(in.LogGroupName, ""); err != nil {
 		return nil, err
 	}
@@ -142,9 +130,6 @@ func (a *API) PutRetentionPolicy(_ context.Context, c *awsproto.Call, in *logsty
 
 // DeleteRetentionPolicy makes a group's events never expire.
 func (a *API) DeleteRetentionPolicy(_ context.Context, c *awsproto.Call, in *logstypes.DeleteRetentionPolicyRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if _, err := groupName(in.LogGroupName, ""); err != nil {
 		return nil, err
 	}
@@ -153,9 +138,6 @@ func (a *API) DeleteRetentionPolicy(_ context.Context, c *awsproto.Call, in *log
 
 // CreateLogStream creates a log stream.
 func (a *API) CreateLogStream(_ context.Context, c *awsproto.Call, in *logstypes.CreateLogStreamRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if _, err := groupName(in.LogGroupName, ""); err != nil {
 		return nil, err
 	}
@@ -167,9 +149,6 @@ func (a *API) CreateLogStream(_ context.Context, c *awsproto.Call, in *logstypes
 
 // DeleteLogStream deletes a stream and its events.
 func (a *API) DeleteLogStream(_ context.Context, c *awsproto.Call, in *logstypes.DeleteLogStreamRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if _, err := groupName(in.LogGroupName, ""); err != nil {
 		return nil, err
 	}
@@ -197,9 +176,6 @@ type describeLogStreamsResponse struct {
 // DescribeLogStreams lists a group's streams by name or by last event
 // time, either way round.
 func (a *API) DescribeLogStreams(_ context.Context, c *awsproto.Call, in *logstypes.DescribeLogStreamsRequest) (*describeLogStreamsResponse, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	name, err := groupName(in.LogGroupName, in.LogGroupIdentifier)
 	if err != nil {
 		return nil, err
@@ -270,9 +246,6 @@ func (a *API) tagTarget(arn string) (string, error) {
 
 // TagResource tags a log group by ARN.
 func (a *API) TagResource(_ context.Context, c *awsproto.Call, in *logstypes.TagResourceRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	name, err := a.tagTarget(in.ResourceArn)
 	if err != nil {
 		return nil, err
@@ -302,9 +275,6 @@ func (a *API) tag(name string, tags map[string]string) error {
 
 // UntagResource removes tags of a log group by ARN.
 func (a *API) UntagResource(_ context.Context, c *awsproto.Call, in *logstypes.UntagResourceRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	name, err := a.tagTarget(in.ResourceArn)
 	if err != nil {
 		return nil, err
@@ -318,9 +288,6 @@ type tagsResponse struct {
 
 // ListTagsForResource lists a log group's tags by ARN.
 func (a *API) ListTagsForResource(_ context.Context, c *awsproto.Call, in *logstypes.ListTagsForResourceRequest) (*tagsResponse, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	name, err := a.tagTarget(in.ResourceArn)
 	if err != nil {
 		return nil, err
@@ -341,24 +308,15 @@ func (a *API) listTags(name string) (*tagsResponse, error) {
 
 // TagLogGroup is the deprecated TagResource by group name.
 func (a *API) TagLogGroup(_ context.Context, c *awsproto.Call, in *logstypes.TagLogGroupRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	return nil, a.tag(in.LogGroupName, in.Tags)
 }
 
 // UntagLogGroup is the deprecated UntagResource by group name.
 func (a *API) UntagLogGroup(_ context.Context, c *awsproto.Call, in *logstypes.UntagLogGroupRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	return nil, storeErr(a.store.UntagGroup(in.LogGroupName, in.Tags))
 }
 
 // ListTagsLogGroup is the deprecated ListTagsForResource by group name.
 func (a *API) ListTagsLogGroup(_ context.Context, c *awsproto.Call, in *logstypes.ListTagsLogGroupRequest) (*tagsResponse, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	return a.listTags(in.LogGroupName)
 }

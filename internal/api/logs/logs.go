@@ -184,14 +184,6 @@ func storeErr(err error) error {
 	return err
 }
 
-// validate runs the model's checks on a request.
-func validate(v interface{ Validate() error }) error {
-	if err := v.Validate(); err != nil {
-		return invalidParam("%v", err)
-	}
-	return nil
-}
-
 // Notes are shown beside each operation in docs/compatibility.md.
 var Notes = map[string]string{
 	"CreateLogGroup":      "kmsKeyId and logGroupClass are accepted and ignored (every group is STANDARD, stored unencrypted on the node's disk).",

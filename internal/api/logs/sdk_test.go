@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -138,10 +139,14 @@ func TestGroups(t *testing.T) {
 	if _, err := e.c.UntagResource(ctx, &cwl.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: []string{"n"}}); err != nil {
 		t.Fatal(err)
 	}
-	tags, err := e.c.ListTagsForResource(ctx, &cwl.ListTagsForResourceInput{ResourceArn: aws.String(arn + ":*")})
+	tags, err := e.c.ListTagsForResource(ctx, &cwl.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
 	if err != nil || fmt.Sprint(tags.Tags) != "map[env:prod]" {
 		t.Fatalf("list-tags-for-resource: %v %v", tags, err)
 	}
+	// DescribeLogGroups' arn ends in ":*", which the tagging operations
+	// refuse, as AWS does (the model's pattern for resourceArn has no "*").
+	_, err = e.c.ListTagsForResource(ctx, &cwl.ListTagsForResourceInput{ResourceArn: aws.String(arn + ":*")})
+	wantCode(t, err, "InvalidParameterException")
 	_, err = e.c.ListTagsForResource(ctx, &cwl.ListTagsForResourceInput{ResourceArn: aws.String("arn:aws:logs:ap-northeast-1:123456789012:log-group:/nope")})
 	wantCode(t, err, "ResourceNotFoundException")
 	if _, err := e.c.DeleteLogGroup(ctx, &cwl.DeleteLogGroupInput{LogGroupName: aws.String("/ecs/b")}); err != nil {
@@ -338,4 +343,21 @@ func msgs(evs []types.OutputLogEvent) []string {
 		out = append(out, aws.ToString(e.Message))
 	}
 	return out
+}
+
+// TestFilterPatternLimit: filterPattern is at most 1,024 characters, as the
+// model says; a longer one is refused before the log store is searched.
+func TestFilterPatternLimit(t *testing.T) {
+	e, ctx := newEnv(t), context.Background()
+	if _, err := e.c.CreateLogGroup(ctx, &cwl.CreateLogGroupInput{LogGroupName: aws.String("/f")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.c.FilterLogEvents(ctx, &cwl.FilterLogEventsInput{LogGroupName: aws.String("/f"), FilterPattern: aws.String(strings.Repeat("x", 1025))})
+	wantCode(t, err, "InvalidParameterException")
+	if err == nil || !strings.Contains(err.Error(), "at 'filterPattern' failed to satisfy constraint: Member must have length less than or equal to 1024") {
+		t.Errorf("message: %v", err)
+	}
+	if _, err := e.c.FilterLogEvents(ctx, &cwl.FilterLogEventsInput{LogGroupName: aws.String("/f"), FilterPattern: aws.String(strings.Repeat("x", 1024))}); err != nil {
+		t.Errorf("a 1,024-character pattern: %v", err)
+	}
 }

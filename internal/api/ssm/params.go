@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/minato-project/minato/internal/api/paging"
 	"github.com/minato-project/minato/internal/awsproto"
@@ -18,9 +19,6 @@ import (
 
 // PutParameter creates a parameter, or with Overwrite adds a version.
 func (a *API) PutParameter(ctx context.Context, c *awsproto.Call, in *ssm.PutParameterRequest) (*ssm.PutParameterResult, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if err := checkName(in.Name); err != nil {
 		return nil, err
 	}
@@ -36,12 +34,6 @@ func (a *API) PutParameter(ctx context.Context, c *awsproto.Call, in *ssm.PutPar
 	if len(in.Value) > limit {
 		return nil, validation("Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.")
 	}
-	if in.Value == "" {
-		return nil, validation("1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1")
-	}
-	if len(in.Description) > 1024 {
-		return nil, validation("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1024")
-	}
 	if in.KeyId != "" && in.Type != ssm.ParameterTypeSecureString {
 		return nil, validation("KeyId is required for SecureString type parameter only.")
 	}
@@ -55,8 +47,14 @@ func (a *API) PutParameter(ctx context.Context, c *awsproto.Call, in *ssm.PutPar
 		return nil, validation("The following data type is not supported: %s (Data type names are all lowercase.)", in.DataType)
 	}
 	if in.AllowedPattern != "" {
+		// The model's limit (1024 characters) is checked before the handler
+		// runs; checked again here, before compiling, so that no path
+		// compiles an oversized pattern.
+		if utf8.RuneCountInString(in.AllowedPattern) > maxPatternLen {
+			return nil, validation("1 validation error detected: Value at 'allowedPattern' failed to satisfy constraint: Member must have length less than or equal to 1024")
+		}
 		re, err := regexp.Compile(in.AllowedPattern)
-		if err != nil || len(in.AllowedPattern) > 1024 {
+		if err != nil {
 			return nil, core.Errorf(core.KindInvalid, ssm.ErrCodeInvalidAllowedPatternException, "The allowed pattern is not a valid regular expression.")
 		}
 		if !re.MatchString(in.Value) {
@@ -182,9 +180,6 @@ func selectorText(ref secretstore.ParameterRef) string {
 
 // GetParameter returns one parameter.
 func (a *API) GetParameter(ctx context.Context, c *awsproto.Call, in *ssm.GetParameterRequest) (*ssm.GetParameterResult, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	p, v, sel, err := a.read(ctx, in.Name)
 	if err != nil {
 		return nil, err
@@ -199,9 +194,6 @@ func (a *API) GetParameter(ctx context.Context, c *awsproto.Call, in *ssm.GetPar
 // GetParameters returns up to ten parameters; names not found are listed
 // in InvalidParameters.
 func (a *API) GetParameters(ctx context.Context, c *awsproto.Call, in *ssm.GetParametersRequest) (*ssm.GetParametersResult, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if len(in.Names) < 1 || len(in.Names) > maxBatchSize {
 		return nil, validation("1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length less than or equal to 10")
 	}
@@ -232,9 +224,6 @@ func (a *API) GetParameters(ctx context.Context, c *awsproto.Call, in *ssm.GetPa
 // GetParametersByPath returns the parameters under a path: those one
 // level below it, or every level with Recursive.
 func (a *API) GetParametersByPath(ctx context.Context, c *awsproto.Call, in *ssm.GetParametersByPathRequest) (*ssm.GetParametersByPathResult, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	path := in.Path
 	if !strings.HasPrefix(path, "/") || (path != "/" && !nameRE.MatchString(path)) || strings.Contains(path, "//") {
 		return nil, validation("The parameter doesn't meet the parameter name requirements. The parameter name must begin with a forward slash \"/\". It can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). It must use only letters, numbers, or the following symbols: . (period), - (hyphen), _ (underscore). Special characters are not allowed. All sub-paths, if specified, must use the forward slash symbol \"/\". Valid example: /get/parameters2-/by1./path0_.")
@@ -314,9 +303,6 @@ func (a *API) scan(ctx context.Context, prefix, after string, f func(key string,
 
 // DeleteParameter deletes a parameter and all its versions.
 func (a *API) DeleteParameter(ctx context.Context, _ *awsproto.Call, in *ssm.DeleteParameterRequest) (*struct{}, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	found, err := a.delete(ctx, in.Name)
 	if err != nil {
 		return nil, err
@@ -348,9 +334,6 @@ func (a *API) delete(ctx context.Context, name string) (bool, error) {
 
 // DeleteParameters deletes up to ten parameters.
 func (a *API) DeleteParameters(ctx context.Context, _ *awsproto.Call, in *ssm.DeleteParametersRequest) (*ssm.DeleteParametersResult, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if len(in.Names) < 1 || len(in.Names) > maxBatchSize {
 		return nil, validation("1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length less than or equal to 10")
 	}
@@ -380,9 +363,6 @@ func metadata(c *awsproto.Call, p state.Parameter, v state.ParameterVersion) ssm
 
 // DescribeParameters lists parameters' metadata (never values).
 func (a *API) DescribeParameters(ctx context.Context, c *awsproto.Call, in *ssm.DescribeParametersRequest) (*ssm.DescribeParametersResult, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	if len(in.Filters) > 0 && len(in.ParameterFilters) > 0 {
 		return nil, validation("You can use either Filters or ParameterFilters in a single request.")
 	}
@@ -424,9 +404,6 @@ func (a *API) DescribeParameters(ctx context.Context, c *awsproto.Call, in *ssm.
 
 // GetParameterHistory lists every version of a parameter, oldest first.
 func (a *API) GetParameterHistory(ctx context.Context, c *awsproto.Call, in *ssm.GetParameterHistoryRequest) (*ssm.GetParameterHistoryResult, error) {
-	if err := validate(in); err != nil {
-		return nil, err
-	}
 	limit, ok := paging.Limit(in.MaxResults, 50, 50)
 	if !ok {
 		return nil, validation("1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 50")

@@ -177,3 +177,26 @@ func TestParameters(t *testing.T) {
 		t.Fatal("the store file holds a parameter value in the clear")
 	}
 }
+
+// TestOversizedAllowedPattern: a 9 MiB AllowedPattern is refused by the
+// model's limit (1,024 characters) before any regexp is compiled, with a
+// short message, and stores nothing. It used to cost 33 s and 1.35 GB.
+func TestOversizedAllowedPattern(t *testing.T) {
+	c, _, _ := newClient(t)
+	_, err := c.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/big"), Value: aws.String("v"),
+		Type: types.ParameterTypeString, AllowedPattern: aws.String(strings.Repeat("(a|aa)*", 9<<20/7))})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" || len(ae.ErrorMessage()) > 400 ||
+		!strings.Contains(ae.ErrorMessage(), "at 'allowedPattern' failed to satisfy constraint: Member must have length less than or equal to 1024") {
+		t.Fatalf("PutParameter with a 9 MiB pattern: %.600v", err)
+	}
+	if _, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/big")}); code(err) != "ParameterNotFound" {
+		t.Errorf("GetParameter after the refusal: %v", err)
+	}
+	// At the limit, the pattern is compiled and applied.
+	_, err = c.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/big"), Value: aws.String("b"),
+		Type: types.ParameterTypeString, AllowedPattern: aws.String("^(" + strings.Repeat("a", 1020) + ")$")})
+	if code(err) != "ParameterPatternMismatchException" {
+		t.Errorf("PutParameter with a 1,024-character pattern: %v", err)
+	}
+}

@@ -90,13 +90,6 @@ func validation(format string, args ...any) error {
 	return core.Errorf(core.KindInvalid, "ValidationException", format, args...)
 }
 
-func validate(v interface{ Validate() error }) error {
-	if err := v.Validate(); err != nil {
-		return validation("%v", err)
-	}
-	return nil
-}
-
 func errNotFound() error { return secretstore.ErrParameterNotFound() }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
@@ -108,6 +101,8 @@ const (
 	maxAdvValue  = 8192
 	maxVersions  = 100
 	maxBatchSize = 10
+	// maxPatternLen is the model's limit on AllowedPattern, in characters.
+	maxPatternLen = 1024
 )
 
 // checkName validates a parameter name as Parameter Store does.

@@ -24,6 +24,9 @@ const (
 	SigningName = "ecs"
 	// EndpointPrefix is the endpoint host prefix.
 	EndpointPrefix = "ecs"
+	// ValidationErrorCode is the error code the service answers a request
+	// that breaks the model's constraints with (see Validate).
+	ValidationErrorCode = "InvalidParameterException"
 )
 
 // Operations describes every operation of the model, by name.
@@ -182,8 +185,9 @@ type AcceleratorCountRequest struct {
 	Max *int32 `json:"max,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AcceleratorCountRequest) Validate() error { return nil }
 
 // AcceleratorManufacturer is generated from the AWS model shape
@@ -272,8 +276,9 @@ type AcceleratorTotalMemoryMiBRequest struct {
 	Max *int32 `json:"max,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AcceleratorTotalMemoryMiBRequest) Validate() error { return nil }
 
 // AcceleratorType is generated from the AWS model shape AcceleratorType.
@@ -349,8 +354,9 @@ type AdvancedConfiguration struct {
 	RoleArn                 string `json:"roleArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AdvancedConfiguration) Validate() error { return nil }
 
 // AgentUpdateStatus is generated from the AWS model shape AgentUpdateStatus.
@@ -461,8 +467,9 @@ type AttachmentStateChange struct {
 	Status        string `json:"status,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AttachmentStateChange) Validate() error {
 	if s == nil {
 		return nil
@@ -485,8 +492,9 @@ type Attribute struct {
 	TargetId   string     `json:"targetId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Attribute) Validate() error {
 	if s == nil {
 		return nil
@@ -543,8 +551,9 @@ type AutoRepairConfiguration struct {
 	ActionsStatus AutoRepairActionsStatus `json:"actionsStatus,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AutoRepairConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -564,8 +573,9 @@ type AutoScalingGroupProvider struct {
 	ManagedDraining              ManagedDraining              `json:"managedDraining,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AutoScalingGroupProvider) Validate() error {
 	if s == nil {
 		return nil
@@ -593,8 +603,9 @@ type AutoScalingGroupProviderUpdate struct {
 	ManagedDraining              ManagedDraining              `json:"managedDraining,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AutoScalingGroupProviderUpdate) Validate() error {
 	if s == nil {
 		return nil
@@ -646,8 +657,9 @@ type AwsVpcConfiguration struct {
 	AssignPublicIp AssignPublicIp `json:"assignPublicIp,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AwsVpcConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -696,8 +708,9 @@ type BaselineEbsBandwidthMbpsRequest struct {
 	Max *int32 `json:"max,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *BaselineEbsBandwidthMbpsRequest) Validate() error { return nil }
 
 // BlockedException: Your Amazon Web Services account was blocked.
@@ -772,8 +785,9 @@ type CanaryConfiguration struct {
 	CanaryBakeTimeInMinutes *int32   `json:"canaryBakeTimeInMinutes,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CanaryConfiguration) Validate() error { return nil }
 
 // CapacityOptionType is generated from the AWS model shape CapacityOptionType.
@@ -835,6 +849,11 @@ func (s *CapacityProvider) Validate() error {
 	}
 	if s.UpdateStatus != "" && !s.UpdateStatus.IsKnown() {
 		return shape.InvalidEnum("updateStatus", s.UpdateStatus, s.UpdateStatus.Values())
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("type", s.Type, s.Type.Values())
@@ -905,14 +924,27 @@ type CapacityProviderStrategyItem struct {
 	Base             int32  `json:"base"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CapacityProviderStrategyItem) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.CapacityProvider == "" {
 		return shape.Required("capacityProvider")
+	}
+	if s.Weight < 0 {
+		return shape.TooSmall("weight", s.Weight, 0)
+	}
+	if s.Weight > 1000 {
+		return shape.TooLarge("weight", s.Weight, 1000)
+	}
+	if s.Base < 0 {
+		return shape.TooSmall("base", s.Base, 0)
+	}
+	if s.Base > 100000 {
+		return shape.TooLarge("base", s.Base, 100000)
 	}
 	return nil
 }
@@ -1025,8 +1057,9 @@ type CapacityReservationRequest struct {
 	ReservationPreference CapacityReservationPreference `json:"reservationPreference,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CapacityReservationRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1076,6 +1109,11 @@ func (s *Cluster) Validate() error {
 	if err := s.Configuration.Validate(); err != nil {
 		return shape.Prefix(err, "configuration")
 	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
+	}
 	for i0 := range s.Settings {
 		if err := s.Settings[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("settings", i0))
@@ -1096,8 +1134,9 @@ type ClusterConfiguration struct {
 	ManagedStorageConfiguration *ManagedStorageConfiguration `json:"managedStorageConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ClusterConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -1205,8 +1244,9 @@ type ClusterServiceConnectDefaultsRequest struct {
 	Namespace string `json:"namespace,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ClusterServiceConnectDefaultsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1223,8 +1263,9 @@ type ClusterSetting struct {
 	Value string             `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ClusterSetting) Validate() error {
 	if s == nil {
 		return nil
@@ -1447,8 +1488,9 @@ type ContainerDefinition struct {
 	CredentialSpecs        []string                `json:"credentialSpecs,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ContainerDefinition) Validate() error {
 	if s == nil {
 		return nil
@@ -1525,8 +1567,9 @@ type ContainerDependency struct {
 	Condition     ContainerCondition `json:"condition,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ContainerDependency) Validate() error {
 	if s == nil {
 		return nil
@@ -1590,6 +1633,11 @@ func (s *ContainerInstance) Validate() error {
 	for i0 := range s.Attributes {
 		if err := s.Attributes[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("attributes", i0))
+		}
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
 		}
 	}
 	if err := s.HealthStatus.Validate(); err != nil {
@@ -1694,8 +1742,9 @@ type ContainerOverride struct {
 	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ContainerOverride) Validate() error {
 	if s == nil {
 		return nil
@@ -1722,8 +1771,9 @@ type ContainerRestartPolicy struct {
 	RestartAttemptPeriod *int32  `json:"restartAttemptPeriod,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ContainerRestartPolicy) Validate() error {
 	if s == nil {
 		return nil
@@ -1746,8 +1796,9 @@ type ContainerStateChange struct {
 	Status          string           `json:"status,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ContainerStateChange) Validate() error {
 	if s == nil {
 		return nil
@@ -1768,8 +1819,12 @@ type ContinueServiceDeploymentRequest struct {
 	Action               DeploymentLifecycleHookAction `json:"action,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ContinueServiceDeploymentRequest that fails Validate is answered with.
+func (*ContinueServiceDeploymentRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ContinueServiceDeploymentRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1834,8 +1889,12 @@ type CreateCapacityProviderRequest struct {
 	Tags                     []Tag                                        `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateCapacityProviderRequest that fails Validate is answered with.
+func (*CreateCapacityProviderRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateCapacityProviderRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1848,6 +1907,14 @@ func (s *CreateCapacityProviderRequest) Validate() error {
 	}
 	if err := s.ManagedInstancesProvider.Validate(); err != nil {
 		return shape.Prefix(err, "managedInstancesProvider")
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	return nil
 }
@@ -1882,11 +1949,23 @@ type CreateClusterRequest struct {
 	ServiceConnectDefaults          *ClusterServiceConnectDefaultsRequest `json:"serviceConnectDefaults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateClusterRequest that fails Validate is answered with.
+func (*CreateClusterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateClusterRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	for i0 := range s.Settings {
 		if err := s.Settings[i0].Validate(); err != nil {
@@ -1940,8 +2019,12 @@ type CreateDaemonRequest struct {
 	ClientToken             string                         `json:"clientToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateDaemonRequest that fails Validate is answered with.
+func (*CreateDaemonRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateDaemonRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1954,6 +2037,17 @@ func (s *CreateDaemonRequest) Validate() error {
 	}
 	if s.CapacityProviderArns == nil {
 		return shape.Required("capacityProviderArns")
+	}
+	if err := s.DeploymentConfiguration.Validate(); err != nil {
+		return shape.Prefix(err, "deploymentConfiguration")
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	if s.PropagateTags != "" && !s.PropagateTags.IsKnown() {
 		return shape.InvalidEnum("propagateTags", s.PropagateTags, s.PropagateTags.Values())
@@ -2000,8 +2094,12 @@ type CreateExpressGatewayServiceRequest struct {
 	TaskDefinitionArn     string                                     `json:"taskDefinitionArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateExpressGatewayServiceRequest that fails Validate is answered with.
+func (*CreateExpressGatewayServiceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateExpressGatewayServiceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -2014,6 +2112,14 @@ func (s *CreateExpressGatewayServiceRequest) Validate() error {
 	}
 	if err := s.ScalingTarget.Validate(); err != nil {
 		return shape.Prefix(err, "scalingTarget")
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	return nil
 }
@@ -2046,8 +2152,9 @@ type CreateManagedInstancesProviderConfiguration struct {
 	AutoRepairConfiguration    *AutoRepairConfiguration    `json:"autoRepairConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateManagedInstancesProviderConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -2102,8 +2209,12 @@ type CreateServiceRequest struct {
 	Monitoring                    *MonitoringConfiguration       `json:"monitoring,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateServiceRequest that fails Validate is answered with.
+func (*CreateServiceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateServiceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -2143,6 +2254,14 @@ func (s *CreateServiceRequest) Validate() error {
 	}
 	if err := s.DeploymentController.Validate(); err != nil {
 		return shape.Prefix(err, "deploymentController")
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	if s.PropagateTags != "" && !s.PropagateTags.IsKnown() {
 		return shape.InvalidEnum("propagateTags", s.PropagateTags, s.PropagateTags.Values())
@@ -2202,8 +2321,12 @@ type CreateTaskSetRequest struct {
 	Tags                     []Tag                          `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateTaskSetRequest that fails Validate is answered with.
+func (*CreateTaskSetRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateTaskSetRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -2230,6 +2353,14 @@ func (s *CreateTaskSetRequest) Validate() error {
 	}
 	if err := s.Scale.Validate(); err != nil {
 		return shape.Prefix(err, "scale")
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	return nil
 }
@@ -2258,8 +2389,9 @@ type CreatedAt struct {
 	After  shape.Timestamp `json:"after,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreatedAt) Validate() error { return nil }
 
 // DaemonAlarmConfiguration: The CloudWatch alarm configuration for a daemon.
@@ -2268,8 +2400,9 @@ type DaemonAlarmConfiguration struct {
 	Enable     bool     `json:"enable"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DaemonAlarmConfiguration) Validate() error { return nil }
 
 // DaemonCapacityProvider: Information about a capacity provider associated with
@@ -2336,8 +2469,9 @@ type DaemonContainerDefinition struct {
 	RestartPolicy          *ContainerRestartPolicy `json:"restartPolicy,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DaemonContainerDefinition) Validate() error {
 	if s == nil {
 		return nil
@@ -2431,6 +2565,9 @@ func (s *DaemonDeployment) Validate() error {
 	if err := s.Alarms.Validate(); err != nil {
 		return shape.Prefix(err, "alarms")
 	}
+	if err := s.DeploymentConfiguration.Validate(); err != nil {
+		return shape.Prefix(err, "deploymentConfiguration")
+	}
 	return nil
 }
 
@@ -2474,9 +2611,21 @@ type DaemonDeploymentConfiguration struct {
 	BakeTimeInMinutes int32                     `json:"bakeTimeInMinutes"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DaemonDeploymentConfiguration) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DaemonDeploymentConfiguration) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.DrainPercent != nil && *s.DrainPercent < 0 {
+		return shape.TooSmall("drainPercent", *s.DrainPercent, 0)
+	}
+	if s.DrainPercent != nil && *s.DrainPercent > 100 {
+		return shape.TooLarge("drainPercent", *s.DrainPercent, 100)
+	}
+	return nil
+}
 
 // DaemonDeploymentRevisionDetail: Details about a daemon revision during a
 // deployment, including running and draining instance counts per capacity
@@ -2646,8 +2795,9 @@ type DaemonLinuxParameters struct {
 	Tmpfs              []Tmpfs             `json:"tmpfs,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DaemonLinuxParameters) Validate() error {
 	if s == nil {
 		return nil
@@ -2983,8 +3133,9 @@ type DaemonVolume struct {
 	Host *HostVolumeProperties `json:"host,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DaemonVolume) Validate() error { return nil }
 
 // DeleteAccountSettingRequest is generated from the AWS model shape
@@ -2994,8 +3145,12 @@ type DeleteAccountSettingRequest struct {
 	PrincipalArn string      `json:"principalArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteAccountSettingRequest that fails Validate is answered with.
+func (*DeleteAccountSettingRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteAccountSettingRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3034,8 +3189,12 @@ type DeleteAttributesRequest struct {
 	Attributes []Attribute `json:"attributes,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteAttributesRequest that fails Validate is answered with.
+func (*DeleteAttributesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteAttributesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3078,8 +3237,12 @@ type DeleteCapacityProviderRequest struct {
 	Cluster          string `json:"cluster,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteCapacityProviderRequest that fails Validate is answered with.
+func (*DeleteCapacityProviderRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteCapacityProviderRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3114,8 +3277,12 @@ type DeleteClusterRequest struct {
 	Cluster string `json:"cluster,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteClusterRequest that fails Validate is answered with.
+func (*DeleteClusterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteClusterRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3150,8 +3317,12 @@ type DeleteDaemonRequest struct {
 	DaemonArn string `json:"daemonArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteDaemonRequest that fails Validate is answered with.
+func (*DeleteDaemonRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteDaemonRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3190,8 +3361,12 @@ type DeleteDaemonTaskDefinitionRequest struct {
 	DaemonTaskDefinition string `json:"daemonTaskDefinition,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteDaemonTaskDefinitionRequest that fails Validate is answered with.
+func (*DeleteDaemonTaskDefinitionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteDaemonTaskDefinitionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3218,8 +3393,12 @@ type DeleteExpressGatewayServiceRequest struct {
 	ServiceArn string `json:"serviceArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteExpressGatewayServiceRequest that fails Validate is answered with.
+func (*DeleteExpressGatewayServiceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteExpressGatewayServiceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3256,8 +3435,12 @@ type DeleteServiceRequest struct {
 	Force   *bool  `json:"force,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteServiceRequest that fails Validate is answered with.
+func (*DeleteServiceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteServiceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3292,8 +3475,12 @@ type DeleteTaskDefinitionsRequest struct {
 	TaskDefinitions []string `json:"taskDefinitions,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteTaskDefinitionsRequest that fails Validate is answered with.
+func (*DeleteTaskDefinitionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteTaskDefinitionsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3334,8 +3521,12 @@ type DeleteTaskSetRequest struct {
 	Force   *bool  `json:"force,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteTaskSetRequest that fails Validate is answered with.
+func (*DeleteTaskSetRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteTaskSetRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3440,8 +3631,9 @@ type DeploymentAlarms struct {
 	Enable     bool     `json:"enable"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeploymentAlarms) Validate() error {
 	if s == nil {
 		return nil
@@ -3461,8 +3653,9 @@ type DeploymentCircuitBreaker struct {
 	ThresholdConfiguration *ThresholdConfiguration `json:"thresholdConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeploymentCircuitBreaker) Validate() error {
 	if s == nil {
 		return nil
@@ -3488,8 +3681,9 @@ type DeploymentConfiguration struct {
 	CanaryConfiguration      *CanaryConfiguration      `json:"canaryConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeploymentConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -3516,8 +3710,9 @@ type DeploymentController struct {
 	Type DeploymentControllerType `json:"type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeploymentController) Validate() error {
 	if s == nil {
 		return nil
@@ -3581,8 +3776,9 @@ type DeploymentLifecycleHook struct {
 	TimeoutConfiguration *DeploymentLifecycleHookTimeoutConfiguration `json:"timeoutConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeploymentLifecycleHook) Validate() error {
 	if s == nil {
 		return nil
@@ -3763,11 +3959,18 @@ type DeploymentLifecycleHookTimeoutConfiguration struct {
 	Action           DeploymentLifecycleHookAction `json:"action,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeploymentLifecycleHookTimeoutConfiguration) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.TimeoutInMinutes != nil && *s.TimeoutInMinutes < 1 {
+		return shape.TooSmall("timeoutInMinutes", *s.TimeoutInMinutes, 1)
+	}
+	if s.TimeoutInMinutes != nil && *s.TimeoutInMinutes > 20160 {
+		return shape.TooLarge("timeoutInMinutes", *s.TimeoutInMinutes, 20160)
 	}
 	if s.Action != "" && !s.Action.IsKnown() {
 		return shape.InvalidEnum("action", s.Action, s.Action.Values())
@@ -3842,8 +4045,12 @@ type DeregisterContainerInstanceRequest struct {
 	Force             *bool  `json:"force,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeregisterContainerInstanceRequest that fails Validate is answered with.
+func (*DeregisterContainerInstanceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeregisterContainerInstanceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3878,8 +4085,12 @@ type DeregisterTaskDefinitionRequest struct {
 	TaskDefinition string `json:"taskDefinition,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeregisterTaskDefinitionRequest that fails Validate is answered with.
+func (*DeregisterTaskDefinitionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeregisterTaskDefinitionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3918,8 +4129,12 @@ type DescribeCapacityProvidersRequest struct {
 	NextToken         string                  `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeCapacityProvidersRequest that fails Validate is answered with.
+func (*DescribeCapacityProvidersRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeCapacityProvidersRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3961,8 +4176,12 @@ type DescribeClustersRequest struct {
 	Include  []ClusterField `json:"include,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeClustersRequest that fails Validate is answered with.
+func (*DescribeClustersRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeClustersRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4004,8 +4223,12 @@ type DescribeContainerInstancesRequest struct {
 	Include            []ContainerInstanceField `json:"include,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeContainerInstancesRequest that fails Validate is answered with.
+func (*DescribeContainerInstancesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeContainerInstancesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4048,8 +4271,12 @@ type DescribeDaemonDeploymentsRequest struct {
 	DaemonDeploymentArns []string `json:"daemonDeploymentArns,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeDaemonDeploymentsRequest that fails Validate is answered with.
+func (*DescribeDaemonDeploymentsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeDaemonDeploymentsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4087,8 +4314,12 @@ type DescribeDaemonRequest struct {
 	DaemonArn string `json:"daemonArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeDaemonRequest that fails Validate is answered with.
+func (*DescribeDaemonRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeDaemonRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4123,8 +4354,12 @@ type DescribeDaemonRevisionsRequest struct {
 	DaemonRevisionArns []string `json:"daemonRevisionArns,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeDaemonRevisionsRequest that fails Validate is answered with.
+func (*DescribeDaemonRevisionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeDaemonRevisionsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4162,8 +4397,12 @@ type DescribeDaemonTaskDefinitionRequest struct {
 	DaemonTaskDefinition string `json:"daemonTaskDefinition,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeDaemonTaskDefinitionRequest that fails Validate is answered with.
+func (*DescribeDaemonTaskDefinitionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeDaemonTaskDefinitionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4199,8 +4438,12 @@ type DescribeExpressGatewayServiceRequest struct {
 	Include    []ExpressGatewayServiceInclude `json:"include,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeExpressGatewayServiceRequest that fails Validate is answered with.
+func (*DescribeExpressGatewayServiceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeExpressGatewayServiceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4240,8 +4483,12 @@ type DescribeServiceDeploymentsRequest struct {
 	ServiceDeploymentArns []string `json:"serviceDeploymentArns,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeServiceDeploymentsRequest that fails Validate is answered with.
+func (*DescribeServiceDeploymentsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeServiceDeploymentsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4279,8 +4526,12 @@ type DescribeServiceRevisionsRequest struct {
 	ServiceRevisionArns []string `json:"serviceRevisionArns,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeServiceRevisionsRequest that fails Validate is answered with.
+func (*DescribeServiceRevisionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeServiceRevisionsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4320,8 +4571,12 @@ type DescribeServicesRequest struct {
 	Include  []ServiceField `json:"include,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeServicesRequest that fails Validate is answered with.
+func (*DescribeServicesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeServicesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4365,8 +4620,12 @@ type DescribeTaskDefinitionRequest struct {
 	Include        []TaskDefinitionField `json:"include,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeTaskDefinitionRequest that fails Validate is answered with.
+func (*DescribeTaskDefinitionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeTaskDefinitionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4398,6 +4657,11 @@ func (s *DescribeTaskDefinitionResponse) Validate() error {
 	if err := s.TaskDefinition.Validate(); err != nil {
 		return shape.Prefix(err, "taskDefinition")
 	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
+	}
 	return nil
 }
 
@@ -4410,8 +4674,12 @@ type DescribeTaskSetsRequest struct {
 	Include  []TaskSetField `json:"include,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeTaskSetsRequest that fails Validate is answered with.
+func (*DescribeTaskSetsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeTaskSetsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4459,8 +4727,12 @@ type DescribeTasksRequest struct {
 	Include []TaskField `json:"include,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeTasksRequest that fails Validate is answered with.
+func (*DescribeTasksRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeTasksRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4532,8 +4804,9 @@ type Device struct {
 	Permissions   []DeviceCgroupPermission `json:"permissions,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Device) Validate() error {
 	if s == nil {
 		return nil
@@ -4585,8 +4858,12 @@ type DiscoverPollEndpointRequest struct {
 	Cluster           string `json:"cluster,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DiscoverPollEndpointRequest that fails Validate is answered with.
+func (*DiscoverPollEndpointRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DiscoverPollEndpointRequest) Validate() error { return nil }
 
 // DiscoverPollEndpointResponse is generated from the AWS model shape
@@ -4611,8 +4888,9 @@ type DockerVolumeConfiguration struct {
 	Labels        map[string]string `json:"labels,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DockerVolumeConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -4654,8 +4932,9 @@ type EBSTagSpecification struct {
 	PropagateTags PropagateTags   `json:"propagateTags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *EBSTagSpecification) Validate() error {
 	if s == nil {
 		return nil
@@ -4665,6 +4944,14 @@ func (s *EBSTagSpecification) Validate() error {
 	}
 	if s.ResourceType != "" && !s.ResourceType.IsKnown() {
 		return shape.InvalidEnum("resourceType", s.ResourceType, s.ResourceType.Values())
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	if s.PropagateTags != "" && !s.PropagateTags.IsKnown() {
 		return shape.InvalidEnum("propagateTags", s.PropagateTags, s.PropagateTags.Values())
@@ -4700,6 +4987,11 @@ func (s *ECSExpressGatewayService) Validate() error {
 	for i0 := range s.ActiveConfigurations {
 		if err := s.ActiveConfigurations[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("activeConfigurations", i0))
+		}
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
 		}
 	}
 	return nil
@@ -4755,8 +5047,9 @@ type EFSAuthorizationConfig struct {
 	Iam           EFSAuthorizationConfigIAM `json:"iam,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *EFSAuthorizationConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -4831,8 +5124,9 @@ type EFSVolumeConfiguration struct {
 	AuthorizationConfig   *EFSAuthorizationConfig `json:"authorizationConfig,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *EFSVolumeConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -4856,8 +5150,9 @@ type EnvironmentFile struct {
 	Type  EnvironmentFileType `json:"type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *EnvironmentFile) Validate() error {
 	if s == nil {
 		return nil
@@ -4904,8 +5199,9 @@ type EphemeralStorage struct {
 	SizeInGiB int32 `json:"sizeInGiB"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *EphemeralStorage) Validate() error { return nil }
 
 // ExecuteCommandConfiguration: The details of the execute command
@@ -4916,8 +5212,9 @@ type ExecuteCommandConfiguration struct {
 	LogConfiguration *ExecuteCommandLogConfiguration `json:"logConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ExecuteCommandConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -4938,8 +5235,9 @@ type ExecuteCommandLogConfiguration struct {
 	S3KeyPrefix                 string `json:"s3KeyPrefix,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ExecuteCommandLogConfiguration) Validate() error { return nil }
 
 // ExecuteCommandLogging is generated from the AWS model shape
@@ -4981,8 +5279,12 @@ type ExecuteCommandRequest struct {
 	Task        string `json:"task,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ExecuteCommandRequest that fails Validate is answered with.
+func (*ExecuteCommandRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ExecuteCommandRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5023,8 +5325,9 @@ type ExpressGatewayContainer struct {
 	Secrets               []Secret                                   `json:"secrets,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ExpressGatewayContainer) Validate() error {
 	if s == nil {
 		return nil
@@ -5049,8 +5352,9 @@ type ExpressGatewayRepositoryCredentials struct {
 	CredentialsParameter string `json:"credentialsParameter,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ExpressGatewayRepositoryCredentials) Validate() error { return nil }
 
 // ExpressGatewayScalingTarget: Defines the auto-scaling configuration for an
@@ -5062,8 +5366,9 @@ type ExpressGatewayScalingTarget struct {
 	AutoScalingTargetValue *int32                             `json:"autoScalingTargetValue,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ExpressGatewayScalingTarget) Validate() error {
 	if s == nil {
 		return nil
@@ -5081,8 +5386,9 @@ type ExpressGatewayServiceAwsLogsConfiguration struct {
 	LogStreamPrefix string `json:"logStreamPrefix,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ExpressGatewayServiceAwsLogsConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -5166,8 +5472,9 @@ type ExpressGatewayServiceNetworkConfiguration struct {
 	Subnets        []string `json:"subnets,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ExpressGatewayServiceNetworkConfiguration) Validate() error { return nil }
 
 // ExpressGatewayServiceScalingMetric is generated from the AWS model shape
@@ -5254,8 +5561,9 @@ type FSxWindowsFileServerAuthorizationConfig struct {
 	Domain               string `json:"domain,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *FSxWindowsFileServerAuthorizationConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -5277,8 +5585,9 @@ type FSxWindowsFileServerVolumeConfiguration struct {
 	AuthorizationConfig *FSxWindowsFileServerAuthorizationConfig `json:"authorizationConfig,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *FSxWindowsFileServerVolumeConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -5315,8 +5624,9 @@ type FirelensConfiguration struct {
 	Options map[string]string         `json:"options,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *FirelensConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -5364,8 +5674,12 @@ type GetTaskProtectionRequest struct {
 	Tasks   []string `json:"tasks,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetTaskProtectionRequest that fails Validate is answered with.
+func (*GetTaskProtectionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetTaskProtectionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5396,8 +5710,9 @@ type HealthCheck struct {
 	StartPeriod *int32   `json:"startPeriod,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *HealthCheck) Validate() error {
 	if s == nil {
 		return nil
@@ -5443,8 +5758,9 @@ type HostEntry struct {
 	IpAddress string `json:"ipAddress,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *HostEntry) Validate() error {
 	if s == nil {
 		return nil
@@ -5463,8 +5779,9 @@ type HostVolumeProperties struct {
 	SourcePath string `json:"sourcePath,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *HostVolumeProperties) Validate() error { return nil }
 
 // InferenceAccelerator: Details on an Elastic Inference accelerator.
@@ -5473,8 +5790,9 @@ type InferenceAccelerator struct {
 	DeviceType string `json:"deviceType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InferenceAccelerator) Validate() error {
 	if s == nil {
 		return nil
@@ -5495,8 +5813,9 @@ type InferenceAcceleratorOverride struct {
 	DeviceType string `json:"deviceType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InferenceAcceleratorOverride) Validate() error { return nil }
 
 // InfrastructureOptimization: The configuration that controls how Amazon ECS
@@ -5505,8 +5824,9 @@ type InfrastructureOptimization struct {
 	ScaleInAfter *int32 `json:"scaleInAfter,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InfrastructureOptimization) Validate() error { return nil }
 
 // IngressPathSummary: The entry point into an Express service.
@@ -5661,8 +5981,9 @@ type InstanceLaunchTemplate struct {
 	CapacityReservations            *CapacityReservationRequest                `json:"capacityReservations,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InstanceLaunchTemplate) Validate() error {
 	if s == nil {
 		return nil
@@ -5672,6 +5993,9 @@ func (s *InstanceLaunchTemplate) Validate() error {
 	}
 	if s.NetworkConfiguration == nil {
 		return shape.Required("networkConfiguration")
+	}
+	if err := s.StorageConfiguration.Validate(); err != nil {
+		return shape.Prefix(err, "storageConfiguration")
 	}
 	if s.Monitoring != "" && !s.Monitoring.IsKnown() {
 		return shape.InvalidEnum("monitoring", s.Monitoring, s.Monitoring.Values())
@@ -5701,11 +6025,15 @@ type InstanceLaunchTemplateUpdate struct {
 	CapacityReservations            *CapacityReservationRequest                `json:"capacityReservations,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InstanceLaunchTemplateUpdate) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := s.StorageConfiguration.Validate(); err != nil {
+		return shape.Prefix(err, "storageConfiguration")
 	}
 	if s.Monitoring != "" && !s.Monitoring.IsKnown() {
 		return shape.InvalidEnum("monitoring", s.Monitoring, s.Monitoring.Values())
@@ -5748,8 +6076,9 @@ type InstanceRequirementsRequest struct {
 	MaxSpotPriceAsPercentageOfOptimalOnDemandPrice *int32                            `json:"maxSpotPriceAsPercentageOfOptimalOnDemandPrice,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InstanceRequirementsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5769,6 +6098,14 @@ func (s *InstanceRequirementsRequest) Validate() error {
 	for i0 := range s.CpuManufacturers {
 		if !s.CpuManufacturers[i0].IsKnown() {
 			return shape.InvalidEnum(shape.Index("cpuManufacturers", i0), s.CpuManufacturers[i0], s.CpuManufacturers[i0].Values())
+		}
+	}
+	if len(s.ExcludedInstanceTypes) > 400 {
+		return shape.TooMany("excludedInstanceTypes", 400)
+	}
+	for i0 := range s.ExcludedInstanceTypes {
+		if err := ruleExcludedInstanceType.Check(s.ExcludedInstanceTypes[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("excludedInstanceTypes", i0))
 		}
 	}
 	for i0 := range s.InstanceGenerations {
@@ -5803,6 +6140,14 @@ func (s *InstanceRequirementsRequest) Validate() error {
 	for i0 := range s.AcceleratorNames {
 		if !s.AcceleratorNames[i0].IsKnown() {
 			return shape.InvalidEnum(shape.Index("acceleratorNames", i0), s.AcceleratorNames[i0], s.AcceleratorNames[i0].Values())
+		}
+	}
+	if len(s.AllowedInstanceTypes) > 400 {
+		return shape.TooMany("allowedInstanceTypes", 400)
+	}
+	for i0 := range s.AllowedInstanceTypes {
+		if err := ruleAllowedInstanceType.Check(s.AllowedInstanceTypes[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("allowedInstanceTypes", i0))
 		}
 	}
 	return nil
@@ -5852,8 +6197,9 @@ type KernelCapabilities struct {
 	Drop []string `json:"drop,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *KernelCapabilities) Validate() error { return nil }
 
 // KeyValuePair: A key-value pair object.
@@ -5862,8 +6208,9 @@ type KeyValuePair struct {
 	Value string `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *KeyValuePair) Validate() error { return nil }
 
 // LaunchType is generated from the AWS model shape LaunchType.
@@ -5914,8 +6261,9 @@ type LinearConfiguration struct {
 	StepBakeTimeInMinutes *int32   `json:"stepBakeTimeInMinutes,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *LinearConfiguration) Validate() error { return nil }
 
 // LinuxParameters: The Linux-specific options that are applied to the
@@ -5930,8 +6278,9 @@ type LinuxParameters struct {
 	Swappiness         *int32              `json:"swappiness,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *LinuxParameters) Validate() error {
 	if s == nil {
 		return nil
@@ -5960,8 +6309,12 @@ type ListAccountSettingsRequest struct {
 	MaxResults        int32       `json:"maxResults"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListAccountSettingsRequest that fails Validate is answered with.
+func (*ListAccountSettingsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListAccountSettingsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6004,8 +6357,12 @@ type ListAttributesRequest struct {
 	MaxResults     *int32     `json:"maxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListAttributesRequest that fails Validate is answered with.
+func (*ListAttributesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListAttributesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6047,8 +6404,12 @@ type ListClustersRequest struct {
 	MaxResults *int32 `json:"maxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListClustersRequest that fails Validate is answered with.
+func (*ListClustersRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListClustersRequest) Validate() error { return nil }
 
 // ListClustersResponse is generated from the AWS model shape
@@ -6072,8 +6433,12 @@ type ListContainerInstancesRequest struct {
 	Status     ContainerInstanceStatus `json:"status,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListContainerInstancesRequest that fails Validate is answered with.
+func (*ListContainerInstancesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListContainerInstancesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6105,8 +6470,12 @@ type ListDaemonDeploymentsRequest struct {
 	NextToken  string                   `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListDaemonDeploymentsRequest that fails Validate is answered with.
+func (*ListDaemonDeploymentsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListDaemonDeploymentsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6155,8 +6524,12 @@ type ListDaemonTaskDefinitionsRequest struct {
 	MaxResults   *int32                             `json:"maxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListDaemonTaskDefinitionsRequest that fails Validate is answered with.
+func (*ListDaemonTaskDefinitionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListDaemonTaskDefinitionsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6202,8 +6575,12 @@ type ListDaemonsRequest struct {
 	NextToken            string   `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListDaemonsRequest that fails Validate is answered with.
+func (*ListDaemonsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListDaemonsRequest) Validate() error { return nil }
 
 // ListDaemonsResponse is generated from the AWS model shape
@@ -6238,8 +6615,12 @@ type ListServiceDeploymentsRequest struct {
 	MaxResults *int32                    `json:"maxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListServiceDeploymentsRequest that fails Validate is answered with.
+func (*ListServiceDeploymentsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListServiceDeploymentsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6284,8 +6665,12 @@ type ListServicesByNamespaceRequest struct {
 	MaxResults *int32 `json:"maxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListServicesByNamespaceRequest that fails Validate is answered with.
+func (*ListServicesByNamespaceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListServicesByNamespaceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6318,8 +6703,12 @@ type ListServicesRequest struct {
 	ResourceManagementType ResourceManagementType `json:"resourceManagementType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListServicesRequest that fails Validate is answered with.
+func (*ListServicesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListServicesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6353,8 +6742,12 @@ type ListTagsForResourceRequest struct {
 	ResourceArn string `json:"resourceArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListTagsForResourceRequest that fails Validate is answered with.
+func (*ListTagsForResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListTagsForResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6373,7 +6766,17 @@ type ListTagsForResourceResponse struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *ListTagsForResourceResponse) Validate() error { return nil }
+func (s *ListTagsForResourceResponse) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
+	}
+	return nil
+}
 
 // ListTaskDefinitionFamiliesRequest is generated from the AWS model shape
 // ListTaskDefinitionFamiliesRequest.
@@ -6384,8 +6787,12 @@ type ListTaskDefinitionFamiliesRequest struct {
 	MaxResults   *int32                     `json:"maxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListTaskDefinitionFamiliesRequest that fails Validate is answered with.
+func (*ListTaskDefinitionFamiliesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListTaskDefinitionFamiliesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6417,8 +6824,12 @@ type ListTaskDefinitionsRequest struct {
 	MaxResults   *int32               `json:"maxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListTaskDefinitionsRequest that fails Validate is answered with.
+func (*ListTaskDefinitionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListTaskDefinitionsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6457,8 +6868,12 @@ type ListTasksRequest struct {
 	DaemonName        string        `json:"daemonName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListTasksRequest that fails Validate is answered with.
+func (*ListTasksRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListTasksRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6492,8 +6907,9 @@ type LoadBalancer struct {
 	AdvancedConfiguration *AdvancedConfiguration `json:"advancedConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *LoadBalancer) Validate() error { return nil }
 
 // LocalStorage is generated from the AWS model shape LocalStorage.
@@ -6557,8 +6973,9 @@ type LogConfiguration struct {
 	SecretOptions []Secret          `json:"secretOptions,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *LogConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -6668,8 +7085,9 @@ type ManagedAgentStateChange struct {
 	Reason           string           `json:"reason,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ManagedAgentStateChange) Validate() error {
 	if s == nil {
 		return nil
@@ -6864,8 +7282,9 @@ type ManagedInstancesLocalStorageConfiguration struct {
 	UseLocalStorage bool `json:"useLocalStorage"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ManagedInstancesLocalStorageConfiguration) Validate() error { return nil }
 
 // ManagedInstancesMonitoringOptions is generated from the AWS model shape
@@ -6902,8 +7321,9 @@ type ManagedInstancesNetworkConfiguration struct {
 	SecurityGroups []string `json:"securityGroups,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ManagedInstancesNetworkConfiguration) Validate() error { return nil }
 
 // ManagedInstancesProvider: The configuration for a Amazon ECS Managed
@@ -6940,9 +7360,18 @@ type ManagedInstancesStorageConfiguration struct {
 	StorageSizeGiB *int32 `json:"storageSizeGiB,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ManagedInstancesStorageConfiguration) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ManagedInstancesStorageConfiguration) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.StorageSizeGiB != nil && *s.StorageSizeGiB < 1 {
+		return shape.TooSmall("storageSizeGiB", *s.StorageSizeGiB, 1)
+	}
+	return nil
+}
 
 // ManagedListener: The listeners associated with the Express service's
 // Application Load Balancer.
@@ -7160,14 +7589,39 @@ type ManagedScaling struct {
 	InstanceWarmupPeriod   *int32               `json:"instanceWarmupPeriod,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ManagedScaling) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Status != "" && !s.Status.IsKnown() {
 		return shape.InvalidEnum("status", s.Status, s.Status.Values())
+	}
+	if s.TargetCapacity != nil && *s.TargetCapacity < 1 {
+		return shape.TooSmall("targetCapacity", *s.TargetCapacity, 1)
+	}
+	if s.TargetCapacity != nil && *s.TargetCapacity > 100 {
+		return shape.TooLarge("targetCapacity", *s.TargetCapacity, 100)
+	}
+	if s.MinimumScalingStepSize != nil && *s.MinimumScalingStepSize < 1 {
+		return shape.TooSmall("minimumScalingStepSize", *s.MinimumScalingStepSize, 1)
+	}
+	if s.MinimumScalingStepSize != nil && *s.MinimumScalingStepSize > 10000 {
+		return shape.TooLarge("minimumScalingStepSize", *s.MinimumScalingStepSize, 10000)
+	}
+	if s.MaximumScalingStepSize != nil && *s.MaximumScalingStepSize < 1 {
+		return shape.TooSmall("maximumScalingStepSize", *s.MaximumScalingStepSize, 1)
+	}
+	if s.MaximumScalingStepSize != nil && *s.MaximumScalingStepSize > 10000 {
+		return shape.TooLarge("maximumScalingStepSize", *s.MaximumScalingStepSize, 10000)
+	}
+	if s.InstanceWarmupPeriod != nil && *s.InstanceWarmupPeriod < 0 {
+		return shape.TooSmall("instanceWarmupPeriod", *s.InstanceWarmupPeriod, 0)
+	}
+	if s.InstanceWarmupPeriod != nil && *s.InstanceWarmupPeriod > 10000 {
+		return shape.TooLarge("instanceWarmupPeriod", *s.InstanceWarmupPeriod, 10000)
 	}
 	return nil
 }
@@ -7232,8 +7686,9 @@ type ManagedStorageConfiguration struct {
 	FargateEphemeralStorageKmsKeyId string `json:"fargateEphemeralStorageKmsKeyId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ManagedStorageConfiguration) Validate() error { return nil }
 
 // ManagedTargetGroup: The target group associated with the Express service's
@@ -7303,8 +7758,9 @@ type MemoryGiBPerVCpuRequest struct {
 	Max *float64 `json:"max,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MemoryGiBPerVCpuRequest) Validate() error { return nil }
 
 // MemoryMiBRequest: The minimum and maximum amount of memory in mebibytes (MiB)
@@ -7314,8 +7770,9 @@ type MemoryMiBRequest struct {
 	Max *int32 `json:"max,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MemoryMiBRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7333,8 +7790,9 @@ type MetricConfiguration struct {
 	ResolutionSeconds *int32   `json:"resolutionSeconds,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MetricConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -7342,8 +7800,25 @@ func (s *MetricConfiguration) Validate() error {
 	if s.MetricNames == nil {
 		return shape.Required("metricNames")
 	}
+	if s.MetricNames != nil && len(s.MetricNames) < 1 {
+		return shape.TooFew("metricNames", 1)
+	}
+	if len(s.MetricNames) > 5 {
+		return shape.TooMany("metricNames", 5)
+	}
+	for i0 := range s.MetricNames {
+		if err := ruleMetricName.Check(s.MetricNames[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("metricNames", i0))
+		}
+	}
 	if s.ResolutionSeconds == nil {
 		return shape.Required("resolutionSeconds")
+	}
+	if s.ResolutionSeconds != nil && *s.ResolutionSeconds < 20 {
+		return shape.TooSmall("resolutionSeconds", *s.ResolutionSeconds, 20)
+	}
+	if s.ResolutionSeconds != nil && *s.ResolutionSeconds > 60 {
+		return shape.TooLarge("resolutionSeconds", *s.ResolutionSeconds, 60)
 	}
 	return nil
 }
@@ -7366,11 +7841,15 @@ type MonitoringConfiguration struct {
 	MetricConfigurations []MetricConfiguration `json:"metricConfigurations,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MonitoringConfiguration) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if len(s.MetricConfigurations) > 5 {
+		return shape.TooMany("metricConfigurations", 5)
 	}
 	for i0 := range s.MetricConfigurations {
 		if err := s.MetricConfigurations[i0].Validate(); err != nil {
@@ -7388,8 +7867,9 @@ type MountPoint struct {
 	ReadOnly      *bool  `json:"readOnly,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MountPoint) Validate() error { return nil }
 
 // NamespaceNotFoundException: The specified namespace wasn't found.
@@ -7408,8 +7888,9 @@ type NetworkBandwidthGbpsRequest struct {
 	Max *float64 `json:"max,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *NetworkBandwidthGbpsRequest) Validate() error { return nil }
 
 // NetworkBinding: Details on the network bindings between a container and its
@@ -7423,8 +7904,9 @@ type NetworkBinding struct {
 	HostPortRange      string            `json:"hostPortRange,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *NetworkBinding) Validate() error {
 	if s == nil {
 		return nil
@@ -7440,8 +7922,9 @@ type NetworkConfiguration struct {
 	AwsvpcConfiguration *AwsVpcConfiguration `json:"awsvpcConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *NetworkConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -7471,8 +7954,9 @@ type NetworkInterfaceCountRequest struct {
 	Max *int32 `json:"max,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *NetworkInterfaceCountRequest) Validate() error { return nil }
 
 // NetworkMode is generated from the AWS model shape NetworkMode.
@@ -7589,8 +8073,9 @@ type PlacementConstraint struct {
 	Expression string                  `json:"expression,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PlacementConstraint) Validate() error {
 	if s == nil {
 		return nil
@@ -7634,8 +8119,9 @@ type PlacementStrategy struct {
 	Field string                `json:"field,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PlacementStrategy) Validate() error {
 	if s == nil {
 		return nil
@@ -7681,8 +8167,9 @@ type PlatformDevice struct {
 	Type PlatformDeviceType `json:"type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PlatformDevice) Validate() error {
 	if s == nil {
 		return nil
@@ -7755,8 +8242,9 @@ type PortMapping struct {
 	ContainerPortRange string              `json:"containerPortRange,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PortMapping) Validate() error {
 	if s == nil {
 		return nil
@@ -7843,8 +8331,9 @@ type ProxyConfiguration struct {
 	Properties    []KeyValuePair         `json:"properties,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ProxyConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -7890,8 +8379,12 @@ type PutAccountSettingDefaultRequest struct {
 	Value string      `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutAccountSettingDefaultRequest that fails Validate is answered with.
+func (*PutAccountSettingDefaultRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutAccountSettingDefaultRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7934,8 +8427,12 @@ type PutAccountSettingRequest struct {
 	PrincipalArn string      `json:"principalArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutAccountSettingRequest that fails Validate is answered with.
+func (*PutAccountSettingRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutAccountSettingRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7977,8 +8474,12 @@ type PutAttributesRequest struct {
 	Attributes []Attribute `json:"attributes,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutAttributesRequest that fails Validate is answered with.
+func (*PutAttributesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutAttributesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -8022,8 +8523,12 @@ type PutClusterCapacityProvidersRequest struct {
 	DefaultCapacityProviderStrategy []CapacityProviderStrategyItem `json:"defaultCapacityProviderStrategy,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutClusterCapacityProvidersRequest that fails Validate is answered with.
+func (*PutClusterCapacityProvidersRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutClusterCapacityProvidersRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -8077,8 +8582,12 @@ type RegisterContainerInstanceRequest struct {
 	Tags                              []Tag            `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RegisterContainerInstanceRequest that fails Validate is answered with.
+func (*RegisterContainerInstanceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RegisterContainerInstanceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -8091,6 +8600,14 @@ func (s *RegisterContainerInstanceRequest) Validate() error {
 	for i0 := range s.PlatformDevices {
 		if err := s.PlatformDevices[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("platformDevices", i0))
+		}
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
 		}
 	}
 	return nil
@@ -8129,8 +8646,12 @@ type RegisterDaemonTaskDefinitionRequest struct {
 	IpcMode              DaemonIpcMode               `json:"ipcMode,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RegisterDaemonTaskDefinitionRequest that fails Validate is answered with.
+func (*RegisterDaemonTaskDefinitionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RegisterDaemonTaskDefinitionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -8144,6 +8665,14 @@ func (s *RegisterDaemonTaskDefinitionRequest) Validate() error {
 	for i0 := range s.ContainerDefinitions {
 		if err := s.ContainerDefinitions[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("containerDefinitions", i0))
+		}
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
 		}
 	}
 	if s.PidMode != "" && !s.PidMode.IsKnown() {
@@ -8188,8 +8717,12 @@ type RegisterTaskDefinitionRequest struct {
 	EnableFaultInjection    *bool                               `json:"enableFaultInjection,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RegisterTaskDefinitionRequest that fails Validate is answered with.
+func (*RegisterTaskDefinitionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RegisterTaskDefinitionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -8221,6 +8754,14 @@ func (s *RegisterTaskDefinitionRequest) Validate() error {
 	for i0 := range s.RequiresCompatibilities {
 		if !s.RequiresCompatibilities[i0].IsKnown() {
 			return shape.InvalidEnum(shape.Index("requiresCompatibilities", i0), s.RequiresCompatibilities[i0], s.RequiresCompatibilities[i0].Values())
+		}
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
 		}
 	}
 	if s.PidMode != "" && !s.PidMode.IsKnown() {
@@ -8259,6 +8800,11 @@ func (s *RegisterTaskDefinitionResponse) Validate() error {
 	if err := s.TaskDefinition.Validate(); err != nil {
 		return shape.Prefix(err, "taskDefinition")
 	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
+	}
 	return nil
 }
 
@@ -8268,8 +8814,9 @@ type RepositoryCredentials struct {
 	CredentialsParameter string `json:"credentialsParameter,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RepositoryCredentials) Validate() error {
 	if s == nil {
 		return nil
@@ -8301,8 +8848,9 @@ type Resource struct {
 	StringSetValue []string `json:"stringSetValue,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Resource) Validate() error { return nil }
 
 // ResourceInUseException: The specified resource is in-use and can't be
@@ -8358,8 +8906,9 @@ type ResourceRequirement struct {
 	Type  ResourceType `json:"type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ResourceRequirement) Validate() error {
 	if s == nil {
 		return nil
@@ -8438,8 +8987,12 @@ type RunTaskRequest struct {
 	VolumeConfigurations     []TaskVolumeConfiguration      `json:"volumeConfigurations,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RunTaskRequest that fails Validate is answered with.
+func (*RunTaskRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RunTaskRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -8470,6 +9023,14 @@ func (s *RunTaskRequest) Validate() error {
 	}
 	if s.PropagateTags != "" && !s.PropagateTags.IsKnown() {
 		return shape.InvalidEnum("propagateTags", s.PropagateTags, s.PropagateTags.Values())
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	if s.TaskDefinition == "" {
 		return shape.Required("taskDefinition")
@@ -8509,8 +9070,9 @@ type RuntimePlatform struct {
 	OperatingSystemFamily OSFamily        `json:"operatingSystemFamily,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RuntimePlatform) Validate() error {
 	if s == nil {
 		return nil
@@ -8543,8 +9105,9 @@ type S3FilesVolumeConfiguration struct {
 	AccessPointArn        string `json:"accessPointArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *S3FilesVolumeConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -8562,8 +9125,9 @@ type Scale struct {
 	Unit  ScaleUnit `json:"unit,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Scale) Validate() error {
 	if s == nil {
 		return nil
@@ -8656,8 +9220,9 @@ type Secret struct {
 	ValueFrom string `json:"valueFrom,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Secret) Validate() error {
 	if s == nil {
 		return nil
@@ -8765,6 +9330,11 @@ func (s *Service) Validate() error {
 	if err := s.DeploymentController.Validate(); err != nil {
 		return shape.Prefix(err, "deploymentController")
 	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
+	}
 	if s.PropagateTags != "" && !s.PropagateTags.IsKnown() {
 		return shape.InvalidEnum("propagateTags", s.PropagateTags, s.PropagateTags.Values())
 	}
@@ -8784,8 +9354,9 @@ type ServiceConnectAccessLogConfiguration struct {
 	IncludeQueryParameters ServiceConnectIncludeQueryParameters `json:"includeQueryParameters,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceConnectAccessLogConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -8838,14 +9409,21 @@ type ServiceConnectClientAlias struct {
 	TestTrafficRules *ServiceConnectTestTrafficRules `json:"testTrafficRules,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceConnectClientAlias) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Port == nil {
 		return shape.Required("port")
+	}
+	if s.Port != nil && *s.Port < 0 {
+		return shape.TooSmall("port", *s.Port, 0)
+	}
+	if s.Port != nil && *s.Port > 65535 {
+		return shape.TooLarge("port", *s.Port, 65535)
 	}
 	if err := s.TestTrafficRules.Validate(); err != nil {
 		return shape.Prefix(err, "testTrafficRules")
@@ -8863,8 +9441,9 @@ type ServiceConnectConfiguration struct {
 	AccessLogConfiguration *ServiceConnectAccessLogConfiguration `json:"accessLogConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceConnectConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -8920,8 +9499,9 @@ type ServiceConnectService struct {
 	Tls                 *ServiceConnectTlsConfiguration `json:"tls,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceConnectService) Validate() error {
 	if s == nil {
 		return nil
@@ -8933,6 +9513,15 @@ func (s *ServiceConnectService) Validate() error {
 		if err := s.ClientAliases[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("clientAliases", i0))
 		}
+	}
+	if s.IngressPortOverride != nil && *s.IngressPortOverride < 0 {
+		return shape.TooSmall("ingressPortOverride", *s.IngressPortOverride, 0)
+	}
+	if s.IngressPortOverride != nil && *s.IngressPortOverride > 65535 {
+		return shape.TooLarge("ingressPortOverride", *s.IngressPortOverride, 65535)
+	}
+	if err := s.Timeout.Validate(); err != nil {
+		return shape.Prefix(err, "timeout")
 	}
 	if err := s.Tls.Validate(); err != nil {
 		return shape.Prefix(err, "tls")
@@ -8956,8 +9545,9 @@ type ServiceConnectTestTrafficHeaderMatchRules struct {
 	Exact string `json:"exact,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceConnectTestTrafficHeaderMatchRules) Validate() error {
 	if s == nil {
 		return nil
@@ -8975,8 +9565,9 @@ type ServiceConnectTestTrafficHeaderRules struct {
 	Value *ServiceConnectTestTrafficHeaderMatchRules `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceConnectTestTrafficHeaderRules) Validate() error {
 	if s == nil {
 		return nil
@@ -8996,8 +9587,9 @@ type ServiceConnectTestTrafficRules struct {
 	Header *ServiceConnectTestTrafficHeaderRules `json:"header,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceConnectTestTrafficRules) Validate() error {
 	if s == nil {
 		return nil
@@ -9017,8 +9609,9 @@ type ServiceConnectTlsCertificateAuthority struct {
 	AwsPcaAuthorityArn string `json:"awsPcaAuthorityArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceConnectTlsCertificateAuthority) Validate() error { return nil }
 
 // ServiceConnectTlsConfiguration: The key that encrypts and decrypts your
@@ -9029,8 +9622,9 @@ type ServiceConnectTlsConfiguration struct {
 	RoleArn                    string                                 `json:"roleArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceConnectTlsConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -9347,8 +9941,9 @@ type ServiceManagedEBSVolumeConfiguration struct {
 	FilesystemType           TaskFilesystemType    `json:"filesystemType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceManagedEBSVolumeConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -9393,8 +9988,9 @@ type ServiceRegistry struct {
 	ContainerPort *int32 `json:"containerPort,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceRegistry) Validate() error { return nil }
 
 // ServiceRevision: Information about the service revision.
@@ -9506,8 +10102,9 @@ type ServiceVolumeConfiguration struct {
 	ManagedEBSVolume *ServiceManagedEBSVolumeConfiguration `json:"managedEBSVolume,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ServiceVolumeConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -9694,8 +10291,12 @@ type StartTaskRequest struct {
 	VolumeConfigurations []TaskVolumeConfiguration `json:"volumeConfigurations,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StartTaskRequest that fails Validate is answered with.
+func (*StartTaskRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StartTaskRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9711,6 +10312,14 @@ func (s *StartTaskRequest) Validate() error {
 	}
 	if s.PropagateTags != "" && !s.PropagateTags.IsKnown() {
 		return shape.InvalidEnum("propagateTags", s.PropagateTags, s.PropagateTags.Values())
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	if s.TaskDefinition == "" {
 		return shape.Required("taskDefinition")
@@ -9750,8 +10359,12 @@ type StopServiceDeploymentRequest struct {
 	StopType             StopServiceDeploymentStopType `json:"stopType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StopServiceDeploymentRequest that fails Validate is answered with.
+func (*StopServiceDeploymentRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StopServiceDeploymentRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9809,8 +10422,12 @@ type StopTaskRequest struct {
 	Reason  string `json:"reason,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StopTaskRequest that fails Validate is answered with.
+func (*StopTaskRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StopTaskRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9845,8 +10462,12 @@ type SubmitAttachmentStateChangesRequest struct {
 	Attachments []AttachmentStateChange `json:"attachments,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a SubmitAttachmentStateChangesRequest that fails Validate is answered with.
+func (*SubmitAttachmentStateChangesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SubmitAttachmentStateChangesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9885,8 +10506,12 @@ type SubmitContainerStateChangeRequest struct {
 	NetworkBindings []NetworkBinding `json:"networkBindings,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a SubmitContainerStateChangeRequest that fails Validate is answered with.
+func (*SubmitContainerStateChangeRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SubmitContainerStateChangeRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9924,8 +10549,12 @@ type SubmitTaskStateChangeRequest struct {
 	ExecutionStoppedAt shape.Timestamp           `json:"executionStoppedAt,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a SubmitTaskStateChangeRequest that fails Validate is answered with.
+func (*SubmitTaskStateChangeRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SubmitTaskStateChangeRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9965,8 +10594,9 @@ type SystemControl struct {
 	Value     string `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SystemControl) Validate() error { return nil }
 
 // Tag: The metadata that you apply to a resource to help you categorize and
@@ -9976,9 +10606,21 @@ type Tag struct {
 	Value string `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *Tag) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *Tag) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleTagKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "key")
+	}
+	if err := ruleTagValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "value")
+	}
+	return nil
+}
 
 // TagResourceRequest is generated from the AWS model shape TagResourceRequest.
 type TagResourceRequest struct {
@@ -9986,8 +10628,12 @@ type TagResourceRequest struct {
 	Tags        []Tag  `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a TagResourceRequest that fails Validate is answered with.
+func (*TagResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TagResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9997,6 +10643,14 @@ func (s *TagResourceRequest) Validate() error {
 	}
 	if s.Tags == nil {
 		return shape.Required("tags")
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	return nil
 }
@@ -10127,6 +10781,11 @@ func (s *Task) Validate() error {
 	}
 	if s.StopCode != "" && !s.StopCode.IsKnown() {
 		return shape.InvalidEnum("stopCode", s.StopCode, s.StopCode.Values())
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	return nil
 }
@@ -10285,8 +10944,9 @@ type TaskDefinitionPlacementConstraint struct {
 	Expression string                                `json:"expression,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TaskDefinitionPlacementConstraint) Validate() error {
 	if s == nil {
 		return nil
@@ -10433,8 +11093,9 @@ type TaskManagedEBSVolumeConfiguration struct {
 	FilesystemType           TaskFilesystemType                     `json:"filesystemType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TaskManagedEBSVolumeConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -10462,8 +11123,9 @@ type TaskManagedEBSVolumeTerminationPolicy struct {
 	DeleteOnTermination *bool `json:"deleteOnTermination,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TaskManagedEBSVolumeTerminationPolicy) Validate() error {
 	if s == nil {
 		return nil
@@ -10485,8 +11147,9 @@ type TaskOverride struct {
 	EphemeralStorage              *EphemeralStorage              `json:"ephemeralStorage,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TaskOverride) Validate() error {
 	if s == nil {
 		return nil
@@ -10551,6 +11214,11 @@ func (s *TaskSet) Validate() error {
 	}
 	if s.StabilityStatus != "" && !s.StabilityStatus.IsKnown() {
 		return shape.InvalidEnum("stabilityStatus", s.StabilityStatus, s.StabilityStatus.Values())
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	return nil
 }
@@ -10631,8 +11299,9 @@ type TaskVolumeConfiguration struct {
 	ManagedEBSVolume *TaskManagedEBSVolumeConfiguration `json:"managedEBSVolume,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TaskVolumeConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -10653,8 +11322,9 @@ type ThresholdConfiguration struct {
 	Value int32         `json:"value"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ThresholdConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -10705,9 +11375,21 @@ type TimeoutConfiguration struct {
 	PerRequestTimeoutSeconds *int32 `json:"perRequestTimeoutSeconds,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *TimeoutConfiguration) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *TimeoutConfiguration) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.IdleTimeoutSeconds != nil && *s.IdleTimeoutSeconds < 0 {
+		return shape.TooSmall("idleTimeoutSeconds", *s.IdleTimeoutSeconds, 0)
+	}
+	if s.PerRequestTimeoutSeconds != nil && *s.PerRequestTimeoutSeconds < 0 {
+		return shape.TooSmall("perRequestTimeoutSeconds", *s.PerRequestTimeoutSeconds, 0)
+	}
+	return nil
+}
 
 // Tmpfs: The container path, mount options, and size of the tmpfs mount.
 type Tmpfs struct {
@@ -10716,8 +11398,9 @@ type Tmpfs struct {
 	MountOptions  []string `json:"mountOptions,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Tmpfs) Validate() error {
 	if s == nil {
 		return nil
@@ -10735,8 +11418,9 @@ type TotalLocalStorageGBRequest struct {
 	Max *float64 `json:"max,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TotalLocalStorageGBRequest) Validate() error { return nil }
 
 // TransportProtocol is generated from the AWS model shape TransportProtocol.
@@ -10772,8 +11456,9 @@ type Ulimit struct {
 	HardLimit int32      `json:"hardLimit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Ulimit) Validate() error {
 	if s == nil {
 		return nil
@@ -10856,8 +11541,12 @@ type UntagResourceRequest struct {
 	TagKeys     []string `json:"tagKeys,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UntagResourceRequest that fails Validate is answered with.
+func (*UntagResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UntagResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -10867,6 +11556,11 @@ func (s *UntagResourceRequest) Validate() error {
 	}
 	if s.TagKeys == nil {
 		return shape.Required("tagKeys")
+	}
+	for i0 := range s.TagKeys {
+		if err := ruleTagKey.Check(s.TagKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("tagKeys", i0))
+		}
 	}
 	return nil
 }
@@ -10888,8 +11582,12 @@ type UpdateCapacityProviderRequest struct {
 	ManagedInstancesProvider *UpdateManagedInstancesProviderConfiguration `json:"managedInstancesProvider,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateCapacityProviderRequest that fails Validate is answered with.
+func (*UpdateCapacityProviderRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateCapacityProviderRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -10933,8 +11631,12 @@ type UpdateClusterRequest struct {
 	ServiceConnectDefaults *ClusterServiceConnectDefaultsRequest `json:"serviceConnectDefaults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateClusterRequest that fails Validate is answered with.
+func (*UpdateClusterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateClusterRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -10981,8 +11683,12 @@ type UpdateClusterSettingsRequest struct {
 	Settings []ClusterSetting `json:"settings,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateClusterSettingsRequest that fails Validate is answered with.
+func (*UpdateClusterSettingsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateClusterSettingsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11026,8 +11732,12 @@ type UpdateContainerAgentRequest struct {
 	ContainerInstance string `json:"containerInstance,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateContainerAgentRequest that fails Validate is answered with.
+func (*UpdateContainerAgentRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateContainerAgentRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11064,8 +11774,12 @@ type UpdateContainerInstancesStateRequest struct {
 	Status             ContainerInstanceStatus `json:"status,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateContainerInstancesStateRequest that fails Validate is answered with.
+func (*UpdateContainerInstancesStateRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateContainerInstancesStateRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11115,8 +11829,12 @@ type UpdateDaemonRequest struct {
 	EnableExecuteCommand    bool                           `json:"enableExecuteCommand"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateDaemonRequest that fails Validate is answered with.
+func (*UpdateDaemonRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateDaemonRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11129,6 +11847,9 @@ func (s *UpdateDaemonRequest) Validate() error {
 	}
 	if s.CapacityProviderArns == nil {
 		return shape.Required("capacityProviderArns")
+	}
+	if err := s.DeploymentConfiguration.Validate(); err != nil {
+		return shape.Prefix(err, "deploymentConfiguration")
 	}
 	if s.PropagateTags != "" && !s.PropagateTags.IsKnown() {
 		return shape.InvalidEnum("propagateTags", s.PropagateTags, s.PropagateTags.Values())
@@ -11173,8 +11894,12 @@ type UpdateExpressGatewayServiceRequest struct {
 	TaskDefinitionArn    string                                     `json:"taskDefinitionArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateExpressGatewayServiceRequest that fails Validate is answered with.
+func (*UpdateExpressGatewayServiceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateExpressGatewayServiceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11229,8 +11954,9 @@ type UpdateManagedInstancesProviderConfiguration struct {
 	AutoRepairConfiguration    *AutoRepairConfiguration      `json:"autoRepairConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateManagedInstancesProviderConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -11261,8 +11987,12 @@ type UpdateServicePrimaryTaskSetRequest struct {
 	PrimaryTaskSet string `json:"primaryTaskSet,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateServicePrimaryTaskSetRequest that fails Validate is answered with.
+func (*UpdateServicePrimaryTaskSetRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateServicePrimaryTaskSetRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11325,8 +12055,12 @@ type UpdateServiceRequest struct {
 	Monitoring                    *MonitoringConfiguration       `json:"monitoring,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateServiceRequest that fails Validate is answered with.
+func (*UpdateServiceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateServiceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11410,8 +12144,12 @@ type UpdateTaskProtectionRequest struct {
 	ExpiresInMinutes  *int32   `json:"expiresInMinutes,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateTaskProtectionRequest that fails Validate is answered with.
+func (*UpdateTaskProtectionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateTaskProtectionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11445,8 +12183,12 @@ type UpdateTaskSetRequest struct {
 	Scale   *Scale `json:"scale,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateTaskSetRequest that fails Validate is answered with.
+func (*UpdateTaskSetRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateTaskSetRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11521,8 +12263,9 @@ type VCpuCountRangeRequest struct {
 	Max *int32 `json:"max,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *VCpuCountRangeRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -11567,8 +12310,9 @@ type VersionInfo struct {
 	DockerVersion string `json:"dockerVersion,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *VersionInfo) Validate() error { return nil }
 
 // Volume: The data volume configuration for tasks launched using this task
@@ -11583,8 +12327,9 @@ type Volume struct {
 	ConfiguredAtLaunch                      *bool                                    `json:"configuredAtLaunch,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Volume) Validate() error {
 	if s == nil {
 		return nil
@@ -11611,8 +12356,9 @@ type VolumeFrom struct {
 	ReadOnly        *bool  `json:"readOnly,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *VolumeFrom) Validate() error { return nil }
 
 // VpcLatticeConfiguration: The VPC Lattice configuration for your service that
@@ -11624,8 +12370,9 @@ type VpcLatticeConfiguration struct {
 	PortName       string `json:"portName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *VpcLatticeConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -11641,3 +12388,18 @@ func (s *VpcLatticeConfiguration) Validate() error {
 	}
 	return nil
 }
+
+// The model's patterns, matched against whole values and compiled on first use.
+var (
+	patternAllowedInstanceType = shape.NewPattern(`[a-zA-Z0-9\.\*\-]+`, `^(?:[a-zA-Z0-9\.\*\-]+)$`)
+	patternTagKey              = shape.NewPattern(`([\p{L}\p{Z}\p{N}_.:/=+\-@]*)`, `^(?:([\p{L}\p{Z}\p{N}_.:/=+\-@]*))$`)
+)
+
+// The constraints of the model's string shapes: length in characters, then pattern.
+var (
+	ruleAllowedInstanceType  = &shape.String{Min: 1, Max: 30, Pattern: patternAllowedInstanceType}
+	ruleExcludedInstanceType = &shape.String{Min: 1, Max: 30, Pattern: patternAllowedInstanceType}
+	ruleMetricName           = &shape.String{Min: 1, Max: 255}
+	ruleTagKey               = &shape.String{Min: 1, Max: 128, Pattern: patternTagKey}
+	ruleTagValue             = &shape.String{Min: 0, Max: 256, Pattern: patternTagKey}
+)

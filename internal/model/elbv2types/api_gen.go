@@ -24,6 +24,9 @@ const (
 	EndpointPrefix = "elasticloadbalancing"
 	// XMLNamespace is the namespace of XML responses.
 	XMLNamespace = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
+	// ValidationErrorCode is the error code the service answers a request
+	// that breaks the model's constraints with (see Validate).
+	ValidationErrorCode = "ValidationError"
 )
 
 // Operations describes every operation of the model, by name.
@@ -221,8 +224,9 @@ type Action struct {
 	JwtValidationConfig       *JwtValidationActionConfig       `json:"JwtValidationConfig,omitzero" xml:"JwtValidationConfig,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Action) Validate() error {
 	if s == nil {
 		return nil
@@ -238,6 +242,12 @@ func (s *Action) Validate() error {
 	}
 	if err := s.AuthenticateCognitoConfig.Validate(); err != nil {
 		return shape.Prefix(err, "AuthenticateCognitoConfig")
+	}
+	if s.Order != nil && *s.Order < 1 {
+		return shape.TooSmall("Order", *s.Order, 1)
+	}
+	if s.Order != nil && *s.Order > 50000 {
+		return shape.TooLarge("Order", *s.Order, 50000)
 	}
 	if err := s.RedirectConfig.Validate(); err != nil {
 		return shape.Prefix(err, "RedirectConfig")
@@ -292,8 +302,12 @@ type AddListenerCertificatesInput struct {
 	Certificates []Certificate `json:"Certificates,omitzero" xml:"Certificates>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AddListenerCertificatesInput that fails Validate is answered with.
+func (*AddListenerCertificatesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AddListenerCertificatesInput) Validate() error {
 	if s == nil {
 		return nil
@@ -323,8 +337,12 @@ type AddTagsInput struct {
 	Tags         []Tag    `json:"Tags,omitzero" xml:"Tags>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AddTagsInput that fails Validate is answered with.
+func (*AddTagsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AddTagsInput) Validate() error {
 	if s == nil {
 		return nil
@@ -334,6 +352,9 @@ func (s *AddTagsInput) Validate() error {
 	}
 	if s.Tags == nil {
 		return shape.Required("Tags")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("Tags", 1)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -357,8 +378,12 @@ type AddTrustStoreRevocationsInput struct {
 	RevocationContents []RevocationContent `json:"RevocationContents,omitzero" xml:"RevocationContents>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AddTrustStoreRevocationsInput that fails Validate is answered with.
+func (*AddTrustStoreRevocationsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AddTrustStoreRevocationsInput) Validate() error {
 	if s == nil {
 		return nil
@@ -540,8 +565,9 @@ type AuthenticateCognitoActionConfig struct {
 	OnUnauthenticatedRequest         AuthenticateCognitoActionConditionalBehaviorEnum `json:"OnUnauthenticatedRequest,omitzero" xml:"OnUnauthenticatedRequest,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AuthenticateCognitoActionConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -608,8 +634,9 @@ type AuthenticateOidcActionConfig struct {
 	UseExistingClientSecret          *bool                                         `json:"UseExistingClientSecret,omitzero" xml:"UseExistingClientSecret,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AuthenticateOidcActionConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -742,8 +769,9 @@ type Certificate struct {
 	IsDefault      *bool  `json:"IsDefault,omitzero" xml:"IsDefault,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Certificate) Validate() error { return nil }
 
 // CertificateNotFoundException: The specified certificate does not exist.
@@ -777,8 +805,12 @@ type CreateListenerInput struct {
 	MutualAuthentication *MutualAuthenticationAttributes `json:"MutualAuthentication,omitzero" xml:"MutualAuthentication,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateListenerInput that fails Validate is answered with.
+func (*CreateListenerInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateListenerInput) Validate() error {
 	if s == nil {
 		return nil
@@ -789,6 +821,12 @@ func (s *CreateListenerInput) Validate() error {
 	if s.Protocol != "" && !s.Protocol.IsKnown() {
 		return shape.InvalidEnum("Protocol", s.Protocol, s.Protocol.Values())
 	}
+	if s.Port != nil && *s.Port < 1 {
+		return shape.TooSmall("Port", *s.Port, 1)
+	}
+	if s.Port != nil && *s.Port > 65535 {
+		return shape.TooLarge("Port", *s.Port, 65535)
+	}
 	if s.DefaultActions == nil {
 		return shape.Required("DefaultActions")
 	}
@@ -796,6 +834,9 @@ func (s *CreateListenerInput) Validate() error {
 		if err := s.DefaultActions[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("DefaultActions", i0))
 		}
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("Tags", 1)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -844,8 +885,12 @@ type CreateLoadBalancerInput struct {
 	IpamPools                    *IpamPools                       `json:"IpamPools,omitzero" xml:"IpamPools,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateLoadBalancerInput that fails Validate is answered with.
+func (*CreateLoadBalancerInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateLoadBalancerInput) Validate() error {
 	if s == nil {
 		return nil
@@ -855,6 +900,9 @@ func (s *CreateLoadBalancerInput) Validate() error {
 	}
 	if s.Scheme != "" && !s.Scheme.IsKnown() {
 		return shape.InvalidEnum("Scheme", s.Scheme, s.Scheme.Values())
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("Tags", 1)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -867,8 +915,14 @@ func (s *CreateLoadBalancerInput) Validate() error {
 	if s.IpAddressType != "" && !s.IpAddressType.IsKnown() {
 		return shape.InvalidEnum("IpAddressType", s.IpAddressType, s.IpAddressType.Values())
 	}
+	if err := ruleCustomerOwnedIpv4Pool.CheckMember(s.CustomerOwnedIpv4Pool); err != nil {
+		return shape.Prefix(err, "CustomerOwnedIpv4Pool")
+	}
 	if s.EnablePrefixForIpv6SourceNat != "" && !s.EnablePrefixForIpv6SourceNat.IsKnown() {
 		return shape.InvalidEnum("EnablePrefixForIpv6SourceNat", s.EnablePrefixForIpv6SourceNat, s.EnablePrefixForIpv6SourceNat.Values())
+	}
+	if err := s.IpamPools.Validate(); err != nil {
+		return shape.Prefix(err, "IpamPools")
 	}
 	return nil
 }
@@ -903,8 +957,12 @@ type CreateRuleInput struct {
 	Transforms  []RuleTransform `json:"Transforms,omitzero" xml:"Transforms>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateRuleInput that fails Validate is answered with.
+func (*CreateRuleInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateRuleInput) Validate() error {
 	if s == nil {
 		return nil
@@ -923,6 +981,12 @@ func (s *CreateRuleInput) Validate() error {
 	if s.Priority == nil {
 		return shape.Required("Priority")
 	}
+	if s.Priority != nil && *s.Priority < 1 {
+		return shape.TooSmall("Priority", *s.Priority, 1)
+	}
+	if s.Priority != nil && *s.Priority > 50000 {
+		return shape.TooLarge("Priority", *s.Priority, 50000)
+	}
 	if s.Actions == nil {
 		return shape.Required("Actions")
 	}
@@ -930,6 +994,9 @@ func (s *CreateRuleInput) Validate() error {
 		if err := s.Actions[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Actions", i0))
 		}
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("Tags", 1)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -986,8 +1053,12 @@ type CreateTargetGroupInput struct {
 	TargetControlPort          *int32                       `json:"TargetControlPort,omitzero" xml:"TargetControlPort,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateTargetGroupInput that fails Validate is answered with.
+func (*CreateTargetGroupInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateTargetGroupInput) Validate() error {
 	if s == nil {
 		return nil
@@ -998,11 +1069,47 @@ func (s *CreateTargetGroupInput) Validate() error {
 	if s.Protocol != "" && !s.Protocol.IsKnown() {
 		return shape.InvalidEnum("Protocol", s.Protocol, s.Protocol.Values())
 	}
+	if s.Port != nil && *s.Port < 1 {
+		return shape.TooSmall("Port", *s.Port, 1)
+	}
+	if s.Port != nil && *s.Port > 65535 {
+		return shape.TooLarge("Port", *s.Port, 65535)
+	}
 	if s.HealthCheckProtocol != "" && !s.HealthCheckProtocol.IsKnown() {
 		return shape.InvalidEnum("HealthCheckProtocol", s.HealthCheckProtocol, s.HealthCheckProtocol.Values())
 	}
+	if err := rulePath.CheckMember(s.HealthCheckPath); err != nil {
+		return shape.Prefix(err, "HealthCheckPath")
+	}
+	if s.HealthCheckIntervalSeconds != nil && *s.HealthCheckIntervalSeconds < 5 {
+		return shape.TooSmall("HealthCheckIntervalSeconds", *s.HealthCheckIntervalSeconds, 5)
+	}
+	if s.HealthCheckIntervalSeconds != nil && *s.HealthCheckIntervalSeconds > 300 {
+		return shape.TooLarge("HealthCheckIntervalSeconds", *s.HealthCheckIntervalSeconds, 300)
+	}
+	if s.HealthCheckTimeoutSeconds != nil && *s.HealthCheckTimeoutSeconds < 2 {
+		return shape.TooSmall("HealthCheckTimeoutSeconds", *s.HealthCheckTimeoutSeconds, 2)
+	}
+	if s.HealthCheckTimeoutSeconds != nil && *s.HealthCheckTimeoutSeconds > 120 {
+		return shape.TooLarge("HealthCheckTimeoutSeconds", *s.HealthCheckTimeoutSeconds, 120)
+	}
+	if s.HealthyThresholdCount != nil && *s.HealthyThresholdCount < 2 {
+		return shape.TooSmall("HealthyThresholdCount", *s.HealthyThresholdCount, 2)
+	}
+	if s.HealthyThresholdCount != nil && *s.HealthyThresholdCount > 10 {
+		return shape.TooLarge("HealthyThresholdCount", *s.HealthyThresholdCount, 10)
+	}
+	if s.UnhealthyThresholdCount != nil && *s.UnhealthyThresholdCount < 2 {
+		return shape.TooSmall("UnhealthyThresholdCount", *s.UnhealthyThresholdCount, 2)
+	}
+	if s.UnhealthyThresholdCount != nil && *s.UnhealthyThresholdCount > 10 {
+		return shape.TooLarge("UnhealthyThresholdCount", *s.UnhealthyThresholdCount, 10)
+	}
 	if s.TargetType != "" && !s.TargetType.IsKnown() {
 		return shape.InvalidEnum("TargetType", s.TargetType, s.TargetType.Values())
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("Tags", 1)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -1011,6 +1118,12 @@ func (s *CreateTargetGroupInput) Validate() error {
 	}
 	if s.IpAddressType != "" && !s.IpAddressType.IsKnown() {
 		return shape.InvalidEnum("IpAddressType", s.IpAddressType, s.IpAddressType.Values())
+	}
+	if s.TargetControlPort != nil && *s.TargetControlPort < 1 {
+		return shape.TooSmall("TargetControlPort", *s.TargetControlPort, 1)
+	}
+	if s.TargetControlPort != nil && *s.TargetControlPort > 65535 {
+		return shape.TooLarge("TargetControlPort", *s.TargetControlPort, 65535)
 	}
 	return nil
 }
@@ -1045,8 +1158,12 @@ type CreateTrustStoreInput struct {
 	Tags                                []Tag  `json:"Tags,omitzero" xml:"Tags>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateTrustStoreInput that fails Validate is answered with.
+func (*CreateTrustStoreInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateTrustStoreInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1054,11 +1171,17 @@ func (s *CreateTrustStoreInput) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleTrustStoreName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if s.CaCertificatesBundleS3Bucket == "" {
 		return shape.Required("CaCertificatesBundleS3Bucket")
 	}
 	if s.CaCertificatesBundleS3Key == "" {
 		return shape.Required("CaCertificatesBundleS3Key")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("Tags", 1)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -1102,8 +1225,12 @@ type DeleteListenerInput struct {
 	ListenerArn string `json:"ListenerArn,omitzero" xml:"ListenerArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteListenerInput that fails Validate is answered with.
+func (*DeleteListenerInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteListenerInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1128,8 +1255,12 @@ type DeleteLoadBalancerInput struct {
 	LoadBalancerArn string `json:"LoadBalancerArn,omitzero" xml:"LoadBalancerArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteLoadBalancerInput that fails Validate is answered with.
+func (*DeleteLoadBalancerInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteLoadBalancerInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1153,8 +1284,12 @@ type DeleteRuleInput struct {
 	RuleArn string `json:"RuleArn,omitzero" xml:"RuleArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteRuleInput that fails Validate is answered with.
+func (*DeleteRuleInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteRuleInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1179,8 +1314,14 @@ type DeleteSharedTrustStoreAssociationInput struct {
 	ResourceArn   string `json:"ResourceArn,omitzero" xml:"ResourceArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteSharedTrustStoreAssociationInput that fails Validate is answered with.
+func (*DeleteSharedTrustStoreAssociationInput) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteSharedTrustStoreAssociationInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1208,8 +1349,12 @@ type DeleteTargetGroupInput struct {
 	TargetGroupArn string `json:"TargetGroupArn,omitzero" xml:"TargetGroupArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteTargetGroupInput that fails Validate is answered with.
+func (*DeleteTargetGroupInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteTargetGroupInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1234,8 +1379,12 @@ type DeleteTrustStoreInput struct {
 	TrustStoreArn string `json:"TrustStoreArn,omitzero" xml:"TrustStoreArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteTrustStoreInput that fails Validate is answered with.
+func (*DeleteTrustStoreInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteTrustStoreInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1261,8 +1410,12 @@ type DeregisterTargetsInput struct {
 	Targets        []TargetDescription `json:"Targets,omitzero" xml:"Targets>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeregisterTargetsInput that fails Validate is answered with.
+func (*DeregisterTargetsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeregisterTargetsInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1296,9 +1449,24 @@ type DescribeAccountLimitsInput struct {
 	PageSize *int32 `json:"PageSize,omitzero" xml:"PageSize,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeAccountLimitsInput) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeAccountLimitsInput that fails Validate is answered with.
+func (*DescribeAccountLimitsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeAccountLimitsInput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
+	}
+	return nil
+}
 
 // DescribeAccountLimitsOutput is generated from the AWS model shape
 // DescribeAccountLimitsOutput.
@@ -1317,8 +1485,12 @@ type DescribeCapacityReservationInput struct {
 	LoadBalancerArn string `json:"LoadBalancerArn,omitzero" xml:"LoadBalancerArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeCapacityReservationInput that fails Validate is answered with.
+func (*DescribeCapacityReservationInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeCapacityReservationInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1358,8 +1530,12 @@ type DescribeListenerAttributesInput struct {
 	ListenerArn string `json:"ListenerArn,omitzero" xml:"ListenerArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeListenerAttributesInput that fails Validate is answered with.
+func (*DescribeListenerAttributesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeListenerAttributesInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1378,7 +1554,17 @@ type DescribeListenerAttributesOutput struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *DescribeListenerAttributesOutput) Validate() error { return nil }
+func (s *DescribeListenerAttributesOutput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Attributes {
+		if err := s.Attributes[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Attributes", i0))
+		}
+	}
+	return nil
+}
 
 // DescribeListenerCertificatesInput is generated from the AWS model shape
 // DescribeListenerCertificatesInput.
@@ -1388,14 +1574,24 @@ type DescribeListenerCertificatesInput struct {
 	PageSize    *int32 `json:"PageSize,omitzero" xml:"PageSize,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeListenerCertificatesInput that fails Validate is answered with.
+func (*DescribeListenerCertificatesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeListenerCertificatesInput) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ListenerArn == "" {
 		return shape.Required("ListenerArn")
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
 	}
 	return nil
 }
@@ -1420,9 +1616,24 @@ type DescribeListenersInput struct {
 	PageSize        *int32   `json:"PageSize,omitzero" xml:"PageSize,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeListenersInput) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeListenersInput that fails Validate is answered with.
+func (*DescribeListenersInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeListenersInput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
+	}
+	return nil
+}
 
 // DescribeListenersOutput is generated from the AWS model shape
 // DescribeListenersOutput.
@@ -1451,8 +1662,12 @@ type DescribeLoadBalancerAttributesInput struct {
 	LoadBalancerArn string `json:"LoadBalancerArn,omitzero" xml:"LoadBalancerArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeLoadBalancerAttributesInput that fails Validate is answered with.
+func (*DescribeLoadBalancerAttributesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeLoadBalancerAttributesInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1471,7 +1686,17 @@ type DescribeLoadBalancerAttributesOutput struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *DescribeLoadBalancerAttributesOutput) Validate() error { return nil }
+func (s *DescribeLoadBalancerAttributesOutput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Attributes {
+		if err := s.Attributes[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Attributes", i0))
+		}
+	}
+	return nil
+}
 
 // DescribeLoadBalancersInput is generated from the AWS model shape
 // DescribeLoadBalancersInput.
@@ -1482,9 +1707,24 @@ type DescribeLoadBalancersInput struct {
 	PageSize         *int32   `json:"PageSize,omitzero" xml:"PageSize,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeLoadBalancersInput) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeLoadBalancersInput that fails Validate is answered with.
+func (*DescribeLoadBalancersInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeLoadBalancersInput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
+	}
+	return nil
+}
 
 // DescribeLoadBalancersOutput is generated from the AWS model shape
 // DescribeLoadBalancersOutput.
@@ -1515,9 +1755,24 @@ type DescribeRulesInput struct {
 	PageSize    *int32   `json:"PageSize,omitzero" xml:"PageSize,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeRulesInput) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeRulesInput that fails Validate is answered with.
+func (*DescribeRulesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeRulesInput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
+	}
+	return nil
+}
 
 // DescribeRulesOutput is generated from the AWS model shape
 // DescribeRulesOutput.
@@ -1549,11 +1804,21 @@ type DescribeSSLPoliciesInput struct {
 	LoadBalancerType LoadBalancerTypeEnum `json:"LoadBalancerType,omitzero" xml:"LoadBalancerType,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeSSLPoliciesInput that fails Validate is answered with.
+func (*DescribeSSLPoliciesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeSSLPoliciesInput) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
 	}
 	if s.LoadBalancerType != "" && !s.LoadBalancerType.IsKnown() {
 		return shape.InvalidEnum("LoadBalancerType", s.LoadBalancerType, s.LoadBalancerType.Values())
@@ -1577,8 +1842,12 @@ type DescribeTagsInput struct {
 	ResourceArns []string `json:"ResourceArns,omitzero" xml:"ResourceArns>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeTagsInput that fails Validate is answered with.
+func (*DescribeTagsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeTagsInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1614,8 +1883,12 @@ type DescribeTargetGroupAttributesInput struct {
 	TargetGroupArn string `json:"TargetGroupArn,omitzero" xml:"TargetGroupArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeTargetGroupAttributesInput that fails Validate is answered with.
+func (*DescribeTargetGroupAttributesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeTargetGroupAttributesInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1634,7 +1907,17 @@ type DescribeTargetGroupAttributesOutput struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *DescribeTargetGroupAttributesOutput) Validate() error { return nil }
+func (s *DescribeTargetGroupAttributesOutput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Attributes {
+		if err := s.Attributes[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Attributes", i0))
+		}
+	}
+	return nil
+}
 
 // DescribeTargetGroupsInput is generated from the AWS model shape
 // DescribeTargetGroupsInput.
@@ -1646,9 +1929,24 @@ type DescribeTargetGroupsInput struct {
 	PageSize        *int32   `json:"PageSize,omitzero" xml:"PageSize,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeTargetGroupsInput) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeTargetGroupsInput that fails Validate is answered with.
+func (*DescribeTargetGroupsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeTargetGroupsInput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
+	}
+	return nil
+}
 
 // DescribeTargetGroupsOutput is generated from the AWS model shape
 // DescribeTargetGroupsOutput.
@@ -1679,8 +1977,12 @@ type DescribeTargetHealthInput struct {
 	Include        []DescribeTargetHealthInputIncludeEnum `json:"Include,omitzero" xml:"Include>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeTargetHealthInput that fails Validate is answered with.
+func (*DescribeTargetHealthInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeTargetHealthInput) Validate() error {
 	if s == nil {
 		return nil
@@ -1756,14 +2058,24 @@ type DescribeTrustStoreAssociationsInput struct {
 	PageSize      *int32 `json:"PageSize,omitzero" xml:"PageSize,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeTrustStoreAssociationsInput that fails Validate is answered with.
+func (*DescribeTrustStoreAssociationsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeTrustStoreAssociationsInput) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.TrustStoreArn == "" {
 		return shape.Required("TrustStoreArn")
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
 	}
 	return nil
 }
@@ -1809,14 +2121,24 @@ type DescribeTrustStoreRevocationsInput struct {
 	PageSize      *int32  `json:"PageSize,omitzero" xml:"PageSize,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeTrustStoreRevocationsInput that fails Validate is answered with.
+func (*DescribeTrustStoreRevocationsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeTrustStoreRevocationsInput) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.TrustStoreArn == "" {
 		return shape.Required("TrustStoreArn")
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
 	}
 	return nil
 }
@@ -1851,9 +2173,29 @@ type DescribeTrustStoresInput struct {
 	PageSize       *int32   `json:"PageSize,omitzero" xml:"PageSize,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeTrustStoresInput) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeTrustStoresInput that fails Validate is answered with.
+func (*DescribeTrustStoresInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeTrustStoresInput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Names {
+		if err := ruleTrustStoreName.Check(s.Names[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Names", i0))
+		}
+	}
+	if s.PageSize != nil && *s.PageSize < 1 {
+		return shape.TooSmall("PageSize", *s.PageSize, 1)
+	}
+	if s.PageSize != nil && *s.PageSize > 400 {
+		return shape.TooLarge("PageSize", *s.PageSize, 400)
+	}
+	return nil
+}
 
 // DescribeTrustStoresOutput is generated from the AWS model shape
 // DescribeTrustStoresOutput.
@@ -1977,14 +2319,24 @@ type FixedResponseActionConfig struct {
 	ContentType string `json:"ContentType,omitzero" xml:"ContentType,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *FixedResponseActionConfig) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleFixedResponseActionMessage.CheckMember(s.MessageBody); err != nil {
+		return shape.Prefix(err, "MessageBody")
+	}
 	if s.StatusCode == "" {
 		return shape.Required("StatusCode")
+	}
+	if err := ruleFixedResponseActionStatusCode.CheckMember(s.StatusCode); err != nil {
+		return shape.Prefix(err, "StatusCode")
+	}
+	if err := ruleFixedResponseActionContentType.CheckMember(s.ContentType); err != nil {
+		return shape.Prefix(err, "ContentType")
 	}
 	return nil
 }
@@ -1995,8 +2347,9 @@ type ForwardActionConfig struct {
 	TargetGroupStickinessConfig *TargetGroupStickinessConfig `json:"TargetGroupStickinessConfig,omitzero" xml:"TargetGroupStickinessConfig,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ForwardActionConfig) Validate() error { return nil }
 
 // GetResourcePolicyInput is generated from the AWS model shape
@@ -2005,8 +2358,12 @@ type GetResourcePolicyInput struct {
 	ResourceArn string `json:"ResourceArn,omitzero" xml:"ResourceArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetResourcePolicyInput that fails Validate is answered with.
+func (*GetResourcePolicyInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetResourcePolicyInput) Validate() error {
 	if s == nil {
 		return nil
@@ -2033,8 +2390,14 @@ type GetTrustStoreCaCertificatesBundleInput struct {
 	TrustStoreArn string `json:"TrustStoreArn,omitzero" xml:"TrustStoreArn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetTrustStoreCaCertificatesBundleInput that fails Validate is answered with.
+func (*GetTrustStoreCaCertificatesBundleInput) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetTrustStoreCaCertificatesBundleInput) Validate() error {
 	if s == nil {
 		return nil
@@ -2062,8 +2425,12 @@ type GetTrustStoreRevocationContentInput struct {
 	RevocationId  *int64 `json:"RevocationId,omitzero" xml:"RevocationId,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetTrustStoreRevocationContentInput that fails Validate is answered with.
+func (*GetTrustStoreRevocationContentInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetTrustStoreRevocationContentInput) Validate() error {
 	if s == nil {
 		return nil
@@ -2101,8 +2468,9 @@ type HostHeaderConditionConfig struct {
 	RegexValues []string `json:"RegexValues,omitzero" xml:"RegexValues>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *HostHeaderConditionConfig) Validate() error { return nil }
 
 // HostHeaderRewriteConfig: Information about a host header rewrite transform.
@@ -2110,8 +2478,9 @@ type HostHeaderRewriteConfig struct {
 	Rewrites []RewriteConfig `json:"Rewrites,omitzero" xml:"Rewrites>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *HostHeaderRewriteConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -2131,8 +2500,9 @@ type HttpHeaderConditionConfig struct {
 	RegexValues    []string `json:"RegexValues,omitzero" xml:"RegexValues>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *HttpHeaderConditionConfig) Validate() error { return nil }
 
 // HttpRequestMethodConditionConfig: Information about an HTTP method condition.
@@ -2140,8 +2510,9 @@ type HttpRequestMethodConditionConfig struct {
 	Values []string `json:"Values,omitzero" xml:"Values>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *HttpRequestMethodConditionConfig) Validate() error { return nil }
 
 // IncompatibleProtocolsException: The specified configuration is not valid with
@@ -2252,9 +2623,18 @@ type IpamPools struct {
 	Ipv4IpamPoolId string `json:"Ipv4IpamPoolId,omitzero" xml:"Ipv4IpamPoolId,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *IpamPools) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *IpamPools) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleIpamPoolId.CheckMember(s.Ipv4IpamPoolId); err != nil {
+		return shape.Prefix(err, "Ipv4IpamPoolId")
+	}
+	return nil
+}
 
 // JwtValidationActionAdditionalClaim: Information about an additional claim to
 // validate.
@@ -2264,8 +2644,9 @@ type JwtValidationActionAdditionalClaim struct {
 	Values []string                                     `json:"Values,omitzero" xml:"Values>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *JwtValidationActionAdditionalClaim) Validate() error {
 	if s == nil {
 		return nil
@@ -2322,8 +2703,9 @@ type JwtValidationActionConfig struct {
 	AdditionalClaims []JwtValidationActionAdditionalClaim `json:"AdditionalClaims,omitzero" xml:"AdditionalClaims>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *JwtValidationActionConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -2392,9 +2774,18 @@ type ListenerAttribute struct {
 	Value string `json:"Value,omitzero" xml:"Value,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ListenerAttribute) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ListenerAttribute) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleListenerAttributeKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	return nil
+}
 
 // ListenerNotFoundException: The specified listener does not exist.
 type ListenerNotFoundException struct{}
@@ -2444,6 +2835,9 @@ func (s *LoadBalancer) Validate() error {
 	if s.EnablePrefixForIpv6SourceNat != "" && !s.EnablePrefixForIpv6SourceNat.IsKnown() {
 		return shape.InvalidEnum("EnablePrefixForIpv6SourceNat", s.EnablePrefixForIpv6SourceNat, s.EnablePrefixForIpv6SourceNat.Values())
 	}
+	if err := s.IpamPools.Validate(); err != nil {
+		return shape.Prefix(err, "IpamPools")
+	}
 	return nil
 }
 
@@ -2466,9 +2860,21 @@ type LoadBalancerAttribute struct {
 	Value string `json:"Value,omitzero" xml:"Value,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *LoadBalancerAttribute) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *LoadBalancerAttribute) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleLoadBalancerAttributeKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	if err := ruleLoadBalancerAttributeValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
+	}
+	return nil
+}
 
 // LoadBalancerNotFoundException: The specified load balancer does not exist.
 type LoadBalancerNotFoundException struct{}
@@ -2589,8 +2995,9 @@ type Matcher struct {
 	GrpcCode string `json:"GrpcCode,omitzero" xml:"GrpcCode,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Matcher) Validate() error { return nil }
 
 // MinimumLoadBalancerCapacity: The minimum capacity for a load balancer.
@@ -2598,8 +3005,9 @@ type MinimumLoadBalancerCapacity struct {
 	CapacityUnits *int32 `json:"CapacityUnits,omitzero" xml:"CapacityUnits,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MinimumLoadBalancerCapacity) Validate() error { return nil }
 
 // MitigationInEffectEnum is generated from the AWS model shape
@@ -2637,8 +3045,12 @@ type ModifyCapacityReservationInput struct {
 	ResetCapacityReservation    *bool                        `json:"ResetCapacityReservation,omitzero" xml:"ResetCapacityReservation,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyCapacityReservationInput that fails Validate is answered with.
+func (*ModifyCapacityReservationInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyCapacityReservationInput) Validate() error {
 	if s == nil {
 		return nil
@@ -2679,14 +3091,21 @@ type ModifyIpPoolsInput struct {
 	RemoveIpamPools []RemoveIpamPoolEnum `json:"RemoveIpamPools,omitzero" xml:"RemoveIpamPools>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyIpPoolsInput that fails Validate is answered with.
+func (*ModifyIpPoolsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyIpPoolsInput) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LoadBalancerArn == "" {
 		return shape.Required("LoadBalancerArn")
+	}
+	if err := s.IpamPools.Validate(); err != nil {
+		return shape.Prefix(err, "IpamPools")
 	}
 	for i0 := range s.RemoveIpamPools {
 		if !s.RemoveIpamPools[i0].IsKnown() {
@@ -2704,7 +3123,15 @@ type ModifyIpPoolsOutput struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *ModifyIpPoolsOutput) Validate() error { return nil }
+func (s *ModifyIpPoolsOutput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := s.IpamPools.Validate(); err != nil {
+		return shape.Prefix(err, "IpamPools")
+	}
+	return nil
+}
 
 // ModifyListenerAttributesInput is generated from the AWS model shape
 // ModifyListenerAttributesInput.
@@ -2713,8 +3140,12 @@ type ModifyListenerAttributesInput struct {
 	Attributes  []ListenerAttribute `json:"Attributes,omitzero" xml:"Attributes>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyListenerAttributesInput that fails Validate is answered with.
+func (*ModifyListenerAttributesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyListenerAttributesInput) Validate() error {
 	if s == nil {
 		return nil
@@ -2724,6 +3155,11 @@ func (s *ModifyListenerAttributesInput) Validate() error {
 	}
 	if s.Attributes == nil {
 		return shape.Required("Attributes")
+	}
+	for i0 := range s.Attributes {
+		if err := s.Attributes[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Attributes", i0))
+		}
 	}
 	return nil
 }
@@ -2736,7 +3172,17 @@ type ModifyListenerAttributesOutput struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *ModifyListenerAttributesOutput) Validate() error { return nil }
+func (s *ModifyListenerAttributesOutput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Attributes {
+		if err := s.Attributes[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Attributes", i0))
+		}
+	}
+	return nil
+}
 
 // ModifyListenerInput is generated from the AWS model shape
 // ModifyListenerInput.
@@ -2751,14 +3197,24 @@ type ModifyListenerInput struct {
 	MutualAuthentication *MutualAuthenticationAttributes `json:"MutualAuthentication,omitzero" xml:"MutualAuthentication,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyListenerInput that fails Validate is answered with.
+func (*ModifyListenerInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyListenerInput) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ListenerArn == "" {
 		return shape.Required("ListenerArn")
+	}
+	if s.Port != nil && *s.Port < 1 {
+		return shape.TooSmall("Port", *s.Port, 1)
+	}
+	if s.Port != nil && *s.Port > 65535 {
+		return shape.TooLarge("Port", *s.Port, 65535)
 	}
 	if s.Protocol != "" && !s.Protocol.IsKnown() {
 		return shape.InvalidEnum("Protocol", s.Protocol, s.Protocol.Values())
@@ -2801,8 +3257,12 @@ type ModifyLoadBalancerAttributesInput struct {
 	Attributes      []LoadBalancerAttribute `json:"Attributes,omitzero" xml:"Attributes>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyLoadBalancerAttributesInput that fails Validate is answered with.
+func (*ModifyLoadBalancerAttributesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyLoadBalancerAttributesInput) Validate() error {
 	if s == nil {
 		return nil
@@ -2812,6 +3272,14 @@ func (s *ModifyLoadBalancerAttributesInput) Validate() error {
 	}
 	if s.Attributes == nil {
 		return shape.Required("Attributes")
+	}
+	if len(s.Attributes) > 20 {
+		return shape.TooMany("Attributes", 20)
+	}
+	for i0 := range s.Attributes {
+		if err := s.Attributes[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Attributes", i0))
+		}
 	}
 	return nil
 }
@@ -2824,7 +3292,17 @@ type ModifyLoadBalancerAttributesOutput struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *ModifyLoadBalancerAttributesOutput) Validate() error { return nil }
+func (s *ModifyLoadBalancerAttributesOutput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Attributes {
+		if err := s.Attributes[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Attributes", i0))
+		}
+	}
+	return nil
+}
 
 // ModifyRuleInput is generated from the AWS model shape ModifyRuleInput.
 type ModifyRuleInput struct {
@@ -2835,8 +3313,12 @@ type ModifyRuleInput struct {
 	ResetTransforms *bool           `json:"ResetTransforms,omitzero" xml:"ResetTransforms,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyRuleInput that fails Validate is answered with.
+func (*ModifyRuleInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyRuleInput) Validate() error {
 	if s == nil {
 		return nil
@@ -2888,8 +3370,12 @@ type ModifyTargetGroupAttributesInput struct {
 	Attributes     []TargetGroupAttribute `json:"Attributes,omitzero" xml:"Attributes>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyTargetGroupAttributesInput that fails Validate is answered with.
+func (*ModifyTargetGroupAttributesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyTargetGroupAttributesInput) Validate() error {
 	if s == nil {
 		return nil
@@ -2899,6 +3385,11 @@ func (s *ModifyTargetGroupAttributesInput) Validate() error {
 	}
 	if s.Attributes == nil {
 		return shape.Required("Attributes")
+	}
+	for i0 := range s.Attributes {
+		if err := s.Attributes[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Attributes", i0))
+		}
 	}
 	return nil
 }
@@ -2911,7 +3402,17 @@ type ModifyTargetGroupAttributesOutput struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *ModifyTargetGroupAttributesOutput) Validate() error { return nil }
+func (s *ModifyTargetGroupAttributesOutput) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Attributes {
+		if err := s.Attributes[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Attributes", i0))
+		}
+	}
+	return nil
+}
 
 // ModifyTargetGroupInput is generated from the AWS model shape
 // ModifyTargetGroupInput.
@@ -2928,8 +3429,12 @@ type ModifyTargetGroupInput struct {
 	Matcher                    *Matcher     `json:"Matcher,omitzero" xml:"Matcher,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyTargetGroupInput that fails Validate is answered with.
+func (*ModifyTargetGroupInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyTargetGroupInput) Validate() error {
 	if s == nil {
 		return nil
@@ -2939,6 +3444,33 @@ func (s *ModifyTargetGroupInput) Validate() error {
 	}
 	if s.HealthCheckProtocol != "" && !s.HealthCheckProtocol.IsKnown() {
 		return shape.InvalidEnum("HealthCheckProtocol", s.HealthCheckProtocol, s.HealthCheckProtocol.Values())
+	}
+	if err := rulePath.CheckMember(s.HealthCheckPath); err != nil {
+		return shape.Prefix(err, "HealthCheckPath")
+	}
+	if s.HealthCheckIntervalSeconds != nil && *s.HealthCheckIntervalSeconds < 5 {
+		return shape.TooSmall("HealthCheckIntervalSeconds", *s.HealthCheckIntervalSeconds, 5)
+	}
+	if s.HealthCheckIntervalSeconds != nil && *s.HealthCheckIntervalSeconds > 300 {
+		return shape.TooLarge("HealthCheckIntervalSeconds", *s.HealthCheckIntervalSeconds, 300)
+	}
+	if s.HealthCheckTimeoutSeconds != nil && *s.HealthCheckTimeoutSeconds < 2 {
+		return shape.TooSmall("HealthCheckTimeoutSeconds", *s.HealthCheckTimeoutSeconds, 2)
+	}
+	if s.HealthCheckTimeoutSeconds != nil && *s.HealthCheckTimeoutSeconds > 120 {
+		return shape.TooLarge("HealthCheckTimeoutSeconds", *s.HealthCheckTimeoutSeconds, 120)
+	}
+	if s.HealthyThresholdCount != nil && *s.HealthyThresholdCount < 2 {
+		return shape.TooSmall("HealthyThresholdCount", *s.HealthyThresholdCount, 2)
+	}
+	if s.HealthyThresholdCount != nil && *s.HealthyThresholdCount > 10 {
+		return shape.TooLarge("HealthyThresholdCount", *s.HealthyThresholdCount, 10)
+	}
+	if s.UnhealthyThresholdCount != nil && *s.UnhealthyThresholdCount < 2 {
+		return shape.TooSmall("UnhealthyThresholdCount", *s.UnhealthyThresholdCount, 2)
+	}
+	if s.UnhealthyThresholdCount != nil && *s.UnhealthyThresholdCount > 10 {
+		return shape.TooLarge("UnhealthyThresholdCount", *s.UnhealthyThresholdCount, 10)
 	}
 	return nil
 }
@@ -2972,8 +3504,12 @@ type ModifyTrustStoreInput struct {
 	CaCertificatesBundleS3ObjectVersion string `json:"CaCertificatesBundleS3ObjectVersion,omitzero" xml:"CaCertificatesBundleS3ObjectVersion,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyTrustStoreInput that fails Validate is answered with.
+func (*ModifyTrustStoreInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyTrustStoreInput) Validate() error {
 	if s == nil {
 		return nil
@@ -3020,8 +3556,9 @@ type MutualAuthenticationAttributes struct {
 	AdvertiseTrustStoreCaNames    AdvertiseTrustStoreCaNamesEnum  `json:"AdvertiseTrustStoreCaNames,omitzero" xml:"AdvertiseTrustStoreCaNames,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MutualAuthenticationAttributes) Validate() error {
 	if s == nil {
 		return nil
@@ -3048,8 +3585,9 @@ type PathPatternConditionConfig struct {
 	RegexValues []string `json:"RegexValues,omitzero" xml:"RegexValues>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PathPatternConditionConfig) Validate() error { return nil }
 
 // PriorRequestNotCompleteException: This operation is not allowed while a prior
@@ -3112,8 +3650,9 @@ type QueryStringConditionConfig struct {
 	Values []QueryStringKeyValuePair `json:"Values,omitzero" xml:"Values>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *QueryStringConditionConfig) Validate() error { return nil }
 
 // QueryStringKeyValuePair: Information about a key/value pair.
@@ -3122,8 +3661,9 @@ type QueryStringKeyValuePair struct {
 	Value string `json:"Value,omitzero" xml:"Value,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *QueryStringKeyValuePair) Validate() error { return nil }
 
 // RedirectActionConfig: Information about a redirect action.
@@ -3136,11 +3676,24 @@ type RedirectActionConfig struct {
 	StatusCode RedirectActionStatusCodeEnum `json:"StatusCode,omitzero" xml:"StatusCode,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RedirectActionConfig) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleRedirectActionProtocol.CheckMember(s.Protocol); err != nil {
+		return shape.Prefix(err, "Protocol")
+	}
+	if err := ruleRedirectActionHost.CheckMember(s.Host); err != nil {
+		return shape.Prefix(err, "Host")
+	}
+	if err := ruleRedirectActionPath.CheckMember(s.Path); err != nil {
+		return shape.Prefix(err, "Path")
+	}
+	if err := ruleRedirectActionQuery.CheckMember(s.Query); err != nil {
+		return shape.Prefix(err, "Query")
 	}
 	if s.StatusCode == "" {
 		return shape.Required("StatusCode")
@@ -3185,8 +3738,12 @@ type RegisterTargetsInput struct {
 	Targets        []TargetDescription `json:"Targets,omitzero" xml:"Targets>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RegisterTargetsInput that fails Validate is answered with.
+func (*RegisterTargetsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RegisterTargetsInput) Validate() error {
 	if s == nil {
 		return nil
@@ -3244,8 +3801,12 @@ type RemoveListenerCertificatesInput struct {
 	Certificates []Certificate `json:"Certificates,omitzero" xml:"Certificates>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RemoveListenerCertificatesInput that fails Validate is answered with.
+func (*RemoveListenerCertificatesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RemoveListenerCertificatesInput) Validate() error {
 	if s == nil {
 		return nil
@@ -3273,8 +3834,12 @@ type RemoveTagsInput struct {
 	TagKeys      []string `json:"TagKeys,omitzero" xml:"TagKeys>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RemoveTagsInput that fails Validate is answered with.
+func (*RemoveTagsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RemoveTagsInput) Validate() error {
 	if s == nil {
 		return nil
@@ -3284,6 +3849,11 @@ func (s *RemoveTagsInput) Validate() error {
 	}
 	if s.TagKeys == nil {
 		return shape.Required("TagKeys")
+	}
+	for i0 := range s.TagKeys {
+		if err := ruleTagKey.Check(s.TagKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("TagKeys", i0))
+		}
 	}
 	return nil
 }
@@ -3302,8 +3872,12 @@ type RemoveTrustStoreRevocationsInput struct {
 	RevocationIds []int64 `json:"RevocationIds,omitzero" xml:"RevocationIds>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RemoveTrustStoreRevocationsInput that fails Validate is answered with.
+func (*RemoveTrustStoreRevocationsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RemoveTrustStoreRevocationsInput) Validate() error {
 	if s == nil {
 		return nil
@@ -3347,8 +3921,9 @@ type RevocationContent struct {
 	RevocationType  RevocationType `json:"RevocationType,omitzero" xml:"RevocationType,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RevocationContent) Validate() error {
 	if s == nil {
 		return nil
@@ -3404,8 +3979,9 @@ type RewriteConfig struct {
 	Replace string `json:"Replace,omitzero" xml:"Replace,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RewriteConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -3466,11 +4042,15 @@ type RuleCondition struct {
 	RegexValues             []string                          `json:"RegexValues,omitzero" xml:"RegexValues>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RuleCondition) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleConditionFieldName.CheckMember(s.Field); err != nil {
+		return shape.Prefix(err, "Field")
 	}
 	if err := s.SourceIpConfig.Validate(); err != nil {
 		return shape.Prefix(err, "SourceIpConfig")
@@ -3492,9 +4072,21 @@ type RulePriorityPair struct {
 	Priority *int32 `json:"Priority,omitzero" xml:"Priority,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *RulePriorityPair) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *RulePriorityPair) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.Priority != nil && *s.Priority < 1 {
+		return shape.TooSmall("Priority", *s.Priority, 1)
+	}
+	if s.Priority != nil && *s.Priority > 50000 {
+		return shape.TooLarge("Priority", *s.Priority, 50000)
+	}
+	return nil
+}
 
 // RuleTransform: Information about a transform to apply to requests that match
 // a rule.
@@ -3504,8 +4096,9 @@ type RuleTransform struct {
 	UrlRewriteConfig        *UrlRewriteConfig        `json:"UrlRewriteConfig,omitzero" xml:"UrlRewriteConfig,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RuleTransform) Validate() error {
 	if s == nil {
 		return nil
@@ -3539,8 +4132,12 @@ type SetIpAddressTypeInput struct {
 	IpAddressType   IpAddressType `json:"IpAddressType,omitzero" xml:"IpAddressType,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a SetIpAddressTypeInput that fails Validate is answered with.
+func (*SetIpAddressTypeInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SetIpAddressTypeInput) Validate() error {
 	if s == nil {
 		return nil
@@ -3581,14 +4178,23 @@ type SetRulePrioritiesInput struct {
 	RulePriorities []RulePriorityPair `json:"RulePriorities,omitzero" xml:"RulePriorities>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a SetRulePrioritiesInput that fails Validate is answered with.
+func (*SetRulePrioritiesInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SetRulePrioritiesInput) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.RulePriorities == nil {
 		return shape.Required("RulePriorities")
+	}
+	for i0 := range s.RulePriorities {
+		if err := s.RulePriorities[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("RulePriorities", i0))
+		}
 	}
 	return nil
 }
@@ -3621,8 +4227,12 @@ type SetSecurityGroupsInput struct {
 	EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic EnforceSecurityGroupInboundRulesOnPrivateLinkTrafficEnum `json:"EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic,omitzero" xml:"EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a SetSecurityGroupsInput that fails Validate is answered with.
+func (*SetSecurityGroupsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SetSecurityGroupsInput) Validate() error {
 	if s == nil {
 		return nil
@@ -3667,8 +4277,12 @@ type SetSubnetsInput struct {
 	EnablePrefixForIpv6SourceNat EnablePrefixForIpv6SourceNatEnum `json:"EnablePrefixForIpv6SourceNat,omitzero" xml:"EnablePrefixForIpv6SourceNat,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a SetSubnetsInput that fails Validate is answered with.
+func (*SetSubnetsInput) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SetSubnetsInput) Validate() error {
 	if s == nil {
 		return nil
@@ -3740,8 +4354,9 @@ type SourceIpConditionConfig struct {
 	IpAddressType SourceIpAddressTypeEnum `json:"IpAddressType,omitzero" xml:"IpAddressType,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SourceIpConditionConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -3773,8 +4388,9 @@ type SubnetMapping struct {
 	SourceNatIpv6Prefix string `json:"SourceNatIpv6Prefix,omitzero" xml:"SourceNatIpv6Prefix,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SubnetMapping) Validate() error { return nil }
 
 // SubnetNotFoundException: The specified subnet does not exist.
@@ -3790,14 +4406,21 @@ type Tag struct {
 	Value string `json:"Value,omitzero" xml:"Value,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Tag) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Key == "" {
 		return shape.Required("Key")
+	}
+	if err := ruleTagKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	if err := ruleTagValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
 	}
 	return nil
 }
@@ -3892,14 +4515,24 @@ type TargetDescription struct {
 	QuicServerId     string `json:"QuicServerId,omitzero" xml:"QuicServerId,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TargetDescription) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Id == "" {
 		return shape.Required("Id")
+	}
+	if s.Port != nil && *s.Port < 1 {
+		return shape.TooSmall("Port", *s.Port, 1)
+	}
+	if s.Port != nil && *s.Port > 65535 {
+		return shape.TooLarge("Port", *s.Port, 65535)
+	}
+	if err := ruleQuicServerId.CheckMember(s.QuicServerId); err != nil {
+		return shape.Prefix(err, "QuicServerId")
 	}
 	return nil
 }
@@ -3962,9 +4595,18 @@ type TargetGroupAttribute struct {
 	Value string `json:"Value,omitzero" xml:"Value,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *TargetGroupAttribute) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *TargetGroupAttribute) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleTargetGroupAttributeKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	return nil
+}
 
 // TargetGroupIpAddressTypeEnum is generated from the AWS model shape
 // TargetGroupIpAddressTypeEnum.
@@ -4007,8 +4649,9 @@ type TargetGroupStickinessConfig struct {
 	DurationSeconds *int32 `json:"DurationSeconds,omitzero" xml:"DurationSeconds,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TargetGroupStickinessConfig) Validate() error { return nil }
 
 // TargetGroupTuple: Information about how traffic will be distributed between
@@ -4018,8 +4661,9 @@ type TargetGroupTuple struct {
 	Weight         *int32 `json:"Weight,omitzero" xml:"Weight,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TargetGroupTuple) Validate() error { return nil }
 
 // TargetHealth: Information about the current health of a target.
@@ -4455,8 +5099,9 @@ type UrlRewriteConfig struct {
 	Rewrites []RewriteConfig `json:"Rewrites,omitzero" xml:"Rewrites>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UrlRewriteConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -4488,6 +5133,40 @@ func (s *ZonalCapacityReservationState) Validate() error {
 	}
 	return nil
 }
+
+// The model's patterns, matched against whole values and compiled on first use.
+var (
+	patternCustomerOwnedIpv4Pool         = shape.NewPattern(`^(ipv4pool-coip-)[a-zA-Z0-9]+$`, `^(?:^(ipv4pool-coip-)[a-zA-Z0-9]+$)$`)
+	patternFixedResponseActionStatusCode = shape.NewPattern(`^(2|4|5)\d\d$`, `^(?:^(2|4|5)\d\d$)$`)
+	patternIpamPoolId                    = shape.NewPattern(`^(ipam-pool-)[a-zA-Z0-9]+$`, `^(?:^(ipam-pool-)[a-zA-Z0-9]+$)$`)
+	patternListenerAttributeKey          = shape.NewPattern(`^[a-zA-Z0-9._]+$`, `^(?:^[a-zA-Z0-9._]+$)$`)
+	patternRedirectActionProtocol        = shape.NewPattern(`^(HTTPS?|#\{protocol\})$`, `^(?:^(HTTPS?|#\{protocol\})$)$`)
+	patternTagKey                        = shape.NewPattern(`^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`, `^(?:^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$)$`)
+	patternTrustStoreName                = shape.NewPattern(`^([a-zA-Z0-9]+-)*[a-zA-Z0-9]+$`, `^(?:^([a-zA-Z0-9]+-)*[a-zA-Z0-9]+$)$`)
+)
+
+// The constraints of the model's string shapes: length in characters, then pattern.
+var (
+	ruleConditionFieldName             = &shape.String{Min: 0, Max: 64}
+	ruleCustomerOwnedIpv4Pool          = &shape.String{Min: 0, Max: 256, Pattern: patternCustomerOwnedIpv4Pool}
+	ruleFixedResponseActionContentType = &shape.String{Min: 0, Max: 32}
+	ruleFixedResponseActionMessage     = &shape.String{Min: 0, Max: 1024}
+	ruleFixedResponseActionStatusCode  = &shape.String{Min: 0, Max: -1, Pattern: patternFixedResponseActionStatusCode}
+	ruleIpamPoolId                     = &shape.String{Min: 0, Max: 1000, Pattern: patternIpamPoolId}
+	ruleListenerAttributeKey           = &shape.String{Min: 0, Max: 256, Pattern: patternListenerAttributeKey}
+	ruleLoadBalancerAttributeKey       = &shape.String{Min: 0, Max: 256, Pattern: patternListenerAttributeKey}
+	ruleLoadBalancerAttributeValue     = &shape.String{Min: 0, Max: 1024}
+	rulePath                           = &shape.String{Min: 1, Max: 1024}
+	ruleQuicServerId                   = &shape.String{Min: 1, Max: 256}
+	ruleRedirectActionHost             = &shape.String{Min: 1, Max: 128}
+	ruleRedirectActionPath             = &shape.String{Min: 1, Max: 128}
+	ruleRedirectActionProtocol         = &shape.String{Min: 0, Max: -1, Pattern: patternRedirectActionProtocol}
+	ruleRedirectActionQuery            = &shape.String{Min: 0, Max: 128}
+	ruleTagKey                         = &shape.String{Min: 1, Max: 128, Pattern: patternTagKey}
+	ruleTagValue                       = &shape.String{Min: 0, Max: 256, Pattern: patternTagKey}
+	ruleTargetGroupAttributeKey        = &shape.String{Min: 0, Max: 256, Pattern: patternListenerAttributeKey}
+	ruleTrustStoreName                 = &shape.String{Min: 1, Max: 32, Pattern: patternTrustStoreName}
+)
 
 // AddListenerCertificatesResponseEnvelope is the XML document a AddListenerCertificates call answers with.
 type AddListenerCertificatesResponseEnvelope struct {

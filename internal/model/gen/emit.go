@@ -37,6 +37,9 @@ func (g *generator) writeMetadata() {
 			g.p("\t// %s is %s.\n\t%s = %q\n", c.name, c.doc, c.name, c.value)
 		}
 	}
+	g.p("\t// ValidationErrorCode is the error code the service answers a request\n")
+	g.p("\t// that breaks the model's constraints with (see Validate).\n")
+	g.p("\tValidationErrorCode = %q\n", g.opt.ValidationCode)
 	g.p(")\n\n")
 }
 
@@ -194,7 +197,17 @@ func (g *generator) writeStruct(name string, sh *shapeDef) {
 		g.p("}\n\n")
 	}
 
-	g.p("// Validate reports the first absent required member or unknown enum value\n// of s, in model order.\n")
+	g.limits = g.inInput[name]
+	if g.inputs[name] {
+		g.p("// ValidationErrorCode is the error code a %s that fails Validate is answered with.\n", typ)
+		g.p("func (*%s) ValidationErrorCode() string { return ValidationErrorCode }\n\n", typ)
+	}
+	if g.limits {
+		g.p("// Validate reports the first member of s, in model order, that is absent\n")
+		g.p("// though required, or breaks the model's constraints (enum values, length,\n// value range, pattern).\n")
+	} else {
+		g.p("// Validate reports the first absent required member or unknown enum value\n// of s, in model order.\n")
+	}
 	if !g.needs[name] {
 		g.p("func (s *%s) Validate() error { return nil }\n\n", typ)
 		return
@@ -216,7 +229,9 @@ func (g *generator) writeStruct(name string, sh *shapeDef) {
 // are pointers).
 func (g *generator) checks(w *strings.Builder, expr, path string, ref *shapeRef, member bool, depth int) {
 	sh := g.m.Shapes[ref.Shape]
-	switch g.kindOf(ref, member) {
+	k := g.kindOf(ref, member)
+	g.constraintChecks(w, expr, path, ref, k, member)
+	switch k {
 	case kEnum:
 		cond := "!" + expr + ".IsKnown()"
 		if member {

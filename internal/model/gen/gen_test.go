@@ -19,6 +19,13 @@ const shapeImport = "github.com/minato-project/minato/internal/model/shape"
 
 func genTiny(t *testing.T, dir, pkg, require string, nullable bool) string {
 	t.Helper()
+	return genWith(t, dir, require, options{Pkg: pkg, Nullable: nullable})
+}
+
+// genWith generates testdata/dir with opt (Service and ShapeImport filled
+// in), checks that the output is stable and type-checks, and returns it.
+func genWith(t *testing.T, dir, require string, opt options) string {
+	t.Helper()
 	m, pages, err := loadModel(filepath.Join("testdata", dir))
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +33,8 @@ func genTiny(t *testing.T, dir, pkg, require string, nullable bool) string {
 	if err := addRequired(m, require); err != nil {
 		t.Fatal(err)
 	}
-	opt := options{Service: dir, Pkg: pkg, ShapeImport: shapeImport, Nullable: nullable}
+	pkg := opt.Pkg
+	opt.Service, opt.ShapeImport = dir, shapeImport
 	src, err := generate(m, pages, opt)
 	if err != nil {
 		t.Fatalf("generate: %v\n%s", err, src)
@@ -261,5 +269,92 @@ func TestNames(t *testing.T) {
 	}
 	if got := firstSentence("<p>Runs a task, i.e. starts it. Then more.</p>"); got != "Runs a task, i.e. starts it." {
 		t.Errorf("firstSentence = %q", got)
+	}
+}
+
+func TestGenerateLimits(t *testing.T) {
+	src := genWith(t, "limits", "", options{Pkg: "limitstypes", ValidationCode: "InvalidParameterException"})
+	wantLines(t, src,
+		// the service's validation error code, named by every input type
+		`ValidationErrorCode = "InvalidParameterException"`,
+		"func (*PutThingRequest) ValidationErrorCode() string { return ValidationErrorCode }",
+		// strings: one rule per shape, length in characters then pattern;
+		// a member's "" is absent, a list element's "" is a value
+		"ruleName = &shape.String{Min: 1, Max: 64, Pattern: patternName}",
+		"if err := ruleName.CheckMember(s.Name); err != nil {\n return shape.Prefix(err, \"name\")",
+		"if err := ruleName.Check(s.Names[i0]); err != nil {\n return shape.Prefix(err, shape.Index(\"names\", i0))",
+		// patterns: anchored to the whole value, Java's \uXXXX translated
+		"patternName = shape.NewPattern(`[a-z][a-z0-9-]*`, `^(?:[a-z][a-z0-9-]*)$`)",
+		"patternAnchored = shape.NewPattern(`^(ab|cd)$`, `^(?:^(ab|cd)$)$`)",
+		"patternAscii = shape.NewPattern(`[\\u0020-\\u007E]+`, `^(?:[\\x{0020}-\\x{007E}]+)$`)",
+		// patterns RE2 cannot compile: listed, their lengths still checked
+		"ruleNotBlank = &shape.String{Min: 1, Max: 128}",
+		"//   - NotBlank: ^(?!\\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)",
+		"//   - Huge: ^.{1,100000}$ (error parsing regexp: invalid repeat count: `{1,100000}`)",
+		"//   - Surrogates: [\\uD800-\\uDBFF] (surrogate code point \\uD800)",
+		// sensitive values are never quoted
+		"ruleSecret = &shape.String{Min: 1, Max: 4096, Sensitive: true}",
+		// lists, maps and blobs: element and byte counts; nil is absent
+		"if s.Names != nil && len(s.Names) < 1 {\n return shape.TooFew(\"names\", 1)",
+		"if len(s.Names) > 20 {\n return shape.TooMany(\"names\", 20)",
+		"if len(s.Labels) > 50 {\n return shape.TooMany(\"labels\", 50)",
+		"if err := ruleName.Check(k0); err != nil {\n return shape.Prefix(err, shape.Key(\"labels\", k0))",
+		"if err := ruleNote.Check(v0); err != nil {",
+		"if len(s.Payload) > 65536 {\n return shape.TooMany(\"payload\", 65536)",
+		// numbers: boxed nil is absent; an unboxed zero is absent when zero is out of range
+		"if s.Count != 0 && s.Count < 1 {\n return shape.TooSmall(\"count\", s.Count, 1)",
+		"if s.BoxedCount != nil && *s.BoxedCount > 100 {\n return shape.TooLarge(\"boxedCount\", *s.BoxedCount, 100)",
+		"if s.Port < 0 {\n return shape.TooSmall(\"port\", s.Port, 0)",
+		"if s.Size != 0 && s.Size < 1 {",
+		"if s.Ratio != nil && *s.Ratio > 100 {",
+		// a required string whose shape allows "" cannot be told absent
+		"if err := ruleNote.CheckMember(s.Note); err != nil {",
+		// output-only structures keep required and enum checks, not limits
+		"func (s *PutThingResponse) Validate() error {\n if s == nil {\n return nil\n }\n if s.Name == \"\" {\n return shape.Required(\"name\")\n }\n if s.Color != \"\" && !s.Color.IsKnown() {",
+	)
+	for _, bad := range []string{
+		"ruleColor",                // enums are checked by value
+		"rulePlain", "patternHuge", // nothing to check / does not compile
+		"shape.Required(\"note\")",                 // min 0: "" is a value
+		"TooSmall(\"whole\"", "TooLarge(\"whole\"", // bounds no int32 can break
+		"shape.TooLarge(\"count\", *s.Count", "ruleSurrogates = &shape.String{Min: 0, Max: -1, Pattern",
+	} {
+		if strings.Contains(src, bad) {
+			t.Errorf("output contains %q", bad)
+		}
+	}
+	// JSON services default to ValidationException, query ones to ValidationError.
+	wantLines(t, genTiny(t, "tiny", "tinytypes", "", false), `ValidationErrorCode = "ValidationException"`,
+		"func (*PutWidgetRequest) ValidationErrorCode() string { return ValidationErrorCode }")
+	wantLines(t, genTiny(t, "tinyquery", "tinyqtypes", "", true), `ValidationErrorCode = "ValidationError"`)
+}
+
+func TestTranslatePattern(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{`[a-z]+`, `^(?:[a-z]+)$`, ""},
+		{`(?i)all|[0-9]{12}`, `^(?:(?i)all|[0-9]{12})$`, ""}, // the alternation stays inside the anchors
+		{`[\u0009\u0020-\u00FF]+`, `^(?:[\x{0009}\x{0020}-\x{00FF}]+)$`, ""},
+		{`\u10000`, `^(?:\x{1000}0)$`, ""}, // Java reads exactly four hex digits
+		{`a\\u0041`, `^(?:a\\u0041)$`, ""}, // an escaped backslash, then "u0041"
+		{`[\w+=,.@-]*`, `^(?:[\w+=,.@-]*)$`, ""},
+		{`\!?[a-z]`, `^(?:\!?[a-z])$`, ""},
+		{`^(?!\s*$).+`, "", "(?!"},
+		{`(a)\1`, "", "escape"},
+		{`.{1,2000}`, "", "repeat count"},
+		{`[\w-_]*`, `^(?:[\w-_]*)$`, ""}, // "-" after a class is literal, in both
+		{`a*+`, "", "nested repetition"}, // possessive
+		{`[\uDC00]`, "", "surrogate"},
+		{`\uZZZZ`, "", "bad escape"},
+		{`a\u00`, "", "escape"}, // too short: left to Go, which refuses \u
+	} {
+		got, err := translatePattern(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("translatePattern(%q) = %q, %v; want an error about %q", tc.in, got, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("translatePattern(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
 	}
 }

@@ -17,6 +17,10 @@ type options struct {
 	// Nullable makes every integer, long, float, double and boolean member a
 	// pointer, whatever the model's "box" says.
 	Nullable bool
+	// ValidationCode is the error code the service answers an input that
+	// breaks the model's constraints with; "" means the protocol's usual
+	// one: ValidationError for query services, else ValidationException.
+	ValidationCode string
 }
 
 // kind is how a shape is represented in Go.
@@ -44,23 +48,50 @@ type generator struct {
 	pkgIDs  namespace
 	fields  map[string][]string // structure shape -> Go field names, in member order
 	needs   map[string]bool     // structure shape -> its Validate can fail
-	imports map[string]bool
-	b       bytes.Buffer
+	inputs  map[string]bool     // operation input shapes
+	inInput map[string]bool     // shapes reachable from an operation input
+	// limits says whether the structure being examined or written gets the
+	// model's min/max/pattern checks: only those in inInput do. What
+	// minato answers with is not checked against AWS's limits, and leaving
+	// those checks out keeps the generated files about a third smaller.
+	limits   bool
+	privIDs  namespace               // unexported package-level names
+	rules    map[string]string       // string shape -> its rule variable, once used
+	patterns map[string]*patternInfo // model pattern -> how it is matched
+	imports  map[string]bool
+	b        bytes.Buffer
 }
 
 // generate renders the Go source for model m.
 func generate(m *apiModel, pages map[string]paginator, opt options) ([]byte, error) {
 	g := &generator{
-		m:       m,
-		pages:   pages,
-		opt:     opt,
-		query:   m.Metadata.Protocol == "query",
-		names:   map[string]string{},
-		pkgIDs:  namespace{},
-		imports: map[string]bool{opt.ShapeImport: true},
+		m:        m,
+		pages:    pages,
+		opt:      opt,
+		query:    m.Metadata.Protocol == "query",
+		names:    map[string]string{},
+		pkgIDs:   namespace{},
+		inputs:   map[string]bool{},
+		privIDs:  namespace{},
+		rules:    map[string]string{},
+		patterns: map[string]*patternInfo{},
+		imports:  map[string]bool{opt.ShapeImport: true},
+	}
+	if g.opt.ValidationCode == "" {
+		g.opt.ValidationCode = "ValidationException"
+		if g.query {
+			g.opt.ValidationCode = "ValidationError"
+		}
+	}
+	g.inInput = map[string]bool{}
+	for _, op := range m.Operations {
+		if op.Input != nil {
+			g.inputs[op.Input.Shape] = true
+			g.markInput(op.Input.Shape)
+		}
 	}
 	for _, id := range []string{"Operations", "Errors", "ServiceID", "APIVersion", "Protocol", "JSONVersion",
-		"TargetPrefix", "SigningName", "EndpointPrefix", "XMLNamespace"} {
+		"TargetPrefix", "SigningName", "EndpointPrefix", "XMLNamespace", "ValidationErrorCode"} {
 		g.pkgIDs[id] = true
 	}
 	for _, name := range g.sortedShapes() {
@@ -86,6 +117,7 @@ func generate(m *apiModel, pages map[string]paginator, opt options) ([]byte, err
 			g.writeStruct(name, sh)
 		}
 	}
+	g.writeRules()
 	if g.query {
 		g.writeEnvelopes()
 	}
@@ -229,7 +261,8 @@ func (g *generator) goType(ref *shapeRef, member bool) string {
 }
 
 // computeNeeds finds the structures whose Validate can fail: those with a
-// checkable required member, or an enum or such a structure anywhere below.
+// checkable required member, or an enum, a constraint or such a structure
+// anywhere below.
 func (g *generator) computeNeeds() {
 	g.needs = map[string]bool{}
 	for changed := true; changed; {
@@ -238,6 +271,7 @@ func (g *generator) computeNeeds() {
 			if sh.Type != "structure" || g.needs[name] {
 				continue
 			}
+			g.limits = g.inInput[name]
 			for _, mem := range sh.Members {
 				if g.requiredCheck(sh, mem, "f") != "" || g.refNeeds(&mem.Ref) {
 					g.needs[name] = true
@@ -249,16 +283,40 @@ func (g *generator) computeNeeds() {
 	}
 }
 
-// refNeeds reports whether a value of ref's shape has anything to check.
+// markInput records that name and every shape below it is reachable from
+// an operation input.
+func (g *generator) markInput(name string) {
+	if g.inInput[name] {
+		return
+	}
+	g.inInput[name] = true
+	sh := g.m.Shapes[name]
+	for _, mem := range sh.Members {
+		g.markInput(mem.Ref.Shape)
+	}
+	for _, ref := range []*shapeRef{sh.Member, sh.Key, sh.Value} {
+		if ref != nil {
+			g.markInput(ref.Shape)
+		}
+	}
+}
+
+// refNeeds reports whether a value of ref's shape has anything to check
+// (min, max and pattern only when g.limits).
 func (g *generator) refNeeds(ref *shapeRef) bool {
 	sh := g.m.Shapes[ref.Shape]
 	switch sh.Type {
 	case "string":
-		return len(sh.Enum) > 0
+		return len(sh.Enum) > 0 || (g.limits && g.hasStringRule(sh))
 	case "list":
-		return g.refNeeds(sh.Member)
+		return (g.limits && hasLength(sh)) || g.refNeeds(sh.Member)
 	case "map":
-		return g.refNeeds(sh.Key) || g.refNeeds(sh.Value)
+		return (g.limits && hasLength(sh)) || g.refNeeds(sh.Key) || g.refNeeds(sh.Value)
+	case "blob":
+		return g.limits && hasLength(sh)
+	case "integer", "long", "float", "double":
+		lo, hi := numberBounds(sh)
+		return g.limits && (lo != "" || hi != "")
 	case "structure":
 		return g.needs[ref.Shape]
 	}
@@ -274,15 +332,20 @@ func wireName(mem member) string {
 }
 
 // requiredCheck returns the Go condition that is true when a required
-// member is absent, or "" if the member is optional or, being an unboxed
-// scalar, cannot be told absent.
+// member is absent, or "" if the member is optional or cannot be told
+// absent: an unboxed scalar, or a string whose shape allows "" (min 0).
 func (g *generator) requiredCheck(sh *shapeDef, mem member, field string) string {
 	if !slices.Contains(sh.Required, mem.Name) {
 		return ""
 	}
 	f := "s." + field
 	switch g.kindOf(&mem.Ref, true) {
-	case kString, kEnum:
+	case kString:
+		if n, ok := number(g.m.Shapes[mem.Ref.Shape].Min); ok && n == 0 {
+			return "" // the model allows "", which cannot be told from absent
+		}
+		return f + ` == ""`
+	case kEnum:
 		return f + ` == ""`
 	case kScalar:
 		return ""
@@ -294,9 +357,9 @@ func (g *generator) requiredCheck(sh *shapeDef, mem member, field string) string
 }
 
 // fieldNames gives each member of a structure a unique exported Go field
-// name; "Validate" is taken by the method.
+// name; "Validate" and "ValidationErrorCode" are taken by methods.
 func fieldNames(sh *shapeDef) []string {
-	ns := namespace{"Validate": true}
+	ns := namespace{"Validate": true, "ValidationErrorCode": true}
 	out := make([]string, len(sh.Members))
 	for i, mem := range sh.Members {
 		out[i] = ns.claim(exportedIdent(mem.Name))

@@ -19,6 +19,9 @@
 //	-require LIST comma-separated Shape.member pairs to treat as required beyond
 //	              what the model says, for rules the real service enforces but the
 //	              model leaves out (ECS: ContainerDefinition.name, .image)
+//	-invalid CODE the error code the real service answers a request that breaks
+//	              the model's constraints with (default: ValidationError for
+//	              query-protocol services, else ValidationException)
 //	-shape IMPORT import path of the runtime package (default minato's internal/model/shape)
 //
 // What it writes is described in internal/model/doc.go.
@@ -50,6 +53,7 @@ func run(args []string) error {
 	file := fs.String("file", "api_gen.go", "output file name")
 	nullable := fs.String("nullable", "auto", "auto|true|false: all numeric and boolean members are pointers")
 	require := fs.String("require", "", "comma-separated Shape.member pairs to treat as required")
+	invalid := fs.String("invalid", "", "error code for requests that break the model's constraints")
 	shapeImport := fs.String("shape", "github.com/minato-project/minato/internal/model/shape", "import path of the shape runtime")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,7 +76,7 @@ func run(args []string) error {
 	if err := addRequired(m, *require); err != nil {
 		return err
 	}
-	opt := options{Service: *service, Pkg: *pkg, ShapeImport: *shapeImport}
+	opt := options{Service: *service, Pkg: *pkg, ShapeImport: *shapeImport, ValidationCode: *invalid}
 	switch *nullable {
 	case "auto":
 		opt.Nullable = m.Metadata.Protocol == "query"

@@ -54,21 +54,27 @@ type errorDef struct {
 }
 
 type shapeDef struct {
-	Type          string    `json:"type"`
-	Members       members   `json:"members"`
-	Required      []string  `json:"required"`
-	Member        *shapeRef `json:"member"`
-	Key           *shapeRef `json:"key"`
-	Value         *shapeRef `json:"value"`
-	Enum          []string  `json:"enum"`
-	Box           bool      `json:"box"`
-	Flattened     bool      `json:"flattened"`
-	Document      bool      `json:"document"`
-	Exception     bool      `json:"exception"`
-	Fault         bool      `json:"fault"`
-	Error         *errorDef `json:"error"`
-	LocationName  string    `json:"locationName"`
-	Documentation string    `json:"documentation"`
+	Type     string    `json:"type"`
+	Members  members   `json:"members"`
+	Required []string  `json:"required"`
+	Member   *shapeRef `json:"member"`
+	Key      *shapeRef `json:"key"`
+	Value    *shapeRef `json:"value"`
+	Enum     []string  `json:"enum"`
+	// Min and Max are the length (strings, lists, maps, blobs) or value
+	// (numbers) bounds; nil when the model has none.
+	Min           *json.Number `json:"min"`
+	Max           *json.Number `json:"max"`
+	Pattern       string       `json:"pattern"`
+	Sensitive     bool         `json:"sensitive"`
+	Box           bool         `json:"box"`
+	Flattened     bool         `json:"flattened"`
+	Document      bool         `json:"document"`
+	Exception     bool         `json:"exception"`
+	Fault         bool         `json:"fault"`
+	Error         *errorDef    `json:"error"`
+	LocationName  string       `json:"locationName"`
+	Documentation string       `json:"documentation"`
 }
 
 // member is one structure member, in model order.

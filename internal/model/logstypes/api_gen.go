@@ -5,6 +5,9 @@
 package logstypes
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/minato-project/minato/internal/model/shape"
 )
 
@@ -24,6 +27,9 @@ const (
 	SigningName = "logs"
 	// EndpointPrefix is the endpoint host prefix.
 	EndpointPrefix = "logs"
+	// ValidationErrorCode is the error code the service answers a request
+	// that breaks the model's constraints with (see Validate).
+	ValidationErrorCode = "InvalidParameterException"
 )
 
 // Operations describes every operation of the model, by name.
@@ -271,8 +277,9 @@ type AddKeyEntry struct {
 	OverwriteIfExists bool   `json:"overwriteIfExists"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AddKeyEntry) Validate() error {
 	if s == nil {
 		return nil
@@ -280,8 +287,14 @@ func (s *AddKeyEntry) Validate() error {
 	if s.Key == "" {
 		return shape.Required("key")
 	}
+	if err := ruleKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "key")
+	}
 	if s.Value == "" {
 		return shape.Required("value")
+	}
+	if err := ruleAddKeyValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "value")
 	}
 	return nil
 }
@@ -291,14 +304,21 @@ type AddKeys struct {
 	Entries []AddKeyEntry `json:"entries,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AddKeys) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Entries == nil {
 		return shape.Required("entries")
+	}
+	if s.Entries != nil && len(s.Entries) < 1 {
+		return shape.TooFew("entries", 1)
+	}
+	if len(s.Entries) > 5 {
+		return shape.TooMany("entries", 5)
 	}
 	for i0 := range s.Entries {
 		if err := s.Entries[i0].Validate(); err != nil {
@@ -459,14 +479,27 @@ type AssociateKmsKeyRequest struct {
 	ResourceIdentifier string `json:"resourceIdentifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AssociateKmsKeyRequest that fails Validate is answered with.
+func (*AssociateKmsKeyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssociateKmsKeyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.KmsKeyId == "" {
 		return shape.Required("kmsKeyId")
+	}
+	if err := ruleKmsKeyId.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "kmsKeyId")
+	}
+	if err := ruleResourceIdentifier.CheckMember(s.ResourceIdentifier); err != nil {
+		return shape.Prefix(err, "resourceIdentifier")
 	}
 	return nil
 }
@@ -478,8 +511,14 @@ type AssociateSourceToS3TableIntegrationRequest struct {
 	DataSource     *DataSource `json:"dataSource,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AssociateSourceToS3TableIntegrationRequest that fails Validate is answered with.
+func (*AssociateSourceToS3TableIntegrationRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssociateSourceToS3TableIntegrationRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -516,9 +555,35 @@ type CSV struct {
 	Destination    string   `json:"destination,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *CSV) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *CSV) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleQuoteCharacter.CheckMember(s.QuoteCharacter); err != nil {
+		return shape.Prefix(err, "quoteCharacter")
+	}
+	if err := ruleDelimiter.CheckMember(s.Delimiter); err != nil {
+		return shape.Prefix(err, "delimiter")
+	}
+	if len(s.Columns) > 100 {
+		return shape.TooMany("columns", 100)
+	}
+	for i0 := range s.Columns {
+		if err := ruleColumn.Check(s.Columns[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("columns", i0))
+		}
+	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
+	if err := ruleDestinationField.CheckMember(s.Destination); err != nil {
+		return shape.Prefix(err, "destination")
+	}
+	return nil
+}
 
 // CancelExportTaskRequest is generated from the AWS model shape
 // CancelExportTaskRequest.
@@ -526,14 +591,21 @@ type CancelExportTaskRequest struct {
 	TaskId string `json:"taskId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CancelExportTaskRequest that fails Validate is answered with.
+func (*CancelExportTaskRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CancelExportTaskRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.TaskId == "" {
 		return shape.Required("taskId")
+	}
+	if err := ruleExportTaskId.CheckMember(s.TaskId); err != nil {
+		return shape.Prefix(err, "taskId")
 	}
 	return nil
 }
@@ -544,14 +616,21 @@ type CancelImportTaskRequest struct {
 	ImportId string `json:"importId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CancelImportTaskRequest that fails Validate is answered with.
+func (*CancelImportTaskRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CancelImportTaskRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ImportId == "" {
 		return shape.Required("importId")
+	}
+	if err := ruleImportId.CheckMember(s.ImportId); err != nil {
+		return shape.Prefix(err, "importId")
 	}
 	return nil
 }
@@ -605,6 +684,9 @@ func (s *ConfigurationTemplate) Validate() error {
 	if s.DeliveryDestinationType != "" && !s.DeliveryDestinationType.IsKnown() {
 		return shape.InvalidEnum("deliveryDestinationType", s.DeliveryDestinationType, s.DeliveryDestinationType.Values())
 	}
+	if err := s.DefaultDeliveryConfigValues.Validate(); err != nil {
+		return shape.Prefix(err, "defaultDeliveryConfigValues")
+	}
 	for i0 := range s.AllowedOutputFormats {
 		if !s.AllowedOutputFormats[i0].IsKnown() {
 			return shape.InvalidEnum(shape.Index("allowedOutputFormats", i0), s.AllowedOutputFormats[i0], s.AllowedOutputFormats[i0].Values())
@@ -630,7 +712,15 @@ type ConfigurationTemplateDeliveryConfigValues struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *ConfigurationTemplateDeliveryConfigValues) Validate() error { return nil }
+func (s *ConfigurationTemplateDeliveryConfigValues) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := s.S3DeliveryConfiguration.Validate(); err != nil {
+		return shape.Prefix(err, "s3DeliveryConfiguration")
+	}
+	return nil
+}
 
 // ConflictException: This operation attempted to create a resource that already
 // exists.
@@ -645,14 +735,21 @@ type CopyValue struct {
 	Entries []CopyValueEntry `json:"entries,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CopyValue) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Entries == nil {
 		return shape.Required("entries")
+	}
+	if s.Entries != nil && len(s.Entries) < 1 {
+		return shape.TooFew("entries", 1)
+	}
+	if len(s.Entries) > 5 {
+		return shape.TooMany("entries", 5)
 	}
 	for i0 := range s.Entries {
 		if err := s.Entries[i0].Validate(); err != nil {
@@ -670,8 +767,9 @@ type CopyValueEntry struct {
 	OverwriteIfExists bool   `json:"overwriteIfExists"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CopyValueEntry) Validate() error {
 	if s == nil {
 		return nil
@@ -679,8 +777,14 @@ func (s *CopyValueEntry) Validate() error {
 	if s.Source == "" {
 		return shape.Required("source")
 	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
 	if s.Target == "" {
 		return shape.Required("target")
+	}
+	if err := ruleTarget.CheckMember(s.Target); err != nil {
+		return shape.Prefix(err, "target")
 	}
 	return nil
 }
@@ -696,8 +800,12 @@ type CreateDeliveryRequest struct {
 	Tags                    map[string]string        `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateDeliveryRequest that fails Validate is answered with.
+func (*CreateDeliveryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateDeliveryRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -705,8 +813,40 @@ func (s *CreateDeliveryRequest) Validate() error {
 	if s.DeliverySourceName == "" {
 		return shape.Required("deliverySourceName")
 	}
+	if err := ruleDeliverySourceName.CheckMember(s.DeliverySourceName); err != nil {
+		return shape.Prefix(err, "deliverySourceName")
+	}
 	if s.DeliveryDestinationArn == "" {
 		return shape.Required("deliveryDestinationArn")
+	}
+	if len(s.RecordFields) > 128 {
+		return shape.TooMany("recordFields", 128)
+	}
+	for i0 := range s.RecordFields {
+		if err := ruleFieldHeader.Check(s.RecordFields[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("recordFields", i0))
+		}
+	}
+	if err := ruleFieldDelimiter.CheckMember(s.FieldDelimiter); err != nil {
+		return shape.Prefix(err, "fieldDelimiter")
+	}
+	if err := s.S3DeliveryConfiguration.Validate(); err != nil {
+		return shape.Prefix(err, "s3DeliveryConfiguration")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	return nil
 }
@@ -741,17 +881,39 @@ type CreateExportTaskRequest struct {
 	DestinationPrefix   string `json:"destinationPrefix,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateExportTaskRequest that fails Validate is answered with.
+func (*CreateExportTaskRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateExportTaskRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleExportTaskName.CheckMember(s.TaskName); err != nil {
+		return shape.Prefix(err, "taskName")
+	}
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	if err := ruleLogStreamName.CheckMember(s.LogStreamNamePrefix); err != nil {
+		return shape.Prefix(err, "logStreamNamePrefix")
+	}
+	if s.From < 0 {
+		return shape.TooSmall("from", s.From, 0)
+	}
+	if s.To < 0 {
+		return shape.TooSmall("to", s.To, 0)
+	}
 	if s.Destination == "" {
 		return shape.Required("destination")
+	}
+	if err := ruleExportDestinationBucket.CheckMember(s.Destination); err != nil {
+		return shape.Prefix(err, "destination")
 	}
 	return nil
 }
@@ -774,8 +936,12 @@ type CreateImportTaskRequest struct {
 	ImportFilter    *ImportFilter `json:"importFilter,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateImportTaskRequest that fails Validate is answered with.
+func (*CreateImportTaskRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateImportTaskRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -785,6 +951,12 @@ func (s *CreateImportTaskRequest) Validate() error {
 	}
 	if s.ImportRoleArn == "" {
 		return shape.Required("importRoleArn")
+	}
+	if err := ruleRoleArn.CheckMember(s.ImportRoleArn); err != nil {
+		return shape.Prefix(err, "importRoleArn")
+	}
+	if err := s.ImportFilter.Validate(); err != nil {
+		return shape.Prefix(err, "importFilter")
 	}
 	return nil
 }
@@ -813,8 +985,12 @@ type CreateLogAnomalyDetectorRequest struct {
 	Tags                  map[string]string   `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateLogAnomalyDetectorRequest that fails Validate is answered with.
+func (*CreateLogAnomalyDetectorRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateLogAnomalyDetectorRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -822,8 +998,43 @@ func (s *CreateLogAnomalyDetectorRequest) Validate() error {
 	if s.LogGroupArnList == nil {
 		return shape.Required("logGroupArnList")
 	}
+	for i0 := range s.LogGroupArnList {
+		if err := ruleLogGroupArn.Check(s.LogGroupArnList[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupArnList", i0))
+		}
+	}
+	if err := ruleDetectorName.CheckMember(s.DetectorName); err != nil {
+		return shape.Prefix(err, "detectorName")
+	}
 	if s.EvaluationFrequency != "" && !s.EvaluationFrequency.IsKnown() {
 		return shape.InvalidEnum("evaluationFrequency", s.EvaluationFrequency, s.EvaluationFrequency.Values())
+	}
+	if err := ruleFilterPattern.CheckMember(s.FilterPattern); err != nil {
+		return shape.Prefix(err, "filterPattern")
+	}
+	if err := ruleDetectorKmsKeyArn.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "kmsKeyId")
+	}
+	if s.AnomalyVisibilityTime != 0 && s.AnomalyVisibilityTime < 7 {
+		return shape.TooSmall("anomalyVisibilityTime", s.AnomalyVisibilityTime, 7)
+	}
+	if s.AnomalyVisibilityTime != 0 && s.AnomalyVisibilityTime > 90 {
+		return shape.TooLarge("anomalyVisibilityTime", s.AnomalyVisibilityTime, 90)
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	return nil
 }
@@ -848,14 +1059,39 @@ type CreateLogGroupRequest struct {
 	DeletionProtectionEnabled bool              `json:"deletionProtectionEnabled"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateLogGroupRequest that fails Validate is answered with.
+func (*CreateLogGroupRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateLogGroupRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	if err := ruleKmsKeyId.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "kmsKeyId")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	if s.LogGroupClass != "" && !s.LogGroupClass.IsKnown() {
 		return shape.InvalidEnum("logGroupClass", s.LogGroupClass, s.LogGroupClass.Values())
@@ -870,8 +1106,12 @@ type CreateLogStreamRequest struct {
 	LogStreamName string `json:"logStreamName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateLogStreamRequest that fails Validate is answered with.
+func (*CreateLogStreamRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateLogStreamRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -879,8 +1119,14 @@ func (s *CreateLogStreamRequest) Validate() error {
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.LogStreamName == "" {
 		return shape.Required("logStreamName")
+	}
+	if err := ruleLogStreamName.CheckMember(s.LogStreamName); err != nil {
+		return shape.Prefix(err, "logStreamName")
 	}
 	return nil
 }
@@ -896,14 +1142,48 @@ type CreateLookupTableRequest struct {
 	Tags            map[string]string `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateLookupTableRequest that fails Validate is answered with.
+func (*CreateLookupTableRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateLookupTableRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LookupTableName == "" {
 		return shape.Required("lookupTableName")
+	}
+	if err := ruleLookupTableName.CheckMember(s.LookupTableName); err != nil {
+		return shape.Prefix(err, "lookupTableName")
+	}
+	if err := ruleLookupTableDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "description")
+	}
+	if err := ruleTableBody.CheckMember(s.TableBody); err != nil {
+		return shape.Prefix(err, "tableBody")
+	}
+	if err := ruleQueryId.CheckMember(s.QueryId); err != nil {
+		return shape.Prefix(err, "queryId")
+	}
+	if err := ruleKmsKeyId.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "kmsKeyId")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	return nil
 }
@@ -939,8 +1219,12 @@ type CreateScheduledQueryRequest struct {
 	Tags                     map[string]string         `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateScheduledQueryRequest that fails Validate is answered with.
+func (*CreateScheduledQueryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateScheduledQueryRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -948,26 +1232,73 @@ func (s *CreateScheduledQueryRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("name")
 	}
+	if err := ruleScheduledQueryName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "name")
+	}
+	if err := ruleScheduledQueryDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "description")
+	}
 	if s.QueryLanguage == "" {
 		return shape.Required("queryLanguage")
 	}
 	if s.QueryLanguage != "" && !s.QueryLanguage.IsKnown() {
 		return shape.InvalidEnum("queryLanguage", s.QueryLanguage, s.QueryLanguage.Values())
 	}
-	if s.QueryString == "" {
-		return shape.Required("queryString")
+	if err := ruleQueryString.CheckMember(s.QueryString); err != nil {
+		return shape.Prefix(err, "queryString")
+	}
+	if s.LogGroupIdentifiers != nil && len(s.LogGroupIdentifiers) < 1 {
+		return shape.TooFew("logGroupIdentifiers", 1)
+	}
+	if len(s.LogGroupIdentifiers) > 50 {
+		return shape.TooMany("logGroupIdentifiers", 50)
+	}
+	for i0 := range s.LogGroupIdentifiers {
+		if err := ruleLogGroupIdentifier.Check(s.LogGroupIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupIdentifiers", i0))
+		}
 	}
 	if s.ScheduleExpression == "" {
 		return shape.Required("scheduleExpression")
 	}
+	if err := ruleScheduleExpression.CheckMember(s.ScheduleExpression); err != nil {
+		return shape.Prefix(err, "scheduleExpression")
+	}
+	if err := ruleScheduleTimezone.CheckMember(s.Timezone); err != nil {
+		return shape.Prefix(err, "timezone")
+	}
 	if err := s.DestinationConfiguration.Validate(); err != nil {
 		return shape.Prefix(err, "destinationConfiguration")
+	}
+	if s.ScheduleStartTime < 0 {
+		return shape.TooSmall("scheduleStartTime", s.ScheduleStartTime, 0)
+	}
+	if s.ScheduleEndTime < 0 {
+		return shape.TooSmall("scheduleEndTime", s.ScheduleEndTime, 0)
 	}
 	if s.ExecutionRoleArn == "" {
 		return shape.Required("executionRoleArn")
 	}
+	if err := ruleRoleArn.CheckMember(s.ExecutionRoleArn); err != nil {
+		return shape.Prefix(err, "executionRoleArn")
+	}
 	if s.State != "" && !s.State.IsKnown() {
 		return shape.InvalidEnum("state", s.State, s.State.Values())
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	return nil
 }
@@ -1039,8 +1370,9 @@ type DataSource struct {
 	Type string `json:"type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DataSource) Validate() error {
 	if s == nil {
 		return nil
@@ -1058,8 +1390,9 @@ type DataSourceFilter struct {
 	Type string `json:"type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DataSourceFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -1082,8 +1415,9 @@ type DateTimeConverter struct {
 	Locale         string   `json:"locale,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DateTimeConverter) Validate() error {
 	if s == nil {
 		return nil
@@ -1091,11 +1425,40 @@ func (s *DateTimeConverter) Validate() error {
 	if s.Source == "" {
 		return shape.Required("source")
 	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
 	if s.Target == "" {
 		return shape.Required("target")
 	}
+	if err := ruleTarget.CheckMember(s.Target); err != nil {
+		return shape.Prefix(err, "target")
+	}
+	if err := ruleTargetFormat.CheckMember(s.TargetFormat); err != nil {
+		return shape.Prefix(err, "targetFormat")
+	}
 	if s.MatchPatterns == nil {
 		return shape.Required("matchPatterns")
+	}
+	if s.MatchPatterns != nil && len(s.MatchPatterns) < 1 {
+		return shape.TooFew("matchPatterns", 1)
+	}
+	if len(s.MatchPatterns) > 5 {
+		return shape.TooMany("matchPatterns", 5)
+	}
+	for i0 := range s.MatchPatterns {
+		if err := ruleMatchPattern.Check(s.MatchPatterns[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("matchPatterns", i0))
+		}
+	}
+	if err := ruleSourceTimezone.CheckMember(s.SourceTimezone); err != nil {
+		return shape.Prefix(err, "sourceTimezone")
+	}
+	if err := ruleTargetTimezone.CheckMember(s.TargetTimezone); err != nil {
+		return shape.Prefix(err, "targetTimezone")
+	}
+	if err := ruleLocale.CheckMember(s.Locale); err != nil {
+		return shape.Prefix(err, "locale")
 	}
 	return nil
 }
@@ -1107,8 +1470,12 @@ type DeleteAccountPolicyRequest struct {
 	PolicyType PolicyType `json:"policyType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteAccountPolicyRequest that fails Validate is answered with.
+func (*DeleteAccountPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteAccountPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1131,14 +1498,21 @@ type DeleteDataProtectionPolicyRequest struct {
 	LogGroupIdentifier string `json:"logGroupIdentifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteDataProtectionPolicyRequest that fails Validate is answered with.
+func (*DeleteDataProtectionPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteDataProtectionPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
 	}
 	return nil
 }
@@ -1149,14 +1523,23 @@ type DeleteDeliveryDestinationPolicyRequest struct {
 	DeliveryDestinationName string `json:"deliveryDestinationName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteDeliveryDestinationPolicyRequest that fails Validate is answered with.
+func (*DeleteDeliveryDestinationPolicyRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteDeliveryDestinationPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.DeliveryDestinationName == "" {
 		return shape.Required("deliveryDestinationName")
+	}
+	if err := ruleDeliveryDestinationName.CheckMember(s.DeliveryDestinationName); err != nil {
+		return shape.Prefix(err, "deliveryDestinationName")
 	}
 	return nil
 }
@@ -1167,14 +1550,21 @@ type DeleteDeliveryDestinationRequest struct {
 	Name string `json:"name,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteDeliveryDestinationRequest that fails Validate is answered with.
+func (*DeleteDeliveryDestinationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteDeliveryDestinationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("name")
+	}
+	if err := ruleDeliveryDestinationName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "name")
 	}
 	return nil
 }
@@ -1185,14 +1575,21 @@ type DeleteDeliveryRequest struct {
 	Id string `json:"id,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteDeliveryRequest that fails Validate is answered with.
+func (*DeleteDeliveryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteDeliveryRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Id == "" {
 		return shape.Required("id")
+	}
+	if err := ruleDeliveryId.CheckMember(s.Id); err != nil {
+		return shape.Prefix(err, "id")
 	}
 	return nil
 }
@@ -1203,14 +1600,21 @@ type DeleteDeliverySourceRequest struct {
 	Name string `json:"name,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteDeliverySourceRequest that fails Validate is answered with.
+func (*DeleteDeliverySourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteDeliverySourceRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("name")
+	}
+	if err := ruleDeliverySourceName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "name")
 	}
 	return nil
 }
@@ -1221,14 +1625,21 @@ type DeleteDestinationRequest struct {
 	DestinationName string `json:"destinationName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteDestinationRequest that fails Validate is answered with.
+func (*DeleteDestinationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteDestinationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.DestinationName == "" {
 		return shape.Required("destinationName")
+	}
+	if err := ruleDestinationName.CheckMember(s.DestinationName); err != nil {
+		return shape.Prefix(err, "destinationName")
 	}
 	return nil
 }
@@ -1239,14 +1650,21 @@ type DeleteIndexPolicyRequest struct {
 	LogGroupIdentifier string `json:"logGroupIdentifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteIndexPolicyRequest that fails Validate is answered with.
+func (*DeleteIndexPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteIndexPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
 	}
 	return nil
 }
@@ -1266,14 +1684,21 @@ type DeleteIntegrationRequest struct {
 	Force           bool   `json:"force"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteIntegrationRequest that fails Validate is answered with.
+func (*DeleteIntegrationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteIntegrationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.IntegrationName == "" {
 		return shape.Required("integrationName")
+	}
+	if err := ruleIntegrationName.CheckMember(s.IntegrationName); err != nil {
+		return shape.Prefix(err, "integrationName")
 	}
 	return nil
 }
@@ -1291,14 +1716,26 @@ type DeleteKeys struct {
 	WithKeys []string `json:"withKeys,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteKeys) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WithKeys == nil {
 		return shape.Required("withKeys")
+	}
+	if s.WithKeys != nil && len(s.WithKeys) < 1 {
+		return shape.TooFew("withKeys", 1)
+	}
+	if len(s.WithKeys) > 5 {
+		return shape.TooMany("withKeys", 5)
+	}
+	for i0 := range s.WithKeys {
+		if err := ruleWithKey.Check(s.WithKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("withKeys", i0))
+		}
 	}
 	return nil
 }
@@ -1309,14 +1746,21 @@ type DeleteLogAnomalyDetectorRequest struct {
 	AnomalyDetectorArn string `json:"anomalyDetectorArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteLogAnomalyDetectorRequest that fails Validate is answered with.
+func (*DeleteLogAnomalyDetectorRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteLogAnomalyDetectorRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.AnomalyDetectorArn == "" {
 		return shape.Required("anomalyDetectorArn")
+	}
+	if err := ruleAnomalyDetectorArn.CheckMember(s.AnomalyDetectorArn); err != nil {
+		return shape.Prefix(err, "anomalyDetectorArn")
 	}
 	return nil
 }
@@ -1327,14 +1771,21 @@ type DeleteLogGroupRequest struct {
 	LogGroupName string `json:"logGroupName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteLogGroupRequest that fails Validate is answered with.
+func (*DeleteLogGroupRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteLogGroupRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
 	}
 	return nil
 }
@@ -1346,8 +1797,12 @@ type DeleteLogStreamRequest struct {
 	LogStreamName string `json:"logStreamName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteLogStreamRequest that fails Validate is answered with.
+func (*DeleteLogStreamRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteLogStreamRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1355,8 +1810,14 @@ func (s *DeleteLogStreamRequest) Validate() error {
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.LogStreamName == "" {
 		return shape.Required("logStreamName")
+	}
+	if err := ruleLogStreamName.CheckMember(s.LogStreamName); err != nil {
+		return shape.Prefix(err, "logStreamName")
 	}
 	return nil
 }
@@ -1367,8 +1828,12 @@ type DeleteLookupTableRequest struct {
 	LookupTableArn string `json:"lookupTableArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteLookupTableRequest that fails Validate is answered with.
+func (*DeleteLookupTableRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteLookupTableRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1386,8 +1851,12 @@ type DeleteMetricFilterRequest struct {
 	FilterName   string `json:"filterName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteMetricFilterRequest that fails Validate is answered with.
+func (*DeleteMetricFilterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteMetricFilterRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1395,8 +1864,14 @@ func (s *DeleteMetricFilterRequest) Validate() error {
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.FilterName == "" {
 		return shape.Required("filterName")
+	}
+	if err := ruleFilterName.CheckMember(s.FilterName); err != nil {
+		return shape.Prefix(err, "filterName")
 	}
 	return nil
 }
@@ -1407,14 +1882,21 @@ type DeleteQueryDefinitionRequest struct {
 	QueryDefinitionId string `json:"queryDefinitionId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteQueryDefinitionRequest that fails Validate is answered with.
+func (*DeleteQueryDefinitionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteQueryDefinitionRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.QueryDefinitionId == "" {
 		return shape.Required("queryDefinitionId")
+	}
+	if err := ruleQueryId.CheckMember(s.QueryDefinitionId); err != nil {
+		return shape.Prefix(err, "queryDefinitionId")
 	}
 	return nil
 }
@@ -1437,9 +1919,21 @@ type DeleteResourcePolicyRequest struct {
 	ExpectedRevisionId string `json:"expectedRevisionId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DeleteResourcePolicyRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DeleteResourcePolicyRequest that fails Validate is answered with.
+func (*DeleteResourcePolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DeleteResourcePolicyRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleExpectedRevisionId.CheckMember(s.ExpectedRevisionId); err != nil {
+		return shape.Prefix(err, "expectedRevisionId")
+	}
+	return nil
+}
 
 // DeleteRetentionPolicyRequest is generated from the AWS model shape
 // DeleteRetentionPolicyRequest.
@@ -1447,14 +1941,21 @@ type DeleteRetentionPolicyRequest struct {
 	LogGroupName string `json:"logGroupName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteRetentionPolicyRequest that fails Validate is answered with.
+func (*DeleteRetentionPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteRetentionPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
 	}
 	return nil
 }
@@ -1465,14 +1966,21 @@ type DeleteScheduledQueryRequest struct {
 	Identifier string `json:"identifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteScheduledQueryRequest that fails Validate is answered with.
+func (*DeleteScheduledQueryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteScheduledQueryRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Identifier == "" {
 		return shape.Required("identifier")
+	}
+	if err := ruleScheduledQueryIdentifier.CheckMember(s.Identifier); err != nil {
+		return shape.Prefix(err, "identifier")
 	}
 	return nil
 }
@@ -1492,8 +2000,12 @@ type DeleteSubscriptionFilterRequest struct {
 	FilterName   string `json:"filterName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteSubscriptionFilterRequest that fails Validate is answered with.
+func (*DeleteSubscriptionFilterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteSubscriptionFilterRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1501,8 +2013,14 @@ func (s *DeleteSubscriptionFilterRequest) Validate() error {
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.FilterName == "" {
 		return shape.Required("filterName")
+	}
+	if err := ruleFilterName.CheckMember(s.FilterName); err != nil {
+		return shape.Prefix(err, "filterName")
 	}
 	return nil
 }
@@ -1514,14 +2032,24 @@ type DeleteSyslogConfigurationRequest struct {
 	VpcEndpointId      string `json:"vpcEndpointId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteSyslogConfigurationRequest that fails Validate is answered with.
+func (*DeleteSyslogConfigurationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteSyslogConfigurationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
+	}
+	if err := ruleVpcEndpointId.CheckMember(s.VpcEndpointId); err != nil {
+		return shape.Prefix(err, "vpcEndpointId")
 	}
 	return nil
 }
@@ -1532,14 +2060,21 @@ type DeleteTransformerRequest struct {
 	LogGroupIdentifier string `json:"logGroupIdentifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteTransformerRequest that fails Validate is answered with.
+func (*DeleteTransformerRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteTransformerRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
 	}
 	return nil
 }
@@ -1566,6 +2101,9 @@ func (s *Delivery) Validate() error {
 	}
 	if s.DeliveryDestinationType != "" && !s.DeliveryDestinationType.IsKnown() {
 		return shape.InvalidEnum("deliveryDestinationType", s.DeliveryDestinationType, s.DeliveryDestinationType.Values())
+	}
+	if err := s.S3DeliveryConfiguration.Validate(); err != nil {
+		return shape.Prefix(err, "s3DeliveryConfiguration")
 	}
 	return nil
 }
@@ -1605,8 +2143,9 @@ type DeliveryDestinationConfiguration struct {
 	DestinationResourceArn string `json:"destinationResourceArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeliveryDestinationConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -1804,8 +2343,12 @@ type DescribeAccountPoliciesRequest struct {
 	NextToken          string     `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeAccountPoliciesRequest that fails Validate is answered with.
+func (*DescribeAccountPoliciesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeAccountPoliciesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1815,6 +2358,17 @@ func (s *DescribeAccountPoliciesRequest) Validate() error {
 	}
 	if s.PolicyType != "" && !s.PolicyType.IsKnown() {
 		return shape.InvalidEnum("policyType", s.PolicyType, s.PolicyType.Values())
+	}
+	if len(s.AccountIdentifiers) > 20 {
+		return shape.TooMany("accountIdentifiers", 20)
+	}
+	for i0 := range s.AccountIdentifiers {
+		if err := ruleAccountId.Check(s.AccountIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("accountIdentifiers", i0))
+		}
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	return nil
 }
@@ -1851,16 +2405,62 @@ type DescribeConfigurationTemplatesRequest struct {
 	Limit                    int32                     `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeConfigurationTemplatesRequest that fails Validate is answered with.
+func (*DescribeConfigurationTemplatesRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeConfigurationTemplatesRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleService.CheckMember(s.Service); err != nil {
+		return shape.Prefix(err, "service")
+	}
+	if s.LogTypes != nil && len(s.LogTypes) < 1 {
+		return shape.TooFew("logTypes", 1)
+	}
+	if len(s.LogTypes) > 10 {
+		return shape.TooMany("logTypes", 10)
+	}
+	for i0 := range s.LogTypes {
+		if err := ruleLogType.Check(s.LogTypes[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logTypes", i0))
+		}
+	}
+	if s.ResourceTypes != nil && len(s.ResourceTypes) < 1 {
+		return shape.TooFew("resourceTypes", 1)
+	}
+	if len(s.ResourceTypes) > 10 {
+		return shape.TooMany("resourceTypes", 10)
+	}
+	for i0 := range s.ResourceTypes {
+		if err := ruleResourceType.Check(s.ResourceTypes[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("resourceTypes", i0))
+		}
+	}
+	if s.DeliveryDestinationTypes != nil && len(s.DeliveryDestinationTypes) < 1 {
+		return shape.TooFew("deliveryDestinationTypes", 1)
+	}
+	if len(s.DeliveryDestinationTypes) > 4 {
+		return shape.TooMany("deliveryDestinationTypes", 4)
 	}
 	for i0 := range s.DeliveryDestinationTypes {
 		if !s.DeliveryDestinationTypes[i0].IsKnown() {
 			return shape.InvalidEnum(shape.Index("deliveryDestinationTypes", i0), s.DeliveryDestinationTypes[i0], s.DeliveryDestinationTypes[i0].Values())
 		}
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
 	}
 	return nil
 }
@@ -1893,9 +2493,27 @@ type DescribeDeliveriesRequest struct {
 	Limit     int32  `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeDeliveriesRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeDeliveriesRequest that fails Validate is answered with.
+func (*DescribeDeliveriesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeDeliveriesRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
+	return nil
+}
 
 // DescribeDeliveriesResponse is generated from the AWS model shape
 // DescribeDeliveriesResponse.
@@ -1925,9 +2543,27 @@ type DescribeDeliveryDestinationsRequest struct {
 	Limit     int32  `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeDeliveryDestinationsRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeDeliveryDestinationsRequest that fails Validate is answered with.
+func (*DescribeDeliveryDestinationsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeDeliveryDestinationsRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
+	return nil
+}
 
 // DescribeDeliveryDestinationsResponse is generated from the AWS model shape
 // DescribeDeliveryDestinationsResponse.
@@ -1957,9 +2593,27 @@ type DescribeDeliverySourcesRequest struct {
 	Limit     int32  `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeDeliverySourcesRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeDeliverySourcesRequest that fails Validate is answered with.
+func (*DescribeDeliverySourcesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeDeliverySourcesRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
+	return nil
+}
 
 // DescribeDeliverySourcesResponse is generated from the AWS model shape
 // DescribeDeliverySourcesResponse.
@@ -1990,9 +2644,30 @@ type DescribeDestinationsRequest struct {
 	Limit                 int32  `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeDestinationsRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeDestinationsRequest that fails Validate is answered with.
+func (*DescribeDestinationsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeDestinationsRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleDestinationName.CheckMember(s.DestinationNamePrefix); err != nil {
+		return shape.Prefix(err, "DestinationNamePrefix")
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
+	return nil
+}
 
 // DescribeDestinationsResponse is generated from the AWS model shape
 // DescribeDestinationsResponse.
@@ -2014,14 +2689,30 @@ type DescribeExportTasksRequest struct {
 	Limit      int32                `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeExportTasksRequest that fails Validate is answered with.
+func (*DescribeExportTasksRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeExportTasksRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleExportTaskId.CheckMember(s.TaskId); err != nil {
+		return shape.Prefix(err, "taskId")
+	}
 	if s.StatusCode != "" && !s.StatusCode.IsKnown() {
 		return shape.InvalidEnum("statusCode", s.StatusCode, s.StatusCode.Values())
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
 	}
 	return nil
 }
@@ -2055,8 +2746,12 @@ type DescribeFieldIndexesRequest struct {
 	NextToken           string          `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeFieldIndexesRequest that fails Validate is answered with.
+func (*DescribeFieldIndexesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeFieldIndexesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -2064,10 +2759,27 @@ func (s *DescribeFieldIndexesRequest) Validate() error {
 	if s.LogGroupIdentifiers == nil {
 		return shape.Required("logGroupIdentifiers")
 	}
+	if s.LogGroupIdentifiers != nil && len(s.LogGroupIdentifiers) < 1 {
+		return shape.TooFew("logGroupIdentifiers", 1)
+	}
+	if len(s.LogGroupIdentifiers) > 100 {
+		return shape.TooMany("logGroupIdentifiers", 100)
+	}
+	for i0 := range s.LogGroupIdentifiers {
+		if err := ruleLogGroupIdentifier.Check(s.LogGroupIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupIdentifiers", i0))
+		}
+	}
+	if len(s.IndexCategories) > 4 {
+		return shape.TooMany("indexCategories", 4)
+	}
 	for i0 := range s.IndexCategories {
 		if !s.IndexCategories[i0].IsKnown() {
 			return shape.InvalidEnum(shape.Index("indexCategories", i0), s.IndexCategories[i0], s.IndexCategories[i0].Values())
 		}
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	return nil
 }
@@ -2102,8 +2814,12 @@ type DescribeImportTaskBatchesRequest struct {
 	NextToken         string         `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeImportTaskBatchesRequest that fails Validate is answered with.
+func (*DescribeImportTaskBatchesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeImportTaskBatchesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -2111,10 +2827,22 @@ func (s *DescribeImportTaskBatchesRequest) Validate() error {
 	if s.ImportId == "" {
 		return shape.Required("importId")
 	}
+	if err := ruleImportId.CheckMember(s.ImportId); err != nil {
+		return shape.Prefix(err, "importId")
+	}
 	for i0 := range s.BatchImportStatus {
 		if !s.BatchImportStatus[i0].IsKnown() {
 			return shape.InvalidEnum(shape.Index("batchImportStatus", i0), s.BatchImportStatus[i0], s.BatchImportStatus[i0].Values())
 		}
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	return nil
 }
@@ -2152,14 +2880,30 @@ type DescribeImportTasksRequest struct {
 	NextToken       string       `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeImportTasksRequest that fails Validate is answered with.
+func (*DescribeImportTasksRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeImportTasksRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleImportId.CheckMember(s.ImportId); err != nil {
+		return shape.Prefix(err, "importId")
+	}
 	if s.ImportStatus != "" && !s.ImportStatus.IsKnown() {
 		return shape.InvalidEnum("importStatus", s.ImportStatus, s.ImportStatus.Values())
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	return nil
 }
@@ -2192,14 +2936,32 @@ type DescribeIndexPoliciesRequest struct {
 	NextToken           string   `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeIndexPoliciesRequest that fails Validate is answered with.
+func (*DescribeIndexPoliciesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeIndexPoliciesRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifiers == nil {
 		return shape.Required("logGroupIdentifiers")
+	}
+	if s.LogGroupIdentifiers != nil && len(s.LogGroupIdentifiers) < 1 {
+		return shape.TooFew("logGroupIdentifiers", 1)
+	}
+	if len(s.LogGroupIdentifiers) > 1 {
+		return shape.TooMany("logGroupIdentifiers", 1)
+	}
+	for i0 := range s.LogGroupIdentifiers {
+		if err := ruleLogGroupIdentifier.Check(s.LogGroupIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupIdentifiers", i0))
+		}
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	return nil
 }
@@ -2238,14 +3000,52 @@ type DescribeLogGroupsRequest struct {
 	LogGroupIdentifiers   []string      `json:"logGroupIdentifiers,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeLogGroupsRequest that fails Validate is answered with.
+func (*DescribeLogGroupsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeLogGroupsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if len(s.AccountIdentifiers) > 20 {
+		return shape.TooMany("accountIdentifiers", 20)
+	}
+	for i0 := range s.AccountIdentifiers {
+		if err := ruleAccountId.Check(s.AccountIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("accountIdentifiers", i0))
+		}
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupNamePrefix); err != nil {
+		return shape.Prefix(err, "logGroupNamePrefix")
+	}
+	if err := ruleLogGroupNamePattern.CheckMember(s.LogGroupNamePattern); err != nil {
+		return shape.Prefix(err, "logGroupNamePattern")
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
 	if s.LogGroupClass != "" && !s.LogGroupClass.IsKnown() {
 		return shape.InvalidEnum("logGroupClass", s.LogGroupClass, s.LogGroupClass.Values())
+	}
+	if s.LogGroupIdentifiers != nil && len(s.LogGroupIdentifiers) < 1 {
+		return shape.TooFew("logGroupIdentifiers", 1)
+	}
+	if len(s.LogGroupIdentifiers) > 50 {
+		return shape.TooMany("logGroupIdentifiers", 50)
+	}
+	for i0 := range s.LogGroupIdentifiers {
+		if err := ruleLogGroupIdentifier.Check(s.LogGroupIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupIdentifiers", i0))
+		}
 	}
 	return nil
 }
@@ -2283,14 +3083,36 @@ type DescribeLogStreamsRequest struct {
 	Limit               int32   `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeLogStreamsRequest that fails Validate is answered with.
+func (*DescribeLogStreamsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeLogStreamsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
+	}
+	if err := ruleLogStreamName.CheckMember(s.LogStreamNamePrefix); err != nil {
+		return shape.Prefix(err, "logStreamNamePrefix")
+	}
 	if s.OrderBy != "" && !s.OrderBy.IsKnown() {
 		return shape.InvalidEnum("orderBy", s.OrderBy, s.OrderBy.Values())
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
 	}
 	return nil
 }
@@ -2314,9 +3136,27 @@ type DescribeLookupTablesRequest struct {
 	NextToken             string `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeLookupTablesRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeLookupTablesRequest that fails Validate is answered with.
+func (*DescribeLookupTablesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeLookupTablesRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleLookupTableName.CheckMember(s.LookupTableNamePrefix); err != nil {
+		return shape.Prefix(err, "lookupTableNamePrefix")
+	}
+	if s.MaxResults > 100 {
+		return shape.TooLarge("maxResults", s.MaxResults, 100)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	return nil
+}
 
 // DescribeLookupTablesResponse is generated from the AWS model shape
 // DescribeLookupTablesResponse.
@@ -2340,9 +3180,39 @@ type DescribeMetricFiltersRequest struct {
 	MetricNamespace  string `json:"metricNamespace,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeMetricFiltersRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeMetricFiltersRequest that fails Validate is answered with.
+func (*DescribeMetricFiltersRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeMetricFiltersRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	if err := ruleFilterName.CheckMember(s.FilterNamePrefix); err != nil {
+		return shape.Prefix(err, "filterNamePrefix")
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
+	if err := ruleMetricName.CheckMember(s.MetricName); err != nil {
+		return shape.Prefix(err, "metricName")
+	}
+	if err := ruleMetricNamespace.CheckMember(s.MetricNamespace); err != nil {
+		return shape.Prefix(err, "metricNamespace")
+	}
+	return nil
+}
 
 // DescribeMetricFiltersResponse is generated from the AWS model shape
 // DescribeMetricFiltersResponse.
@@ -2375,14 +3245,30 @@ type DescribeQueriesRequest struct {
 	QueryLanguage QueryLanguage `json:"queryLanguage,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeQueriesRequest that fails Validate is answered with.
+func (*DescribeQueriesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeQueriesRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.Status != "" && !s.Status.IsKnown() {
 		return shape.InvalidEnum("status", s.Status, s.Status.Values())
+	}
+	if s.MaxResults != 0 && s.MaxResults < 1 {
+		return shape.TooSmall("maxResults", s.MaxResults, 1)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 1000 {
+		return shape.TooLarge("maxResults", s.MaxResults, 1000)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	if s.QueryLanguage != "" && !s.QueryLanguage.IsKnown() {
 		return shape.InvalidEnum("queryLanguage", s.QueryLanguage, s.QueryLanguage.Values())
@@ -2420,14 +3306,30 @@ type DescribeQueryDefinitionsRequest struct {
 	NextToken                 string        `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeQueryDefinitionsRequest that fails Validate is answered with.
+func (*DescribeQueryDefinitionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeQueryDefinitionsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.QueryLanguage != "" && !s.QueryLanguage.IsKnown() {
 		return shape.InvalidEnum("queryLanguage", s.QueryLanguage, s.QueryLanguage.Values())
+	}
+	if err := ruleQueryDefinitionName.CheckMember(s.QueryDefinitionNamePrefix); err != nil {
+		return shape.Prefix(err, "queryDefinitionNamePrefix")
+	}
+	if s.MaxResults != 0 && s.MaxResults < 1 {
+		return shape.TooSmall("maxResults", s.MaxResults, 1)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 1000 {
+		return shape.TooLarge("maxResults", s.MaxResults, 1000)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	return nil
 }
@@ -2462,11 +3364,24 @@ type DescribeResourcePoliciesRequest struct {
 	PolicyScope PolicyScope `json:"policyScope,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeResourcePoliciesRequest that fails Validate is answered with.
+func (*DescribeResourcePoliciesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeResourcePoliciesRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
 	}
 	if s.PolicyScope != "" && !s.PolicyScope.IsKnown() {
 		return shape.InvalidEnum("policyScope", s.PolicyScope, s.PolicyScope.Values())
@@ -2504,14 +3419,33 @@ type DescribeSubscriptionFiltersRequest struct {
 	Limit            int32  `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeSubscriptionFiltersRequest that fails Validate is answered with.
+func (*DescribeSubscriptionFiltersRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeSubscriptionFiltersRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	if err := ruleFilterName.CheckMember(s.FilterNamePrefix); err != nil {
+		return shape.Prefix(err, "filterNamePrefix")
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
 	}
 	return nil
 }
@@ -2559,8 +3493,9 @@ type DestinationConfiguration struct {
 	LookupTableConfiguration *LookupTableConfiguration `json:"lookupTableConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DestinationConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -2581,9 +3516,24 @@ type DisassociateKmsKeyRequest struct {
 	ResourceIdentifier string `json:"resourceIdentifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DisassociateKmsKeyRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DisassociateKmsKeyRequest that fails Validate is answered with.
+func (*DisassociateKmsKeyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DisassociateKmsKeyRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	if err := ruleResourceIdentifier.CheckMember(s.ResourceIdentifier); err != nil {
+		return shape.Prefix(err, "resourceIdentifier")
+	}
+	return nil
+}
 
 // DisassociateSourceFromS3TableIntegrationRequest is generated from the AWS
 // model shape DisassociateSourceFromS3TableIntegrationRequest.
@@ -2591,14 +3541,23 @@ type DisassociateSourceFromS3TableIntegrationRequest struct {
 	Identifier string `json:"identifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DisassociateSourceFromS3TableIntegrationRequest that fails Validate is answered with.
+func (*DisassociateSourceFromS3TableIntegrationRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DisassociateSourceFromS3TableIntegrationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Identifier == "" {
 		return shape.Required("identifier")
+	}
+	if err := ruleS3TableIntegrationSourceIdentifier.CheckMember(s.Identifier); err != nil {
+		return shape.Prefix(err, "identifier")
 	}
 	return nil
 }
@@ -2646,9 +3605,42 @@ type Entity struct {
 	Attributes    map[string]string `json:"attributes,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *Entity) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *Entity) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.KeyAttributes != nil && len(s.KeyAttributes) < 2 {
+		return shape.TooFew("keyAttributes", 2)
+	}
+	if len(s.KeyAttributes) > 4 {
+		return shape.TooMany("keyAttributes", 4)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.KeyAttributes)) {
+		if err := ruleEntityKeyAttributesKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("keyAttributes", k0))
+		}
+		v0 := s.KeyAttributes[k0]
+		if err := ruleEntityKeyAttributesValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("keyAttributes", k0))
+		}
+	}
+	if len(s.Attributes) > 10 {
+		return shape.TooMany("attributes", 10)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Attributes)) {
+		if err := ruleEntityAttributesKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("attributes", k0))
+		}
+		v0 := s.Attributes[k0]
+		if err := ruleEntityAttributesValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("attributes", k0))
+		}
+	}
+	return nil
+}
 
 // EntityRejectionErrorType is generated from the AWS model shape
 // EntityRejectionErrorType.
@@ -2927,9 +3919,56 @@ type FilterLogEventsRequest struct {
 	Unmask              bool     `json:"unmask"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *FilterLogEventsRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a FilterLogEventsRequest that fails Validate is answered with.
+func (*FilterLogEventsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *FilterLogEventsRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
+	}
+	if s.LogStreamNames != nil && len(s.LogStreamNames) < 1 {
+		return shape.TooFew("logStreamNames", 1)
+	}
+	if len(s.LogStreamNames) > 100 {
+		return shape.TooMany("logStreamNames", 100)
+	}
+	for i0 := range s.LogStreamNames {
+		if err := ruleLogStreamName.Check(s.LogStreamNames[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logStreamNames", i0))
+		}
+	}
+	if err := ruleLogStreamName.CheckMember(s.LogStreamNamePrefix); err != nil {
+		return shape.Prefix(err, "logStreamNamePrefix")
+	}
+	if s.StartTime < 0 {
+		return shape.TooSmall("startTime", s.StartTime, 0)
+	}
+	if s.EndTime < 0 {
+		return shape.TooSmall("endTime", s.EndTime, 0)
+	}
+	if err := ruleFilterPattern.CheckMember(s.FilterPattern); err != nil {
+		return shape.Prefix(err, "filterPattern")
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 10000 {
+		return shape.TooLarge("limit", s.Limit, 10000)
+	}
+	return nil
+}
 
 // FilterLogEventsResponse is generated from the AWS model shape
 // FilterLogEventsResponse.
@@ -2988,14 +4027,21 @@ type GetDataProtectionPolicyRequest struct {
 	LogGroupIdentifier string `json:"logGroupIdentifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetDataProtectionPolicyRequest that fails Validate is answered with.
+func (*GetDataProtectionPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetDataProtectionPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
 	}
 	return nil
 }
@@ -3018,14 +4064,21 @@ type GetDeliveryDestinationPolicyRequest struct {
 	DeliveryDestinationName string `json:"deliveryDestinationName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetDeliveryDestinationPolicyRequest that fails Validate is answered with.
+func (*GetDeliveryDestinationPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetDeliveryDestinationPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.DeliveryDestinationName == "" {
 		return shape.Required("deliveryDestinationName")
+	}
+	if err := ruleDeliveryDestinationName.CheckMember(s.DeliveryDestinationName); err != nil {
+		return shape.Prefix(err, "deliveryDestinationName")
 	}
 	return nil
 }
@@ -3046,14 +4099,21 @@ type GetDeliveryDestinationRequest struct {
 	Name string `json:"name,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetDeliveryDestinationRequest that fails Validate is answered with.
+func (*GetDeliveryDestinationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetDeliveryDestinationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("name")
+	}
+	if err := ruleDeliveryDestinationName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "name")
 	}
 	return nil
 }
@@ -3081,14 +4141,21 @@ type GetDeliveryRequest struct {
 	Id string `json:"id,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetDeliveryRequest that fails Validate is answered with.
+func (*GetDeliveryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetDeliveryRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Id == "" {
 		return shape.Required("id")
+	}
+	if err := ruleDeliveryId.CheckMember(s.Id); err != nil {
+		return shape.Prefix(err, "id")
 	}
 	return nil
 }
@@ -3117,14 +4184,21 @@ type GetDeliverySourceRequest struct {
 	Name string `json:"name,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetDeliverySourceRequest that fails Validate is answered with.
+func (*GetDeliverySourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetDeliverySourceRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("name")
+	}
+	if err := ruleDeliverySourceName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "name")
 	}
 	return nil
 }
@@ -3153,14 +4227,21 @@ type GetIntegrationRequest struct {
 	IntegrationName string `json:"integrationName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetIntegrationRequest that fails Validate is answered with.
+func (*GetIntegrationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetIntegrationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.IntegrationName == "" {
 		return shape.Required("integrationName")
+	}
+	if err := ruleIntegrationName.CheckMember(s.IntegrationName); err != nil {
+		return shape.Prefix(err, "integrationName")
 	}
 	return nil
 }
@@ -3198,14 +4279,21 @@ type GetLogAnomalyDetectorRequest struct {
 	AnomalyDetectorArn string `json:"anomalyDetectorArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetLogAnomalyDetectorRequest that fails Validate is answered with.
+func (*GetLogAnomalyDetectorRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetLogAnomalyDetectorRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.AnomalyDetectorArn == "" {
 		return shape.Required("anomalyDetectorArn")
+	}
+	if err := ruleAnomalyDetectorArn.CheckMember(s.AnomalyDetectorArn); err != nil {
+		return shape.Prefix(err, "anomalyDetectorArn")
 	}
 	return nil
 }
@@ -3253,14 +4341,42 @@ type GetLogEventsRequest struct {
 	Unmask             bool   `json:"unmask"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetLogEventsRequest that fails Validate is answered with.
+func (*GetLogEventsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetLogEventsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
+	}
 	if s.LogStreamName == "" {
 		return shape.Required("logStreamName")
+	}
+	if err := ruleLogStreamName.CheckMember(s.LogStreamName); err != nil {
+		return shape.Prefix(err, "logStreamName")
+	}
+	if s.StartTime < 0 {
+		return shape.TooSmall("startTime", s.StartTime, 0)
+	}
+	if s.EndTime < 0 {
+		return shape.TooSmall("endTime", s.EndTime, 0)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 10000 {
+		return shape.TooLarge("limit", s.Limit, 10000)
 	}
 	return nil
 }
@@ -3284,8 +4400,12 @@ type GetLogFieldsRequest struct {
 	DataSourceType string `json:"dataSourceType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetLogFieldsRequest that fails Validate is answered with.
+func (*GetLogFieldsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetLogFieldsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3317,9 +4437,27 @@ type GetLogGroupFieldsRequest struct {
 	LogGroupIdentifier string `json:"logGroupIdentifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *GetLogGroupFieldsRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a GetLogGroupFieldsRequest that fails Validate is answered with.
+func (*GetLogGroupFieldsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *GetLogGroupFieldsRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	if s.Time < 0 {
+		return shape.TooSmall("time", s.Time, 0)
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
+	}
+	return nil
+}
 
 // GetLogGroupFieldsResponse is generated from the AWS model shape
 // GetLogGroupFieldsResponse.
@@ -3337,14 +4475,21 @@ type GetLogObjectRequest struct {
 	LogObjectPointer string `json:"logObjectPointer,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetLogObjectRequest that fails Validate is answered with.
+func (*GetLogObjectRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetLogObjectRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogObjectPointer == "" {
 		return shape.Required("logObjectPointer")
+	}
+	if err := ruleLogObjectPointer.CheckMember(s.LogObjectPointer); err != nil {
+		return shape.Prefix(err, "logObjectPointer")
 	}
 	return nil
 }
@@ -3376,8 +4521,12 @@ type GetLogRecordRequest struct {
 	Unmask           bool   `json:"unmask"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetLogRecordRequest that fails Validate is answered with.
+func (*GetLogRecordRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetLogRecordRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3404,8 +4553,12 @@ type GetLookupTableRequest struct {
 	LookupTableArn string `json:"lookupTableArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetLookupTableRequest that fails Validate is answered with.
+func (*GetLookupTableRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetLookupTableRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3440,14 +4593,30 @@ type GetQueryResultsRequest struct {
 	MaxItems  int32  `json:"maxItems"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetQueryResultsRequest that fails Validate is answered with.
+func (*GetQueryResultsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetQueryResultsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.QueryId == "" {
 		return shape.Required("queryId")
+	}
+	if err := ruleQueryId.CheckMember(s.QueryId); err != nil {
+		return shape.Prefix(err, "queryId")
+	}
+	if err := ruleGetQueryResultsNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.MaxItems < 0 {
+		return shape.TooSmall("maxItems", s.MaxItems, 0)
+	}
+	if s.MaxItems > 10000 {
+		return shape.TooLarge("maxItems", s.MaxItems, 10000)
 	}
 	return nil
 }
@@ -3489,8 +4658,12 @@ type GetScheduledQueryHistoryRequest struct {
 	NextToken         string            `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetScheduledQueryHistoryRequest that fails Validate is answered with.
+func (*GetScheduledQueryHistoryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetScheduledQueryHistoryRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3498,10 +4671,28 @@ func (s *GetScheduledQueryHistoryRequest) Validate() error {
 	if s.Identifier == "" {
 		return shape.Required("identifier")
 	}
+	if err := ruleScheduledQueryIdentifier.CheckMember(s.Identifier); err != nil {
+		return shape.Prefix(err, "identifier")
+	}
+	if s.StartTime < 0 {
+		return shape.TooSmall("startTime", s.StartTime, 0)
+	}
+	if s.EndTime < 0 {
+		return shape.TooSmall("endTime", s.EndTime, 0)
+	}
 	for i0 := range s.ExecutionStatuses {
 		if !s.ExecutionStatuses[i0].IsKnown() {
 			return shape.InvalidEnum(shape.Index("executionStatuses", i0), s.ExecutionStatuses[i0], s.ExecutionStatuses[i0].Values())
 		}
+	}
+	if s.MaxResults != 0 && s.MaxResults < 1 {
+		return shape.TooSmall("maxResults", s.MaxResults, 1)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 1000 {
+		return shape.TooLarge("maxResults", s.MaxResults, 1000)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	return nil
 }
@@ -3535,14 +4726,21 @@ type GetScheduledQueryRequest struct {
 	Identifier string `json:"identifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetScheduledQueryRequest that fails Validate is answered with.
+func (*GetScheduledQueryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetScheduledQueryRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Identifier == "" {
 		return shape.Required("identifier")
+	}
+	if err := ruleScheduledQueryIdentifier.CheckMember(s.Identifier); err != nil {
+		return shape.Prefix(err, "identifier")
 	}
 	return nil
 }
@@ -3600,8 +4798,12 @@ func (s *GetScheduledQueryResponse) Validate() error {
 // GetStorageTierPolicyRequest.
 type GetStorageTierPolicyRequest struct{}
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetStorageTierPolicyRequest that fails Validate is answered with.
+func (*GetStorageTierPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetStorageTierPolicyRequest) Validate() error { return nil }
 
 // GetStorageTierPolicyResponse is generated from the AWS model shape
@@ -3629,14 +4831,21 @@ type GetTransformerRequest struct {
 	LogGroupIdentifier string `json:"logGroupIdentifier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetTransformerRequest that fails Validate is answered with.
+func (*GetTransformerRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetTransformerRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
 	}
 	return nil
 }
@@ -3671,14 +4880,21 @@ type Grok struct {
 	Match  string `json:"match,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Grok) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
 	if s.Match == "" {
 		return shape.Required("match")
+	}
+	if err := ruleGrokMatch.CheckMember(s.Match); err != nil {
+		return shape.Prefix(err, "match")
 	}
 	return nil
 }
@@ -3717,6 +4933,9 @@ func (s *Import) Validate() error {
 	if s.ImportStatus != "" && !s.ImportStatus.IsKnown() {
 		return shape.InvalidEnum("importStatus", s.ImportStatus, s.ImportStatus.Values())
 	}
+	if err := s.ImportFilter.Validate(); err != nil {
+		return shape.Prefix(err, "importFilter")
+	}
 	return nil
 }
 
@@ -3751,9 +4970,21 @@ type ImportFilter struct {
 	EndEventTime   int64 `json:"endEventTime"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ImportFilter) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ImportFilter) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.StartEventTime < 0 {
+		return shape.TooSmall("startEventTime", s.StartEventTime, 0)
+	}
+	if s.EndEventTime < 0 {
+		return shape.TooSmall("endEventTime", s.EndEventTime, 0)
+	}
+	return nil
+}
 
 // ImportStatistics: Statistics about the import progress
 type ImportStatistics struct {
@@ -3929,14 +5160,21 @@ type InputLogEvent struct {
 	Message   string `json:"message,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InputLogEvent) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if s.Timestamp < 0 {
+		return shape.TooSmall("timestamp", s.Timestamp, 0)
+	}
 	if s.Message == "" {
 		return shape.Required("message")
+	}
+	if err := ruleEventMessage.CheckMember(s.Message); err != nil {
+		return shape.Prefix(err, "message")
 	}
 	return nil
 }
@@ -4124,14 +5362,37 @@ type ListAggregateLogGroupSummariesRequest struct {
 	Limit                 int32                                 `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListAggregateLogGroupSummariesRequest that fails Validate is answered with.
+func (*ListAggregateLogGroupSummariesRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListAggregateLogGroupSummariesRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if len(s.AccountIdentifiers) > 20 {
+		return shape.TooMany("accountIdentifiers", 20)
+	}
+	for i0 := range s.AccountIdentifiers {
+		if err := ruleAccountId.Check(s.AccountIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("accountIdentifiers", i0))
+		}
+	}
 	if s.LogGroupClass != "" && !s.LogGroupClass.IsKnown() {
 		return shape.InvalidEnum("logGroupClass", s.LogGroupClass, s.LogGroupClass.Values())
+	}
+	if err := ruleLogGroupNameRegexPattern.CheckMember(s.LogGroupNamePattern); err != nil {
+		return shape.Prefix(err, "logGroupNamePattern")
+	}
+	if s.DataSources != nil && len(s.DataSources) < 1 {
+		return shape.TooFew("dataSources", 1)
+	}
+	if len(s.DataSources) > 5 {
+		return shape.TooMany("dataSources", 5)
 	}
 	for i0 := range s.DataSources {
 		if err := s.DataSources[i0].Validate(); err != nil {
@@ -4143,6 +5404,15 @@ func (s *ListAggregateLogGroupSummariesRequest) Validate() error {
 	}
 	if s.GroupBy != "" && !s.GroupBy.IsKnown() {
 		return shape.InvalidEnum("groupBy", s.GroupBy, s.GroupBy.Values())
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
 	}
 	return nil
 }
@@ -4167,14 +5437,30 @@ type ListAnomaliesRequest struct {
 	NextToken          string           `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListAnomaliesRequest that fails Validate is answered with.
+func (*ListAnomaliesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListAnomaliesRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleAnomalyDetectorArn.CheckMember(s.AnomalyDetectorArn); err != nil {
+		return shape.Prefix(err, "anomalyDetectorArn")
+	}
 	if s.SuppressionState != "" && !s.SuppressionState.IsKnown() {
 		return shape.InvalidEnum("suppressionState", s.SuppressionState, s.SuppressionState.Values())
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	return nil
 }
@@ -4208,11 +5494,18 @@ type ListIntegrationsRequest struct {
 	IntegrationStatus     IntegrationStatus `json:"integrationStatus,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListIntegrationsRequest that fails Validate is answered with.
+func (*ListIntegrationsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListIntegrationsRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleIntegrationNamePrefix.CheckMember(s.IntegrationNamePrefix); err != nil {
+		return shape.Prefix(err, "integrationNamePrefix")
 	}
 	if s.IntegrationType != "" && !s.IntegrationType.IsKnown() {
 		return shape.InvalidEnum("integrationType", s.IntegrationType, s.IntegrationType.Values())
@@ -4251,9 +5544,30 @@ type ListLogAnomalyDetectorsRequest struct {
 	NextToken         string `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ListLogAnomalyDetectorsRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a ListLogAnomalyDetectorsRequest that fails Validate is answered with.
+func (*ListLogAnomalyDetectorsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ListLogAnomalyDetectorsRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleLogGroupArn.CheckMember(s.FilterLogGroupArn); err != nil {
+		return shape.Prefix(err, "filterLogGroupArn")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 50 {
+		return shape.TooLarge("limit", s.Limit, 50)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	return nil
+}
 
 // ListLogAnomalyDetectorsResponse is generated from the AWS model shape
 // ListLogAnomalyDetectorsResponse.
@@ -4284,14 +5598,30 @@ type ListLogGroupsForQueryRequest struct {
 	MaxResults int32  `json:"maxResults"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListLogGroupsForQueryRequest that fails Validate is answered with.
+func (*ListLogGroupsForQueryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListLogGroupsForQueryRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.QueryId == "" {
 		return shape.Required("queryId")
+	}
+	if err := ruleQueryId.CheckMember(s.QueryId); err != nil {
+		return shape.Prefix(err, "queryId")
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.MaxResults != 0 && s.MaxResults < 50 {
+		return shape.TooSmall("maxResults", s.MaxResults, 50)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 500 {
+		return shape.TooLarge("maxResults", s.MaxResults, 500)
 	}
 	return nil
 }
@@ -4321,19 +5651,66 @@ type ListLogGroupsRequest struct {
 	LogGroupTags          []TagFilter        `json:"logGroupTags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListLogGroupsRequest that fails Validate is answered with.
+func (*ListLogGroupsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListLogGroupsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleLogGroupNameRegexPattern.CheckMember(s.LogGroupNamePattern); err != nil {
+		return shape.Prefix(err, "logGroupNamePattern")
+	}
 	if s.LogGroupClass != "" && !s.LogGroupClass.IsKnown() {
 		return shape.InvalidEnum("logGroupClass", s.LogGroupClass, s.LogGroupClass.Values())
+	}
+	if len(s.AccountIdentifiers) > 20 {
+		return shape.TooMany("accountIdentifiers", 20)
+	}
+	for i0 := range s.AccountIdentifiers {
+		if err := ruleAccountId.Check(s.AccountIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("accountIdentifiers", i0))
+		}
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 1000 {
+		return shape.TooLarge("limit", s.Limit, 1000)
+	}
+	if s.DataSources != nil && len(s.DataSources) < 1 {
+		return shape.TooFew("dataSources", 1)
+	}
+	if len(s.DataSources) > 5 {
+		return shape.TooMany("dataSources", 5)
 	}
 	for i0 := range s.DataSources {
 		if err := s.DataSources[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("dataSources", i0))
 		}
+	}
+	if s.FieldIndexNames != nil && len(s.FieldIndexNames) < 1 {
+		return shape.TooFew("fieldIndexNames", 1)
+	}
+	if len(s.FieldIndexNames) > 20 {
+		return shape.TooMany("fieldIndexNames", 20)
+	}
+	for i0 := range s.FieldIndexNames {
+		if err := ruleFieldIndexName.Check(s.FieldIndexNames[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("fieldIndexNames", i0))
+		}
+	}
+	if s.LogGroupTags != nil && len(s.LogGroupTags) < 1 {
+		return shape.TooFew("logGroupTags", 1)
+	}
+	if len(s.LogGroupTags) > 5 {
+		return shape.TooMany("logGroupTags", 5)
 	}
 	for i0 := range s.LogGroupTags {
 		if err := s.LogGroupTags[i0].Validate(); err != nil {
@@ -4373,11 +5750,24 @@ type ListScheduledQueriesRequest struct {
 	ScheduleType ScheduleType        `json:"scheduleType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListScheduledQueriesRequest that fails Validate is answered with.
+func (*ListScheduledQueriesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListScheduledQueriesRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.MaxResults != 0 && s.MaxResults < 1 {
+		return shape.TooSmall("maxResults", s.MaxResults, 1)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 1000 {
+		return shape.TooLarge("maxResults", s.MaxResults, 1000)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	if s.State != "" && !s.State.IsKnown() {
 		return shape.InvalidEnum("state", s.State, s.State.Values())
@@ -4417,14 +5807,29 @@ type ListSourcesForS3TableIntegrationRequest struct {
 	NextToken      string `json:"nextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListSourcesForS3TableIntegrationRequest that fails Validate is answered with.
+func (*ListSourcesForS3TableIntegrationRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListSourcesForS3TableIntegrationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.IntegrationArn == "" {
 		return shape.Required("integrationArn")
+	}
+	if s.MaxResults != 0 && s.MaxResults < 1 {
+		return shape.TooSmall("maxResults", s.MaxResults, 1)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 100 {
+		return shape.TooLarge("maxResults", s.MaxResults, 100)
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
 	}
 	return nil
 }
@@ -4459,9 +5864,33 @@ type ListSyslogConfigurationsRequest struct {
 	MaxResults         int32  `json:"maxResults"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ListSyslogConfigurationsRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a ListSyslogConfigurationsRequest that fails Validate is answered with.
+func (*ListSyslogConfigurationsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ListSyslogConfigurationsRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
+	}
+	if err := ruleVpcEndpointId.CheckMember(s.VpcEndpointId); err != nil {
+		return shape.Prefix(err, "vpcEndpointId")
+	}
+	if err := ruleNextToken.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "nextToken")
+	}
+	if s.MaxResults < 0 {
+		return shape.TooSmall("maxResults", s.MaxResults, 0)
+	}
+	if s.MaxResults > 50 {
+		return shape.TooLarge("maxResults", s.MaxResults, 50)
+	}
+	return nil
+}
 
 // ListSyslogConfigurationsResponse is generated from the AWS model shape
 // ListSyslogConfigurationsResponse.
@@ -4490,14 +5919,21 @@ type ListTagsForResourceRequest struct {
 	ResourceArn string `json:"resourceArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListTagsForResourceRequest that fails Validate is answered with.
+func (*ListTagsForResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListTagsForResourceRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ResourceArn == "" {
 		return shape.Required("resourceArn")
+	}
+	if err := ruleAmazonResourceName.CheckMember(s.ResourceArn); err != nil {
+		return shape.Prefix(err, "resourceArn")
 	}
 	return nil
 }
@@ -4518,14 +5954,21 @@ type ListTagsLogGroupRequest struct {
 	LogGroupName string `json:"logGroupName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListTagsLogGroupRequest that fails Validate is answered with.
+func (*ListTagsLogGroupRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListTagsLogGroupRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
 	}
 	return nil
 }
@@ -4551,8 +5994,9 @@ type ListToMap struct {
 	FlattenedElement FlattenedElement `json:"flattenedElement,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListToMap) Validate() error {
 	if s == nil {
 		return nil
@@ -4560,8 +6004,20 @@ func (s *ListToMap) Validate() error {
 	if s.Source == "" {
 		return shape.Required("source")
 	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
 	if s.Key == "" {
 		return shape.Required("key")
+	}
+	if err := ruleKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "key")
+	}
+	if err := ruleValueKey.CheckMember(s.ValueKey); err != nil {
+		return shape.Prefix(err, "valueKey")
+	}
+	if err := ruleTarget.CheckMember(s.Target); err != nil {
+		return shape.Prefix(err, "target")
 	}
 	if s.FlattenedElement != "" && !s.FlattenedElement.IsKnown() {
 		return shape.InvalidEnum("flattenedElement", s.FlattenedElement, s.FlattenedElement.Values())
@@ -4794,8 +6250,9 @@ type LookupTableConfiguration struct {
 	Tags        map[string]string `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *LookupTableConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -4803,8 +6260,35 @@ func (s *LookupTableConfiguration) Validate() error {
 	if s.TableName == "" {
 		return shape.Required("tableName")
 	}
+	if err := ruleLookupTableName.CheckMember(s.TableName); err != nil {
+		return shape.Prefix(err, "tableName")
+	}
 	if s.RoleArn == "" {
 		return shape.Required("roleArn")
+	}
+	if err := ruleRoleArn.CheckMember(s.RoleArn); err != nil {
+		return shape.Prefix(err, "roleArn")
+	}
+	if err := ruleLookupTableDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "description")
+	}
+	if err := ruleKmsKeyId.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "kmsKeyId")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	return nil
 }
@@ -4814,14 +6298,26 @@ type LowerCaseString struct {
 	WithKeys []string `json:"withKeys,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *LowerCaseString) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WithKeys == nil {
 		return shape.Required("withKeys")
+	}
+	if s.WithKeys != nil && len(s.WithKeys) < 1 {
+		return shape.TooFew("withKeys", 1)
+	}
+	if len(s.WithKeys) > 10 {
+		return shape.TooMany("withKeys", 10)
+	}
+	for i0 := range s.WithKeys {
+		if err := ruleWithKey.Check(s.WithKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("withKeys", i0))
+		}
 	}
 	return nil
 }
@@ -4885,8 +6381,9 @@ type MetricTransformation struct {
 	Unit            StandardUnit      `json:"unit,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MetricTransformation) Validate() error {
 	if s == nil {
 		return nil
@@ -4894,11 +6391,29 @@ func (s *MetricTransformation) Validate() error {
 	if s.MetricName == "" {
 		return shape.Required("metricName")
 	}
+	if err := ruleMetricName.CheckMember(s.MetricName); err != nil {
+		return shape.Prefix(err, "metricName")
+	}
 	if s.MetricNamespace == "" {
 		return shape.Required("metricNamespace")
 	}
+	if err := ruleMetricNamespace.CheckMember(s.MetricNamespace); err != nil {
+		return shape.Prefix(err, "metricNamespace")
+	}
 	if s.MetricValue == "" {
 		return shape.Required("metricValue")
+	}
+	if err := ruleMetricValue.CheckMember(s.MetricValue); err != nil {
+		return shape.Prefix(err, "metricValue")
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Dimensions)) {
+		if err := ruleDimensionsKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("dimensions", k0))
+		}
+		v0 := s.Dimensions[k0]
+		if err := ruleDimensionsValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("dimensions", k0))
+		}
 	}
 	if s.Unit != "" && !s.Unit.IsKnown() {
 		return shape.InvalidEnum("unit", s.Unit, s.Unit.Values())
@@ -4914,8 +6429,9 @@ type MoveKeyEntry struct {
 	OverwriteIfExists bool   `json:"overwriteIfExists"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MoveKeyEntry) Validate() error {
 	if s == nil {
 		return nil
@@ -4923,8 +6439,14 @@ func (s *MoveKeyEntry) Validate() error {
 	if s.Source == "" {
 		return shape.Required("source")
 	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
 	if s.Target == "" {
 		return shape.Required("target")
+	}
+	if err := ruleTarget.CheckMember(s.Target); err != nil {
+		return shape.Prefix(err, "target")
 	}
 	return nil
 }
@@ -4934,14 +6456,21 @@ type MoveKeys struct {
 	Entries []MoveKeyEntry `json:"entries,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MoveKeys) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Entries == nil {
 		return shape.Required("entries")
+	}
+	if s.Entries != nil && len(s.Entries) < 1 {
+		return shape.TooFew("entries", 1)
+	}
+	if len(s.Entries) > 5 {
+		return shape.TooMany("entries", 5)
 	}
 	for i0 := range s.Entries {
 		if err := s.Entries[i0].Validate(); err != nil {
@@ -5169,8 +6698,9 @@ type OpenSearchResourceConfig struct {
 	RetentionDays             int32    `json:"retentionDays"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpenSearchResourceConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -5180,6 +6710,12 @@ func (s *OpenSearchResourceConfig) Validate() error {
 	}
 	if s.DashboardViewerPrincipals == nil {
 		return shape.Required("dashboardViewerPrincipals")
+	}
+	if s.RetentionDays != 0 && s.RetentionDays < 1 {
+		return shape.TooSmall("retentionDays", s.RetentionDays, 1)
+	}
+	if s.RetentionDays != 0 && s.RetentionDays > 30 {
+		return shape.TooLarge("retentionDays", s.RetentionDays, 30)
 	}
 	return nil
 }
@@ -5334,9 +6870,18 @@ type ParseCloudfront struct {
 	Source string `json:"source,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ParseCloudfront) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ParseCloudfront) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
+	return nil
+}
 
 // ParseJSON: This processor parses log events that are in JSON format.
 type ParseJSON struct {
@@ -5344,9 +6889,21 @@ type ParseJSON struct {
 	Destination string `json:"destination,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ParseJSON) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ParseJSON) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
+	if err := ruleDestinationField.CheckMember(s.Destination); err != nil {
+		return shape.Prefix(err, "destination")
+	}
+	return nil
+}
 
 // ParseKeyValue: This processor parses a specified field in the original log
 // event into key-value pairs.
@@ -5360,9 +6917,33 @@ type ParseKeyValue struct {
 	OverwriteIfExists bool   `json:"overwriteIfExists"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ParseKeyValue) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ParseKeyValue) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
+	if err := ruleDestinationField.CheckMember(s.Destination); err != nil {
+		return shape.Prefix(err, "destination")
+	}
+	if err := ruleParserFieldDelimiter.CheckMember(s.FieldDelimiter); err != nil {
+		return shape.Prefix(err, "fieldDelimiter")
+	}
+	if err := ruleKeyValueDelimiter.CheckMember(s.KeyValueDelimiter); err != nil {
+		return shape.Prefix(err, "keyValueDelimiter")
+	}
+	if err := ruleKeyPrefix.CheckMember(s.KeyPrefix); err != nil {
+		return shape.Prefix(err, "keyPrefix")
+	}
+	if err := ruleNonMatchValue.CheckMember(s.NonMatchValue); err != nil {
+		return shape.Prefix(err, "nonMatchValue")
+	}
+	return nil
+}
 
 // ParsePostgres: Use this processor to parse RDS for PostgreSQL vended logs,
 // extract fields, and and convert them into a JSON format.
@@ -5370,9 +6951,18 @@ type ParsePostgres struct {
 	Source string `json:"source,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ParsePostgres) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ParsePostgres) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
+	return nil
+}
 
 // ParseRoute53: Use this processor to parse Route 53 vended logs, extract
 // fields, and and convert them into a JSON format.
@@ -5380,9 +6970,18 @@ type ParseRoute53 struct {
 	Source string `json:"source,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ParseRoute53) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ParseRoute53) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
+	return nil
+}
 
 // ParseToOCSF: This processor converts logs into Open Cybersecurity Schema
 // Framework (OCSF) events.
@@ -5393,11 +6992,15 @@ type ParseToOCSF struct {
 	MappingVersion string      `json:"mappingVersion,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ParseToOCSF) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
 	}
 	if s.EventSource == "" {
 		return shape.Required("eventSource")
@@ -5411,6 +7014,9 @@ func (s *ParseToOCSF) Validate() error {
 	if s.OcsfVersion != "" && !s.OcsfVersion.IsKnown() {
 		return shape.InvalidEnum("ocsfVersion", s.OcsfVersion, s.OcsfVersion.Values())
 	}
+	if err := ruleMappingVersion.CheckMember(s.MappingVersion); err != nil {
+		return shape.Prefix(err, "mappingVersion")
+	}
 	return nil
 }
 
@@ -5420,9 +7026,18 @@ type ParseVPC struct {
 	Source string `json:"source,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ParseVPC) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ParseVPC) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
+	return nil
+}
 
 // ParseWAF: Use this processor to parse WAF vended logs, extract fields, and
 // and convert them into a JSON format.
@@ -5430,9 +7045,18 @@ type ParseWAF struct {
 	Source string `json:"source,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ParseWAF) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ParseWAF) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
+	return nil
+}
 
 // PatternToken: A structure that contains information about one pattern token
 // related to an anomaly.
@@ -5544,8 +7168,9 @@ type Processor struct {
 	UpperCaseString   *UpperCaseString   `json:"upperCaseString,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Processor) Validate() error {
 	if s == nil {
 		return nil
@@ -5555,6 +7180,9 @@ func (s *Processor) Validate() error {
 	}
 	if err := s.CopyValue.Validate(); err != nil {
 		return shape.Prefix(err, "copyValue")
+	}
+	if err := s.Csv.Validate(); err != nil {
+		return shape.Prefix(err, "csv")
 	}
 	if err := s.DateTimeConverter.Validate(); err != nil {
 		return shape.Prefix(err, "dateTimeConverter")
@@ -5574,8 +7202,29 @@ func (s *Processor) Validate() error {
 	if err := s.MoveKeys.Validate(); err != nil {
 		return shape.Prefix(err, "moveKeys")
 	}
+	if err := s.ParseCloudfront.Validate(); err != nil {
+		return shape.Prefix(err, "parseCloudfront")
+	}
+	if err := s.ParseJSON.Validate(); err != nil {
+		return shape.Prefix(err, "parseJSON")
+	}
+	if err := s.ParseKeyValue.Validate(); err != nil {
+		return shape.Prefix(err, "parseKeyValue")
+	}
+	if err := s.ParseRoute53.Validate(); err != nil {
+		return shape.Prefix(err, "parseRoute53")
+	}
 	if err := s.ParseToOCSF.Validate(); err != nil {
 		return shape.Prefix(err, "parseToOCSF")
+	}
+	if err := s.ParsePostgres.Validate(); err != nil {
+		return shape.Prefix(err, "parsePostgres")
+	}
+	if err := s.ParseVPC.Validate(); err != nil {
+		return shape.Prefix(err, "parseVPC")
+	}
+	if err := s.ParseWAF.Validate(); err != nil {
+		return shape.Prefix(err, "parseWAF")
 	}
 	if err := s.RenameKeys.Validate(); err != nil {
 		return shape.Prefix(err, "renameKeys")
@@ -5608,8 +7257,12 @@ type PutAccountPolicyRequest struct {
 	SelectionCriteria string     `json:"selectionCriteria,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutAccountPolicyRequest that fails Validate is answered with.
+func (*PutAccountPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutAccountPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5657,14 +7310,21 @@ type PutBearerTokenAuthenticationRequest struct {
 	BearerTokenAuthenticationEnabled bool   `json:"bearerTokenAuthenticationEnabled"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutBearerTokenAuthenticationRequest that fails Validate is answered with.
+func (*PutBearerTokenAuthenticationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutBearerTokenAuthenticationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
 	}
 	return nil
 }
@@ -5676,14 +7336,21 @@ type PutDataProtectionPolicyRequest struct {
 	PolicyDocument     string `json:"policyDocument,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutDataProtectionPolicyRequest that fails Validate is answered with.
+func (*PutDataProtectionPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutDataProtectionPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
 	}
 	if s.PolicyDocument == "" {
 		return shape.Required("policyDocument")
@@ -5710,8 +7377,12 @@ type PutDeliveryDestinationPolicyRequest struct {
 	DeliveryDestinationPolicy string `json:"deliveryDestinationPolicy,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutDeliveryDestinationPolicyRequest that fails Validate is answered with.
+func (*PutDeliveryDestinationPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutDeliveryDestinationPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5719,8 +7390,14 @@ func (s *PutDeliveryDestinationPolicyRequest) Validate() error {
 	if s.DeliveryDestinationName == "" {
 		return shape.Required("deliveryDestinationName")
 	}
+	if err := ruleDeliveryDestinationName.CheckMember(s.DeliveryDestinationName); err != nil {
+		return shape.Prefix(err, "deliveryDestinationName")
+	}
 	if s.DeliveryDestinationPolicy == "" {
 		return shape.Required("deliveryDestinationPolicy")
+	}
+	if err := ruleDeliveryDestinationPolicy.CheckMember(s.DeliveryDestinationPolicy); err != nil {
+		return shape.Prefix(err, "deliveryDestinationPolicy")
 	}
 	return nil
 }
@@ -5745,14 +7422,21 @@ type PutDeliveryDestinationRequest struct {
 	Tags                             map[string]string                 `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutDeliveryDestinationRequest that fails Validate is answered with.
+func (*PutDeliveryDestinationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutDeliveryDestinationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("name")
+	}
+	if err := ruleDeliveryDestinationName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "name")
 	}
 	if s.OutputFormat != "" && !s.OutputFormat.IsKnown() {
 		return shape.InvalidEnum("outputFormat", s.OutputFormat, s.OutputFormat.Values())
@@ -5762,6 +7446,21 @@ func (s *PutDeliveryDestinationRequest) Validate() error {
 	}
 	if s.DeliveryDestinationType != "" && !s.DeliveryDestinationType.IsKnown() {
 		return shape.InvalidEnum("deliveryDestinationType", s.DeliveryDestinationType, s.DeliveryDestinationType.Values())
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	return nil
 }
@@ -5794,8 +7493,12 @@ type PutDeliverySourceRequest struct {
 	DeliverySourceConfiguration map[string]string `json:"deliverySourceConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutDeliverySourceRequest that fails Validate is answered with.
+func (*PutDeliverySourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutDeliverySourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5803,11 +7506,41 @@ func (s *PutDeliverySourceRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("name")
 	}
+	if err := ruleDeliverySourceName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "name")
+	}
 	if s.ResourceArn == "" {
 		return shape.Required("resourceArn")
 	}
 	if s.LogType == "" {
 		return shape.Required("logType")
+	}
+	if err := ruleLogType.CheckMember(s.LogType); err != nil {
+		return shape.Prefix(err, "logType")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.DeliverySourceConfiguration)) {
+		if err := ruleDeliverySourceConfigurationKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("deliverySourceConfiguration", k0))
+		}
+		v0 := s.DeliverySourceConfiguration[k0]
+		if err := ruleDeliverySourceConfigurationValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("deliverySourceConfiguration", k0))
+		}
 	}
 	return nil
 }
@@ -5838,8 +7571,12 @@ type PutDestinationPolicyRequest struct {
 	ForceUpdate     bool   `json:"forceUpdate"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutDestinationPolicyRequest that fails Validate is answered with.
+func (*PutDestinationPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutDestinationPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5847,8 +7584,14 @@ func (s *PutDestinationPolicyRequest) Validate() error {
 	if s.DestinationName == "" {
 		return shape.Required("destinationName")
 	}
+	if err := ruleDestinationName.CheckMember(s.DestinationName); err != nil {
+		return shape.Prefix(err, "destinationName")
+	}
 	if s.AccessPolicy == "" {
 		return shape.Required("accessPolicy")
+	}
+	if err := ruleAccessPolicy.CheckMember(s.AccessPolicy); err != nil {
+		return shape.Prefix(err, "accessPolicy")
 	}
 	return nil
 }
@@ -5862,8 +7605,12 @@ type PutDestinationRequest struct {
 	Tags            map[string]string `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutDestinationRequest that fails Validate is answered with.
+func (*PutDestinationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutDestinationRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5871,11 +7618,35 @@ func (s *PutDestinationRequest) Validate() error {
 	if s.DestinationName == "" {
 		return shape.Required("destinationName")
 	}
+	if err := ruleDestinationName.CheckMember(s.DestinationName); err != nil {
+		return shape.Prefix(err, "destinationName")
+	}
 	if s.TargetArn == "" {
 		return shape.Required("targetArn")
 	}
+	if err := ruleTargetArn.CheckMember(s.TargetArn); err != nil {
+		return shape.Prefix(err, "targetArn")
+	}
 	if s.RoleArn == "" {
 		return shape.Required("roleArn")
+	}
+	if err := ruleRoleArn.CheckMember(s.RoleArn); err != nil {
+		return shape.Prefix(err, "roleArn")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	return nil
 }
@@ -5897,8 +7668,12 @@ type PutIndexPolicyRequest struct {
 	PolicyDocument     string `json:"policyDocument,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutIndexPolicyRequest that fails Validate is answered with.
+func (*PutIndexPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutIndexPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5906,8 +7681,14 @@ func (s *PutIndexPolicyRequest) Validate() error {
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
 	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
+	}
 	if s.PolicyDocument == "" {
 		return shape.Required("policyDocument")
+	}
+	if err := rulePolicyDocument.CheckMember(s.PolicyDocument); err != nil {
+		return shape.Prefix(err, "policyDocument")
 	}
 	return nil
 }
@@ -5938,14 +7719,21 @@ type PutIntegrationRequest struct {
 	IntegrationType IntegrationType `json:"integrationType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutIntegrationRequest that fails Validate is answered with.
+func (*PutIntegrationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutIntegrationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.IntegrationName == "" {
 		return shape.Required("integrationName")
+	}
+	if err := ruleIntegrationName.CheckMember(s.IntegrationName); err != nil {
+		return shape.Prefix(err, "integrationName")
 	}
 	if s.ResourceConfig == nil {
 		return shape.Required("resourceConfig")
@@ -5991,8 +7779,12 @@ type PutLogEventsRequest struct {
 	Entity        *Entity         `json:"entity,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutLogEventsRequest that fails Validate is answered with.
+func (*PutLogEventsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutLogEventsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6000,16 +7792,34 @@ func (s *PutLogEventsRequest) Validate() error {
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.LogStreamName == "" {
 		return shape.Required("logStreamName")
 	}
+	if err := ruleLogStreamName.CheckMember(s.LogStreamName); err != nil {
+		return shape.Prefix(err, "logStreamName")
+	}
 	if s.LogEvents == nil {
 		return shape.Required("logEvents")
+	}
+	if s.LogEvents != nil && len(s.LogEvents) < 1 {
+		return shape.TooFew("logEvents", 1)
+	}
+	if len(s.LogEvents) > 10000 {
+		return shape.TooMany("logEvents", 10000)
 	}
 	for i0 := range s.LogEvents {
 		if err := s.LogEvents[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("logEvents", i0))
 		}
+	}
+	if err := ruleSequenceToken.CheckMember(s.SequenceToken); err != nil {
+		return shape.Prefix(err, "sequenceToken")
+	}
+	if err := s.Entity.Validate(); err != nil {
+		return shape.Prefix(err, "entity")
 	}
 	return nil
 }
@@ -6041,14 +7851,21 @@ type PutLogGroupDeletionProtectionRequest struct {
 	DeletionProtectionEnabled bool   `json:"deletionProtectionEnabled"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutLogGroupDeletionProtectionRequest that fails Validate is answered with.
+func (*PutLogGroupDeletionProtectionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutLogGroupDeletionProtectionRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
 	}
 	return nil
 }
@@ -6065,8 +7882,12 @@ type PutMetricFilterRequest struct {
 	EmitSystemFieldDimensions []string               `json:"emitSystemFieldDimensions,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutMetricFilterRequest that fails Validate is answered with.
+func (*PutMetricFilterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutMetricFilterRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6074,19 +7895,34 @@ func (s *PutMetricFilterRequest) Validate() error {
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.FilterName == "" {
 		return shape.Required("filterName")
 	}
-	if s.FilterPattern == "" {
-		return shape.Required("filterPattern")
+	if err := ruleFilterName.CheckMember(s.FilterName); err != nil {
+		return shape.Prefix(err, "filterName")
+	}
+	if err := ruleFilterPattern.CheckMember(s.FilterPattern); err != nil {
+		return shape.Prefix(err, "filterPattern")
 	}
 	if s.MetricTransformations == nil {
 		return shape.Required("metricTransformations")
+	}
+	if s.MetricTransformations != nil && len(s.MetricTransformations) < 1 {
+		return shape.TooFew("metricTransformations", 1)
+	}
+	if len(s.MetricTransformations) > 1 {
+		return shape.TooMany("metricTransformations", 1)
 	}
 	for i0 := range s.MetricTransformations {
 		if err := s.MetricTransformations[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("metricTransformations", i0))
 		}
+	}
+	if err := ruleFieldSelectionCriteria.CheckMember(s.FieldSelectionCriteria); err != nil {
+		return shape.Prefix(err, "fieldSelectionCriteria")
 	}
 	return nil
 }
@@ -6103,8 +7939,12 @@ type PutQueryDefinitionRequest struct {
 	Parameters        []QueryParameter `json:"parameters,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutQueryDefinitionRequest that fails Validate is answered with.
+func (*PutQueryDefinitionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutQueryDefinitionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6115,8 +7955,28 @@ func (s *PutQueryDefinitionRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("name")
 	}
+	if err := ruleQueryDefinitionName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "name")
+	}
+	if err := ruleQueryId.CheckMember(s.QueryDefinitionId); err != nil {
+		return shape.Prefix(err, "queryDefinitionId")
+	}
+	for i0 := range s.LogGroupNames {
+		if err := ruleLogGroupName.Check(s.LogGroupNames[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupNames", i0))
+		}
+	}
 	if s.QueryString == "" {
 		return shape.Required("queryString")
+	}
+	if err := ruleQueryDefinitionString.CheckMember(s.QueryString); err != nil {
+		return shape.Prefix(err, "queryString")
+	}
+	if err := ruleClientToken.CheckMember(s.ClientToken); err != nil {
+		return shape.Prefix(err, "clientToken")
+	}
+	if len(s.Parameters) > 20 {
+		return shape.TooMany("parameters", 20)
 	}
 	for i0 := range s.Parameters {
 		if err := s.Parameters[i0].Validate(); err != nil {
@@ -6145,9 +8005,24 @@ type PutResourcePolicyRequest struct {
 	ExpectedRevisionId string `json:"expectedRevisionId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *PutResourcePolicyRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a PutResourcePolicyRequest that fails Validate is answered with.
+func (*PutResourcePolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *PutResourcePolicyRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := rulePolicyDocument.CheckMember(s.PolicyDocument); err != nil {
+		return shape.Prefix(err, "policyDocument")
+	}
+	if err := ruleExpectedRevisionId.CheckMember(s.ExpectedRevisionId); err != nil {
+		return shape.Prefix(err, "expectedRevisionId")
+	}
+	return nil
+}
 
 // PutResourcePolicyResponse is generated from the AWS model shape
 // PutResourcePolicyResponse.
@@ -6175,14 +8050,21 @@ type PutRetentionPolicyRequest struct {
 	RetentionInDays int32  `json:"retentionInDays"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutRetentionPolicyRequest that fails Validate is answered with.
+func (*PutRetentionPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutRetentionPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
+	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
 	}
 	return nil
 }
@@ -6193,8 +8075,12 @@ type PutStorageTierPolicyRequest struct {
 	StorageTier StorageTier `json:"storageTier,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutStorageTierPolicyRequest that fails Validate is answered with.
+func (*PutStorageTierPolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutStorageTierPolicyRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6241,8 +8127,12 @@ type PutSubscriptionFilterRequest struct {
 	EmitSystemFields       []string     `json:"emitSystemFields,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutSubscriptionFilterRequest that fails Validate is answered with.
+func (*PutSubscriptionFilterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutSubscriptionFilterRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6250,17 +8140,32 @@ func (s *PutSubscriptionFilterRequest) Validate() error {
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.FilterName == "" {
 		return shape.Required("filterName")
 	}
-	if s.FilterPattern == "" {
-		return shape.Required("filterPattern")
+	if err := ruleFilterName.CheckMember(s.FilterName); err != nil {
+		return shape.Prefix(err, "filterName")
+	}
+	if err := ruleFilterPattern.CheckMember(s.FilterPattern); err != nil {
+		return shape.Prefix(err, "filterPattern")
 	}
 	if s.DestinationArn == "" {
 		return shape.Required("destinationArn")
 	}
+	if err := ruleDestinationArn.CheckMember(s.DestinationArn); err != nil {
+		return shape.Prefix(err, "destinationArn")
+	}
+	if err := ruleRoleArn.CheckMember(s.RoleArn); err != nil {
+		return shape.Prefix(err, "roleArn")
+	}
 	if s.Distribution != "" && !s.Distribution.IsKnown() {
 		return shape.InvalidEnum("distribution", s.Distribution, s.Distribution.Values())
+	}
+	if err := ruleFieldSelectionCriteria.CheckMember(s.FieldSelectionCriteria); err != nil {
+		return shape.Prefix(err, "fieldSelectionCriteria")
 	}
 	return nil
 }
@@ -6272,14 +8177,24 @@ type PutSyslogConfigurationRequest struct {
 	VpcEndpointId      string `json:"vpcEndpointId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutSyslogConfigurationRequest that fails Validate is answered with.
+func (*PutSyslogConfigurationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutSyslogConfigurationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
+	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
+	}
+	if err := ruleVpcEndpointId.CheckMember(s.VpcEndpointId); err != nil {
+		return shape.Prefix(err, "vpcEndpointId")
 	}
 	return nil
 }
@@ -6291,8 +8206,12 @@ type PutTransformerRequest struct {
 	TransformerConfig  []Processor `json:"transformerConfig,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutTransformerRequest that fails Validate is answered with.
+func (*PutTransformerRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutTransformerRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6300,8 +8219,17 @@ func (s *PutTransformerRequest) Validate() error {
 	if s.LogGroupIdentifier == "" {
 		return shape.Required("logGroupIdentifier")
 	}
+	if err := ruleLogGroupIdentifier.CheckMember(s.LogGroupIdentifier); err != nil {
+		return shape.Prefix(err, "logGroupIdentifier")
+	}
 	if s.TransformerConfig == nil {
 		return shape.Required("transformerConfig")
+	}
+	if s.TransformerConfig != nil && len(s.TransformerConfig) < 1 {
+		return shape.TooFew("transformerConfig", 1)
+	}
+	if len(s.TransformerConfig) > 20 {
+		return shape.TooMany("transformerConfig", 20)
 	}
 	for i0 := range s.TransformerConfig {
 		if err := s.TransformerConfig[i0].Validate(); err != nil {
@@ -6425,14 +8353,24 @@ type QueryParameter struct {
 	Description  string `json:"description,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *QueryParameter) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("name")
+	}
+	if err := ruleQueryParameterName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "name")
+	}
+	if err := ruleQueryParameterDefaultValue.CheckMember(s.DefaultValue); err != nil {
+		return shape.Prefix(err, "defaultValue")
+	}
+	if err := ruleQueryParameterDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "description")
 	}
 	return nil
 }
@@ -6540,8 +8478,9 @@ type RenameKeyEntry struct {
 	OverwriteIfExists bool   `json:"overwriteIfExists"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RenameKeyEntry) Validate() error {
 	if s == nil {
 		return nil
@@ -6549,8 +8488,14 @@ func (s *RenameKeyEntry) Validate() error {
 	if s.Key == "" {
 		return shape.Required("key")
 	}
+	if err := ruleKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "key")
+	}
 	if s.RenameTo == "" {
 		return shape.Required("renameTo")
+	}
+	if err := ruleRenameTo.CheckMember(s.RenameTo); err != nil {
+		return shape.Prefix(err, "renameTo")
 	}
 	return nil
 }
@@ -6560,14 +8505,21 @@ type RenameKeys struct {
 	Entries []RenameKeyEntry `json:"entries,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RenameKeys) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Entries == nil {
 		return shape.Required("entries")
+	}
+	if s.Entries != nil && len(s.Entries) < 1 {
+		return shape.TooFew("entries", 1)
+	}
+	if len(s.Entries) > 5 {
+		return shape.TooMany("entries", 5)
 	}
 	for i0 := range s.Entries {
 		if err := s.Entries[i0].Validate(); err != nil {
@@ -6590,8 +8542,9 @@ type ResourceConfig struct {
 	OpenSearchResourceConfig *OpenSearchResourceConfig `json:"openSearchResourceConfig,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ResourceConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -6652,8 +8605,9 @@ type S3Configuration struct {
 	KmsKeyId              string `json:"kmsKeyId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *S3Configuration) Validate() error {
 	if s == nil {
 		return nil
@@ -6661,8 +8615,20 @@ func (s *S3Configuration) Validate() error {
 	if s.DestinationIdentifier == "" {
 		return shape.Required("destinationIdentifier")
 	}
+	if err := ruleS3Uri.CheckMember(s.DestinationIdentifier); err != nil {
+		return shape.Prefix(err, "destinationIdentifier")
+	}
 	if s.RoleArn == "" {
 		return shape.Required("roleArn")
+	}
+	if err := ruleRoleArn.CheckMember(s.RoleArn); err != nil {
+		return shape.Prefix(err, "roleArn")
+	}
+	if err := ruleAccountId.CheckMember(s.OwnerAccountId); err != nil {
+		return shape.Prefix(err, "ownerAccountId")
+	}
+	if err := ruleKmsKeyId.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "kmsKeyId")
 	}
 	return nil
 }
@@ -6674,9 +8640,18 @@ type S3DeliveryConfiguration struct {
 	EnableHiveCompatiblePath *bool  `json:"enableHiveCompatiblePath,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *S3DeliveryConfiguration) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *S3DeliveryConfiguration) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleDeliverySuffixPath.CheckMember(s.SuffixPath); err != nil {
+		return shape.Prefix(err, "suffixPath")
+	}
+	return nil
+}
 
 // S3TableIntegrationSource: Represents a data source association with an S3
 // Table Integration, including its status and metadata.
@@ -6963,14 +8938,21 @@ type SplitString struct {
 	Entries []SplitStringEntry `json:"entries,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SplitString) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Entries == nil {
 		return shape.Required("entries")
+	}
+	if s.Entries != nil && len(s.Entries) < 1 {
+		return shape.TooFew("entries", 1)
+	}
+	if len(s.Entries) > 10 {
+		return shape.TooMany("entries", 10)
 	}
 	for i0 := range s.Entries {
 		if err := s.Entries[i0].Validate(); err != nil {
@@ -6987,8 +8969,9 @@ type SplitStringEntry struct {
 	Delimiter string `json:"delimiter,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SplitStringEntry) Validate() error {
 	if s == nil {
 		return nil
@@ -6996,8 +8979,14 @@ func (s *SplitStringEntry) Validate() error {
 	if s.Source == "" {
 		return shape.Required("source")
 	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
 	if s.Delimiter == "" {
 		return shape.Required("delimiter")
+	}
+	if err := ruleSplitStringDelimiter.CheckMember(s.Delimiter); err != nil {
+		return shape.Prefix(err, "delimiter")
 	}
 	return nil
 }
@@ -7087,14 +9076,54 @@ type StartLiveTailRequest struct {
 	LogEventFilterPattern string   `json:"logEventFilterPattern,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StartLiveTailRequest that fails Validate is answered with.
+func (*StartLiveTailRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StartLiveTailRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LogGroupIdentifiers == nil {
 		return shape.Required("logGroupIdentifiers")
+	}
+	if s.LogGroupIdentifiers != nil && len(s.LogGroupIdentifiers) < 1 {
+		return shape.TooFew("logGroupIdentifiers", 1)
+	}
+	if len(s.LogGroupIdentifiers) > 10 {
+		return shape.TooMany("logGroupIdentifiers", 10)
+	}
+	for i0 := range s.LogGroupIdentifiers {
+		if err := ruleLogGroupIdentifier.Check(s.LogGroupIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupIdentifiers", i0))
+		}
+	}
+	if s.LogStreamNames != nil && len(s.LogStreamNames) < 1 {
+		return shape.TooFew("logStreamNames", 1)
+	}
+	if len(s.LogStreamNames) > 100 {
+		return shape.TooMany("logStreamNames", 100)
+	}
+	for i0 := range s.LogStreamNames {
+		if err := ruleLogStreamName.Check(s.LogStreamNames[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logStreamNames", i0))
+		}
+	}
+	if s.LogStreamNamePrefixes != nil && len(s.LogStreamNamePrefixes) < 1 {
+		return shape.TooFew("logStreamNamePrefixes", 1)
+	}
+	if len(s.LogStreamNamePrefixes) > 100 {
+		return shape.TooMany("logStreamNamePrefixes", 100)
+	}
+	for i0 := range s.LogStreamNamePrefixes {
+		if err := ruleLogStreamName.Check(s.LogStreamNamePrefixes[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logStreamNamePrefixes", i0))
+		}
+	}
+	if err := ruleFilterPattern.CheckMember(s.LogEventFilterPattern); err != nil {
+		return shape.Prefix(err, "logEventFilterPattern")
 	}
 	return nil
 }
@@ -7134,8 +9163,12 @@ type StartQueryRequest struct {
 	Limit               int32         `json:"limit"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StartQueryRequest that fails Validate is answered with.
+func (*StartQueryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StartQueryRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7143,8 +9176,33 @@ func (s *StartQueryRequest) Validate() error {
 	if s.QueryLanguage != "" && !s.QueryLanguage.IsKnown() {
 		return shape.InvalidEnum("queryLanguage", s.QueryLanguage, s.QueryLanguage.Values())
 	}
-	if s.QueryString == "" {
-		return shape.Required("queryString")
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
+	for i0 := range s.LogGroupNames {
+		if err := ruleLogGroupName.Check(s.LogGroupNames[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupNames", i0))
+		}
+	}
+	for i0 := range s.LogGroupIdentifiers {
+		if err := ruleLogGroupIdentifier.Check(s.LogGroupIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupIdentifiers", i0))
+		}
+	}
+	if s.StartTime < 0 {
+		return shape.TooSmall("startTime", s.StartTime, 0)
+	}
+	if s.EndTime < 0 {
+		return shape.TooSmall("endTime", s.EndTime, 0)
+	}
+	if err := ruleQueryString.CheckMember(s.QueryString); err != nil {
+		return shape.Prefix(err, "queryString")
+	}
+	if s.Limit != 0 && s.Limit < 1 {
+		return shape.TooSmall("limit", s.Limit, 1)
+	}
+	if s.Limit != 0 && s.Limit > 100000 {
+		return shape.TooLarge("limit", s.Limit, 100000)
 	}
 	return nil
 }
@@ -7191,14 +9249,21 @@ type StopQueryRequest struct {
 	QueryId string `json:"queryId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StopQueryRequest that fails Validate is answered with.
+func (*StopQueryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StopQueryRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.QueryId == "" {
 		return shape.Required("queryId")
+	}
+	if err := ruleQueryId.CheckMember(s.QueryId); err != nil {
+		return shape.Prefix(err, "queryId")
 	}
 	return nil
 }
@@ -7270,14 +9335,21 @@ type SubstituteString struct {
 	Entries []SubstituteStringEntry `json:"entries,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SubstituteString) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Entries == nil {
 		return shape.Required("entries")
+	}
+	if s.Entries != nil && len(s.Entries) < 1 {
+		return shape.TooFew("entries", 1)
+	}
+	if len(s.Entries) > 10 {
+		return shape.TooMany("entries", 10)
 	}
 	for i0 := range s.Entries {
 		if err := s.Entries[i0].Validate(); err != nil {
@@ -7295,8 +9367,9 @@ type SubstituteStringEntry struct {
 	To     string `json:"to,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SubstituteStringEntry) Validate() error {
 	if s == nil {
 		return nil
@@ -7304,11 +9377,20 @@ func (s *SubstituteStringEntry) Validate() error {
 	if s.Source == "" {
 		return shape.Required("source")
 	}
+	if err := ruleSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "source")
+	}
 	if s.From == "" {
 		return shape.Required("from")
 	}
+	if err := ruleFromKey.CheckMember(s.From); err != nil {
+		return shape.Prefix(err, "from")
+	}
 	if s.To == "" {
 		return shape.Required("to")
+	}
+	if err := ruleToKey.CheckMember(s.To); err != nil {
+		return shape.Prefix(err, "to")
 	}
 	return nil
 }
@@ -7320,8 +9402,9 @@ type SuppressionPeriod struct {
 	SuppressionUnit SuppressionUnit `json:"suppressionUnit,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SuppressionPeriod) Validate() error {
 	if s == nil {
 		return nil
@@ -7464,14 +9547,26 @@ type TagFilter struct {
 	Values []string `json:"values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TagFilter) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Key == "" {
 		return shape.Required("key")
+	}
+	if err := ruleTagFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "key")
+	}
+	if len(s.Values) > 5 {
+		return shape.TooMany("values", 5)
+	}
+	for i0 := range s.Values {
+		if err := ruleTagFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("values", i0))
+		}
 	}
 	return nil
 }
@@ -7482,8 +9577,12 @@ type TagLogGroupRequest struct {
 	Tags         map[string]string `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a TagLogGroupRequest that fails Validate is answered with.
+func (*TagLogGroupRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TagLogGroupRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7491,8 +9590,26 @@ func (s *TagLogGroupRequest) Validate() error {
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.Tags == nil {
 		return shape.Required("tags")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	return nil
 }
@@ -7503,8 +9620,12 @@ type TagResourceRequest struct {
 	Tags        map[string]string `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a TagResourceRequest that fails Validate is answered with.
+func (*TagResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TagResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7512,8 +9633,26 @@ func (s *TagResourceRequest) Validate() error {
 	if s.ResourceArn == "" {
 		return shape.Required("resourceArn")
 	}
+	if err := ruleAmazonResourceName.CheckMember(s.ResourceArn); err != nil {
+		return shape.Prefix(err, "resourceArn")
+	}
 	if s.Tags == nil {
 		return shape.Required("tags")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("tags", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Tags)) {
+		if err := ruleTagKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
+		v0 := s.Tags[k0]
+		if err := ruleTagValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("tags", k0))
+		}
 	}
 	return nil
 }
@@ -7525,17 +9664,32 @@ type TestMetricFilterRequest struct {
 	LogEventMessages []string `json:"logEventMessages,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a TestMetricFilterRequest that fails Validate is answered with.
+func (*TestMetricFilterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TestMetricFilterRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
-	if s.FilterPattern == "" {
-		return shape.Required("filterPattern")
+	if err := ruleFilterPattern.CheckMember(s.FilterPattern); err != nil {
+		return shape.Prefix(err, "filterPattern")
 	}
 	if s.LogEventMessages == nil {
 		return shape.Required("logEventMessages")
+	}
+	if s.LogEventMessages != nil && len(s.LogEventMessages) < 1 {
+		return shape.TooFew("logEventMessages", 1)
+	}
+	if len(s.LogEventMessages) > 50 {
+		return shape.TooMany("logEventMessages", 50)
+	}
+	for i0 := range s.LogEventMessages {
+		if err := ruleEventMessage.Check(s.LogEventMessages[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logEventMessages", i0))
+		}
 	}
 	return nil
 }
@@ -7557,14 +9711,24 @@ type TestTransformerRequest struct {
 	LogEventMessages  []string    `json:"logEventMessages,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a TestTransformerRequest that fails Validate is answered with.
+func (*TestTransformerRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TestTransformerRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.TransformerConfig == nil {
 		return shape.Required("transformerConfig")
+	}
+	if s.TransformerConfig != nil && len(s.TransformerConfig) < 1 {
+		return shape.TooFew("transformerConfig", 1)
+	}
+	if len(s.TransformerConfig) > 20 {
+		return shape.TooMany("transformerConfig", 20)
 	}
 	for i0 := range s.TransformerConfig {
 		if err := s.TransformerConfig[i0].Validate(); err != nil {
@@ -7573,6 +9737,17 @@ func (s *TestTransformerRequest) Validate() error {
 	}
 	if s.LogEventMessages == nil {
 		return shape.Required("logEventMessages")
+	}
+	if s.LogEventMessages != nil && len(s.LogEventMessages) < 1 {
+		return shape.TooFew("logEventMessages", 1)
+	}
+	if len(s.LogEventMessages) > 50 {
+		return shape.TooMany("logEventMessages", 50)
+	}
+	for i0 := range s.LogEventMessages {
+		if err := ruleEventMessage.Check(s.LogEventMessages[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logEventMessages", i0))
+		}
 	}
 	return nil
 }
@@ -7648,14 +9823,26 @@ type TrimString struct {
 	WithKeys []string `json:"withKeys,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TrimString) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WithKeys == nil {
 		return shape.Required("withKeys")
+	}
+	if s.WithKeys != nil && len(s.WithKeys) < 1 {
+		return shape.TooFew("withKeys", 1)
+	}
+	if len(s.WithKeys) > 10 {
+		return shape.TooMany("withKeys", 10)
+	}
+	for i0 := range s.WithKeys {
+		if err := ruleWithKey.Check(s.WithKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("withKeys", i0))
+		}
 	}
 	return nil
 }
@@ -7696,14 +9883,21 @@ type TypeConverter struct {
 	Entries []TypeConverterEntry `json:"entries,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TypeConverter) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Entries == nil {
 		return shape.Required("entries")
+	}
+	if s.Entries != nil && len(s.Entries) < 1 {
+		return shape.TooFew("entries", 1)
+	}
+	if len(s.Entries) > 5 {
+		return shape.TooMany("entries", 5)
 	}
 	for i0 := range s.Entries {
 		if err := s.Entries[i0].Validate(); err != nil {
@@ -7720,14 +9914,18 @@ type TypeConverterEntry struct {
 	Type Type   `json:"type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TypeConverterEntry) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Key == "" {
 		return shape.Required("key")
+	}
+	if err := ruleKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "key")
 	}
 	if s.Type == "" {
 		return shape.Required("type")
@@ -7753,8 +9951,12 @@ type UntagLogGroupRequest struct {
 	Tags         []string `json:"tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UntagLogGroupRequest that fails Validate is answered with.
+func (*UntagLogGroupRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UntagLogGroupRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7762,8 +9964,19 @@ func (s *UntagLogGroupRequest) Validate() error {
 	if s.LogGroupName == "" {
 		return shape.Required("logGroupName")
 	}
+	if err := ruleLogGroupName.CheckMember(s.LogGroupName); err != nil {
+		return shape.Prefix(err, "logGroupName")
+	}
 	if s.Tags == nil {
 		return shape.Required("tags")
+	}
+	if s.Tags != nil && len(s.Tags) < 1 {
+		return shape.TooFew("tags", 1)
+	}
+	for i0 := range s.Tags {
+		if err := ruleTagKey.Check(s.Tags[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("tags", i0))
+		}
 	}
 	return nil
 }
@@ -7775,8 +9988,12 @@ type UntagResourceRequest struct {
 	TagKeys     []string `json:"tagKeys,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UntagResourceRequest that fails Validate is answered with.
+func (*UntagResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UntagResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7784,8 +10001,19 @@ func (s *UntagResourceRequest) Validate() error {
 	if s.ResourceArn == "" {
 		return shape.Required("resourceArn")
 	}
+	if err := ruleAmazonResourceName.CheckMember(s.ResourceArn); err != nil {
+		return shape.Prefix(err, "resourceArn")
+	}
 	if s.TagKeys == nil {
 		return shape.Required("tagKeys")
+	}
+	if len(s.TagKeys) > 50 {
+		return shape.TooMany("tagKeys", 50)
+	}
+	for i0 := range s.TagKeys {
+		if err := ruleTagKey.Check(s.TagKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("tagKeys", i0))
+		}
 	}
 	return nil
 }
@@ -7801,14 +10029,27 @@ type UpdateAnomalyRequest struct {
 	Baseline           bool               `json:"baseline"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateAnomalyRequest that fails Validate is answered with.
+func (*UpdateAnomalyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateAnomalyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleAnomalyId.CheckMember(s.AnomalyId); err != nil {
+		return shape.Prefix(err, "anomalyId")
+	}
+	if err := rulePatternId.CheckMember(s.PatternId); err != nil {
+		return shape.Prefix(err, "patternId")
+	}
 	if s.AnomalyDetectorArn == "" {
 		return shape.Required("anomalyDetectorArn")
+	}
+	if err := ruleAnomalyDetectorArn.CheckMember(s.AnomalyDetectorArn); err != nil {
+		return shape.Prefix(err, "anomalyDetectorArn")
 	}
 	if s.SuppressionType != "" && !s.SuppressionType.IsKnown() {
 		return shape.InvalidEnum("suppressionType", s.SuppressionType, s.SuppressionType.Values())
@@ -7828,14 +10069,35 @@ type UpdateDeliveryConfigurationRequest struct {
 	S3DeliveryConfiguration *S3DeliveryConfiguration `json:"s3DeliveryConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateDeliveryConfigurationRequest that fails Validate is answered with.
+func (*UpdateDeliveryConfigurationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateDeliveryConfigurationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Id == "" {
 		return shape.Required("id")
+	}
+	if err := ruleDeliveryId.CheckMember(s.Id); err != nil {
+		return shape.Prefix(err, "id")
+	}
+	if len(s.RecordFields) > 128 {
+		return shape.TooMany("recordFields", 128)
+	}
+	for i0 := range s.RecordFields {
+		if err := ruleFieldHeader.Check(s.RecordFields[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("recordFields", i0))
+		}
+	}
+	if err := ruleFieldDelimiter.CheckMember(s.FieldDelimiter); err != nil {
+		return shape.Prefix(err, "fieldDelimiter")
+	}
+	if err := s.S3DeliveryConfiguration.Validate(); err != nil {
+		return shape.Prefix(err, "s3DeliveryConfiguration")
 	}
 	return nil
 }
@@ -7858,8 +10120,12 @@ type UpdateLogAnomalyDetectorRequest struct {
 	Enabled               bool                `json:"enabled"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateLogAnomalyDetectorRequest that fails Validate is answered with.
+func (*UpdateLogAnomalyDetectorRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateLogAnomalyDetectorRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7867,8 +10133,20 @@ func (s *UpdateLogAnomalyDetectorRequest) Validate() error {
 	if s.AnomalyDetectorArn == "" {
 		return shape.Required("anomalyDetectorArn")
 	}
+	if err := ruleAnomalyDetectorArn.CheckMember(s.AnomalyDetectorArn); err != nil {
+		return shape.Prefix(err, "anomalyDetectorArn")
+	}
 	if s.EvaluationFrequency != "" && !s.EvaluationFrequency.IsKnown() {
 		return shape.InvalidEnum("evaluationFrequency", s.EvaluationFrequency, s.EvaluationFrequency.Values())
+	}
+	if err := ruleFilterPattern.CheckMember(s.FilterPattern); err != nil {
+		return shape.Prefix(err, "filterPattern")
+	}
+	if s.AnomalyVisibilityTime != 0 && s.AnomalyVisibilityTime < 7 {
+		return shape.TooSmall("anomalyVisibilityTime", s.AnomalyVisibilityTime, 7)
+	}
+	if s.AnomalyVisibilityTime != 0 && s.AnomalyVisibilityTime > 90 {
+		return shape.TooLarge("anomalyVisibilityTime", s.AnomalyVisibilityTime, 90)
 	}
 	return nil
 }
@@ -7883,14 +10161,30 @@ type UpdateLookupTableRequest struct {
 	KmsKeyId       string `json:"kmsKeyId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateLookupTableRequest that fails Validate is answered with.
+func (*UpdateLookupTableRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateLookupTableRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.LookupTableArn == "" {
 		return shape.Required("lookupTableArn")
+	}
+	if err := ruleLookupTableDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "description")
+	}
+	if err := ruleTableBody.CheckMember(s.TableBody); err != nil {
+		return shape.Prefix(err, "tableBody")
+	}
+	if err := ruleQueryId.CheckMember(s.QueryId); err != nil {
+		return shape.Prefix(err, "queryId")
+	}
+	if err := ruleKmsKeyId.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "kmsKeyId")
 	}
 	return nil
 }
@@ -7925,8 +10219,12 @@ type UpdateScheduledQueryRequest struct {
 	State                    ScheduledQueryState       `json:"state,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateScheduledQueryRequest that fails Validate is answered with.
+func (*UpdateScheduledQueryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateScheduledQueryRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7934,23 +10232,55 @@ func (s *UpdateScheduledQueryRequest) Validate() error {
 	if s.Identifier == "" {
 		return shape.Required("identifier")
 	}
+	if err := ruleScheduledQueryIdentifier.CheckMember(s.Identifier); err != nil {
+		return shape.Prefix(err, "identifier")
+	}
+	if err := ruleScheduledQueryDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "description")
+	}
 	if s.QueryLanguage == "" {
 		return shape.Required("queryLanguage")
 	}
 	if s.QueryLanguage != "" && !s.QueryLanguage.IsKnown() {
 		return shape.InvalidEnum("queryLanguage", s.QueryLanguage, s.QueryLanguage.Values())
 	}
-	if s.QueryString == "" {
-		return shape.Required("queryString")
+	if err := ruleQueryString.CheckMember(s.QueryString); err != nil {
+		return shape.Prefix(err, "queryString")
+	}
+	if s.LogGroupIdentifiers != nil && len(s.LogGroupIdentifiers) < 1 {
+		return shape.TooFew("logGroupIdentifiers", 1)
+	}
+	if len(s.LogGroupIdentifiers) > 50 {
+		return shape.TooMany("logGroupIdentifiers", 50)
+	}
+	for i0 := range s.LogGroupIdentifiers {
+		if err := ruleLogGroupIdentifier.Check(s.LogGroupIdentifiers[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("logGroupIdentifiers", i0))
+		}
 	}
 	if s.ScheduleExpression == "" {
 		return shape.Required("scheduleExpression")
 	}
+	if err := ruleScheduleExpression.CheckMember(s.ScheduleExpression); err != nil {
+		return shape.Prefix(err, "scheduleExpression")
+	}
+	if err := ruleScheduleTimezone.CheckMember(s.Timezone); err != nil {
+		return shape.Prefix(err, "timezone")
+	}
 	if err := s.DestinationConfiguration.Validate(); err != nil {
 		return shape.Prefix(err, "destinationConfiguration")
 	}
+	if s.ScheduleStartTime < 0 {
+		return shape.TooSmall("scheduleStartTime", s.ScheduleStartTime, 0)
+	}
+	if s.ScheduleEndTime < 0 {
+		return shape.TooSmall("scheduleEndTime", s.ScheduleEndTime, 0)
+	}
 	if s.ExecutionRoleArn == "" {
 		return shape.Required("executionRoleArn")
+	}
+	if err := ruleRoleArn.CheckMember(s.ExecutionRoleArn); err != nil {
+		return shape.Prefix(err, "executionRoleArn")
 	}
 	if s.State != "" && !s.State.IsKnown() {
 		return shape.InvalidEnum("state", s.State, s.State.Values())
@@ -8012,14 +10342,26 @@ type UpperCaseString struct {
 	WithKeys []string `json:"withKeys,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpperCaseString) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WithKeys == nil {
 		return shape.Required("withKeys")
+	}
+	if s.WithKeys != nil && len(s.WithKeys) < 1 {
+		return shape.TooFew("withKeys", 1)
+	}
+	if len(s.WithKeys) > 10 {
+		return shape.TooMany("withKeys", 10)
+	}
+	for i0 := range s.WithKeys {
+		if err := ruleWithKey.Check(s.WithKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("withKeys", i0))
+		}
 	}
 	return nil
 }
@@ -8030,3 +10372,142 @@ type ValidationException struct{}
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
 func (s *ValidationException) Validate() error { return nil }
+
+// The model's patterns, matched against whole values and compiled on first use.
+var (
+	patternAccountId                = shape.NewPattern(`^\d{12}$`, `^(?:^\d{12}$)$`)
+	patternAmazonResourceName       = shape.NewPattern(`[\w+=/:,.@-]*`, `^(?:[\w+=/:,.@-]*)$`)
+	patternAnomalyDetectorArn       = shape.NewPattern(`[\w#+=/:,.@-]*`, `^(?:[\w#+=/:,.@-]*)$`)
+	patternClientToken              = shape.NewPattern(`\S{36,128}`, `^(?:\S{36,128})$`)
+	patternDeliveryDestinationName  = shape.NewPattern(`[\w-]*`, `^(?:[\w-]*)$`)
+	patternDeliveryId               = shape.NewPattern(`^[0-9A-Za-z]+$`, `^(?:^[0-9A-Za-z]+$)$`)
+	patternDestinationName          = shape.NewPattern(`[^:*]*`, `^(?:[^:*]*)$`)
+	patternDetectorKmsKeyArn        = shape.NewPattern(`^arn:aws[a-z\-]*:kms:[-a-z0-9]*:[0-9]*:key/[-a-z0-9]*$`, `^(?:^arn:aws[a-z\-]*:kms:[-a-z0-9]*:[0-9]*:key/[-a-z0-9]*$)$`)
+	patternFieldIndexName           = shape.NewPattern(`[\.\-_/#A-Za-z0-9]+`, `^(?:[\.\-_/#A-Za-z0-9]+)$`)
+	patternImportId                 = shape.NewPattern(`[\-a-zA-Z0-9]+`, `^(?:[\-a-zA-Z0-9]+)$`)
+	patternLogGroupNamePattern      = shape.NewPattern(`[\.\-_/#A-Za-z0-9]*`, `^(?:[\.\-_/#A-Za-z0-9]*)$`)
+	patternLogGroupNameRegexPattern = shape.NewPattern(`(\^?[\.\-_\/#A-Za-z0-9]{3,24})(\|\^?[\.\-_\/#A-Za-z0-9]{3,24}){0,4}`, `^(?:(\^?[\.\-_\/#A-Za-z0-9]{3,24})(\|\^?[\.\-_\/#A-Za-z0-9]{3,24}){0,4})$`)
+	patternLogType                  = shape.NewPattern(`[\w]*`, `^(?:[\w]*)$`)
+	patternLookupTableName          = shape.NewPattern(`^[a-zA-Z0-9_]+$`, `^(?:^[a-zA-Z0-9_]+$)$`)
+	patternMappingVersion           = shape.NewPattern(`^\d+\.\d+(\.\d+)?$`, `^(?:^\d+\.\d+(\.\d+)?$)$`)
+	patternMetricName               = shape.NewPattern(`[^:*$]*`, `^(?:[^:*$]*)$`)
+	patternQueryParameterName       = shape.NewPattern(`^[a-zA-Z_][a-zA-Z0-9_]*`, `^(?:^[a-zA-Z_][a-zA-Z0-9_]*)$`)
+	patternResourceIdentifier       = shape.NewPattern(`[\w+=/:,.@\-\*]*`, `^(?:[\w+=/:,.@\-\*]*)$`)
+	patternResourceType             = shape.NewPattern(`[\w-_]*`, `^(?:[\w-_]*)$`)
+	patternS3Uri                    = shape.NewPattern(`s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?`, `^(?:s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?)$`)
+	patternService                  = shape.NewPattern(`[\w_-]*`, `^(?:[\w_-]*)$`)
+	patternTagFilterKey             = shape.NewPattern(`^([\p{L}\p{Z}\p{N}_.:/=+\-@]+)$`, `^(?:^([\p{L}\p{Z}\p{N}_.:/=+\-@]+)$)$`)
+	patternTagFilterValue           = shape.NewPattern(`^!?\*?([\p{L}\p{Z}\p{N}_.:/=+\-@]*)\*?$`, `^(?:^!?\*?([\p{L}\p{Z}\p{N}_.:/=+\-@]*)\*?$)$`)
+	patternTagValue                 = shape.NewPattern(`^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`, `^(?:^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$)$`)
+	patternVpcEndpointId            = shape.NewPattern(`^vpce-[0-9a-f]{1,64}$`, `^(?:^vpce-[0-9a-f]{1,64}$)$`)
+)
+
+// The constraints of the model's string shapes: length in characters, then pattern.
+var (
+	ruleAccessPolicy                       = &shape.String{Min: 1, Max: -1}
+	ruleAccountId                          = &shape.String{Min: 12, Max: 12, Pattern: patternAccountId}
+	ruleAddKeyValue                        = &shape.String{Min: 1, Max: 256}
+	ruleAmazonResourceName                 = &shape.String{Min: 1, Max: 1011, Pattern: patternAmazonResourceName}
+	ruleAnomalyDetectorArn                 = &shape.String{Min: 1, Max: -1, Pattern: patternAnomalyDetectorArn}
+	ruleAnomalyId                          = &shape.String{Min: 36, Max: 36}
+	ruleClientToken                        = &shape.String{Min: 36, Max: 128, Pattern: patternClientToken}
+	ruleColumn                             = &shape.String{Min: 1, Max: 128}
+	ruleDelimiter                          = &shape.String{Min: 1, Max: 2}
+	ruleDeliveryDestinationName            = &shape.String{Min: 1, Max: 60, Pattern: patternDeliveryDestinationName}
+	ruleDeliveryDestinationPolicy          = &shape.String{Min: 1, Max: 51200}
+	ruleDeliveryId                         = &shape.String{Min: 1, Max: 64, Pattern: patternDeliveryId}
+	ruleDeliverySourceConfigurationKey     = &shape.String{Min: 1, Max: 255}
+	ruleDeliverySourceConfigurationValue   = &shape.String{Min: 1, Max: 255}
+	ruleDeliverySourceName                 = &shape.String{Min: 1, Max: 60, Pattern: patternDeliveryDestinationName}
+	ruleDeliverySuffixPath                 = &shape.String{Min: 1, Max: 256}
+	ruleDestinationArn                     = &shape.String{Min: 1, Max: -1}
+	ruleDestinationField                   = &shape.String{Min: 1, Max: 128}
+	ruleDestinationName                    = &shape.String{Min: 1, Max: 512, Pattern: patternDestinationName}
+	ruleDetectorKmsKeyArn                  = &shape.String{Min: 0, Max: 256, Pattern: patternDetectorKmsKeyArn}
+	ruleDetectorName                       = &shape.String{Min: 1, Max: -1}
+	ruleDimensionsKey                      = &shape.String{Min: 0, Max: 255}
+	ruleDimensionsValue                    = &shape.String{Min: 0, Max: 255}
+	ruleEntityAttributesKey                = &shape.String{Min: 1, Max: 256}
+	ruleEntityAttributesValue              = &shape.String{Min: 1, Max: 512}
+	ruleEntityKeyAttributesKey             = &shape.String{Min: 1, Max: 32}
+	ruleEntityKeyAttributesValue           = &shape.String{Min: 1, Max: 512}
+	ruleEventMessage                       = &shape.String{Min: 1, Max: -1}
+	ruleExpectedRevisionId                 = &shape.String{Min: 1, Max: -1}
+	ruleExportDestinationBucket            = &shape.String{Min: 1, Max: 512}
+	ruleExportTaskId                       = &shape.String{Min: 1, Max: 512}
+	ruleExportTaskName                     = &shape.String{Min: 1, Max: 512}
+	ruleFieldDelimiter                     = &shape.String{Min: 0, Max: 5}
+	ruleFieldHeader                        = &shape.String{Min: 1, Max: 64}
+	ruleFieldIndexName                     = &shape.String{Min: 1, Max: 512, Pattern: patternFieldIndexName}
+	ruleFieldSelectionCriteria             = &shape.String{Min: 0, Max: 2000}
+	ruleFilterName                         = &shape.String{Min: 1, Max: 512, Pattern: patternDestinationName}
+	ruleFilterPattern                      = &shape.String{Min: 0, Max: 1024}
+	ruleFromKey                            = &shape.String{Min: 1, Max: 128}
+	ruleGetQueryResultsNextToken           = &shape.String{Min: 0, Max: 1024}
+	ruleGrokMatch                          = &shape.String{Min: 1, Max: 512}
+	ruleImportId                           = &shape.String{Min: 1, Max: 256, Pattern: patternImportId}
+	ruleIntegrationName                    = &shape.String{Min: 1, Max: 50, Pattern: patternFieldIndexName}
+	ruleIntegrationNamePrefix              = &shape.String{Min: 1, Max: 50, Pattern: patternFieldIndexName}
+	ruleKey                                = &shape.String{Min: 1, Max: 128}
+	ruleKeyPrefix                          = &shape.String{Min: 1, Max: 128}
+	ruleKeyValueDelimiter                  = &shape.String{Min: 1, Max: 128}
+	ruleKmsKeyId                           = &shape.String{Min: 0, Max: 256}
+	ruleLocale                             = &shape.String{Min: 1, Max: -1}
+	ruleLogGroupArn                        = &shape.String{Min: 1, Max: 2048, Pattern: patternAnomalyDetectorArn}
+	ruleLogGroupIdentifier                 = &shape.String{Min: 1, Max: 2048, Pattern: patternAnomalyDetectorArn}
+	ruleLogGroupName                       = &shape.String{Min: 1, Max: 512, Pattern: patternFieldIndexName}
+	ruleLogGroupNamePattern                = &shape.String{Min: 0, Max: 512, Pattern: patternLogGroupNamePattern}
+	ruleLogGroupNameRegexPattern           = &shape.String{Min: 3, Max: 129, Pattern: patternLogGroupNameRegexPattern}
+	ruleLogObjectPointer                   = &shape.String{Min: 1, Max: 512}
+	ruleLogStreamName                      = &shape.String{Min: 1, Max: 512, Pattern: patternDestinationName}
+	ruleLogType                            = &shape.String{Min: 1, Max: 255, Pattern: patternLogType}
+	ruleLookupTableDescription             = &shape.String{Min: 0, Max: 1024}
+	ruleLookupTableName                    = &shape.String{Min: 1, Max: 256, Pattern: patternLookupTableName}
+	ruleMappingVersion                     = &shape.String{Min: 1, Max: 10, Pattern: patternMappingVersion}
+	ruleMatchPattern                       = &shape.String{Min: 1, Max: -1}
+	ruleMetricName                         = &shape.String{Min: 0, Max: 255, Pattern: patternMetricName}
+	ruleMetricNamespace                    = &shape.String{Min: 0, Max: 255, Pattern: patternMetricName}
+	ruleMetricValue                        = &shape.String{Min: 0, Max: 100}
+	ruleNextToken                          = &shape.String{Min: 1, Max: -1}
+	ruleNonMatchValue                      = &shape.String{Min: 1, Max: 128}
+	ruleParserFieldDelimiter               = &shape.String{Min: 1, Max: 128}
+	rulePatternId                          = &shape.String{Min: 32, Max: 32}
+	rulePolicyDocument                     = &shape.String{Min: 1, Max: 51200}
+	ruleQueryDefinitionName                = &shape.String{Min: 1, Max: 255}
+	ruleQueryDefinitionString              = &shape.String{Min: 1, Max: 10000}
+	ruleQueryId                            = &shape.String{Min: 1, Max: 256}
+	ruleQueryParameterDefaultValue         = &shape.String{Min: 0, Max: 1024}
+	ruleQueryParameterDescription          = &shape.String{Min: 0, Max: 512}
+	ruleQueryParameterName                 = &shape.String{Min: 1, Max: 128, Pattern: patternQueryParameterName}
+	ruleQueryString                        = &shape.String{Min: 0, Max: 10000}
+	ruleQuoteCharacter                     = &shape.String{Min: 1, Max: 1}
+	ruleRenameTo                           = &shape.String{Min: 1, Max: 128}
+	ruleResourceIdentifier                 = &shape.String{Min: 1, Max: 2048, Pattern: patternResourceIdentifier}
+	ruleResourceType                       = &shape.String{Min: 1, Max: 255, Pattern: patternResourceType}
+	ruleRoleArn                            = &shape.String{Min: 1, Max: -1}
+	ruleS3TableIntegrationSourceIdentifier = &shape.String{Min: 1, Max: 2048}
+	ruleS3Uri                              = &shape.String{Min: 0, Max: 1024, Pattern: patternS3Uri}
+	ruleScheduleExpression                 = &shape.String{Min: 0, Max: 256}
+	ruleScheduleTimezone                   = &shape.String{Min: 1, Max: -1}
+	ruleScheduledQueryDescription          = &shape.String{Min: 0, Max: 1024}
+	ruleScheduledQueryIdentifier           = &shape.String{Min: 1, Max: 300}
+	ruleScheduledQueryName                 = &shape.String{Min: 1, Max: 300}
+	ruleSequenceToken                      = &shape.String{Min: 1, Max: -1}
+	ruleService                            = &shape.String{Min: 1, Max: 255, Pattern: patternService}
+	ruleSource                             = &shape.String{Min: 1, Max: 128}
+	ruleSourceTimezone                     = &shape.String{Min: 1, Max: -1}
+	ruleSplitStringDelimiter               = &shape.String{Min: 1, Max: 128}
+	ruleTableBody                          = &shape.String{Min: 1, Max: 10485760}
+	ruleTagFilterKey                       = &shape.String{Min: 1, Max: 128, Pattern: patternTagFilterKey}
+	ruleTagFilterValue                     = &shape.String{Min: 0, Max: 259, Pattern: patternTagFilterValue}
+	ruleTagKey                             = &shape.String{Min: 1, Max: 128, Pattern: patternTagFilterKey}
+	ruleTagValue                           = &shape.String{Min: 0, Max: 256, Pattern: patternTagValue}
+	ruleTarget                             = &shape.String{Min: 1, Max: 128}
+	ruleTargetArn                          = &shape.String{Min: 1, Max: -1}
+	ruleTargetFormat                       = &shape.String{Min: 1, Max: 64}
+	ruleTargetTimezone                     = &shape.String{Min: 1, Max: -1}
+	ruleToKey                              = &shape.String{Min: 1, Max: 128}
+	ruleValueKey                           = &shape.String{Min: 1, Max: 128}
+	ruleVpcEndpointId                      = &shape.String{Min: 0, Max: -1, Pattern: patternVpcEndpointId}
+	ruleWithKey                            = &shape.String{Min: 1, Max: -1}
+)

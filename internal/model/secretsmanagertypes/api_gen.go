@@ -24,6 +24,9 @@ const (
 	SigningName = "secretsmanager"
 	// EndpointPrefix is the endpoint host prefix.
 	EndpointPrefix = "secretsmanager"
+	// ValidationErrorCode is the error code the service answers a request
+	// that breaks the model's constraints with (see Validate).
+	ValidationErrorCode = "ValidationException"
 )
 
 // Operations describes every operation of the model, by name.
@@ -106,16 +109,43 @@ type BatchGetSecretValueRequest struct {
 	NextToken    string   `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a BatchGetSecretValueRequest that fails Validate is answered with.
+func (*BatchGetSecretValueRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *BatchGetSecretValueRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.SecretIdList != nil && len(s.SecretIdList) < 1 {
+		return shape.TooFew("SecretIdList", 1)
+	}
+	if len(s.SecretIdList) > 20 {
+		return shape.TooMany("SecretIdList", 20)
+	}
+	for i0 := range s.SecretIdList {
+		if err := ruleSecretIdType.Check(s.SecretIdList[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("SecretIdList", i0))
+		}
+	}
+	if len(s.Filters) > 10 {
+		return shape.TooMany("Filters", 10)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 20 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 20)
+	}
+	if err := ruleNextTokenType.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "NextToken")
 	}
 	return nil
 }
@@ -138,14 +168,21 @@ type CancelRotateSecretRequest struct {
 	SecretId string `json:"SecretId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CancelRotateSecretRequest that fails Validate is answered with.
+func (*CancelRotateSecretRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CancelRotateSecretRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
 	}
 	return nil
 }
@@ -177,14 +214,55 @@ type CreateSecretRequest struct {
 	Type                        string              `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateSecretRequest that fails Validate is answered with.
+func (*CreateSecretRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateSecretRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := ruleNameType.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleClientRequestTokenType.CheckMember(s.ClientRequestToken); err != nil {
+		return shape.Prefix(err, "ClientRequestToken")
+	}
+	if err := ruleDescriptionType.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
+	if err := ruleKmsKeyIdType.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "KmsKeyId")
+	}
+	if s.SecretBinary != nil && len(s.SecretBinary) < 1 {
+		return shape.TooFew("SecretBinary", 1)
+	}
+	if len(s.SecretBinary) > 65536 {
+		return shape.TooMany("SecretBinary", 65536)
+	}
+	if err := ruleSecretStringType.CheckMember(s.SecretString); err != nil {
+		return shape.Prefix(err, "SecretString")
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Tags", i0))
+		}
+	}
+	if s.AddReplicaRegions != nil && len(s.AddReplicaRegions) < 1 {
+		return shape.TooFew("AddReplicaRegions", 1)
+	}
+	for i0 := range s.AddReplicaRegions {
+		if err := s.AddReplicaRegions[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("AddReplicaRegions", i0))
+		}
+	}
+	if err := ruleMedeaTypeType.CheckMember(s.Type); err != nil {
+		return shape.Prefix(err, "Type")
 	}
 	return nil
 }
@@ -228,14 +306,21 @@ type DeleteResourcePolicyRequest struct {
 	SecretId string `json:"SecretId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteResourcePolicyRequest that fails Validate is answered with.
+func (*DeleteResourcePolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteResourcePolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
 	}
 	return nil
 }
@@ -259,14 +344,21 @@ type DeleteSecretRequest struct {
 	ForceDeleteWithoutRecovery *bool  `json:"ForceDeleteWithoutRecovery,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteSecretRequest that fails Validate is answered with.
+func (*DeleteSecretRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteSecretRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
 	}
 	return nil
 }
@@ -289,14 +381,21 @@ type DescribeSecretRequest struct {
 	SecretId string `json:"SecretId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeSecretRequest that fails Validate is answered with.
+func (*DescribeSecretRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeSecretRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
 	}
 	return nil
 }
@@ -333,6 +432,19 @@ func (s *DescribeSecretResponse) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := s.RotationRules.Validate(); err != nil {
+		return shape.Prefix(err, "RotationRules")
+	}
+	for i0 := range s.ExternalSecretRotationMetadata {
+		if err := s.ExternalSecretRotationMetadata[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("ExternalSecretRotationMetadata", i0))
+		}
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Tags", i0))
+		}
+	}
 	for i0 := range s.ReplicationStatus {
 		if err := s.ReplicationStatus[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("ReplicationStatus", i0))
@@ -358,9 +470,21 @@ type ExternalSecretRotationMetadataItem struct {
 	Value string `json:"Value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ExternalSecretRotationMetadataItem) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ExternalSecretRotationMetadataItem) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleExternalSecretRotationMetadataItemKeyType.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	if err := ruleExternalSecretRotationMetadataItemValueType.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
+	}
+	return nil
+}
 
 // Filter: Allows you to add filters when you use the search function in Secrets
 // Manager.
@@ -369,14 +493,26 @@ type Filter struct {
 	Values []string             `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Filter) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Key != "" && !s.Key.IsKnown() {
 		return shape.InvalidEnum("Key", s.Key, s.Key.Values())
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 10 {
+		return shape.TooMany("Values", 10)
+	}
+	for i0 := range s.Values {
+		if err := ruleFilterValueStringType.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	return nil
 }
@@ -431,9 +567,27 @@ type GetRandomPasswordRequest struct {
 	RequireEachIncludedType *bool  `json:"RequireEachIncludedType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *GetRandomPasswordRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a GetRandomPasswordRequest that fails Validate is answered with.
+func (*GetRandomPasswordRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *GetRandomPasswordRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.PasswordLength != nil && *s.PasswordLength < 1 {
+		return shape.TooSmall("PasswordLength", *s.PasswordLength, 1)
+	}
+	if s.PasswordLength != nil && *s.PasswordLength > 4096 {
+		return shape.TooLarge("PasswordLength", *s.PasswordLength, 4096)
+	}
+	if err := ruleExcludeCharactersType.CheckMember(s.ExcludeCharacters); err != nil {
+		return shape.Prefix(err, "ExcludeCharacters")
+	}
+	return nil
+}
 
 // GetRandomPasswordResponse is generated from the AWS model shape
 // GetRandomPasswordResponse.
@@ -451,14 +605,21 @@ type GetResourcePolicyRequest struct {
 	SecretId string `json:"SecretId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetResourcePolicyRequest that fails Validate is answered with.
+func (*GetResourcePolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetResourcePolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
 	}
 	return nil
 }
@@ -483,14 +644,27 @@ type GetSecretValueRequest struct {
 	VersionStage string `json:"VersionStage,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetSecretValueRequest that fails Validate is answered with.
+func (*GetSecretValueRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetSecretValueRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
+	if err := ruleSecretVersionIdType.CheckMember(s.VersionId); err != nil {
+		return shape.Prefix(err, "VersionId")
+	}
+	if err := ruleSecretVersionStageType.CheckMember(s.VersionStage); err != nil {
+		return shape.Prefix(err, "VersionStage")
 	}
 	return nil
 }
@@ -567,14 +741,30 @@ type ListSecretVersionIdsRequest struct {
 	IncludeDeprecated *bool  `json:"IncludeDeprecated,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListSecretVersionIdsRequest that fails Validate is answered with.
+func (*ListSecretVersionIdsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListSecretVersionIdsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
+	}
+	if err := ruleNextTokenType.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "NextToken")
 	}
 	return nil
 }
@@ -602,11 +792,27 @@ type ListSecretsRequest struct {
 	SortBy                 SortByType    `json:"SortBy,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListSecretsRequest that fails Validate is answered with.
+func (*ListSecretsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListSecretsRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
+	}
+	if err := ruleNextTokenType.CheckMember(s.NextToken); err != nil {
+		return shape.Prefix(err, "NextToken")
+	}
+	if len(s.Filters) > 10 {
+		return shape.TooMany("Filters", 10)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
@@ -631,7 +837,17 @@ type ListSecretsResponse struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *ListSecretsResponse) Validate() error { return nil }
+func (s *ListSecretsResponse) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.SecretList {
+		if err := s.SecretList[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("SecretList", i0))
+		}
+	}
+	return nil
+}
 
 // MalformedPolicyDocumentException: The resource policy has syntax errors.
 type MalformedPolicyDocumentException struct {
@@ -670,8 +886,12 @@ type PutResourcePolicyRequest struct {
 	BlockPublicPolicy *bool  `json:"BlockPublicPolicy,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutResourcePolicyRequest that fails Validate is answered with.
+func (*PutResourcePolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutResourcePolicyRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -679,8 +899,14 @@ func (s *PutResourcePolicyRequest) Validate() error {
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
 	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
 	if s.ResourcePolicy == "" {
 		return shape.Required("ResourcePolicy")
+	}
+	if err := ruleNonEmptyResourcePolicyType.CheckMember(s.ResourcePolicy); err != nil {
+		return shape.Prefix(err, "ResourcePolicy")
 	}
 	return nil
 }
@@ -707,14 +933,47 @@ type PutSecretValueRequest struct {
 	RotationToken      string   `json:"RotationToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutSecretValueRequest that fails Validate is answered with.
+func (*PutSecretValueRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutSecretValueRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
+	if err := ruleClientRequestTokenType.CheckMember(s.ClientRequestToken); err != nil {
+		return shape.Prefix(err, "ClientRequestToken")
+	}
+	if s.SecretBinary != nil && len(s.SecretBinary) < 1 {
+		return shape.TooFew("SecretBinary", 1)
+	}
+	if len(s.SecretBinary) > 65536 {
+		return shape.TooMany("SecretBinary", 65536)
+	}
+	if err := ruleSecretStringType.CheckMember(s.SecretString); err != nil {
+		return shape.Prefix(err, "SecretString")
+	}
+	if s.VersionStages != nil && len(s.VersionStages) < 1 {
+		return shape.TooFew("VersionStages", 1)
+	}
+	if len(s.VersionStages) > 20 {
+		return shape.TooMany("VersionStages", 20)
+	}
+	for i0 := range s.VersionStages {
+		if err := ruleSecretVersionStageType.Check(s.VersionStages[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("VersionStages", i0))
+		}
+	}
+	if err := ruleRotationTokenType.CheckMember(s.RotationToken); err != nil {
+		return shape.Prefix(err, "RotationToken")
 	}
 	return nil
 }
@@ -739,8 +998,12 @@ type RemoveRegionsFromReplicationRequest struct {
 	RemoveReplicaRegions []string `json:"RemoveReplicaRegions,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RemoveRegionsFromReplicationRequest that fails Validate is answered with.
+func (*RemoveRegionsFromReplicationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RemoveRegionsFromReplicationRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -748,8 +1011,19 @@ func (s *RemoveRegionsFromReplicationRequest) Validate() error {
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
 	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
 	if s.RemoveReplicaRegions == nil {
 		return shape.Required("RemoveReplicaRegions")
+	}
+	if s.RemoveReplicaRegions != nil && len(s.RemoveReplicaRegions) < 1 {
+		return shape.TooFew("RemoveReplicaRegions", 1)
+	}
+	for i0 := range s.RemoveReplicaRegions {
+		if err := ruleRegionType.Check(s.RemoveReplicaRegions[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("RemoveReplicaRegions", i0))
+		}
 	}
 	return nil
 }
@@ -782,9 +1056,21 @@ type ReplicaRegionType struct {
 	KmsKeyId string `json:"KmsKeyId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ReplicaRegionType) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ReplicaRegionType) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleRegionType.CheckMember(s.Region); err != nil {
+		return shape.Prefix(err, "Region")
+	}
+	if err := ruleKmsKeyIdType.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "KmsKeyId")
+	}
+	return nil
+}
 
 // ReplicateSecretToRegionsRequest is generated from the AWS model shape
 // ReplicateSecretToRegionsRequest.
@@ -794,8 +1080,12 @@ type ReplicateSecretToRegionsRequest struct {
 	ForceOverwriteReplicaSecret bool                `json:"ForceOverwriteReplicaSecret"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ReplicateSecretToRegionsRequest that fails Validate is answered with.
+func (*ReplicateSecretToRegionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ReplicateSecretToRegionsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -803,8 +1093,19 @@ func (s *ReplicateSecretToRegionsRequest) Validate() error {
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
 	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
 	if s.AddReplicaRegions == nil {
 		return shape.Required("AddReplicaRegions")
+	}
+	if s.AddReplicaRegions != nil && len(s.AddReplicaRegions) < 1 {
+		return shape.TooFew("AddReplicaRegions", 1)
+	}
+	for i0 := range s.AddReplicaRegions {
+		if err := s.AddReplicaRegions[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("AddReplicaRegions", i0))
+		}
 	}
 	return nil
 }
@@ -878,14 +1179,21 @@ type RestoreSecretRequest struct {
 	SecretId string `json:"SecretId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RestoreSecretRequest that fails Validate is answered with.
+func (*RestoreSecretRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RestoreSecretRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
 	}
 	return nil
 }
@@ -913,14 +1221,38 @@ type RotateSecretRequest struct {
 	RotateImmediately              *bool                                `json:"RotateImmediately,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RotateSecretRequest that fails Validate is answered with.
+func (*RotateSecretRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RotateSecretRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
+	if err := ruleClientRequestTokenType.CheckMember(s.ClientRequestToken); err != nil {
+		return shape.Prefix(err, "ClientRequestToken")
+	}
+	if err := ruleRotationLambdaARNType.CheckMember(s.RotationLambdaARN); err != nil {
+		return shape.Prefix(err, "RotationLambdaARN")
+	}
+	if err := s.RotationRules.Validate(); err != nil {
+		return shape.Prefix(err, "RotationRules")
+	}
+	for i0 := range s.ExternalSecretRotationMetadata {
+		if err := s.ExternalSecretRotationMetadata[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("ExternalSecretRotationMetadata", i0))
+		}
+	}
+	if err := ruleRoleARNType.CheckMember(s.ExternalSecretRotationRoleArn); err != nil {
+		return shape.Prefix(err, "ExternalSecretRotationRoleArn")
 	}
 	return nil
 }
@@ -945,9 +1277,27 @@ type RotationRulesType struct {
 	ScheduleExpression     string `json:"ScheduleExpression,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *RotationRulesType) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *RotationRulesType) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.AutomaticallyAfterDays != nil && *s.AutomaticallyAfterDays < 1 {
+		return shape.TooSmall("AutomaticallyAfterDays", *s.AutomaticallyAfterDays, 1)
+	}
+	if s.AutomaticallyAfterDays != nil && *s.AutomaticallyAfterDays > 1000 {
+		return shape.TooLarge("AutomaticallyAfterDays", *s.AutomaticallyAfterDays, 1000)
+	}
+	if err := ruleDurationType.CheckMember(s.Duration); err != nil {
+		return shape.Prefix(err, "Duration")
+	}
+	if err := ruleScheduleExpressionType.CheckMember(s.ScheduleExpression); err != nil {
+		return shape.Prefix(err, "ScheduleExpression")
+	}
+	return nil
+}
 
 // SecretListEntry: A structure that contains the details about a secret.
 type SecretListEntry struct {
@@ -975,7 +1325,25 @@ type SecretListEntry struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *SecretListEntry) Validate() error { return nil }
+func (s *SecretListEntry) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := s.RotationRules.Validate(); err != nil {
+		return shape.Prefix(err, "RotationRules")
+	}
+	for i0 := range s.ExternalSecretRotationMetadata {
+		if err := s.ExternalSecretRotationMetadata[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("ExternalSecretRotationMetadata", i0))
+		}
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Tags", i0))
+		}
+	}
+	return nil
+}
 
 // SecretValueEntry: A structure that contains the secret value and other
 // details for a secret.
@@ -1097,14 +1465,21 @@ type StopReplicationToReplicaRequest struct {
 	SecretId string `json:"SecretId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StopReplicationToReplicaRequest that fails Validate is answered with.
+func (*StopReplicationToReplicaRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StopReplicationToReplicaRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
 	}
 	return nil
 }
@@ -1125,9 +1500,21 @@ type Tag struct {
 	Value string `json:"Value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *Tag) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *Tag) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleTagKeyType.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	if err := ruleTagValueType.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
+	}
+	return nil
+}
 
 // TagResourceRequest is generated from the AWS model shape TagResourceRequest.
 type TagResourceRequest struct {
@@ -1135,8 +1522,12 @@ type TagResourceRequest struct {
 	Tags     []Tag  `json:"Tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a TagResourceRequest that fails Validate is answered with.
+func (*TagResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TagResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1144,8 +1535,16 @@ func (s *TagResourceRequest) Validate() error {
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
 	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
 	if s.Tags == nil {
 		return shape.Required("Tags")
+	}
+	for i0 := range s.Tags {
+		if err := s.Tags[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Tags", i0))
+		}
 	}
 	return nil
 }
@@ -1157,8 +1556,12 @@ type UntagResourceRequest struct {
 	TagKeys  []string `json:"TagKeys,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UntagResourceRequest that fails Validate is answered with.
+func (*UntagResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UntagResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1166,8 +1569,16 @@ func (s *UntagResourceRequest) Validate() error {
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
 	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
 	if s.TagKeys == nil {
 		return shape.Required("TagKeys")
+	}
+	for i0 := range s.TagKeys {
+		if err := ruleTagKeyType.Check(s.TagKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("TagKeys", i0))
+		}
 	}
 	return nil
 }
@@ -1184,14 +1595,42 @@ type UpdateSecretRequest struct {
 	Type               string `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateSecretRequest that fails Validate is answered with.
+func (*UpdateSecretRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateSecretRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
+	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
+	if err := ruleClientRequestTokenType.CheckMember(s.ClientRequestToken); err != nil {
+		return shape.Prefix(err, "ClientRequestToken")
+	}
+	if err := ruleDescriptionType.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
+	if err := ruleKmsKeyIdType.CheckMember(s.KmsKeyId); err != nil {
+		return shape.Prefix(err, "KmsKeyId")
+	}
+	if s.SecretBinary != nil && len(s.SecretBinary) < 1 {
+		return shape.TooFew("SecretBinary", 1)
+	}
+	if len(s.SecretBinary) > 65536 {
+		return shape.TooMany("SecretBinary", 65536)
+	}
+	if err := ruleSecretStringType.CheckMember(s.SecretString); err != nil {
+		return shape.Prefix(err, "SecretString")
+	}
+	if err := ruleMedeaTypeType.CheckMember(s.Type); err != nil {
+		return shape.Prefix(err, "Type")
 	}
 	return nil
 }
@@ -1217,8 +1656,12 @@ type UpdateSecretVersionStageRequest struct {
 	MoveToVersionId     string `json:"MoveToVersionId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateSecretVersionStageRequest that fails Validate is answered with.
+func (*UpdateSecretVersionStageRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateSecretVersionStageRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -1226,8 +1669,20 @@ func (s *UpdateSecretVersionStageRequest) Validate() error {
 	if s.SecretId == "" {
 		return shape.Required("SecretId")
 	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
 	if s.VersionStage == "" {
 		return shape.Required("VersionStage")
+	}
+	if err := ruleSecretVersionStageType.CheckMember(s.VersionStage); err != nil {
+		return shape.Prefix(err, "VersionStage")
+	}
+	if err := ruleSecretVersionIdType.CheckMember(s.RemoveFromVersionId); err != nil {
+		return shape.Prefix(err, "RemoveFromVersionId")
+	}
+	if err := ruleSecretVersionIdType.CheckMember(s.MoveToVersionId); err != nil {
+		return shape.Prefix(err, "MoveToVersionId")
 	}
 	return nil
 }
@@ -1250,14 +1705,24 @@ type ValidateResourcePolicyRequest struct {
 	ResourcePolicy string `json:"ResourcePolicy,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ValidateResourcePolicyRequest that fails Validate is answered with.
+func (*ValidateResourcePolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ValidateResourcePolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleSecretIdType.CheckMember(s.SecretId); err != nil {
+		return shape.Prefix(err, "SecretId")
+	}
 	if s.ResourcePolicy == "" {
 		return shape.Required("ResourcePolicy")
+	}
+	if err := ruleNonEmptyResourcePolicyType.CheckMember(s.ResourcePolicy); err != nil {
+		return shape.Prefix(err, "ResourcePolicy")
 	}
 	return nil
 }
@@ -1283,3 +1748,39 @@ type ValidationErrorsEntry struct {
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
 func (s *ValidationErrorsEntry) Validate() error { return nil }
+
+// The model's patterns, matched against whole values and compiled on first use.
+var (
+	patternDurationType           = shape.NewPattern(`[0-9]+h`, `^(?:[0-9]+h)$`)
+	patternFilterValueStringType  = shape.NewPattern(`^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$`, `^(?:^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$)$`)
+	patternRegionType             = shape.NewPattern(`^([a-z]+-)+\d+$`, `^(?:^([a-z]+-)+\d+$)$`)
+	patternRotationTokenType      = shape.NewPattern(`^[a-zA-Z0-9\-]+$`, `^(?:^[a-zA-Z0-9\-]+$)$`)
+	patternScheduleExpressionType = shape.NewPattern(`[0-9A-Za-z\(\)#\?\*\-\/, ]+`, `^(?:[0-9A-Za-z\(\)#\?\*\-\/, ]+)$`)
+)
+
+// The constraints of the model's string shapes: length in characters, then pattern.
+var (
+	ruleClientRequestTokenType                      = &shape.String{Min: 32, Max: 64}
+	ruleDescriptionType                             = &shape.String{Min: 0, Max: 2048}
+	ruleDurationType                                = &shape.String{Min: 2, Max: 3, Pattern: patternDurationType}
+	ruleExcludeCharactersType                       = &shape.String{Min: 0, Max: 4096}
+	ruleExternalSecretRotationMetadataItemKeyType   = &shape.String{Min: 1, Max: 256}
+	ruleExternalSecretRotationMetadataItemValueType = &shape.String{Min: 1, Max: 2048}
+	ruleFilterValueStringType                       = &shape.String{Min: 0, Max: 512, Pattern: patternFilterValueStringType}
+	ruleKmsKeyIdType                                = &shape.String{Min: 0, Max: 2048}
+	ruleMedeaTypeType                               = &shape.String{Min: 0, Max: 256}
+	ruleNameType                                    = &shape.String{Min: 1, Max: 512}
+	ruleNextTokenType                               = &shape.String{Min: 1, Max: 4096}
+	ruleNonEmptyResourcePolicyType                  = &shape.String{Min: 1, Max: 20480}
+	ruleRegionType                                  = &shape.String{Min: 1, Max: 128, Pattern: patternRegionType}
+	ruleRoleARNType                                 = &shape.String{Min: 20, Max: 2048}
+	ruleRotationLambdaARNType                       = &shape.String{Min: 0, Max: 2048}
+	ruleRotationTokenType                           = &shape.String{Min: 36, Max: 256, Pattern: patternRotationTokenType, Sensitive: true}
+	ruleScheduleExpressionType                      = &shape.String{Min: 1, Max: 256, Pattern: patternScheduleExpressionType}
+	ruleSecretIdType                                = &shape.String{Min: 1, Max: 2048}
+	ruleSecretStringType                            = &shape.String{Min: 1, Max: 65536, Sensitive: true}
+	ruleSecretVersionIdType                         = &shape.String{Min: 32, Max: 64}
+	ruleSecretVersionStageType                      = &shape.String{Min: 1, Max: 256}
+	ruleTagKeyType                                  = &shape.String{Min: 1, Max: 128}
+	ruleTagValueType                                = &shape.String{Min: 0, Max: 256}
+)

@@ -11,10 +11,19 @@ import (
 
 // ValidationError is the first problem a generated Validate method found.
 // Path names the member in wire (JSON) spelling from the top of the
-// validated value, e.g. "containerDefinitions[0].name".
+// validated value, e.g. "containerDefinitions[0].name". Reason says what is
+// wrong in a few words (Error gives "path: reason"); Value and Constraint
+// are the parts of the message AWS's services answer with (see Message).
 type ValidationError struct {
 	Path   string
 	Reason string
+	// Value is the offending value as AWS's message quotes it: "null" for
+	// an absent member, 'abc' for a string (truncated), or "" when the value
+	// is withheld (sensitive members, lists, maps, blobs).
+	Value string
+	// Constraint is the broken rule in AWS's words, e.g. "Member must have
+	// length less than or equal to 1024"; "" for errors made by hand.
+	Constraint string
 }
 
 func (e *ValidationError) Error() string {
@@ -26,23 +35,22 @@ func (e *ValidationError) Error() string {
 
 // Required reports a required member that is absent.
 func Required(path string) *ValidationError {
-	return &ValidationError{Path: path, Reason: "is required"}
+	return &ValidationError{Path: path, Reason: "is required", Value: "null", Constraint: "Member must not be null"}
 }
 
 // InvalidEnum reports a value outside an enum's allowed set.
 func InvalidEnum[T ~string](path string, v T, allowed []T) *ValidationError {
 	var b strings.Builder
-	b.WriteString("value ")
-	b.WriteString(strconv.Quote(string(v)))
-	b.WriteString(" is not one of [")
 	for i, a := range allowed {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(string(a))
 	}
-	b.WriteString("]")
-	return &ValidationError{Path: path, Reason: b.String()}
+	set := "[" + b.String() + "]"
+	short := truncate(string(v))
+	return &ValidationError{Path: path, Reason: "value " + strconv.Quote(short) + " is not one of " + set,
+		Value: "'" + short + "'", Constraint: "Member must satisfy enum value set: " + set}
 }
 
 // Prefix puts prefix in front of the path of a *ValidationError returned by
@@ -60,7 +68,9 @@ func Prefix(err error, prefix string) error {
 	default:
 		p += "." + ve.Path
 	}
-	return &ValidationError{Path: p, Reason: ve.Reason}
+	c := *ve
+	c.Path = p
+	return &c
 }
 
 // Index is the path of element i of list name: "name[i]".

@@ -27,6 +27,9 @@ const (
 	SigningName = "ssm"
 	// EndpointPrefix is the endpoint host prefix.
 	EndpointPrefix = "ssm"
+	// ValidationErrorCode is the error code the service answers a request
+	// that breaks the model's constraints with (see Validate).
+	ValidationErrorCode = "ValidationException"
 )
 
 // Operations describes every operation of the model, by name.
@@ -600,8 +603,12 @@ type AddTagsToResourceRequest struct {
 	Tags         []Tag                  `json:"Tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AddTagsToResourceRequest that fails Validate is answered with.
+func (*AddTagsToResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AddTagsToResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -617,6 +624,9 @@ func (s *AddTagsToResourceRequest) Validate() error {
 	}
 	if s.Tags == nil {
 		return shape.Required("Tags")
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -639,14 +649,18 @@ type Alarm struct {
 	Name string `json:"Name,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Alarm) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := ruleAlarmName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
 	}
 	return nil
 }
@@ -658,14 +672,21 @@ type AlarmConfiguration struct {
 	Alarms                 []Alarm `json:"Alarms,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AlarmConfiguration) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Alarms == nil {
 		return shape.Required("Alarms")
+	}
+	if s.Alarms != nil && len(s.Alarms) < 1 {
+		return shape.TooFew("Alarms", 1)
+	}
+	if len(s.Alarms) > 1 {
+		return shape.TooMany("Alarms", 1)
 	}
 	for i0 := range s.Alarms {
 		if err := s.Alarms[i0].Validate(); err != nil {
@@ -719,14 +740,21 @@ type AssociateOpsItemRelatedItemRequest struct {
 	ResourceUri     string `json:"ResourceUri,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AssociateOpsItemRelatedItemRequest that fails Validate is answered with.
+func (*AssociateOpsItemRelatedItemRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssociateOpsItemRelatedItemRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.OpsItemId == "" {
 		return shape.Required("OpsItemId")
+	}
+	if err := ruleOpsItemId.CheckMember(s.OpsItemId); err != nil {
+		return shape.Prefix(err, "OpsItemId")
 	}
 	if s.AssociationType == "" {
 		return shape.Required("AssociationType")
@@ -778,7 +806,17 @@ type Association struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *Association) Validate() error { return nil }
+func (s *Association) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	return nil
+}
 
 // AssociationAlreadyExists: The specified association already exists.
 type AssociationAlreadyExists struct{}
@@ -863,6 +901,14 @@ func (s *AssociationDescription) Validate() error {
 	if err := s.Status.Validate(); err != nil {
 		return shape.Prefix(err, "Status")
 	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if err := s.OutputLocation.Validate(); err != nil {
+		return shape.Prefix(err, "OutputLocation")
+	}
 	if s.ComplianceSeverity != "" && !s.ComplianceSeverity.IsKnown() {
 		return shape.InvalidEnum("ComplianceSeverity", s.ComplianceSeverity, s.ComplianceSeverity.Values())
 	}
@@ -941,8 +987,9 @@ type AssociationExecutionFilter struct {
 	Type  AssociationFilterOperatorType `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssociationExecutionFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -955,6 +1002,9 @@ func (s *AssociationExecutionFilter) Validate() error {
 	}
 	if s.Value == "" {
 		return shape.Required("Value")
+	}
+	if err := ruleAssociationExecutionFilterValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
 	}
 	if s.Type == "" {
 		return shape.Required("Type")
@@ -1018,8 +1068,9 @@ type AssociationExecutionTargetsFilter struct {
 	Value string                               `json:"Value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssociationExecutionTargetsFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -1032,6 +1083,9 @@ func (s *AssociationExecutionTargetsFilter) Validate() error {
 	}
 	if s.Value == "" {
 		return shape.Required("Value")
+	}
+	if err := ruleAssociationExecutionTargetsFilterValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
 	}
 	return nil
 }
@@ -1071,8 +1125,9 @@ type AssociationFilter struct {
 	Value string               `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssociationFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -1085,6 +1140,9 @@ func (s *AssociationFilter) Validate() error {
 	}
 	if s.Value == "" {
 		return shape.Required("value")
+	}
+	if err := ruleAssociationFilterValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "value")
 	}
 	return nil
 }
@@ -1185,8 +1243,9 @@ type AssociationStatus struct {
 	AdditionalInfo string                `json:"AdditionalInfo,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssociationStatus) Validate() error {
 	if s == nil {
 		return nil
@@ -1202,6 +1261,12 @@ func (s *AssociationStatus) Validate() error {
 	}
 	if s.Message == "" {
 		return shape.Required("Message")
+	}
+	if err := ruleStatusMessage.CheckMember(s.Message); err != nil {
+		return shape.Prefix(err, "Message")
+	}
+	if err := ruleStatusAdditionalInfo.CheckMember(s.AdditionalInfo); err != nil {
+		return shape.Prefix(err, "AdditionalInfo")
 	}
 	return nil
 }
@@ -1293,6 +1358,14 @@ func (s *AssociationVersionInfo) Validate() error {
 	if s == nil {
 		return nil
 	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if err := s.OutputLocation.Validate(); err != nil {
+		return shape.Prefix(err, "OutputLocation")
+	}
 	if s.ComplianceSeverity != "" && !s.ComplianceSeverity.IsKnown() {
 		return shape.InvalidEnum("ComplianceSeverity", s.ComplianceSeverity, s.ComplianceSeverity.Values())
 	}
@@ -1382,14 +1455,29 @@ type AttachmentsSource struct {
 	Name   string               `json:"Name,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AttachmentsSource) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Key != "" && !s.Key.IsKnown() {
 		return shape.InvalidEnum("Key", s.Key, s.Key.Values())
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 1 {
+		return shape.TooMany("Values", 1)
+	}
+	for i0 := range s.Values {
+		if err := ruleAttachmentsSourceValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
+	}
+	if err := ruleAttachmentIdentifier.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
 	}
 	return nil
 }
@@ -1512,6 +1600,11 @@ func (s *AutomationExecution) Validate() error {
 	if s.Mode != "" && !s.Mode.IsKnown() {
 		return shape.InvalidEnum("Mode", s.Mode, s.Mode.Values())
 	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
 	for i0 := range s.TargetLocations {
 		if err := s.TargetLocations[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("TargetLocations", i0))
@@ -1543,8 +1636,9 @@ type AutomationExecutionFilter struct {
 	Values []string                     `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AutomationExecutionFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -1557,6 +1651,17 @@ func (s *AutomationExecutionFilter) Validate() error {
 	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 10 {
+		return shape.TooMany("Values", 10)
+	}
+	for i0 := range s.Values {
+		if err := ruleAutomationExecutionFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	return nil
 }
@@ -1619,11 +1724,74 @@ type AutomationExecutionInputs struct {
 	TargetLocationsURL  string                `json:"TargetLocationsURL,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AutomationExecutionInputs) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.Parameters != nil && len(s.Parameters) < 1 {
+		return shape.TooFew("Parameters", 1)
+	}
+	if len(s.Parameters) > 200 {
+		return shape.TooMany("Parameters", 200)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Parameters)) {
+		if err := ruleAutomationParameterKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Parameters", k0))
+		}
+		v0 := s.Parameters[k0]
+		if len(v0) > 50 {
+			return shape.TooMany(shape.Key("Parameters", k0), 50)
+		}
+		for i1 := range v0 {
+			if err := ruleAutomationParameterValue.Check(v0[i1]); err != nil {
+				return shape.Prefix(err, shape.Index(shape.Key("Parameters", k0), i1))
+			}
+		}
+	}
+	if err := ruleAutomationParameterKey.CheckMember(s.TargetParameterName); err != nil {
+		return shape.Prefix(err, "TargetParameterName")
+	}
+	if len(s.Targets) > 1 {
+		return shape.TooMany("Targets", 1)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if len(s.TargetMaps) > 300 {
+		return shape.TooMany("TargetMaps", 300)
+	}
+	for i0 := range s.TargetMaps {
+		if s.TargetMaps[i0] != nil && len(s.TargetMaps[i0]) < 1 {
+			return shape.TooFew(shape.Index("TargetMaps", i0), 1)
+		}
+		if len(s.TargetMaps[i0]) > 20 {
+			return shape.TooMany(shape.Index("TargetMaps", i0), 20)
+		}
+		for _, k1 := range slices.Sorted(maps.Keys(s.TargetMaps[i0])) {
+			if err := ruleTargetMapKey.Check(k1); err != nil {
+				return shape.Prefix(err, shape.Key(shape.Index("TargetMaps", i0), k1))
+			}
+			v1 := s.TargetMaps[i0][k1]
+			if len(v1) > 25 {
+				return shape.TooMany(shape.Key(shape.Index("TargetMaps", i0), k1), 25)
+			}
+			for i2 := range v1 {
+				if err := ruleTargetMapValue.Check(v1[i2]); err != nil {
+					return shape.Prefix(err, shape.Index(shape.Key(shape.Index("TargetMaps", i0), k1), i2))
+				}
+			}
+		}
+	}
+	if s.TargetLocations != nil && len(s.TargetLocations) < 1 {
+		return shape.TooFew("TargetLocations", 1)
+	}
+	if len(s.TargetLocations) > 100 {
+		return shape.TooMany("TargetLocations", 100)
 	}
 	for i0 := range s.TargetLocations {
 		if err := s.TargetLocations[i0].Validate(); err != nil {
@@ -1690,6 +1858,11 @@ func (s *AutomationExecutionMetadata) Validate() error {
 	}
 	if s.Mode != "" && !s.Mode.IsKnown() {
 		return shape.InvalidEnum("Mode", s.Mode, s.Mode.Values())
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
 	}
 	if s.AutomationType != "" && !s.AutomationType.IsKnown() {
 		return shape.InvalidEnum("AutomationType", s.AutomationType, s.AutomationType.Values())
@@ -1880,8 +2053,9 @@ type AzureConfiguration struct {
 	Targets                *ConfigurationTargets `json:"Targets,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AzureConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -1889,8 +2063,20 @@ func (s *AzureConfiguration) Validate() error {
 	if s.TenantId == "" {
 		return shape.Required("TenantId")
 	}
+	if err := ruleAzureTenantId.CheckMember(s.TenantId); err != nil {
+		return shape.Prefix(err, "TenantId")
+	}
+	if err := ruleAzureTenantDisplayName.CheckMember(s.TenantDisplayName); err != nil {
+		return shape.Prefix(err, "TenantDisplayName")
+	}
 	if s.ApplicationId == "" {
 		return shape.Required("ApplicationId")
+	}
+	if err := ruleAzureApplicationId.CheckMember(s.ApplicationId); err != nil {
+		return shape.Prefix(err, "ApplicationId")
+	}
+	if err := ruleAzureApplicationDisplayName.CheckMember(s.ApplicationDisplayName); err != nil {
+		return shape.Prefix(err, "ApplicationDisplayName")
 	}
 	if err := s.Targets.Validate(); err != nil {
 		return shape.Prefix(err, "Targets")
@@ -1905,14 +2091,21 @@ type AzureSubscription struct {
 	DisplayName string `json:"DisplayName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AzureSubscription) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Id == "" {
 		return shape.Required("Id")
+	}
+	if err := ruleAzureSubscriptionId.CheckMember(s.Id); err != nil {
+		return shape.Prefix(err, "Id")
+	}
+	if err := ruleAzureSubscriptionDisplayName.CheckMember(s.DisplayName); err != nil {
+		return shape.Prefix(err, "DisplayName")
 	}
 	return nil
 }
@@ -1932,8 +2125,9 @@ type BaselineOverride struct {
 	AvailableSecurityUpdatesComplianceStatus PatchComplianceStatus `json:"AvailableSecurityUpdatesComplianceStatus,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *BaselineOverride) Validate() error {
 	if s == nil {
 		return nil
@@ -1947,11 +2141,30 @@ func (s *BaselineOverride) Validate() error {
 	if err := s.ApprovalRules.Validate(); err != nil {
 		return shape.Prefix(err, "ApprovalRules")
 	}
+	if len(s.ApprovedPatches) > 50 {
+		return shape.TooMany("ApprovedPatches", 50)
+	}
+	for i0 := range s.ApprovedPatches {
+		if err := rulePatchId.Check(s.ApprovedPatches[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("ApprovedPatches", i0))
+		}
+	}
 	if s.ApprovedPatchesComplianceLevel != "" && !s.ApprovedPatchesComplianceLevel.IsKnown() {
 		return shape.InvalidEnum("ApprovedPatchesComplianceLevel", s.ApprovedPatchesComplianceLevel, s.ApprovedPatchesComplianceLevel.Values())
 	}
+	if len(s.RejectedPatches) > 50 {
+		return shape.TooMany("RejectedPatches", 50)
+	}
+	for i0 := range s.RejectedPatches {
+		if err := rulePatchId.Check(s.RejectedPatches[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("RejectedPatches", i0))
+		}
+	}
 	if s.RejectedPatchesAction != "" && !s.RejectedPatchesAction.IsKnown() {
 		return shape.InvalidEnum("RejectedPatchesAction", s.RejectedPatchesAction, s.RejectedPatchesAction.Values())
+	}
+	if len(s.Sources) > 20 {
+		return shape.TooMany("Sources", 20)
 	}
 	for i0 := range s.Sources {
 		if err := s.Sources[i0].Validate(); err != nil {
@@ -1997,14 +2210,29 @@ type CancelCommandRequest struct {
 	InstanceIds []string `json:"InstanceIds,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CancelCommandRequest that fails Validate is answered with.
+func (*CancelCommandRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CancelCommandRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.CommandId == "" {
 		return shape.Required("CommandId")
+	}
+	if err := ruleCommandId.CheckMember(s.CommandId); err != nil {
+		return shape.Prefix(err, "CommandId")
+	}
+	if len(s.InstanceIds) > 50 {
+		return shape.TooMany("InstanceIds", 50)
+	}
+	for i0 := range s.InstanceIds {
+		if err := ruleInstanceId.Check(s.InstanceIds[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("InstanceIds", i0))
+		}
 	}
 	return nil
 }
@@ -2022,14 +2250,23 @@ type CancelMaintenanceWindowExecutionRequest struct {
 	WindowExecutionId string `json:"WindowExecutionId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CancelMaintenanceWindowExecutionRequest that fails Validate is answered with.
+func (*CancelMaintenanceWindowExecutionRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CancelMaintenanceWindowExecutionRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowExecutionId == "" {
 		return shape.Required("WindowExecutionId")
+	}
+	if err := ruleMaintenanceWindowExecutionId.CheckMember(s.WindowExecutionId); err != nil {
+		return shape.Prefix(err, "WindowExecutionId")
 	}
 	return nil
 }
@@ -2050,8 +2287,9 @@ type CloudConnectorConfiguration struct {
 	AzureConfiguration *AzureConfiguration `json:"AzureConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CloudConnectorConfiguration) Validate() error {
 	if s == nil {
 		return nil
@@ -2068,14 +2306,26 @@ type CloudConnectorFilter struct {
 	FilterValues []string                `json:"FilterValues,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CloudConnectorFilter) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.FilterKey != "" && !s.FilterKey.IsKnown() {
 		return shape.InvalidEnum("FilterKey", s.FilterKey, s.FilterKey.Values())
+	}
+	if s.FilterValues != nil && len(s.FilterValues) < 1 {
+		return shape.TooFew("FilterValues", 1)
+	}
+	if len(s.FilterValues) > 1 {
+		return shape.TooMany("FilterValues", 1)
+	}
+	for i0 := range s.FilterValues {
+		if err := ruleCloudConnectorFilterValue.Check(s.FilterValues[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("FilterValues", i0))
+		}
 	}
 	return nil
 }
@@ -2128,9 +2378,18 @@ type CloudWatchOutputConfig struct {
 	CloudWatchOutputEnabled bool   `json:"CloudWatchOutputEnabled"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *CloudWatchOutputConfig) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *CloudWatchOutputConfig) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleCloudWatchLogGroupName.CheckMember(s.CloudWatchLogGroupName); err != nil {
+		return shape.Prefix(err, "CloudWatchLogGroupName")
+	}
+	return nil
+}
 
 // Command: Describes a command request.
 type Command struct {
@@ -2168,11 +2427,19 @@ func (s *Command) Validate() error {
 	if s == nil {
 		return nil
 	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
 	if s.Status != "" && !s.Status.IsKnown() {
 		return shape.InvalidEnum("Status", s.Status, s.Status.Values())
 	}
 	if err := s.NotificationConfig.Validate(); err != nil {
 		return shape.Prefix(err, "NotificationConfig")
+	}
+	if err := s.CloudWatchOutputConfig.Validate(); err != nil {
+		return shape.Prefix(err, "CloudWatchOutputConfig")
 	}
 	if err := s.AlarmConfiguration.Validate(); err != nil {
 		return shape.Prefix(err, "AlarmConfiguration")
@@ -2191,8 +2458,9 @@ type CommandFilter struct {
 	Value string           `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CommandFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -2205,6 +2473,9 @@ func (s *CommandFilter) Validate() error {
 	}
 	if s.Value == "" {
 		return shape.Required("value")
+	}
+	if err := ruleCommandFilterValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "value")
 	}
 	return nil
 }
@@ -2278,6 +2549,9 @@ func (s *CommandInvocation) Validate() error {
 	}
 	if err := s.NotificationConfig.Validate(); err != nil {
 		return shape.Prefix(err, "NotificationConfig")
+	}
+	if err := s.CloudWatchOutputConfig.Validate(); err != nil {
+		return shape.Prefix(err, "CloudWatchOutputConfig")
 	}
 	return nil
 }
@@ -2430,14 +2704,21 @@ type ComplianceExecutionSummary struct {
 	ExecutionType string          `json:"ExecutionType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ComplianceExecutionSummary) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ExecutionTime.IsZero() {
 		return shape.Required("ExecutionTime")
+	}
+	if err := ruleComplianceExecutionId.CheckMember(s.ExecutionId); err != nil {
+		return shape.Prefix(err, "ExecutionId")
+	}
+	if err := ruleComplianceExecutionType.CheckMember(s.ExecutionType); err != nil {
+		return shape.Prefix(err, "ExecutionType")
 	}
 	return nil
 }
@@ -2483,11 +2764,15 @@ type ComplianceItemEntry struct {
 	Details  map[string]string  `json:"Details,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ComplianceItemEntry) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleComplianceItemTitle.CheckMember(s.Title); err != nil {
+		return shape.Prefix(err, "Title")
 	}
 	if s.Severity == "" {
 		return shape.Required("Severity")
@@ -2500,6 +2785,15 @@ func (s *ComplianceItemEntry) Validate() error {
 	}
 	if s.Status != "" && !s.Status.IsKnown() {
 		return shape.InvalidEnum("Status", s.Status, s.Status.Values())
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Details)) {
+		if err := ruleAttributeName.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Details", k0))
+		}
+		v0 := s.Details[k0]
+		if err := ruleAttributeValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("Details", k0))
+		}
 	}
 	return nil
 }
@@ -2604,11 +2898,21 @@ type ComplianceStringFilter struct {
 	Type   ComplianceQueryOperatorType `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ComplianceStringFilter) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleComplianceStringFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 20 {
+		return shape.TooMany("Values", 20)
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
@@ -2681,11 +2985,18 @@ type ConfigurationTargets struct {
 	Subscriptions []AzureSubscription `json:"Subscriptions,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ConfigurationTargets) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.Subscriptions != nil && len(s.Subscriptions) < 1 {
+		return shape.TooFew("Subscriptions", 1)
+	}
+	if len(s.Subscriptions) > 75 {
+		return shape.TooMany("Subscriptions", 75)
 	}
 	for i0 := range s.Subscriptions {
 		if err := s.Subscriptions[i0].Validate(); err != nil {
@@ -2743,14 +3054,36 @@ type CreateActivationRequest struct {
 	RegistrationMetadata []RegistrationMetadataItem `json:"RegistrationMetadata,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateActivationRequest that fails Validate is answered with.
+func (*CreateActivationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateActivationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleActivationDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
+	if err := ruleDefaultInstanceName.CheckMember(s.DefaultInstanceName); err != nil {
+		return shape.Prefix(err, "DefaultInstanceName")
+	}
 	if s.IamRole == "" {
 		return shape.Required("IamRole")
+	}
+	if err := ruleIamRole.CheckMember(s.IamRole); err != nil {
+		return shape.Prefix(err, "IamRole")
+	}
+	if s.RegistrationLimit != nil && *s.RegistrationLimit < 1 {
+		return shape.TooSmall("RegistrationLimit", *s.RegistrationLimit, 1)
+	}
+	if s.RegistrationLimit != nil && *s.RegistrationLimit > 1000 {
+		return shape.TooLarge("RegistrationLimit", *s.RegistrationLimit, 1000)
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -2783,8 +3116,12 @@ type CreateAssociationBatchRequest struct {
 	AssociationDispatchAssumeRole string                               `json:"AssociationDispatchAssumeRole,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateAssociationBatchRequest that fails Validate is answered with.
+func (*CreateAssociationBatchRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateAssociationBatchRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -2792,10 +3129,16 @@ func (s *CreateAssociationBatchRequest) Validate() error {
 	if s.Entries == nil {
 		return shape.Required("Entries")
 	}
+	if s.Entries != nil && len(s.Entries) < 1 {
+		return shape.TooFew("Entries", 1)
+	}
 	for i0 := range s.Entries {
 		if err := s.Entries[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Entries", i0))
 		}
+	}
+	if err := ruleAssociationDispatchAssumeRoleArn.CheckMember(s.AssociationDispatchAssumeRole); err != nil {
+		return shape.Prefix(err, "AssociationDispatchAssumeRole")
 	}
 	return nil
 }
@@ -2825,8 +3168,9 @@ type CreateAssociationBatchRequestEntry struct {
 	AlarmConfiguration            *AlarmConfiguration                `json:"AlarmConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateAssociationBatchRequestEntry) Validate() error {
 	if s == nil {
 		return nil
@@ -2834,15 +3178,93 @@ func (s *CreateAssociationBatchRequestEntry) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if err := ruleAutomationTargetParameterName.CheckMember(s.AutomationTargetParameterName); err != nil {
+		return shape.Prefix(err, "AutomationTargetParameterName")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if err := ruleScheduleExpression.CheckMember(s.ScheduleExpression); err != nil {
+		return shape.Prefix(err, "ScheduleExpression")
+	}
+	if err := s.OutputLocation.Validate(); err != nil {
+		return shape.Prefix(err, "OutputLocation")
+	}
+	if err := ruleAssociationName.CheckMember(s.AssociationName); err != nil {
+		return shape.Prefix(err, "AssociationName")
+	}
+	if err := ruleMaxErrors.CheckMember(s.MaxErrors); err != nil {
+		return shape.Prefix(err, "MaxErrors")
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.MaxConcurrency); err != nil {
+		return shape.Prefix(err, "MaxConcurrency")
+	}
 	if s.ComplianceSeverity != "" && !s.ComplianceSeverity.IsKnown() {
 		return shape.InvalidEnum("ComplianceSeverity", s.ComplianceSeverity, s.ComplianceSeverity.Values())
 	}
 	if s.SyncCompliance != "" && !s.SyncCompliance.IsKnown() {
 		return shape.InvalidEnum("SyncCompliance", s.SyncCompliance, s.SyncCompliance.Values())
 	}
+	if s.TargetLocations != nil && len(s.TargetLocations) < 1 {
+		return shape.TooFew("TargetLocations", 1)
+	}
+	if len(s.TargetLocations) > 100 {
+		return shape.TooMany("TargetLocations", 100)
+	}
 	for i0 := range s.TargetLocations {
 		if err := s.TargetLocations[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("TargetLocations", i0))
+		}
+	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset < 1 {
+		return shape.TooSmall("ScheduleOffset", *s.ScheduleOffset, 1)
+	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset > 6 {
+		return shape.TooLarge("ScheduleOffset", *s.ScheduleOffset, 6)
+	}
+	if s.Duration != nil && *s.Duration < 1 {
+		return shape.TooSmall("Duration", *s.Duration, 1)
+	}
+	if s.Duration != nil && *s.Duration > 24 {
+		return shape.TooLarge("Duration", *s.Duration, 24)
+	}
+	if len(s.TargetMaps) > 300 {
+		return shape.TooMany("TargetMaps", 300)
+	}
+	for i0 := range s.TargetMaps {
+		if s.TargetMaps[i0] != nil && len(s.TargetMaps[i0]) < 1 {
+			return shape.TooFew(shape.Index("TargetMaps", i0), 1)
+		}
+		if len(s.TargetMaps[i0]) > 20 {
+			return shape.TooMany(shape.Index("TargetMaps", i0), 20)
+		}
+		for _, k1 := range slices.Sorted(maps.Keys(s.TargetMaps[i0])) {
+			if err := ruleTargetMapKey.Check(k1); err != nil {
+				return shape.Prefix(err, shape.Key(shape.Index("TargetMaps", i0), k1))
+			}
+			v1 := s.TargetMaps[i0][k1]
+			if len(v1) > 25 {
+				return shape.TooMany(shape.Key(shape.Index("TargetMaps", i0), k1), 25)
+			}
+			for i2 := range v1 {
+				if err := ruleTargetMapValue.Check(v1[i2]); err != nil {
+					return shape.Prefix(err, shape.Index(shape.Key(shape.Index("TargetMaps", i0), k1), i2))
+				}
+			}
 		}
 	}
 	if err := s.AlarmConfiguration.Validate(); err != nil {
@@ -2904,8 +3326,12 @@ type CreateAssociationRequest struct {
 	AssociationDispatchAssumeRole string                             `json:"AssociationDispatchAssumeRole,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateAssociationRequest that fails Validate is answered with.
+func (*CreateAssociationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateAssociationRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -2913,16 +3339,97 @@ func (s *CreateAssociationRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if err := ruleScheduleExpression.CheckMember(s.ScheduleExpression); err != nil {
+		return shape.Prefix(err, "ScheduleExpression")
+	}
+	if err := s.OutputLocation.Validate(); err != nil {
+		return shape.Prefix(err, "OutputLocation")
+	}
+	if err := ruleAssociationName.CheckMember(s.AssociationName); err != nil {
+		return shape.Prefix(err, "AssociationName")
+	}
+	if err := ruleAutomationTargetParameterName.CheckMember(s.AutomationTargetParameterName); err != nil {
+		return shape.Prefix(err, "AutomationTargetParameterName")
+	}
+	if err := ruleMaxErrors.CheckMember(s.MaxErrors); err != nil {
+		return shape.Prefix(err, "MaxErrors")
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.MaxConcurrency); err != nil {
+		return shape.Prefix(err, "MaxConcurrency")
+	}
 	if s.ComplianceSeverity != "" && !s.ComplianceSeverity.IsKnown() {
 		return shape.InvalidEnum("ComplianceSeverity", s.ComplianceSeverity, s.ComplianceSeverity.Values())
 	}
 	if s.SyncCompliance != "" && !s.SyncCompliance.IsKnown() {
 		return shape.InvalidEnum("SyncCompliance", s.SyncCompliance, s.SyncCompliance.Values())
 	}
+	if s.TargetLocations != nil && len(s.TargetLocations) < 1 {
+		return shape.TooFew("TargetLocations", 1)
+	}
+	if len(s.TargetLocations) > 100 {
+		return shape.TooMany("TargetLocations", 100)
+	}
 	for i0 := range s.TargetLocations {
 		if err := s.TargetLocations[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("TargetLocations", i0))
 		}
+	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset < 1 {
+		return shape.TooSmall("ScheduleOffset", *s.ScheduleOffset, 1)
+	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset > 6 {
+		return shape.TooLarge("ScheduleOffset", *s.ScheduleOffset, 6)
+	}
+	if s.Duration != nil && *s.Duration < 1 {
+		return shape.TooSmall("Duration", *s.Duration, 1)
+	}
+	if s.Duration != nil && *s.Duration > 24 {
+		return shape.TooLarge("Duration", *s.Duration, 24)
+	}
+	if len(s.TargetMaps) > 300 {
+		return shape.TooMany("TargetMaps", 300)
+	}
+	for i0 := range s.TargetMaps {
+		if s.TargetMaps[i0] != nil && len(s.TargetMaps[i0]) < 1 {
+			return shape.TooFew(shape.Index("TargetMaps", i0), 1)
+		}
+		if len(s.TargetMaps[i0]) > 20 {
+			return shape.TooMany(shape.Index("TargetMaps", i0), 20)
+		}
+		for _, k1 := range slices.Sorted(maps.Keys(s.TargetMaps[i0])) {
+			if err := ruleTargetMapKey.Check(k1); err != nil {
+				return shape.Prefix(err, shape.Key(shape.Index("TargetMaps", i0), k1))
+			}
+			v1 := s.TargetMaps[i0][k1]
+			if len(v1) > 25 {
+				return shape.TooMany(shape.Key(shape.Index("TargetMaps", i0), k1), 25)
+			}
+			for i2 := range v1 {
+				if err := ruleTargetMapValue.Check(v1[i2]); err != nil {
+					return shape.Prefix(err, shape.Index(shape.Key(shape.Index("TargetMaps", i0), k1), i2))
+				}
+			}
+		}
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -2931,6 +3438,9 @@ func (s *CreateAssociationRequest) Validate() error {
 	}
 	if err := s.AlarmConfiguration.Validate(); err != nil {
 		return shape.Prefix(err, "AlarmConfiguration")
+	}
+	if err := ruleAssociationDispatchAssumeRoleArn.CheckMember(s.AssociationDispatchAssumeRole); err != nil {
+		return shape.Prefix(err, "AssociationDispatchAssumeRole")
 	}
 	return nil
 }
@@ -2964,8 +3474,12 @@ type CreateCloudConnectorRequest struct {
 	Tags               []Tag                        `json:"Tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateCloudConnectorRequest that fails Validate is answered with.
+func (*CreateCloudConnectorRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateCloudConnectorRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -2973,8 +3487,17 @@ func (s *CreateCloudConnectorRequest) Validate() error {
 	if s.DisplayName == "" {
 		return shape.Required("DisplayName")
 	}
+	if err := ruleDisplayName.CheckMember(s.DisplayName); err != nil {
+		return shape.Prefix(err, "DisplayName")
+	}
 	if s.RoleArn == "" {
 		return shape.Required("RoleArn")
+	}
+	if err := ruleCloudConnectorIamRoleArn.CheckMember(s.RoleArn); err != nil {
+		return shape.Prefix(err, "RoleArn")
+	}
+	if err := ruleCloudConnectorDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
 	}
 	if s.Configuration == nil {
 		return shape.Required("Configuration")
@@ -2984,6 +3507,12 @@ func (s *CreateCloudConnectorRequest) Validate() error {
 	}
 	if s.ConfigConnectorArn == "" {
 		return shape.Required("ConfigConnectorArn")
+	}
+	if err := ruleConfigConnectorArn.CheckMember(s.ConfigConnectorArn); err != nil {
+		return shape.Prefix(err, "ConfigConnectorArn")
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -3018,8 +3547,12 @@ type CreateDocumentRequest struct {
 	Tags           []Tag               `json:"Tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateDocumentRequest that fails Validate is answered with.
+func (*CreateDocumentRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateDocumentRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3027,10 +3560,19 @@ func (s *CreateDocumentRequest) Validate() error {
 	if s.Content == "" {
 		return shape.Required("Content")
 	}
+	if err := ruleDocumentContent.CheckMember(s.Content); err != nil {
+		return shape.Prefix(err, "Content")
+	}
+	if s.Requires != nil && len(s.Requires) < 1 {
+		return shape.TooFew("Requires", 1)
+	}
 	for i0 := range s.Requires {
 		if err := s.Requires[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Requires", i0))
 		}
+	}
+	if len(s.Attachments) > 20 {
+		return shape.TooMany("Attachments", 20)
 	}
 	for i0 := range s.Attachments {
 		if err := s.Attachments[i0].Validate(); err != nil {
@@ -3040,11 +3582,26 @@ func (s *CreateDocumentRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleDocumentName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleDocumentDisplayName.CheckMember(s.DisplayName); err != nil {
+		return shape.Prefix(err, "DisplayName")
+	}
+	if err := ruleDocumentVersionName.CheckMember(s.VersionName); err != nil {
+		return shape.Prefix(err, "VersionName")
+	}
 	if s.DocumentType != "" && !s.DocumentType.IsKnown() {
 		return shape.InvalidEnum("DocumentType", s.DocumentType, s.DocumentType.Values())
 	}
 	if s.DocumentFormat != "" && !s.DocumentFormat.IsKnown() {
 		return shape.InvalidEnum("DocumentFormat", s.DocumentFormat, s.DocumentFormat.Values())
+	}
+	if err := ruleTargetType.CheckMember(s.TargetType); err != nil {
+		return shape.Prefix(err, "TargetType")
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -3089,8 +3646,12 @@ type CreateMaintenanceWindowRequest struct {
 	Tags                     []Tag  `json:"Tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateMaintenanceWindowRequest that fails Validate is answered with.
+func (*CreateMaintenanceWindowRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateMaintenanceWindowRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3098,8 +3659,41 @@ func (s *CreateMaintenanceWindowRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleMaintenanceWindowName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleMaintenanceWindowDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
 	if s.Schedule == "" {
 		return shape.Required("Schedule")
+	}
+	if err := ruleMaintenanceWindowSchedule.CheckMember(s.Schedule); err != nil {
+		return shape.Prefix(err, "Schedule")
+	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset < 1 {
+		return shape.TooSmall("ScheduleOffset", *s.ScheduleOffset, 1)
+	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset > 6 {
+		return shape.TooLarge("ScheduleOffset", *s.ScheduleOffset, 6)
+	}
+	if s.Duration != 0 && s.Duration < 1 {
+		return shape.TooSmall("Duration", s.Duration, 1)
+	}
+	if s.Duration != 0 && s.Duration > 24 {
+		return shape.TooLarge("Duration", s.Duration, 24)
+	}
+	if s.Cutoff < 0 {
+		return shape.TooSmall("Cutoff", s.Cutoff, 0)
+	}
+	if s.Cutoff > 23 {
+		return shape.TooLarge("Cutoff", s.Cutoff, 23)
+	}
+	if err := ruleClientToken.CheckMember(s.ClientToken); err != nil {
+		return shape.Prefix(err, "ClientToken")
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -3140,8 +3734,12 @@ type CreateOpsItemRequest struct {
 	AccountId        string                      `json:"AccountId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateOpsItemRequest that fails Validate is answered with.
+func (*CreateOpsItemRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateOpsItemRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3149,11 +3747,23 @@ func (s *CreateOpsItemRequest) Validate() error {
 	if s.Description == "" {
 		return shape.Required("Description")
 	}
+	if err := ruleOpsItemDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
 	for _, k0 := range slices.Sorted(maps.Keys(s.OperationalData)) {
+		if err := ruleOpsItemDataKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("OperationalData", k0))
+		}
 		v0 := s.OperationalData[k0]
 		if err := v0.Validate(); err != nil {
 			return shape.Prefix(err, shape.Key("OperationalData", k0))
 		}
+	}
+	if s.Priority != 0 && s.Priority < 1 {
+		return shape.TooSmall("Priority", s.Priority, 1)
+	}
+	if s.Priority != 0 && s.Priority > 5 {
+		return shape.TooLarge("Priority", s.Priority, 5)
 	}
 	for i0 := range s.RelatedOpsItems {
 		if err := s.RelatedOpsItems[i0].Validate(); err != nil {
@@ -3163,13 +3773,31 @@ func (s *CreateOpsItemRequest) Validate() error {
 	if s.Source == "" {
 		return shape.Required("Source")
 	}
+	if err := ruleOpsItemSource.CheckMember(s.Source); err != nil {
+		return shape.Prefix(err, "Source")
+	}
 	if s.Title == "" {
 		return shape.Required("Title")
+	}
+	if err := ruleOpsItemTitle.CheckMember(s.Title); err != nil {
+		return shape.Prefix(err, "Title")
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Tags", i0))
 		}
+	}
+	if err := ruleOpsItemCategory.CheckMember(s.Category); err != nil {
+		return shape.Prefix(err, "Category")
+	}
+	if err := ruleOpsItemSeverity.CheckMember(s.Severity); err != nil {
+		return shape.Prefix(err, "Severity")
+	}
+	if err := ruleOpsItemAccountId.CheckMember(s.AccountId); err != nil {
+		return shape.Prefix(err, "AccountId")
 	}
 	return nil
 }
@@ -3193,14 +3821,39 @@ type CreateOpsMetadataRequest struct {
 	Tags       []Tag                    `json:"Tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateOpsMetadataRequest that fails Validate is answered with.
+func (*CreateOpsMetadataRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateOpsMetadataRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ResourceId == "" {
 		return shape.Required("ResourceId")
+	}
+	if err := ruleOpsMetadataResourceId.CheckMember(s.ResourceId); err != nil {
+		return shape.Prefix(err, "ResourceId")
+	}
+	if s.Metadata != nil && len(s.Metadata) < 1 {
+		return shape.TooFew("Metadata", 1)
+	}
+	if len(s.Metadata) > 5 {
+		return shape.TooMany("Metadata", 5)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Metadata)) {
+		if err := ruleMetadataKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Metadata", k0))
+		}
+		v0 := s.Metadata[k0]
+		if err := v0.Validate(); err != nil {
+			return shape.Prefix(err, shape.Key("Metadata", k0))
+		}
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -3239,8 +3892,12 @@ type CreatePatchBaselineRequest struct {
 	Tags                                     []Tag                 `json:"Tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreatePatchBaselineRequest that fails Validate is answered with.
+func (*CreatePatchBaselineRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreatePatchBaselineRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3251,17 +3908,42 @@ func (s *CreatePatchBaselineRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleBaselineName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if err := s.GlobalFilters.Validate(); err != nil {
 		return shape.Prefix(err, "GlobalFilters")
 	}
 	if err := s.ApprovalRules.Validate(); err != nil {
 		return shape.Prefix(err, "ApprovalRules")
 	}
+	if len(s.ApprovedPatches) > 50 {
+		return shape.TooMany("ApprovedPatches", 50)
+	}
+	for i0 := range s.ApprovedPatches {
+		if err := rulePatchId.Check(s.ApprovedPatches[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("ApprovedPatches", i0))
+		}
+	}
 	if s.ApprovedPatchesComplianceLevel != "" && !s.ApprovedPatchesComplianceLevel.IsKnown() {
 		return shape.InvalidEnum("ApprovedPatchesComplianceLevel", s.ApprovedPatchesComplianceLevel, s.ApprovedPatchesComplianceLevel.Values())
 	}
+	if len(s.RejectedPatches) > 50 {
+		return shape.TooMany("RejectedPatches", 50)
+	}
+	for i0 := range s.RejectedPatches {
+		if err := rulePatchId.Check(s.RejectedPatches[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("RejectedPatches", i0))
+		}
+	}
 	if s.RejectedPatchesAction != "" && !s.RejectedPatchesAction.IsKnown() {
 		return shape.InvalidEnum("RejectedPatchesAction", s.RejectedPatchesAction, s.RejectedPatchesAction.Values())
+	}
+	if err := ruleBaselineDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
+	if len(s.Sources) > 20 {
+		return shape.TooMany("Sources", 20)
 	}
 	for i0 := range s.Sources {
 		if err := s.Sources[i0].Validate(); err != nil {
@@ -3270,6 +3952,12 @@ func (s *CreatePatchBaselineRequest) Validate() error {
 	}
 	if s.AvailableSecurityUpdatesComplianceStatus != "" && !s.AvailableSecurityUpdatesComplianceStatus.IsKnown() {
 		return shape.InvalidEnum("AvailableSecurityUpdatesComplianceStatus", s.AvailableSecurityUpdatesComplianceStatus, s.AvailableSecurityUpdatesComplianceStatus.Values())
+	}
+	if err := ruleClientToken.CheckMember(s.ClientToken); err != nil {
+		return shape.Prefix(err, "ClientToken")
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -3298,8 +3986,12 @@ type CreateResourceDataSyncRequest struct {
 	SyncSource    *ResourceDataSyncSource        `json:"SyncSource,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a CreateResourceDataSyncRequest that fails Validate is answered with.
+func (*CreateResourceDataSyncRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *CreateResourceDataSyncRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3307,8 +3999,14 @@ func (s *CreateResourceDataSyncRequest) Validate() error {
 	if s.SyncName == "" {
 		return shape.Required("SyncName")
 	}
+	if err := ruleResourceDataSyncName.CheckMember(s.SyncName); err != nil {
+		return shape.Prefix(err, "SyncName")
+	}
 	if err := s.S3Destination.Validate(); err != nil {
 		return shape.Prefix(err, "S3Destination")
+	}
+	if err := ruleResourceDataSyncType.CheckMember(s.SyncType); err != nil {
+		return shape.Prefix(err, "SyncType")
 	}
 	if err := s.SyncSource.Validate(); err != nil {
 		return shape.Prefix(err, "SyncSource")
@@ -3370,14 +4068,21 @@ type DeleteActivationRequest struct {
 	ActivationId string `json:"ActivationId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteActivationRequest that fails Validate is answered with.
+func (*DeleteActivationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteActivationRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ActivationId == "" {
 		return shape.Required("ActivationId")
+	}
+	if err := ruleActivationId.CheckMember(s.ActivationId); err != nil {
+		return shape.Prefix(err, "ActivationId")
 	}
 	return nil
 }
@@ -3398,9 +4103,27 @@ type DeleteAssociationRequest struct {
 	AssociationId string `json:"AssociationId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DeleteAssociationRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DeleteAssociationRequest that fails Validate is answered with.
+func (*DeleteAssociationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DeleteAssociationRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if err := ruleAssociationId.CheckMember(s.AssociationId); err != nil {
+		return shape.Prefix(err, "AssociationId")
+	}
+	return nil
+}
 
 // DeleteAssociationResult is generated from the AWS model shape
 // DeleteAssociationResult.
@@ -3416,14 +4139,21 @@ type DeleteCloudConnectorRequest struct {
 	CloudConnectorId string `json:"CloudConnectorId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteCloudConnectorRequest that fails Validate is answered with.
+func (*DeleteCloudConnectorRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteCloudConnectorRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.CloudConnectorId == "" {
 		return shape.Required("CloudConnectorId")
+	}
+	if err := ruleCloudConnectorId.CheckMember(s.CloudConnectorId); err != nil {
+		return shape.Prefix(err, "CloudConnectorId")
 	}
 	return nil
 }
@@ -3447,14 +4177,27 @@ type DeleteDocumentRequest struct {
 	Force           bool   `json:"Force"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteDocumentRequest that fails Validate is answered with.
+func (*DeleteDocumentRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteDocumentRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := ruleDocumentName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if err := ruleDocumentVersionName.CheckMember(s.VersionName); err != nil {
+		return shape.Prefix(err, "VersionName")
 	}
 	return nil
 }
@@ -3476,8 +4219,12 @@ type DeleteInventoryRequest struct {
 	ClientToken        string                      `json:"ClientToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteInventoryRequest that fails Validate is answered with.
+func (*DeleteInventoryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteInventoryRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3485,8 +4232,14 @@ func (s *DeleteInventoryRequest) Validate() error {
 	if s.TypeName == "" {
 		return shape.Required("TypeName")
 	}
+	if err := ruleInventoryItemTypeName.CheckMember(s.TypeName); err != nil {
+		return shape.Prefix(err, "TypeName")
+	}
 	if s.SchemaDeleteOption != "" && !s.SchemaDeleteOption.IsKnown() {
 		return shape.InvalidEnum("SchemaDeleteOption", s.SchemaDeleteOption, s.SchemaDeleteOption.Values())
+	}
+	if err := ruleUUID.CheckMember(s.ClientToken); err != nil {
+		return shape.Prefix(err, "ClientToken")
 	}
 	return nil
 }
@@ -3509,14 +4262,21 @@ type DeleteMaintenanceWindowRequest struct {
 	WindowId string `json:"WindowId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteMaintenanceWindowRequest that fails Validate is answered with.
+func (*DeleteMaintenanceWindowRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteMaintenanceWindowRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
+	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
 	}
 	return nil
 }
@@ -3537,14 +4297,21 @@ type DeleteOpsItemRequest struct {
 	OpsItemId string `json:"OpsItemId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteOpsItemRequest that fails Validate is answered with.
+func (*DeleteOpsItemRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteOpsItemRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.OpsItemId == "" {
 		return shape.Required("OpsItemId")
+	}
+	if err := ruleOpsItemId.CheckMember(s.OpsItemId); err != nil {
+		return shape.Prefix(err, "OpsItemId")
 	}
 	return nil
 }
@@ -3563,14 +4330,21 @@ type DeleteOpsMetadataRequest struct {
 	OpsMetadataArn string `json:"OpsMetadataArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteOpsMetadataRequest that fails Validate is answered with.
+func (*DeleteOpsMetadataRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteOpsMetadataRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.OpsMetadataArn == "" {
 		return shape.Required("OpsMetadataArn")
+	}
+	if err := ruleOpsMetadataArn.CheckMember(s.OpsMetadataArn); err != nil {
+		return shape.Prefix(err, "OpsMetadataArn")
 	}
 	return nil
 }
@@ -3589,14 +4363,21 @@ type DeleteParameterRequest struct {
 	Name string `json:"Name,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteParameterRequest that fails Validate is answered with.
+func (*DeleteParameterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteParameterRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := rulePSParameterName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
 	}
 	return nil
 }
@@ -3615,14 +4396,29 @@ type DeleteParametersRequest struct {
 	Names []string `json:"Names,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteParametersRequest that fails Validate is answered with.
+func (*DeleteParametersRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteParametersRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Names == nil {
 		return shape.Required("Names")
+	}
+	if s.Names != nil && len(s.Names) < 1 {
+		return shape.TooFew("Names", 1)
+	}
+	if len(s.Names) > 10 {
+		return shape.TooMany("Names", 10)
+	}
+	for i0 := range s.Names {
+		if err := rulePSParameterName.Check(s.Names[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Names", i0))
+		}
 	}
 	return nil
 }
@@ -3644,14 +4440,21 @@ type DeletePatchBaselineRequest struct {
 	BaselineId string `json:"BaselineId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeletePatchBaselineRequest that fails Validate is answered with.
+func (*DeletePatchBaselineRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeletePatchBaselineRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.BaselineId == "" {
 		return shape.Required("BaselineId")
+	}
+	if err := ruleBaselineId.CheckMember(s.BaselineId); err != nil {
+		return shape.Prefix(err, "BaselineId")
 	}
 	return nil
 }
@@ -3673,14 +4476,24 @@ type DeleteResourceDataSyncRequest struct {
 	SyncType string `json:"SyncType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteResourceDataSyncRequest that fails Validate is answered with.
+func (*DeleteResourceDataSyncRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteResourceDataSyncRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SyncName == "" {
 		return shape.Required("SyncName")
+	}
+	if err := ruleResourceDataSyncName.CheckMember(s.SyncName); err != nil {
+		return shape.Prefix(err, "SyncName")
+	}
+	if err := ruleResourceDataSyncType.CheckMember(s.SyncType); err != nil {
+		return shape.Prefix(err, "SyncType")
 	}
 	return nil
 }
@@ -3701,14 +4514,21 @@ type DeleteResourcePolicyRequest struct {
 	PolicyHash  string `json:"PolicyHash,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeleteResourcePolicyRequest that fails Validate is answered with.
+func (*DeleteResourcePolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeleteResourcePolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ResourceArn == "" {
 		return shape.Required("ResourceArn")
+	}
+	if err := ruleResourceArnString.CheckMember(s.ResourceArn); err != nil {
+		return shape.Prefix(err, "ResourceArn")
 	}
 	if s.PolicyId == "" {
 		return shape.Required("PolicyId")
@@ -3733,14 +4553,21 @@ type DeregisterManagedInstanceRequest struct {
 	InstanceId string `json:"InstanceId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeregisterManagedInstanceRequest that fails Validate is answered with.
+func (*DeregisterManagedInstanceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeregisterManagedInstanceRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
+	}
+	if err := ruleManagedInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
 	}
 	return nil
 }
@@ -3760,8 +4587,14 @@ type DeregisterPatchBaselineForPatchGroupRequest struct {
 	PatchGroup string `json:"PatchGroup,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeregisterPatchBaselineForPatchGroupRequest that fails Validate is answered with.
+func (*DeregisterPatchBaselineForPatchGroupRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeregisterPatchBaselineForPatchGroupRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3769,8 +4602,14 @@ func (s *DeregisterPatchBaselineForPatchGroupRequest) Validate() error {
 	if s.BaselineId == "" {
 		return shape.Required("BaselineId")
 	}
+	if err := ruleBaselineId.CheckMember(s.BaselineId); err != nil {
+		return shape.Prefix(err, "BaselineId")
+	}
 	if s.PatchGroup == "" {
 		return shape.Required("PatchGroup")
+	}
+	if err := rulePatchGroup.CheckMember(s.PatchGroup); err != nil {
+		return shape.Prefix(err, "PatchGroup")
 	}
 	return nil
 }
@@ -3794,8 +4633,14 @@ type DeregisterTargetFromMaintenanceWindowRequest struct {
 	Safe           *bool  `json:"Safe,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeregisterTargetFromMaintenanceWindowRequest that fails Validate is answered with.
+func (*DeregisterTargetFromMaintenanceWindowRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeregisterTargetFromMaintenanceWindowRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3803,8 +4648,14 @@ func (s *DeregisterTargetFromMaintenanceWindowRequest) Validate() error {
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
 	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
 	if s.WindowTargetId == "" {
 		return shape.Required("WindowTargetId")
+	}
+	if err := ruleMaintenanceWindowTargetId.CheckMember(s.WindowTargetId); err != nil {
+		return shape.Prefix(err, "WindowTargetId")
 	}
 	return nil
 }
@@ -3827,8 +4678,14 @@ type DeregisterTaskFromMaintenanceWindowRequest struct {
 	WindowTaskId string `json:"WindowTaskId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DeregisterTaskFromMaintenanceWindowRequest that fails Validate is answered with.
+func (*DeregisterTaskFromMaintenanceWindowRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DeregisterTaskFromMaintenanceWindowRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3836,8 +4693,14 @@ func (s *DeregisterTaskFromMaintenanceWindowRequest) Validate() error {
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
 	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
 	if s.WindowTaskId == "" {
 		return shape.Required("WindowTaskId")
+	}
+	if err := ruleMaintenanceWindowTaskId.CheckMember(s.WindowTaskId); err != nil {
+		return shape.Prefix(err, "WindowTaskId")
 	}
 	return nil
 }
@@ -3859,8 +4722,9 @@ type DescribeActivationsFilter struct {
 	FilterValues []string                      `json:"FilterValues,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeActivationsFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -3908,8 +4772,12 @@ type DescribeActivationsRequest struct {
 	NextToken  string                      `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeActivationsRequest that fails Validate is answered with.
+func (*DescribeActivationsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeActivationsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3918,6 +4786,12 @@ func (s *DescribeActivationsRequest) Validate() error {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -3953,8 +4827,14 @@ type DescribeAssociationExecutionTargetsRequest struct {
 	NextToken     string                              `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeAssociationExecutionTargetsRequest that fails Validate is answered with.
+func (*DescribeAssociationExecutionTargetsRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeAssociationExecutionTargetsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -3962,13 +4842,28 @@ func (s *DescribeAssociationExecutionTargetsRequest) Validate() error {
 	if s.AssociationId == "" {
 		return shape.Required("AssociationId")
 	}
+	if err := ruleAssociationId.CheckMember(s.AssociationId); err != nil {
+		return shape.Prefix(err, "AssociationId")
+	}
 	if s.ExecutionId == "" {
 		return shape.Required("ExecutionId")
+	}
+	if err := ruleAssociationExecutionId.CheckMember(s.ExecutionId); err != nil {
+		return shape.Prefix(err, "ExecutionId")
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -3993,8 +4888,12 @@ type DescribeAssociationExecutionsRequest struct {
 	NextToken     string                       `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeAssociationExecutionsRequest that fails Validate is answered with.
+func (*DescribeAssociationExecutionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeAssociationExecutionsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4002,10 +4901,22 @@ func (s *DescribeAssociationExecutionsRequest) Validate() error {
 	if s.AssociationId == "" {
 		return shape.Required("AssociationId")
 	}
+	if err := ruleAssociationId.CheckMember(s.AssociationId); err != nil {
+		return shape.Prefix(err, "AssociationId")
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -4040,9 +4951,30 @@ type DescribeAssociationRequest struct {
 	AssociationVersion string `json:"AssociationVersion,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeAssociationRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeAssociationRequest that fails Validate is answered with.
+func (*DescribeAssociationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeAssociationRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if err := ruleAssociationId.CheckMember(s.AssociationId); err != nil {
+		return shape.Prefix(err, "AssociationId")
+	}
+	if err := ruleAssociationVersion.CheckMember(s.AssociationVersion); err != nil {
+		return shape.Prefix(err, "AssociationVersion")
+	}
+	return nil
+}
 
 // DescribeAssociationResult is generated from the AWS model shape
 // DescribeAssociationResult.
@@ -4070,16 +5002,32 @@ type DescribeAutomationExecutionsRequest struct {
 	NextToken  string                      `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeAutomationExecutionsRequest that fails Validate is answered with.
+func (*DescribeAutomationExecutionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeAutomationExecutionsRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 10 {
+		return shape.TooMany("Filters", 10)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -4115,8 +5063,14 @@ type DescribeAutomationStepExecutionsRequest struct {
 	ReverseOrder          *bool                 `json:"ReverseOrder,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeAutomationStepExecutionsRequest that fails Validate is answered with.
+func (*DescribeAutomationStepExecutionsRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeAutomationStepExecutionsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4124,10 +5078,25 @@ func (s *DescribeAutomationStepExecutionsRequest) Validate() error {
 	if s.AutomationExecutionId == "" {
 		return shape.Required("AutomationExecutionId")
 	}
+	if err := ruleAutomationExecutionId.CheckMember(s.AutomationExecutionId); err != nil {
+		return shape.Prefix(err, "AutomationExecutionId")
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 6 {
+		return shape.TooMany("Filters", 6)
+	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -4161,9 +5130,32 @@ type DescribeAvailablePatchesRequest struct {
 	NextToken  string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeAvailablePatchesRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeAvailablePatchesRequest that fails Validate is answered with.
+func (*DescribeAvailablePatchesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeAvailablePatchesRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
+	}
+	return nil
+}
 
 // DescribeAvailablePatchesResult is generated from the AWS model shape
 // DescribeAvailablePatchesResult.
@@ -4185,8 +5177,12 @@ type DescribeDocumentPermissionRequest struct {
 	NextToken      string                 `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeDocumentPermissionRequest that fails Validate is answered with.
+func (*DescribeDocumentPermissionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeDocumentPermissionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4194,11 +5190,20 @@ func (s *DescribeDocumentPermissionRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleDocumentName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if s.PermissionType == "" {
 		return shape.Required("PermissionType")
 	}
 	if s.PermissionType != "" && !s.PermissionType.IsKnown() {
 		return shape.InvalidEnum("PermissionType", s.PermissionType, s.PermissionType.Values())
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 200 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 200)
 	}
 	return nil
 }
@@ -4223,14 +5228,27 @@ type DescribeDocumentRequest struct {
 	VersionName     string `json:"VersionName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeDocumentRequest that fails Validate is answered with.
+func (*DescribeDocumentRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeDocumentRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if err := ruleDocumentVersionName.CheckMember(s.VersionName); err != nil {
+		return shape.Prefix(err, "VersionName")
 	}
 	return nil
 }
@@ -4261,14 +5279,29 @@ type DescribeEffectiveInstanceAssociationsRequest struct {
 	NextToken  string `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeEffectiveInstanceAssociationsRequest that fails Validate is answered with.
+func (*DescribeEffectiveInstanceAssociationsRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeEffectiveInstanceAssociationsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 5 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 5)
 	}
 	return nil
 }
@@ -4292,14 +5325,29 @@ type DescribeEffectivePatchesForPatchBaselineRequest struct {
 	NextToken  string `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeEffectivePatchesForPatchBaselineRequest that fails Validate is answered with.
+func (*DescribeEffectivePatchesForPatchBaselineRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeEffectivePatchesForPatchBaselineRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.BaselineId == "" {
 		return shape.Required("BaselineId")
+	}
+	if err := ruleBaselineId.CheckMember(s.BaselineId); err != nil {
+		return shape.Prefix(err, "BaselineId")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
 	}
 	return nil
 }
@@ -4333,14 +5381,29 @@ type DescribeInstanceAssociationsStatusRequest struct {
 	NextToken  string `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeInstanceAssociationsStatusRequest that fails Validate is answered with.
+func (*DescribeInstanceAssociationsStatusRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeInstanceAssociationsStatusRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -4365,8 +5428,12 @@ type DescribeInstanceInformationRequest struct {
 	NextToken                     string                            `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeInstanceInformationRequest that fails Validate is answered with.
+func (*DescribeInstanceInformationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeInstanceInformationRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4380,6 +5447,12 @@ func (s *DescribeInstanceInformationRequest) Validate() error {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 5 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 5)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -4414,8 +5487,14 @@ type DescribeInstancePatchStatesForPatchGroupRequest struct {
 	MaxResults *int32                     `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeInstancePatchStatesForPatchGroupRequest that fails Validate is answered with.
+func (*DescribeInstancePatchStatesForPatchGroupRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeInstancePatchStatesForPatchGroupRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4423,10 +5502,22 @@ func (s *DescribeInstancePatchStatesForPatchGroupRequest) Validate() error {
 	if s.PatchGroup == "" {
 		return shape.Required("PatchGroup")
 	}
+	if err := rulePatchGroup.CheckMember(s.PatchGroup); err != nil {
+		return shape.Prefix(err, "PatchGroup")
+	}
+	if len(s.Filters) > 4 {
+		return shape.TooMany("Filters", 4)
+	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 10 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 10)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
 	}
 	return nil
 }
@@ -4460,14 +5551,32 @@ type DescribeInstancePatchStatesRequest struct {
 	MaxResults  *int32   `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeInstancePatchStatesRequest that fails Validate is answered with.
+func (*DescribeInstancePatchStatesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeInstancePatchStatesRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.InstanceIds == nil {
 		return shape.Required("InstanceIds")
+	}
+	if len(s.InstanceIds) > 50 {
+		return shape.TooMany("InstanceIds", 50)
+	}
+	for i0 := range s.InstanceIds {
+		if err := ruleInstanceId.Check(s.InstanceIds[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("InstanceIds", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 10 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 10)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
 	}
 	return nil
 }
@@ -4502,14 +5611,35 @@ type DescribeInstancePatchesRequest struct {
 	MaxResults *int32                    `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeInstancePatchesRequest that fails Validate is answered with.
+func (*DescribeInstancePatchesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeInstancePatchesRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 10 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 10)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
 	}
 	return nil
 }
@@ -4544,21 +5674,43 @@ type DescribeInstancePropertiesRequest struct {
 	NextToken                  string                         `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeInstancePropertiesRequest that fails Validate is answered with.
+func (*DescribeInstancePropertiesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeInstancePropertiesRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.InstancePropertyFilterList != nil && len(s.InstancePropertyFilterList) < 1 {
+		return shape.TooFew("InstancePropertyFilterList", 1)
+	}
+	if len(s.InstancePropertyFilterList) > 40 {
+		return shape.TooMany("InstancePropertyFilterList", 40)
 	}
 	for i0 := range s.InstancePropertyFilterList {
 		if err := s.InstancePropertyFilterList[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("InstancePropertyFilterList", i0))
 		}
 	}
+	if s.FiltersWithOperator != nil && len(s.FiltersWithOperator) < 1 {
+		return shape.TooFew("FiltersWithOperator", 1)
+	}
+	if len(s.FiltersWithOperator) > 40 {
+		return shape.TooMany("FiltersWithOperator", 40)
+	}
 	for i0 := range s.FiltersWithOperator {
 		if err := s.FiltersWithOperator[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("FiltersWithOperator", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 5 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 5)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 1000 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 1000)
 	}
 	return nil
 }
@@ -4592,9 +5744,27 @@ type DescribeInventoryDeletionsRequest struct {
 	MaxResults *int32 `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeInventoryDeletionsRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeInventoryDeletionsRequest that fails Validate is answered with.
+func (*DescribeInventoryDeletionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeInventoryDeletionsRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleUUID.CheckMember(s.DeletionId); err != nil {
+		return shape.Prefix(err, "DeletionId")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
+	}
+	return nil
+}
 
 // DescribeInventoryDeletionsResult is generated from the AWS model shape
 // DescribeInventoryDeletionsResult.
@@ -4627,8 +5797,14 @@ type DescribeMaintenanceWindowExecutionTaskInvocationsRequest struct {
 	NextToken         string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeMaintenanceWindowExecutionTaskInvocationsRequest that fails Validate is answered with.
+func (*DescribeMaintenanceWindowExecutionTaskInvocationsRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeMaintenanceWindowExecutionTaskInvocationsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4636,8 +5812,28 @@ func (s *DescribeMaintenanceWindowExecutionTaskInvocationsRequest) Validate() er
 	if s.WindowExecutionId == "" {
 		return shape.Required("WindowExecutionId")
 	}
+	if err := ruleMaintenanceWindowExecutionId.CheckMember(s.WindowExecutionId); err != nil {
+		return shape.Prefix(err, "WindowExecutionId")
+	}
 	if s.TaskId == "" {
 		return shape.Required("TaskId")
+	}
+	if err := ruleMaintenanceWindowExecutionTaskId.CheckMember(s.TaskId); err != nil {
+		return shape.Prefix(err, "TaskId")
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 10 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 10)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
 	}
 	return nil
 }
@@ -4672,14 +5868,37 @@ type DescribeMaintenanceWindowExecutionTasksRequest struct {
 	NextToken         string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeMaintenanceWindowExecutionTasksRequest that fails Validate is answered with.
+func (*DescribeMaintenanceWindowExecutionTasksRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeMaintenanceWindowExecutionTasksRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowExecutionId == "" {
 		return shape.Required("WindowExecutionId")
+	}
+	if err := ruleMaintenanceWindowExecutionId.CheckMember(s.WindowExecutionId); err != nil {
+		return shape.Prefix(err, "WindowExecutionId")
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 10 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 10)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
 	}
 	return nil
 }
@@ -4714,14 +5933,37 @@ type DescribeMaintenanceWindowExecutionsRequest struct {
 	NextToken  string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeMaintenanceWindowExecutionsRequest that fails Validate is answered with.
+func (*DescribeMaintenanceWindowExecutionsRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeMaintenanceWindowExecutionsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
+	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 10 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 10)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
 	}
 	return nil
 }
@@ -4758,14 +6000,42 @@ type DescribeMaintenanceWindowScheduleRequest struct {
 	NextToken    string                        `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeMaintenanceWindowScheduleRequest that fails Validate is answered with.
+func (*DescribeMaintenanceWindowScheduleRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeMaintenanceWindowScheduleRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
 	if s.ResourceType != "" && !s.ResourceType.IsKnown() {
 		return shape.InvalidEnum("ResourceType", s.ResourceType, s.ResourceType.Values())
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
 	}
 	return nil
 }
@@ -4790,14 +6060,37 @@ type DescribeMaintenanceWindowTargetsRequest struct {
 	NextToken  string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeMaintenanceWindowTargetsRequest that fails Validate is answered with.
+func (*DescribeMaintenanceWindowTargetsRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeMaintenanceWindowTargetsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
+	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 10 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 10)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
 	}
 	return nil
 }
@@ -4832,14 +6125,37 @@ type DescribeMaintenanceWindowTasksRequest struct {
 	NextToken  string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeMaintenanceWindowTasksRequest that fails Validate is answered with.
+func (*DescribeMaintenanceWindowTasksRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeMaintenanceWindowTasksRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
+	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 10 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 10)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
 	}
 	return nil
 }
@@ -4874,8 +6190,14 @@ type DescribeMaintenanceWindowsForTargetRequest struct {
 	NextToken    string                        `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeMaintenanceWindowsForTargetRequest that fails Validate is answered with.
+func (*DescribeMaintenanceWindowsForTargetRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeMaintenanceWindowsForTargetRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4883,11 +6205,22 @@ func (s *DescribeMaintenanceWindowsForTargetRequest) Validate() error {
 	if s.Targets == nil {
 		return shape.Required("Targets")
 	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
 	if s.ResourceType == "" {
 		return shape.Required("ResourceType")
 	}
 	if s.ResourceType != "" && !s.ResourceType.IsKnown() {
 		return shape.InvalidEnum("ResourceType", s.ResourceType, s.ResourceType.Values())
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
 	}
 	return nil
 }
@@ -4911,9 +6244,32 @@ type DescribeMaintenanceWindowsRequest struct {
 	NextToken  string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribeMaintenanceWindowsRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribeMaintenanceWindowsRequest that fails Validate is answered with.
+func (*DescribeMaintenanceWindowsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribeMaintenanceWindowsRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 10 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 10)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
+	}
+	return nil
+}
 
 // DescribeMaintenanceWindowsResult is generated from the AWS model shape
 // DescribeMaintenanceWindowsResult.
@@ -4934,8 +6290,12 @@ type DescribeOpsItemsRequest struct {
 	NextToken      string          `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeOpsItemsRequest that fails Validate is answered with.
+func (*DescribeOpsItemsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeOpsItemsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4944,6 +6304,12 @@ func (s *DescribeOpsItemsRequest) Validate() error {
 		if err := s.OpsItemFilters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("OpsItemFilters", i0))
 		}
+	}
+	if s.MaxResults != 0 && s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", s.MaxResults, 1)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", s.MaxResults, 50)
 	}
 	return nil
 }
@@ -4979,8 +6345,12 @@ type DescribeParametersRequest struct {
 	Shared           *bool                   `json:"Shared,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeParametersRequest that fails Validate is answered with.
+func (*DescribeParametersRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeParametersRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -4994,6 +6364,12 @@ func (s *DescribeParametersRequest) Validate() error {
 		if err := s.ParameterFilters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("ParameterFilters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -5027,9 +6403,32 @@ type DescribePatchBaselinesRequest struct {
 	NextToken  string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribePatchBaselinesRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribePatchBaselinesRequest that fails Validate is answered with.
+func (*DescribePatchBaselinesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribePatchBaselinesRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
+	}
+	return nil
+}
 
 // DescribePatchBaselinesResult is generated from the AWS model shape
 // DescribePatchBaselinesResult.
@@ -5058,14 +6457,21 @@ type DescribePatchGroupStateRequest struct {
 	PatchGroup string `json:"PatchGroup,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribePatchGroupStateRequest that fails Validate is answered with.
+func (*DescribePatchGroupStateRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribePatchGroupStateRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.PatchGroup == "" {
 		return shape.Required("PatchGroup")
+	}
+	if err := rulePatchGroup.CheckMember(s.PatchGroup); err != nil {
+		return shape.Prefix(err, "PatchGroup")
 	}
 	return nil
 }
@@ -5100,9 +6506,32 @@ type DescribePatchGroupsRequest struct {
 	NextToken  string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DescribePatchGroupsRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a DescribePatchGroupsRequest that fails Validate is answered with.
+func (*DescribePatchGroupsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DescribePatchGroupsRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 100 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 100)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	return nil
+}
 
 // DescribePatchGroupsResult is generated from the AWS model shape
 // DescribePatchGroupsResult.
@@ -5135,8 +6564,12 @@ type DescribePatchPropertiesRequest struct {
 	NextToken       string          `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribePatchPropertiesRequest that fails Validate is answered with.
+func (*DescribePatchPropertiesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribePatchPropertiesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5155,6 +6588,12 @@ func (s *DescribePatchPropertiesRequest) Validate() error {
 	}
 	if s.PatchSet != "" && !s.PatchSet.IsKnown() {
 		return shape.InvalidEnum("PatchSet", s.PatchSet, s.PatchSet.Values())
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -5179,8 +6618,12 @@ type DescribeSessionsRequest struct {
 	Filters    []SessionFilter `json:"Filters,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DescribeSessionsRequest that fails Validate is answered with.
+func (*DescribeSessionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DescribeSessionsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -5190,6 +6633,18 @@ func (s *DescribeSessionsRequest) Validate() error {
 	}
 	if s.State != "" && !s.State.IsKnown() {
 		return shape.InvalidEnum("State", s.State, s.State.Values())
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 200 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 200)
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 6 {
+		return shape.TooMany("Filters", 6)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
@@ -5227,14 +6682,23 @@ type DisassociateOpsItemRelatedItemRequest struct {
 	AssociationId string `json:"AssociationId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DisassociateOpsItemRelatedItemRequest that fails Validate is answered with.
+func (*DisassociateOpsItemRelatedItemRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DisassociateOpsItemRelatedItemRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.OpsItemId == "" {
 		return shape.Required("OpsItemId")
+	}
+	if err := ruleOpsItemId.CheckMember(s.OpsItemId); err != nil {
+		return shape.Prefix(err, "OpsItemId")
 	}
 	if s.AssociationId == "" {
 		return shape.Required("AssociationId")
@@ -5360,8 +6824,9 @@ type DocumentFilter struct {
 	Value string            `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DocumentFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -5374,6 +6839,9 @@ func (s *DocumentFilter) Validate() error {
 	}
 	if s.Value == "" {
 		return shape.Required("value")
+	}
+	if err := ruleDocumentFilterValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "value")
 	}
 	return nil
 }
@@ -5520,9 +6988,23 @@ type DocumentKeyValuesFilter struct {
 	Values []string `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *DocumentKeyValuesFilter) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *DocumentKeyValuesFilter) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleDocumentKeyValuesFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	for i0 := range s.Values {
+		if err := ruleDocumentKeyValuesFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
+	}
+	return nil
+}
 
 // DocumentLimitExceeded: You can have at most 500 active SSM documents.
 type DocumentLimitExceeded struct {
@@ -5669,14 +7151,27 @@ type DocumentRequires struct {
 	VersionName string `json:"VersionName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DocumentRequires) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.Version); err != nil {
+		return shape.Prefix(err, "Version")
+	}
+	if err := ruleRequireType.CheckMember(s.RequireType); err != nil {
+		return shape.Prefix(err, "RequireType")
+	}
+	if err := ruleDocumentVersionName.CheckMember(s.VersionName); err != nil {
+		return shape.Prefix(err, "VersionName")
 	}
 	return nil
 }
@@ -5719,14 +7214,18 @@ type DocumentReviewCommentSource struct {
 	Content string                    `json:"Content,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DocumentReviewCommentSource) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
+	}
+	if err := ruleDocumentReviewComment.CheckMember(s.Content); err != nil {
+		return shape.Prefix(err, "Content")
 	}
 	return nil
 }
@@ -5789,8 +7288,9 @@ type DocumentReviews struct {
 	Comment []DocumentReviewCommentSource `json:"Comment,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DocumentReviews) Validate() error {
 	if s == nil {
 		return nil
@@ -5800,6 +7300,9 @@ func (s *DocumentReviews) Validate() error {
 	}
 	if s.Action != "" && !s.Action.IsKnown() {
 		return shape.InvalidEnum("Action", s.Action, s.Action.Values())
+	}
+	if len(s.Comment) > 1 {
+		return shape.TooMany("Comment", 1)
 	}
 	for i0 := range s.Comment {
 		if err := s.Comment[i0].Validate(); err != nil {
@@ -6000,8 +7503,9 @@ type ExecutionInputs struct {
 	Automation *AutomationExecutionInputs `json:"Automation,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ExecutionInputs) Validate() error {
 	if s == nil {
 		return nil
@@ -6191,14 +7695,21 @@ type GetAccessTokenRequest struct {
 	AccessRequestId string `json:"AccessRequestId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetAccessTokenRequest that fails Validate is answered with.
+func (*GetAccessTokenRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetAccessTokenRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.AccessRequestId == "" {
 		return shape.Required("AccessRequestId")
+	}
+	if err := ruleAccessRequestId.CheckMember(s.AccessRequestId); err != nil {
+		return shape.Prefix(err, "AccessRequestId")
 	}
 	return nil
 }
@@ -6231,14 +7742,21 @@ type GetAutomationExecutionRequest struct {
 	AutomationExecutionId string `json:"AutomationExecutionId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetAutomationExecutionRequest that fails Validate is answered with.
+func (*GetAutomationExecutionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetAutomationExecutionRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.AutomationExecutionId == "" {
 		return shape.Required("AutomationExecutionId")
+	}
+	if err := ruleAutomationExecutionId.CheckMember(s.AutomationExecutionId); err != nil {
+		return shape.Prefix(err, "AutomationExecutionId")
 	}
 	return nil
 }
@@ -6268,8 +7786,12 @@ type GetCalendarStateRequest struct {
 	AtTime        string   `json:"AtTime,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetCalendarStateRequest that fails Validate is answered with.
+func (*GetCalendarStateRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetCalendarStateRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6306,14 +7828,21 @@ type GetCloudConnectorRequest struct {
 	CloudConnectorId string `json:"CloudConnectorId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetCloudConnectorRequest that fails Validate is answered with.
+func (*GetCloudConnectorRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetCloudConnectorRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.CloudConnectorId == "" {
 		return shape.Required("CloudConnectorId")
+	}
+	if err := ruleCloudConnectorId.CheckMember(s.CloudConnectorId); err != nil {
+		return shape.Prefix(err, "CloudConnectorId")
 	}
 	return nil
 }
@@ -6351,8 +7880,12 @@ type GetCommandInvocationRequest struct {
 	PluginName string `json:"PluginName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetCommandInvocationRequest that fails Validate is answered with.
+func (*GetCommandInvocationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetCommandInvocationRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6360,8 +7893,17 @@ func (s *GetCommandInvocationRequest) Validate() error {
 	if s.CommandId == "" {
 		return shape.Required("CommandId")
 	}
+	if err := ruleCommandId.CheckMember(s.CommandId); err != nil {
+		return shape.Prefix(err, "CommandId")
+	}
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if err := ruleCommandPluginName.CheckMember(s.PluginName); err != nil {
+		return shape.Prefix(err, "PluginName")
 	}
 	return nil
 }
@@ -6397,6 +7939,9 @@ func (s *GetCommandInvocationResult) Validate() error {
 	if s.Status != "" && !s.Status.IsKnown() {
 		return shape.InvalidEnum("Status", s.Status, s.Status.Values())
 	}
+	if err := s.CloudWatchOutputConfig.Validate(); err != nil {
+		return shape.Prefix(err, "CloudWatchOutputConfig")
+	}
 	return nil
 }
 
@@ -6406,14 +7951,21 @@ type GetConnectionStatusRequest struct {
 	Target string `json:"Target,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetConnectionStatusRequest that fails Validate is answered with.
+func (*GetConnectionStatusRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetConnectionStatusRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Target == "" {
 		return shape.Required("Target")
+	}
+	if err := ruleSessionTarget.CheckMember(s.Target); err != nil {
+		return shape.Prefix(err, "Target")
 	}
 	return nil
 }
@@ -6443,8 +7995,12 @@ type GetDefaultPatchBaselineRequest struct {
 	OperatingSystem OperatingSystem `json:"OperatingSystem,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetDefaultPatchBaselineRequest that fails Validate is answered with.
+func (*GetDefaultPatchBaselineRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetDefaultPatchBaselineRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6483,8 +8039,14 @@ type GetDeployablePatchSnapshotForInstanceRequest struct {
 	UseS3DualStackEndpoint bool              `json:"UseS3DualStackEndpoint"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetDeployablePatchSnapshotForInstanceRequest that fails Validate is answered with.
+func (*GetDeployablePatchSnapshotForInstanceRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetDeployablePatchSnapshotForInstanceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6492,8 +8054,14 @@ func (s *GetDeployablePatchSnapshotForInstanceRequest) Validate() error {
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
 	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
 	if s.SnapshotId == "" {
 		return shape.Required("SnapshotId")
+	}
+	if err := ruleSnapshotId.CheckMember(s.SnapshotId); err != nil {
+		return shape.Prefix(err, "SnapshotId")
 	}
 	if err := s.BaselineOverride.Validate(); err != nil {
 		return shape.Prefix(err, "BaselineOverride")
@@ -6522,14 +8090,27 @@ type GetDocumentRequest struct {
 	DocumentFormat  DocumentFormat `json:"DocumentFormat,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetDocumentRequest that fails Validate is answered with.
+func (*GetDocumentRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetDocumentRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleDocumentVersionName.CheckMember(s.VersionName); err != nil {
+		return shape.Prefix(err, "VersionName")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
 	}
 	if s.DocumentFormat != "" && !s.DocumentFormat.IsKnown() {
 		return shape.InvalidEnum("DocumentFormat", s.DocumentFormat, s.DocumentFormat.Values())
@@ -6591,14 +8172,21 @@ type GetExecutionPreviewRequest struct {
 	ExecutionPreviewId string `json:"ExecutionPreviewId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetExecutionPreviewRequest that fails Validate is answered with.
+func (*GetExecutionPreviewRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetExecutionPreviewRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ExecutionPreviewId == "" {
 		return shape.Required("ExecutionPreviewId")
+	}
+	if err := ruleExecutionPreviewId.CheckMember(s.ExecutionPreviewId); err != nil {
+		return shape.Prefix(err, "ExecutionPreviewId")
 	}
 	return nil
 }
@@ -6638,26 +8226,54 @@ type GetInventoryRequest struct {
 	MaxResults       *int32                `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetInventoryRequest that fails Validate is answered with.
+func (*GetInventoryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetInventoryRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
 	}
+	if s.Aggregators != nil && len(s.Aggregators) < 1 {
+		return shape.TooFew("Aggregators", 1)
+	}
+	if len(s.Aggregators) > 10 {
+		return shape.TooMany("Aggregators", 10)
+	}
 	for i0 := range s.Aggregators {
 		if err := s.Aggregators[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Aggregators", i0))
 		}
 	}
+	if s.ResultAttributes != nil && len(s.ResultAttributes) < 1 {
+		return shape.TooFew("ResultAttributes", 1)
+	}
+	if len(s.ResultAttributes) > 1 {
+		return shape.TooMany("ResultAttributes", 1)
+	}
 	for i0 := range s.ResultAttributes {
 		if err := s.ResultAttributes[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("ResultAttributes", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -6692,9 +8308,27 @@ type GetInventorySchemaRequest struct {
 	SubType    *bool  `json:"SubType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *GetInventorySchemaRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a GetInventorySchemaRequest that fails Validate is answered with.
+func (*GetInventorySchemaRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *GetInventorySchemaRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleInventoryItemTypeNameFilter.CheckMember(s.TypeName); err != nil {
+		return shape.Prefix(err, "TypeName")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 50 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 50)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 200 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 200)
+	}
+	return nil
+}
 
 // GetInventorySchemaResult is generated from the AWS model shape
 // GetInventorySchemaResult.
@@ -6723,14 +8357,21 @@ type GetMaintenanceWindowExecutionRequest struct {
 	WindowExecutionId string `json:"WindowExecutionId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetMaintenanceWindowExecutionRequest that fails Validate is answered with.
+func (*GetMaintenanceWindowExecutionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetMaintenanceWindowExecutionRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowExecutionId == "" {
 		return shape.Required("WindowExecutionId")
+	}
+	if err := ruleMaintenanceWindowExecutionId.CheckMember(s.WindowExecutionId); err != nil {
+		return shape.Prefix(err, "WindowExecutionId")
 	}
 	return nil
 }
@@ -6766,8 +8407,14 @@ type GetMaintenanceWindowExecutionTaskInvocationRequest struct {
 	InvocationId      string `json:"InvocationId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetMaintenanceWindowExecutionTaskInvocationRequest that fails Validate is answered with.
+func (*GetMaintenanceWindowExecutionTaskInvocationRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetMaintenanceWindowExecutionTaskInvocationRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6775,11 +8422,20 @@ func (s *GetMaintenanceWindowExecutionTaskInvocationRequest) Validate() error {
 	if s.WindowExecutionId == "" {
 		return shape.Required("WindowExecutionId")
 	}
+	if err := ruleMaintenanceWindowExecutionId.CheckMember(s.WindowExecutionId); err != nil {
+		return shape.Prefix(err, "WindowExecutionId")
+	}
 	if s.TaskId == "" {
 		return shape.Required("TaskId")
 	}
+	if err := ruleMaintenanceWindowExecutionTaskId.CheckMember(s.TaskId); err != nil {
+		return shape.Prefix(err, "TaskId")
+	}
 	if s.InvocationId == "" {
 		return shape.Required("InvocationId")
+	}
+	if err := ruleMaintenanceWindowExecutionTaskInvocationId.CheckMember(s.InvocationId); err != nil {
+		return shape.Prefix(err, "InvocationId")
 	}
 	return nil
 }
@@ -6823,8 +8479,14 @@ type GetMaintenanceWindowExecutionTaskRequest struct {
 	TaskId            string `json:"TaskId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetMaintenanceWindowExecutionTaskRequest that fails Validate is answered with.
+func (*GetMaintenanceWindowExecutionTaskRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetMaintenanceWindowExecutionTaskRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6832,8 +8494,14 @@ func (s *GetMaintenanceWindowExecutionTaskRequest) Validate() error {
 	if s.WindowExecutionId == "" {
 		return shape.Required("WindowExecutionId")
 	}
+	if err := ruleMaintenanceWindowExecutionId.CheckMember(s.WindowExecutionId); err != nil {
+		return shape.Prefix(err, "WindowExecutionId")
+	}
 	if s.TaskId == "" {
 		return shape.Required("TaskId")
+	}
+	if err := ruleMaintenanceWindowExecutionTaskId.CheckMember(s.TaskId); err != nil {
+		return shape.Prefix(err, "TaskId")
 	}
 	return nil
 }
@@ -6867,6 +8535,14 @@ func (s *GetMaintenanceWindowExecutionTaskResult) Validate() error {
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
 	}
+	for i0 := range s.TaskParameters {
+		for _, k1 := range slices.Sorted(maps.Keys(s.TaskParameters[i0])) {
+			v1 := s.TaskParameters[i0][k1]
+			if err := v1.Validate(); err != nil {
+				return shape.Prefix(err, shape.Key(shape.Index("TaskParameters", i0), k1))
+			}
+		}
+	}
 	if s.Status != "" && !s.Status.IsKnown() {
 		return shape.InvalidEnum("Status", s.Status, s.Status.Values())
 	}
@@ -6887,14 +8563,21 @@ type GetMaintenanceWindowRequest struct {
 	WindowId string `json:"WindowId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetMaintenanceWindowRequest that fails Validate is answered with.
+func (*GetMaintenanceWindowRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetMaintenanceWindowRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
+	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
 	}
 	return nil
 }
@@ -6930,8 +8613,12 @@ type GetMaintenanceWindowTaskRequest struct {
 	WindowTaskId string `json:"WindowTaskId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetMaintenanceWindowTaskRequest that fails Validate is answered with.
+func (*GetMaintenanceWindowTaskRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetMaintenanceWindowTaskRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -6939,8 +8626,14 @@ func (s *GetMaintenanceWindowTaskRequest) Validate() error {
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
 	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
 	if s.WindowTaskId == "" {
 		return shape.Required("WindowTaskId")
+	}
+	if err := ruleMaintenanceWindowTaskId.CheckMember(s.WindowTaskId); err != nil {
+		return shape.Prefix(err, "WindowTaskId")
 	}
 	return nil
 }
@@ -6972,8 +8665,19 @@ func (s *GetMaintenanceWindowTaskResult) Validate() error {
 	if s == nil {
 		return nil
 	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
 	if s.TaskType != "" && !s.TaskType.IsKnown() {
 		return shape.InvalidEnum("TaskType", s.TaskType, s.TaskType.Values())
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.TaskParameters)) {
+		v0 := s.TaskParameters[k0]
+		if err := v0.Validate(); err != nil {
+			return shape.Prefix(err, shape.Key("TaskParameters", k0))
+		}
 	}
 	if err := s.TaskInvocationParameters.Validate(); err != nil {
 		return shape.Prefix(err, "TaskInvocationParameters")
@@ -6996,14 +8700,24 @@ type GetOpsItemRequest struct {
 	OpsItemArn string `json:"OpsItemArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetOpsItemRequest that fails Validate is answered with.
+func (*GetOpsItemRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetOpsItemRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.OpsItemId == "" {
 		return shape.Required("OpsItemId")
+	}
+	if err := ruleOpsItemId.CheckMember(s.OpsItemId); err != nil {
+		return shape.Prefix(err, "OpsItemId")
+	}
+	if err := ruleOpsItemArn.CheckMember(s.OpsItemArn); err != nil {
+		return shape.Prefix(err, "OpsItemArn")
 	}
 	return nil
 }
@@ -7033,14 +8747,27 @@ type GetOpsMetadataRequest struct {
 	NextToken      string `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetOpsMetadataRequest that fails Validate is answered with.
+func (*GetOpsMetadataRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetOpsMetadataRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.OpsMetadataArn == "" {
 		return shape.Required("OpsMetadataArn")
+	}
+	if err := ruleOpsMetadataArn.CheckMember(s.OpsMetadataArn); err != nil {
+		return shape.Prefix(err, "OpsMetadataArn")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 10 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 10)
 	}
 	return nil
 }
@@ -7055,7 +8782,18 @@ type GetOpsMetadataResult struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *GetOpsMetadataResult) Validate() error { return nil }
+func (s *GetOpsMetadataResult) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Metadata)) {
+		v0 := s.Metadata[k0]
+		if err := v0.Validate(); err != nil {
+			return shape.Prefix(err, shape.Key("Metadata", k0))
+		}
+	}
+	return nil
+}
 
 // GetOpsSummaryRequest is generated from the AWS model shape
 // GetOpsSummaryRequest.
@@ -7068,26 +8806,54 @@ type GetOpsSummaryRequest struct {
 	MaxResults       *int32               `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetOpsSummaryRequest that fails Validate is answered with.
+func (*GetOpsSummaryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetOpsSummaryRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleResourceDataSyncName.CheckMember(s.SyncName); err != nil {
+		return shape.Prefix(err, "SyncName")
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
 	}
+	if s.Aggregators != nil && len(s.Aggregators) < 1 {
+		return shape.TooFew("Aggregators", 1)
+	}
+	if len(s.Aggregators) > 12 {
+		return shape.TooMany("Aggregators", 12)
+	}
 	for i0 := range s.Aggregators {
 		if err := s.Aggregators[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Aggregators", i0))
 		}
 	}
+	if s.ResultAttributes != nil && len(s.ResultAttributes) < 1 {
+		return shape.TooFew("ResultAttributes", 1)
+	}
 	for i0 := range s.ResultAttributes {
 		if err := s.ResultAttributes[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("ResultAttributes", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -7112,14 +8878,27 @@ type GetParameterHistoryRequest struct {
 	NextToken      string `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetParameterHistoryRequest that fails Validate is answered with.
+func (*GetParameterHistoryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetParameterHistoryRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := rulePSParameterName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -7152,14 +8931,21 @@ type GetParameterRequest struct {
 	WithDecryption *bool  `json:"WithDecryption,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetParameterRequest that fails Validate is answered with.
+func (*GetParameterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetParameterRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := rulePSParameterName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
 	}
 	return nil
 }
@@ -7192,8 +8978,12 @@ type GetParametersByPathRequest struct {
 	NextToken        string                  `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetParametersByPathRequest that fails Validate is answered with.
+func (*GetParametersByPathRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetParametersByPathRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -7201,10 +8991,19 @@ func (s *GetParametersByPathRequest) Validate() error {
 	if s.Path == "" {
 		return shape.Required("Path")
 	}
+	if err := rulePSParameterName.CheckMember(s.Path); err != nil {
+		return shape.Prefix(err, "Path")
+	}
 	for i0 := range s.ParameterFilters {
 		if err := s.ParameterFilters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("ParameterFilters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 10 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 10)
 	}
 	return nil
 }
@@ -7237,14 +9036,29 @@ type GetParametersRequest struct {
 	WithDecryption *bool    `json:"WithDecryption,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetParametersRequest that fails Validate is answered with.
+func (*GetParametersRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetParametersRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Names == nil {
 		return shape.Required("Names")
+	}
+	if s.Names != nil && len(s.Names) < 1 {
+		return shape.TooFew("Names", 1)
+	}
+	if len(s.Names) > 10 {
+		return shape.TooMany("Names", 10)
+	}
+	for i0 := range s.Names {
+		if err := rulePSParameterName.Check(s.Names[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Names", i0))
+		}
 	}
 	return nil
 }
@@ -7277,14 +9091,21 @@ type GetPatchBaselineForPatchGroupRequest struct {
 	OperatingSystem OperatingSystem `json:"OperatingSystem,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetPatchBaselineForPatchGroupRequest that fails Validate is answered with.
+func (*GetPatchBaselineForPatchGroupRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetPatchBaselineForPatchGroupRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.PatchGroup == "" {
 		return shape.Required("PatchGroup")
+	}
+	if err := rulePatchGroup.CheckMember(s.PatchGroup); err != nil {
+		return shape.Prefix(err, "PatchGroup")
 	}
 	if s.OperatingSystem != "" && !s.OperatingSystem.IsKnown() {
 		return shape.InvalidEnum("OperatingSystem", s.OperatingSystem, s.OperatingSystem.Values())
@@ -7318,14 +9139,21 @@ type GetPatchBaselineRequest struct {
 	BaselineId string `json:"BaselineId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetPatchBaselineRequest that fails Validate is answered with.
+func (*GetPatchBaselineRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetPatchBaselineRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.BaselineId == "" {
 		return shape.Required("BaselineId")
+	}
+	if err := ruleBaselineId.CheckMember(s.BaselineId); err != nil {
+		return shape.Prefix(err, "BaselineId")
 	}
 	return nil
 }
@@ -7391,14 +9219,27 @@ type GetResourcePoliciesRequest struct {
 	MaxResults  int32  `json:"MaxResults"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetResourcePoliciesRequest that fails Validate is answered with.
+func (*GetResourcePoliciesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetResourcePoliciesRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ResourceArn == "" {
 		return shape.Required("ResourceArn")
+	}
+	if err := ruleResourceArnString.CheckMember(s.ResourceArn); err != nil {
+		return shape.Prefix(err, "ResourceArn")
+	}
+	if s.MaxResults != 0 && s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", s.MaxResults, 1)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", s.MaxResults, 50)
 	}
 	return nil
 }
@@ -7433,14 +9274,21 @@ type GetServiceSettingRequest struct {
 	SettingId string `json:"SettingId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetServiceSettingRequest that fails Validate is answered with.
+func (*GetServiceSettingRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetServiceSettingRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SettingId == "" {
 		return shape.Required("SettingId")
+	}
+	if err := ruleServiceSettingId.CheckMember(s.SettingId); err != nil {
+		return shape.Prefix(err, "SettingId")
 	}
 	return nil
 }
@@ -7553,9 +9401,18 @@ type InstanceAssociationOutputLocation struct {
 	S3Location *S3OutputLocation `json:"S3Location,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *InstanceAssociationOutputLocation) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *InstanceAssociationOutputLocation) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := s.S3Location.Validate(); err != nil {
+		return shape.Prefix(err, "S3Location")
+	}
+	return nil
+}
 
 // InstanceAssociationOutputUrl: The URL of S3 bucket where you want to store
 // the results of this request.
@@ -7682,8 +9539,9 @@ type InstanceInformationFilter struct {
 	ValueSet []string                     `json:"valueSet,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InstanceInformationFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -7696,6 +9554,17 @@ func (s *InstanceInformationFilter) Validate() error {
 	}
 	if s.ValueSet == nil {
 		return shape.Required("valueSet")
+	}
+	if s.ValueSet != nil && len(s.ValueSet) < 1 {
+		return shape.TooFew("valueSet", 1)
+	}
+	if len(s.ValueSet) > 100 {
+		return shape.TooMany("valueSet", 100)
+	}
+	for i0 := range s.ValueSet {
+		if err := ruleInstanceInformationFilterValue.Check(s.ValueSet[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("valueSet", i0))
+		}
 	}
 	return nil
 }
@@ -7746,8 +9615,9 @@ type InstanceInformationStringFilter struct {
 	Values []string `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InstanceInformationStringFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -7755,8 +9625,22 @@ func (s *InstanceInformationStringFilter) Validate() error {
 	if s.Key == "" {
 		return shape.Required("Key")
 	}
+	if err := ruleInstanceInformationStringFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 100 {
+		return shape.TooMany("Values", 100)
+	}
+	for i0 := range s.Values {
+		if err := ruleInstanceInformationFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	return nil
 }
@@ -7833,8 +9717,9 @@ type InstancePatchStateFilter struct {
 	Type   InstancePatchStateOperatorType `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InstancePatchStateFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -7842,8 +9727,17 @@ func (s *InstancePatchStateFilter) Validate() error {
 	if s.Key == "" {
 		return shape.Required("Key")
 	}
+	if err := ruleInstancePatchStateFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 1 {
+		return shape.TooMany("Values", 1)
 	}
 	if s.Type == "" {
 		return shape.Required("Type")
@@ -7942,8 +9836,9 @@ type InstancePropertyFilter struct {
 	ValueSet []string                  `json:"valueSet,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InstancePropertyFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -7956,6 +9851,17 @@ func (s *InstancePropertyFilter) Validate() error {
 	}
 	if s.ValueSet == nil {
 		return shape.Required("valueSet")
+	}
+	if s.ValueSet != nil && len(s.ValueSet) < 1 {
+		return shape.TooFew("valueSet", 1)
+	}
+	if len(s.ValueSet) > 40 {
+		return shape.TooMany("valueSet", 40)
+	}
+	for i0 := range s.ValueSet {
+		if err := ruleInstancePropertyFilterValue.Check(s.ValueSet[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("valueSet", i0))
+		}
 	}
 	return nil
 }
@@ -8042,8 +9948,9 @@ type InstancePropertyStringFilter struct {
 	Operator InstancePropertyFilterOperator `json:"Operator,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InstancePropertyStringFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -8051,8 +9958,22 @@ func (s *InstancePropertyStringFilter) Validate() error {
 	if s.Key == "" {
 		return shape.Required("Key")
 	}
+	if err := ruleInstancePropertyStringFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 40 {
+		return shape.TooMany("Values", 40)
+	}
+	for i0 := range s.Values {
+		if err := ruleInstancePropertyFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	if s.Operator != "" && !s.Operator.IsKnown() {
 		return shape.InvalidEnum("Operator", s.Operator, s.Operator.Values())
@@ -8528,16 +10449,32 @@ type InventoryAggregator struct {
 	Groups      []InventoryGroup      `json:"Groups,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InventoryAggregator) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleInventoryAggregatorExpression.CheckMember(s.Expression); err != nil {
+		return shape.Prefix(err, "Expression")
+	}
+	if s.Aggregators != nil && len(s.Aggregators) < 1 {
+		return shape.TooFew("Aggregators", 1)
+	}
+	if len(s.Aggregators) > 10 {
+		return shape.TooMany("Aggregators", 10)
 	}
 	for i0 := range s.Aggregators {
 		if err := s.Aggregators[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Aggregators", i0))
 		}
+	}
+	if s.Groups != nil && len(s.Groups) < 1 {
+		return shape.TooFew("Groups", 1)
+	}
+	if len(s.Groups) > 15 {
+		return shape.TooMany("Groups", 15)
 	}
 	for i0 := range s.Groups {
 		if err := s.Groups[i0].Validate(); err != nil {
@@ -8655,8 +10592,9 @@ type InventoryFilter struct {
 	Type   InventoryQueryOperatorType `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InventoryFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -8664,8 +10602,17 @@ func (s *InventoryFilter) Validate() error {
 	if s.Key == "" {
 		return shape.Required("Key")
 	}
+	if err := ruleInventoryFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 40 {
+		return shape.TooMany("Values", 40)
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
@@ -8680,8 +10627,9 @@ type InventoryGroup struct {
 	Filters []InventoryFilter `json:"Filters,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InventoryGroup) Validate() error {
 	if s == nil {
 		return nil
@@ -8689,8 +10637,17 @@ func (s *InventoryGroup) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleInventoryGroupName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if s.Filters == nil {
 		return shape.Required("Filters")
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
@@ -8711,8 +10668,9 @@ type InventoryItem struct {
 	Context       map[string]string   `json:"Context,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *InventoryItem) Validate() error {
 	if s == nil {
 		return nil
@@ -8720,11 +10678,52 @@ func (s *InventoryItem) Validate() error {
 	if s.TypeName == "" {
 		return shape.Required("TypeName")
 	}
+	if err := ruleInventoryItemTypeName.CheckMember(s.TypeName); err != nil {
+		return shape.Prefix(err, "TypeName")
+	}
 	if s.SchemaVersion == "" {
 		return shape.Required("SchemaVersion")
 	}
+	if err := ruleInventoryItemSchemaVersion.CheckMember(s.SchemaVersion); err != nil {
+		return shape.Prefix(err, "SchemaVersion")
+	}
 	if s.CaptureTime == "" {
 		return shape.Required("CaptureTime")
+	}
+	if err := ruleInventoryItemCaptureTime.CheckMember(s.CaptureTime); err != nil {
+		return shape.Prefix(err, "CaptureTime")
+	}
+	if err := ruleInventoryItemContentHash.CheckMember(s.ContentHash); err != nil {
+		return shape.Prefix(err, "ContentHash")
+	}
+	if len(s.Content) > 10000 {
+		return shape.TooMany("Content", 10000)
+	}
+	for i0 := range s.Content {
+		if len(s.Content[i0]) > 50 {
+			return shape.TooMany(shape.Index("Content", i0), 50)
+		}
+		for _, k1 := range slices.Sorted(maps.Keys(s.Content[i0])) {
+			if err := ruleAttributeName.Check(k1); err != nil {
+				return shape.Prefix(err, shape.Key(shape.Index("Content", i0), k1))
+			}
+			v1 := s.Content[i0][k1]
+			if err := ruleAttributeValue.Check(v1); err != nil {
+				return shape.Prefix(err, shape.Key(shape.Index("Content", i0), k1))
+			}
+		}
+	}
+	if len(s.Context) > 50 {
+		return shape.TooMany("Context", 50)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Context)) {
+		if err := ruleAttributeName.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Context", k0))
+		}
+		v0 := s.Context[k0]
+		if err := ruleAttributeValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("Context", k0))
+		}
 	}
 	return nil
 }
@@ -8929,8 +10928,12 @@ type LabelParameterVersionRequest struct {
 	Labels           []string `json:"Labels,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a LabelParameterVersionRequest that fails Validate is answered with.
+func (*LabelParameterVersionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *LabelParameterVersionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -8938,8 +10941,22 @@ func (s *LabelParameterVersionRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := rulePSParameterName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if s.Labels == nil {
 		return shape.Required("Labels")
+	}
+	if s.Labels != nil && len(s.Labels) < 1 {
+		return shape.TooFew("Labels", 1)
+	}
+	if len(s.Labels) > 10 {
+		return shape.TooMany("Labels", 10)
+	}
+	for i0 := range s.Labels {
+		if err := ruleParameterLabel.Check(s.Labels[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Labels", i0))
+		}
 	}
 	return nil
 }
@@ -8992,14 +11009,27 @@ type ListAssociationVersionsRequest struct {
 	NextToken     string `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListAssociationVersionsRequest that fails Validate is answered with.
+func (*ListAssociationVersionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListAssociationVersionsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.AssociationId == "" {
 		return shape.Required("AssociationId")
+	}
+	if err := ruleAssociationId.CheckMember(s.AssociationId); err != nil {
+		return shape.Prefix(err, "AssociationId")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9033,16 +11063,29 @@ type ListAssociationsRequest struct {
 	NextToken             string              `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListAssociationsRequest that fails Validate is answered with.
+func (*ListAssociationsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListAssociationsRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.AssociationFilterList != nil && len(s.AssociationFilterList) < 1 {
+		return shape.TooFew("AssociationFilterList", 1)
 	}
 	for i0 := range s.AssociationFilterList {
 		if err := s.AssociationFilterList[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("AssociationFilterList", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9056,7 +11099,17 @@ type ListAssociationsResult struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *ListAssociationsResult) Validate() error { return nil }
+func (s *ListAssociationsResult) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Associations {
+		if err := s.Associations[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Associations", i0))
+		}
+	}
+	return nil
+}
 
 // ListCloudConnectorsRequest is generated from the AWS model shape
 // ListCloudConnectorsRequest.
@@ -9066,11 +11119,27 @@ type ListCloudConnectorsRequest struct {
 	Filters    []CloudConnectorFilter `json:"Filters,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListCloudConnectorsRequest that fails Validate is answered with.
+func (*ListCloudConnectorsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListCloudConnectorsRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.MaxResults != nil && *s.MaxResults < 0 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 0)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 10 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 10)
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 2 {
+		return shape.TooMany("Filters", 2)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
@@ -9102,11 +11171,33 @@ type ListCommandInvocationsRequest struct {
 	Details    bool            `json:"Details"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListCommandInvocationsRequest that fails Validate is answered with.
+func (*ListCommandInvocationsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListCommandInvocationsRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleCommandId.CheckMember(s.CommandId); err != nil {
+		return shape.Prefix(err, "CommandId")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
@@ -9147,11 +11238,33 @@ type ListCommandsRequest struct {
 	Filters    []CommandFilter `json:"Filters,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListCommandsRequest that fails Validate is answered with.
+func (*ListCommandsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListCommandsRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleCommandId.CheckMember(s.CommandId); err != nil {
+		return shape.Prefix(err, "CommandId")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
@@ -9191,8 +11304,12 @@ type ListComplianceItemsRequest struct {
 	MaxResults    *int32                   `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListComplianceItemsRequest that fails Validate is answered with.
+func (*ListComplianceItemsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListComplianceItemsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9201,6 +11318,28 @@ func (s *ListComplianceItemsRequest) Validate() error {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.ResourceIds != nil && len(s.ResourceIds) < 1 {
+		return shape.TooFew("ResourceIds", 1)
+	}
+	for i0 := range s.ResourceIds {
+		if err := ruleComplianceResourceId.Check(s.ResourceIds[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("ResourceIds", i0))
+		}
+	}
+	if s.ResourceTypes != nil && len(s.ResourceTypes) < 1 {
+		return shape.TooFew("ResourceTypes", 1)
+	}
+	for i0 := range s.ResourceTypes {
+		if err := ruleComplianceResourceType.Check(s.ResourceTypes[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("ResourceTypes", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9234,8 +11373,12 @@ type ListComplianceSummariesRequest struct {
 	MaxResults *int32                   `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListComplianceSummariesRequest that fails Validate is answered with.
+func (*ListComplianceSummariesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListComplianceSummariesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9244,6 +11387,12 @@ func (s *ListComplianceSummariesRequest) Validate() error {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9269,8 +11418,12 @@ type ListDocumentMetadataHistoryRequest struct {
 	MaxResults      *int32               `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListDocumentMetadataHistoryRequest that fails Validate is answered with.
+func (*ListDocumentMetadataHistoryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListDocumentMetadataHistoryRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9278,11 +11431,23 @@ func (s *ListDocumentMetadataHistoryRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleDocumentName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
 	if s.Metadata == "" {
 		return shape.Required("Metadata")
 	}
 	if s.Metadata != "" && !s.Metadata.IsKnown() {
 		return shape.InvalidEnum("Metadata", s.Metadata, s.Metadata.Values())
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9317,14 +11482,27 @@ type ListDocumentVersionsRequest struct {
 	NextToken  string `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListDocumentVersionsRequest that fails Validate is answered with.
+func (*ListDocumentVersionsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListDocumentVersionsRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9359,16 +11537,37 @@ type ListDocumentsRequest struct {
 	NextToken          string                    `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListDocumentsRequest that fails Validate is answered with.
+func (*ListDocumentsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListDocumentsRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if s.DocumentFilterList != nil && len(s.DocumentFilterList) < 1 {
+		return shape.TooFew("DocumentFilterList", 1)
 	}
 	for i0 := range s.DocumentFilterList {
 		if err := s.DocumentFilterList[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("DocumentFilterList", i0))
 		}
+	}
+	if len(s.Filters) > 6 {
+		return shape.TooMany("Filters", 6)
+	}
+	for i0 := range s.Filters {
+		if err := s.Filters[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Filters", i0))
+		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9404,8 +11603,12 @@ type ListInventoryEntriesRequest struct {
 	MaxResults *int32            `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListInventoryEntriesRequest that fails Validate is answered with.
+func (*ListInventoryEntriesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListInventoryEntriesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9413,13 +11616,31 @@ func (s *ListInventoryEntriesRequest) Validate() error {
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
 	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
 	if s.TypeName == "" {
 		return shape.Required("TypeName")
+	}
+	if err := ruleInventoryItemTypeName.CheckMember(s.TypeName); err != nil {
+		return shape.Prefix(err, "TypeName")
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9447,16 +11668,35 @@ type ListNodesRequest struct {
 	MaxResults *int32       `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListNodesRequest that fails Validate is answered with.
+func (*ListNodesRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListNodesRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleResourceDataSyncName.CheckMember(s.SyncName); err != nil {
+		return shape.Prefix(err, "SyncName")
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9491,11 +11731,24 @@ type ListNodesSummaryRequest struct {
 	MaxResults  *int32           `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListNodesSummaryRequest that fails Validate is answered with.
+func (*ListNodesSummaryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListNodesSummaryRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleResourceDataSyncName.CheckMember(s.SyncName); err != nil {
+		return shape.Prefix(err, "SyncName")
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
@@ -9505,10 +11758,22 @@ func (s *ListNodesSummaryRequest) Validate() error {
 	if s.Aggregators == nil {
 		return shape.Required("Aggregators")
 	}
+	if s.Aggregators != nil && len(s.Aggregators) < 1 {
+		return shape.TooFew("Aggregators", 1)
+	}
+	if len(s.Aggregators) > 2 {
+		return shape.TooMany("Aggregators", 2)
+	}
 	for i0 := range s.Aggregators {
 		if err := s.Aggregators[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Aggregators", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9532,8 +11797,12 @@ type ListOpsItemEventsRequest struct {
 	NextToken  string               `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListOpsItemEventsRequest that fails Validate is answered with.
+func (*ListOpsItemEventsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListOpsItemEventsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9542,6 +11811,12 @@ func (s *ListOpsItemEventsRequest) Validate() error {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != 0 && s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", s.MaxResults, 1)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9566,16 +11841,29 @@ type ListOpsItemRelatedItemsRequest struct {
 	NextToken  string                      `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListOpsItemRelatedItemsRequest that fails Validate is answered with.
+func (*ListOpsItemRelatedItemsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListOpsItemRelatedItemsRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleOpsItemId.CheckMember(s.OpsItemId); err != nil {
+		return shape.Prefix(err, "OpsItemId")
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != 0 && s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", s.MaxResults, 1)
+	}
+	if s.MaxResults != 0 && s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9599,16 +11887,29 @@ type ListOpsMetadataRequest struct {
 	NextToken  string              `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListOpsMetadataRequest that fails Validate is answered with.
+func (*ListOpsMetadataRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListOpsMetadataRequest) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if len(s.Filters) > 10 {
+		return shape.TooMany("Filters", 10)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9632,8 +11933,14 @@ type ListResourceComplianceSummariesRequest struct {
 	MaxResults *int32                   `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListResourceComplianceSummariesRequest that fails Validate is answered with.
+func (*ListResourceComplianceSummariesRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListResourceComplianceSummariesRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9642,6 +11949,12 @@ func (s *ListResourceComplianceSummariesRequest) Validate() error {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
 	}
 	return nil
 }
@@ -9675,9 +11988,27 @@ type ListResourceDataSyncRequest struct {
 	MaxResults *int32 `json:"MaxResults,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ListResourceDataSyncRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a ListResourceDataSyncRequest that fails Validate is answered with.
+func (*ListResourceDataSyncRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ListResourceDataSyncRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleResourceDataSyncType.CheckMember(s.SyncType); err != nil {
+		return shape.Prefix(err, "SyncType")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 1 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 1)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 50 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 50)
+	}
+	return nil
+}
 
 // ListResourceDataSyncResult is generated from the AWS model shape
 // ListResourceDataSyncResult.
@@ -9707,8 +12038,12 @@ type ListTagsForResourceRequest struct {
 	ResourceId   string                 `json:"ResourceId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ListTagsForResourceRequest that fails Validate is answered with.
+func (*ListTagsForResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ListTagsForResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -9753,8 +12088,9 @@ type LoggingInfo struct {
 	S3Region     string `json:"S3Region,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *LoggingInfo) Validate() error {
 	if s == nil {
 		return nil
@@ -9762,8 +12098,17 @@ func (s *LoggingInfo) Validate() error {
 	if s.S3BucketName == "" {
 		return shape.Required("S3BucketName")
 	}
+	if err := ruleS3BucketName.CheckMember(s.S3BucketName); err != nil {
+		return shape.Prefix(err, "S3BucketName")
+	}
+	if err := ruleS3KeyPrefix.CheckMember(s.S3KeyPrefix); err != nil {
+		return shape.Prefix(err, "S3KeyPrefix")
+	}
 	if s.S3Region == "" {
 		return shape.Required("S3Region")
+	}
+	if err := ruleS3Region.CheckMember(s.S3Region); err != nil {
+		return shape.Prefix(err, "S3Region")
 	}
 	return nil
 }
@@ -9775,9 +12120,38 @@ type MaintenanceWindowAutomationParameters struct {
 	Parameters      map[string][]string `json:"Parameters,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *MaintenanceWindowAutomationParameters) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *MaintenanceWindowAutomationParameters) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if s.Parameters != nil && len(s.Parameters) < 1 {
+		return shape.TooFew("Parameters", 1)
+	}
+	if len(s.Parameters) > 200 {
+		return shape.TooMany("Parameters", 200)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Parameters)) {
+		if err := ruleAutomationParameterKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Parameters", k0))
+		}
+		v0 := s.Parameters[k0]
+		if len(v0) > 50 {
+			return shape.TooMany(shape.Key("Parameters", k0), 50)
+		}
+		for i1 := range v0 {
+			if err := ruleAutomationParameterValue.Check(v0[i1]); err != nil {
+				return shape.Prefix(err, shape.Index(shape.Key("Parameters", k0), i1))
+			}
+		}
+	}
+	return nil
+}
 
 // MaintenanceWindowExecution: Describes the information about an execution of a
 // maintenance window.
@@ -9918,9 +12292,23 @@ type MaintenanceWindowFilter struct {
 	Values []string `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *MaintenanceWindowFilter) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *MaintenanceWindowFilter) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleMaintenanceWindowFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	for i0 := range s.Values {
+		if err := ruleMaintenanceWindowFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
+	}
+	return nil
+}
 
 // MaintenanceWindowIdentity: Information about the maintenance window.
 type MaintenanceWindowIdentity struct {
@@ -9960,9 +12348,24 @@ type MaintenanceWindowLambdaParameters struct {
 	Payload       []byte `json:"Payload,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *MaintenanceWindowLambdaParameters) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *MaintenanceWindowLambdaParameters) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleMaintenanceWindowLambdaClientContext.CheckMember(s.ClientContext); err != nil {
+		return shape.Prefix(err, "ClientContext")
+	}
+	if err := ruleMaintenanceWindowLambdaQualifier.CheckMember(s.Qualifier); err != nil {
+		return shape.Prefix(err, "Qualifier")
+	}
+	if len(s.Payload) > 4096 {
+		return shape.TooMany("Payload", 4096)
+	}
+	return nil
+}
 
 // MaintenanceWindowResourceType is generated from the AWS model shape
 // MaintenanceWindowResourceType.
@@ -10007,17 +12410,42 @@ type MaintenanceWindowRunCommandParameters struct {
 	TimeoutSeconds         *int32                  `json:"TimeoutSeconds,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MaintenanceWindowRunCommandParameters) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleComment.CheckMember(s.Comment); err != nil {
+		return shape.Prefix(err, "Comment")
+	}
+	if err := s.CloudWatchOutputConfig.Validate(); err != nil {
+		return shape.Prefix(err, "CloudWatchOutputConfig")
+	}
+	if err := ruleDocumentHash.CheckMember(s.DocumentHash); err != nil {
+		return shape.Prefix(err, "DocumentHash")
+	}
 	if s.DocumentHashType != "" && !s.DocumentHashType.IsKnown() {
 		return shape.InvalidEnum("DocumentHashType", s.DocumentHashType, s.DocumentHashType.Values())
 	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
 	if err := s.NotificationConfig.Validate(); err != nil {
 		return shape.Prefix(err, "NotificationConfig")
+	}
+	if err := ruleS3BucketName.CheckMember(s.OutputS3BucketName); err != nil {
+		return shape.Prefix(err, "OutputS3BucketName")
+	}
+	if err := ruleS3KeyPrefix.CheckMember(s.OutputS3KeyPrefix); err != nil {
+		return shape.Prefix(err, "OutputS3KeyPrefix")
+	}
+	if s.TimeoutSeconds != nil && *s.TimeoutSeconds < 30 {
+		return shape.TooSmall("TimeoutSeconds", *s.TimeoutSeconds, 30)
+	}
+	if s.TimeoutSeconds != nil && *s.TimeoutSeconds > 2592000 {
+		return shape.TooLarge("TimeoutSeconds", *s.TimeoutSeconds, 2592000)
 	}
 	return nil
 }
@@ -10029,9 +12457,21 @@ type MaintenanceWindowStepFunctionsParameters struct {
 	Name  string `json:"Name,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *MaintenanceWindowStepFunctionsParameters) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *MaintenanceWindowStepFunctionsParameters) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleMaintenanceWindowStepFunctionsInput.CheckMember(s.Input); err != nil {
+		return shape.Prefix(err, "Input")
+	}
+	if err := ruleMaintenanceWindowStepFunctionsName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	return nil
+}
 
 // MaintenanceWindowTarget: The target registered with the maintenance window.
 type MaintenanceWindowTarget struct {
@@ -10052,6 +12492,11 @@ func (s *MaintenanceWindowTarget) Validate() error {
 	}
 	if s.ResourceType != "" && !s.ResourceType.IsKnown() {
 		return shape.InvalidEnum("ResourceType", s.ResourceType, s.ResourceType.Values())
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
 	}
 	return nil
 }
@@ -10084,6 +12529,17 @@ func (s *MaintenanceWindowTask) Validate() error {
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.TaskParameters)) {
+		v0 := s.TaskParameters[k0]
+		if err := v0.Validate(); err != nil {
+			return shape.Prefix(err, shape.Key("TaskParameters", k0))
+		}
 	}
 	if err := s.LoggingInfo.Validate(); err != nil {
 		return shape.Prefix(err, "LoggingInfo")
@@ -10132,14 +12588,24 @@ type MaintenanceWindowTaskInvocationParameters struct {
 	Lambda        *MaintenanceWindowLambdaParameters        `json:"Lambda,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *MaintenanceWindowTaskInvocationParameters) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if err := s.RunCommand.Validate(); err != nil {
 		return shape.Prefix(err, "RunCommand")
+	}
+	if err := s.Automation.Validate(); err != nil {
+		return shape.Prefix(err, "Automation")
+	}
+	if err := s.StepFunctions.Validate(); err != nil {
+		return shape.Prefix(err, "StepFunctions")
+	}
+	if err := s.Lambda.Validate(); err != nil {
+		return shape.Prefix(err, "Lambda")
 	}
 	return nil
 }
@@ -10150,9 +12616,20 @@ type MaintenanceWindowTaskParameterValueExpression struct {
 	Values []string `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *MaintenanceWindowTaskParameterValueExpression) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *MaintenanceWindowTaskParameterValueExpression) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Values {
+		if err := ruleMaintenanceWindowTaskParameterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
+	}
+	return nil
+}
 
 // MaintenanceWindowTaskType is generated from the AWS model shape
 // MaintenanceWindowTaskType.
@@ -10238,9 +12715,18 @@ type MetadataValue struct {
 	Value string `json:"Value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *MetadataValue) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *MetadataValue) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleMetadataValueString.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
+	}
+	return nil
+}
 
 // ModifyDocumentPermissionRequest is generated from the AWS model shape
 // ModifyDocumentPermissionRequest.
@@ -10252,8 +12738,12 @@ type ModifyDocumentPermissionRequest struct {
 	SharedDocumentVersion string                 `json:"SharedDocumentVersion,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ModifyDocumentPermissionRequest that fails Validate is answered with.
+func (*ModifyDocumentPermissionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ModifyDocumentPermissionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -10261,11 +12751,33 @@ func (s *ModifyDocumentPermissionRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleDocumentName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if s.PermissionType == "" {
 		return shape.Required("PermissionType")
 	}
 	if s.PermissionType != "" && !s.PermissionType.IsKnown() {
 		return shape.InvalidEnum("PermissionType", s.PermissionType, s.PermissionType.Values())
+	}
+	if len(s.AccountIdsToAdd) > 20 {
+		return shape.TooMany("AccountIdsToAdd", 20)
+	}
+	for i0 := range s.AccountIdsToAdd {
+		if err := ruleAccountId.Check(s.AccountIdsToAdd[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("AccountIdsToAdd", i0))
+		}
+	}
+	if len(s.AccountIdsToRemove) > 20 {
+		return shape.TooMany("AccountIdsToRemove", 20)
+	}
+	for i0 := range s.AccountIdsToRemove {
+		if err := ruleAccountId.Check(s.AccountIdsToRemove[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("AccountIdsToRemove", i0))
+		}
+	}
+	if err := ruleSharedDocumentVersion.CheckMember(s.SharedDocumentVersion); err != nil {
+		return shape.Prefix(err, "SharedDocumentVersion")
 	}
 	return nil
 }
@@ -10318,8 +12830,9 @@ type NodeAggregator struct {
 	Aggregators    []NodeAggregator   `json:"Aggregators,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *NodeAggregator) Validate() error {
 	if s == nil {
 		return nil
@@ -10341,6 +12854,12 @@ func (s *NodeAggregator) Validate() error {
 	}
 	if s.AttributeName != "" && !s.AttributeName.IsKnown() {
 		return shape.InvalidEnum("AttributeName", s.AttributeName, s.AttributeName.Values())
+	}
+	if s.Aggregators != nil && len(s.Aggregators) < 1 {
+		return shape.TooFew("Aggregators", 1)
+	}
+	if len(s.Aggregators) > 2 {
+		return shape.TooMany("Aggregators", 2)
 	}
 	for i0 := range s.Aggregators {
 		if err := s.Aggregators[i0].Validate(); err != nil {
@@ -10419,8 +12938,9 @@ type NodeFilter struct {
 	Type   NodeFilterOperatorType `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *NodeFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -10433,6 +12953,17 @@ func (s *NodeFilter) Validate() error {
 	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 5 {
+		return shape.TooMany("Values", 5)
+	}
+	for i0 := range s.Values {
+		if err := ruleNodeFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
@@ -10600,8 +13131,9 @@ type NotificationConfig struct {
 	NotificationType   NotificationType    `json:"NotificationType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *NotificationConfig) Validate() error {
 	if s == nil {
 		return nil
@@ -10741,16 +13273,50 @@ type OpsAggregator struct {
 	Aggregators    []OpsAggregator   `json:"Aggregators,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpsAggregator) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleOpsAggregatorType.CheckMember(s.AggregatorType); err != nil {
+		return shape.Prefix(err, "AggregatorType")
+	}
+	if err := ruleOpsDataTypeName.CheckMember(s.TypeName); err != nil {
+		return shape.Prefix(err, "TypeName")
+	}
+	if err := ruleOpsDataAttributeName.CheckMember(s.AttributeName); err != nil {
+		return shape.Prefix(err, "AttributeName")
+	}
+	if len(s.Values) > 5 {
+		return shape.TooMany("Values", 5)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Values)) {
+		if err := ruleOpsAggregatorValueKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Values", k0))
+		}
+		v0 := s.Values[k0]
+		if err := ruleOpsAggregatorValue.Check(v0); err != nil {
+			return shape.Prefix(err, shape.Key("Values", k0))
+		}
+	}
+	if s.Filters != nil && len(s.Filters) < 1 {
+		return shape.TooFew("Filters", 1)
+	}
+	if len(s.Filters) > 5 {
+		return shape.TooMany("Filters", 5)
 	}
 	for i0 := range s.Filters {
 		if err := s.Filters[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Filters", i0))
 		}
+	}
+	if s.Aggregators != nil && len(s.Aggregators) < 1 {
+		return shape.TooFew("Aggregators", 1)
+	}
+	if len(s.Aggregators) > 12 {
+		return shape.TooMany("Aggregators", 12)
 	}
 	for i0 := range s.Aggregators {
 		if err := s.Aggregators[i0].Validate(); err != nil {
@@ -10787,8 +13353,9 @@ type OpsFilter struct {
 	Type   OpsFilterOperatorType `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpsFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -10796,8 +13363,22 @@ func (s *OpsFilter) Validate() error {
 	if s.Key == "" {
 		return shape.Required("Key")
 	}
+	if err := ruleOpsFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 40 {
+		return shape.TooMany("Values", 40)
+	}
+	for i0 := range s.Values {
+		if err := ruleOpsFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
@@ -10955,11 +13536,15 @@ type OpsItemDataValue struct {
 	Type  OpsItemDataType `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpsItemDataValue) Validate() error {
 	if s == nil {
 		return nil
+	}
+	if err := ruleOpsItemDataValueString.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
@@ -10974,8 +13559,9 @@ type OpsItemEventFilter struct {
 	Operator OpsItemEventFilterOperator `json:"Operator,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpsItemEventFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -10988,6 +13574,11 @@ func (s *OpsItemEventFilter) Validate() error {
 	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	for i0 := range s.Values {
+		if err := ruleOpsItemEventFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	if s.Operator == "" {
 		return shape.Required("Operator")
@@ -11071,8 +13662,9 @@ type OpsItemFilter struct {
 	Operator OpsItemFilterOperator `json:"Operator,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpsItemFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -11269,8 +13861,9 @@ type OpsItemNotification struct {
 	Arn string `json:"Arn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpsItemNotification) Validate() error { return nil }
 
 // OpsItemRelatedItemAlreadyExistsException: The Amazon Resource Name (ARN) is
@@ -11321,8 +13914,9 @@ type OpsItemRelatedItemsFilter struct {
 	Operator OpsItemRelatedItemsFilterOperator `json:"Operator,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpsItemRelatedItemsFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -11530,8 +14124,9 @@ type OpsMetadataFilter struct {
 	Values []string `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpsMetadataFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -11539,8 +14134,22 @@ func (s *OpsMetadataFilter) Validate() error {
 	if s.Key == "" {
 		return shape.Required("Key")
 	}
+	if err := ruleOpsMetadataFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 10 {
+		return shape.TooMany("Values", 10)
+	}
+	for i0 := range s.Values {
+		if err := ruleOpsMetadataFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	return nil
 }
@@ -11599,14 +14208,18 @@ type OpsResultAttribute struct {
 	TypeName string `json:"TypeName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *OpsResultAttribute) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.TypeName == "" {
 		return shape.Required("TypeName")
+	}
+	if err := ruleOpsDataTypeName.CheckMember(s.TypeName); err != nil {
+		return shape.Prefix(err, "TypeName")
 	}
 	return nil
 }
@@ -11778,14 +14391,32 @@ type ParameterStringFilter struct {
 	Values []string `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ParameterStringFilter) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Key == "" {
 		return shape.Required("Key")
+	}
+	if err := ruleParameterStringFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	if err := ruleParameterStringQueryOption.CheckMember(s.Option); err != nil {
+		return shape.Prefix(err, "Option")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 50 {
+		return shape.TooMany("Values", 50)
+	}
+	for i0 := range s.Values {
+		if err := ruleParameterStringFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	return nil
 }
@@ -11871,8 +14502,9 @@ type ParametersFilter struct {
 	Values []string            `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ParametersFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -11885,6 +14517,17 @@ func (s *ParametersFilter) Validate() error {
 	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 50 {
+		return shape.TooMany("Values", 50)
+	}
+	for i0 := range s.Values {
+		if err := ruleParametersFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	return nil
 }
@@ -12189,8 +14832,9 @@ type PatchFilter struct {
 	Values []string       `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PatchFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -12204,6 +14848,17 @@ func (s *PatchFilter) Validate() error {
 	if s.Values == nil {
 		return shape.Required("Values")
 	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 20 {
+		return shape.TooMany("Values", 20)
+	}
+	for i0 := range s.Values {
+		if err := rulePatchFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
+	}
 	return nil
 }
 
@@ -12212,14 +14867,18 @@ type PatchFilterGroup struct {
 	PatchFilters []PatchFilter `json:"PatchFilters,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PatchFilterGroup) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.PatchFilters == nil {
 		return shape.Required("PatchFilters")
+	}
+	if len(s.PatchFilters) > 4 {
+		return shape.TooMany("PatchFilters", 4)
 	}
 	for i0 := range s.PatchFilters {
 		if err := s.PatchFilters[i0].Validate(); err != nil {
@@ -12340,9 +14999,23 @@ type PatchOrchestratorFilter struct {
 	Values []string `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *PatchOrchestratorFilter) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *PatchOrchestratorFilter) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := rulePatchOrchestratorFilterKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	for i0 := range s.Values {
+		if err := rulePatchOrchestratorFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
+	}
+	return nil
+}
 
 // PatchProperty is generated from the AWS model shape PatchProperty.
 type PatchProperty string
@@ -12387,8 +15060,9 @@ type PatchRule struct {
 	EnableNonSecurity *bool                `json:"EnableNonSecurity,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PatchRule) Validate() error {
 	if s == nil {
 		return nil
@@ -12402,6 +15076,15 @@ func (s *PatchRule) Validate() error {
 	if s.ComplianceLevel != "" && !s.ComplianceLevel.IsKnown() {
 		return shape.InvalidEnum("ComplianceLevel", s.ComplianceLevel, s.ComplianceLevel.Values())
 	}
+	if s.ApproveAfterDays != nil && *s.ApproveAfterDays < 0 {
+		return shape.TooSmall("ApproveAfterDays", *s.ApproveAfterDays, 0)
+	}
+	if s.ApproveAfterDays != nil && *s.ApproveAfterDays > 360 {
+		return shape.TooLarge("ApproveAfterDays", *s.ApproveAfterDays, 360)
+	}
+	if err := rulePatchStringDateTime.CheckMember(s.ApproveUntilDate); err != nil {
+		return shape.Prefix(err, "ApproveUntilDate")
+	}
 	return nil
 }
 
@@ -12411,14 +15094,18 @@ type PatchRuleGroup struct {
 	PatchRules []PatchRule `json:"PatchRules,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PatchRuleGroup) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.PatchRules == nil {
 		return shape.Required("PatchRules")
+	}
+	if len(s.PatchRules) > 10 {
+		return shape.TooMany("PatchRules", 10)
 	}
 	for i0 := range s.PatchRules {
 		if err := s.PatchRules[i0].Validate(); err != nil {
@@ -12462,8 +15149,9 @@ type PatchSource struct {
 	Configuration string   `json:"Configuration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PatchSource) Validate() error {
 	if s == nil {
 		return nil
@@ -12471,11 +15159,28 @@ func (s *PatchSource) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := rulePatchSourceName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if s.Products == nil {
 		return shape.Required("Products")
 	}
+	if s.Products != nil && len(s.Products) < 1 {
+		return shape.TooFew("Products", 1)
+	}
+	if len(s.Products) > 20 {
+		return shape.TooMany("Products", 20)
+	}
+	for i0 := range s.Products {
+		if err := rulePatchSourceProduct.Check(s.Products[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Products", i0))
+		}
+	}
 	if s.Configuration == "" {
 		return shape.Required("Configuration")
+	}
+	if err := rulePatchSourceConfiguration.CheckMember(s.Configuration); err != nil {
+		return shape.Prefix(err, "Configuration")
 	}
 	return nil
 }
@@ -12595,8 +15300,12 @@ type PutComplianceItemsRequest struct {
 	UploadType       ComplianceUploadType        `json:"UploadType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutComplianceItemsRequest that fails Validate is answered with.
+func (*PutComplianceItemsRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutComplianceItemsRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -12604,11 +15313,20 @@ func (s *PutComplianceItemsRequest) Validate() error {
 	if s.ResourceId == "" {
 		return shape.Required("ResourceId")
 	}
+	if err := ruleComplianceResourceId.CheckMember(s.ResourceId); err != nil {
+		return shape.Prefix(err, "ResourceId")
+	}
 	if s.ResourceType == "" {
 		return shape.Required("ResourceType")
 	}
+	if err := ruleComplianceResourceType.CheckMember(s.ResourceType); err != nil {
+		return shape.Prefix(err, "ResourceType")
+	}
 	if s.ComplianceType == "" {
 		return shape.Required("ComplianceType")
+	}
+	if err := ruleComplianceTypeName.CheckMember(s.ComplianceType); err != nil {
+		return shape.Prefix(err, "ComplianceType")
 	}
 	if s.ExecutionSummary == nil {
 		return shape.Required("ExecutionSummary")
@@ -12619,10 +15337,16 @@ func (s *PutComplianceItemsRequest) Validate() error {
 	if s.Items == nil {
 		return shape.Required("Items")
 	}
+	if len(s.Items) > 10000 {
+		return shape.TooMany("Items", 10000)
+	}
 	for i0 := range s.Items {
 		if err := s.Items[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Items", i0))
 		}
+	}
+	if err := ruleComplianceItemContentHash.CheckMember(s.ItemContentHash); err != nil {
+		return shape.Prefix(err, "ItemContentHash")
 	}
 	if s.UploadType != "" && !s.UploadType.IsKnown() {
 		return shape.InvalidEnum("UploadType", s.UploadType, s.UploadType.Values())
@@ -12645,8 +15369,12 @@ type PutInventoryRequest struct {
 	Items      []InventoryItem `json:"Items,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutInventoryRequest that fails Validate is answered with.
+func (*PutInventoryRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutInventoryRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -12654,8 +15382,17 @@ func (s *PutInventoryRequest) Validate() error {
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
 	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
 	if s.Items == nil {
 		return shape.Required("Items")
+	}
+	if s.Items != nil && len(s.Items) < 1 {
+		return shape.TooFew("Items", 1)
+	}
+	if len(s.Items) > 30 {
+		return shape.TooMany("Items", 30)
 	}
 	for i0 := range s.Items {
 		if err := s.Items[i0].Validate(); err != nil {
@@ -12690,8 +15427,12 @@ type PutParameterRequest struct {
 	DataType       string        `json:"DataType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutParameterRequest that fails Validate is answered with.
+func (*PutParameterRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutParameterRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -12699,11 +15440,26 @@ func (s *PutParameterRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := rulePSParameterName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleParameterDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
 	if s.Value == "" {
 		return shape.Required("Value")
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
+	}
+	if err := ruleParameterKeyId.CheckMember(s.KeyId); err != nil {
+		return shape.Prefix(err, "KeyId")
+	}
+	if err := ruleAllowedPattern.CheckMember(s.AllowedPattern); err != nil {
+		return shape.Prefix(err, "AllowedPattern")
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -12712,6 +15468,12 @@ func (s *PutParameterRequest) Validate() error {
 	}
 	if s.Tier != "" && !s.Tier.IsKnown() {
 		return shape.InvalidEnum("Tier", s.Tier, s.Tier.Values())
+	}
+	if err := ruleParameterPolicies.CheckMember(s.Policies); err != nil {
+		return shape.Prefix(err, "Policies")
+	}
+	if err := ruleParameterDataType.CheckMember(s.DataType); err != nil {
+		return shape.Prefix(err, "DataType")
 	}
 	return nil
 }
@@ -12743,14 +15505,21 @@ type PutResourcePolicyRequest struct {
 	PolicyHash  string `json:"PolicyHash,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a PutResourcePolicyRequest that fails Validate is answered with.
+func (*PutResourcePolicyRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *PutResourcePolicyRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.ResourceArn == "" {
 		return shape.Required("ResourceArn")
+	}
+	if err := ruleResourceArnString.CheckMember(s.ResourceArn); err != nil {
+		return shape.Prefix(err, "ResourceArn")
 	}
 	if s.Policy == "" {
 		return shape.Required("Policy")
@@ -12801,14 +15570,21 @@ type RegisterDefaultPatchBaselineRequest struct {
 	BaselineId string `json:"BaselineId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RegisterDefaultPatchBaselineRequest that fails Validate is answered with.
+func (*RegisterDefaultPatchBaselineRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RegisterDefaultPatchBaselineRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.BaselineId == "" {
 		return shape.Required("BaselineId")
+	}
+	if err := ruleBaselineId.CheckMember(s.BaselineId); err != nil {
+		return shape.Prefix(err, "BaselineId")
 	}
 	return nil
 }
@@ -12830,8 +15606,14 @@ type RegisterPatchBaselineForPatchGroupRequest struct {
 	PatchGroup string `json:"PatchGroup,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RegisterPatchBaselineForPatchGroupRequest that fails Validate is answered with.
+func (*RegisterPatchBaselineForPatchGroupRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RegisterPatchBaselineForPatchGroupRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -12839,8 +15621,14 @@ func (s *RegisterPatchBaselineForPatchGroupRequest) Validate() error {
 	if s.BaselineId == "" {
 		return shape.Required("BaselineId")
 	}
+	if err := ruleBaselineId.CheckMember(s.BaselineId); err != nil {
+		return shape.Prefix(err, "BaselineId")
+	}
 	if s.PatchGroup == "" {
 		return shape.Required("PatchGroup")
+	}
+	if err := rulePatchGroup.CheckMember(s.PatchGroup); err != nil {
+		return shape.Prefix(err, "PatchGroup")
 	}
 	return nil
 }
@@ -12868,14 +15656,23 @@ type RegisterTargetWithMaintenanceWindowRequest struct {
 	ClientToken      string                        `json:"ClientToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RegisterTargetWithMaintenanceWindowRequest that fails Validate is answered with.
+func (*RegisterTargetWithMaintenanceWindowRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RegisterTargetWithMaintenanceWindowRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
+	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
 	}
 	if s.ResourceType == "" {
 		return shape.Required("ResourceType")
@@ -12885,6 +15682,26 @@ func (s *RegisterTargetWithMaintenanceWindowRequest) Validate() error {
 	}
 	if s.Targets == nil {
 		return shape.Required("Targets")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if err := ruleOwnerInformation.CheckMember(s.OwnerInformation); err != nil {
+		return shape.Prefix(err, "OwnerInformation")
+	}
+	if err := ruleMaintenanceWindowName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleMaintenanceWindowDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
+	if err := ruleClientToken.CheckMember(s.ClientToken); err != nil {
+		return shape.Prefix(err, "ClientToken")
 	}
 	return nil
 }
@@ -12920,8 +15737,14 @@ type RegisterTaskWithMaintenanceWindowRequest struct {
 	AlarmConfiguration       *AlarmConfiguration                                      `json:"AlarmConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RegisterTaskWithMaintenanceWindowRequest that fails Validate is answered with.
+func (*RegisterTaskWithMaintenanceWindowRequest) ValidationErrorCode() string {
+	return ValidationErrorCode
+}
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RegisterTaskWithMaintenanceWindowRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -12929,8 +15752,22 @@ func (s *RegisterTaskWithMaintenanceWindowRequest) Validate() error {
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
 	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
 	if s.TaskArn == "" {
 		return shape.Required("TaskArn")
+	}
+	if err := ruleMaintenanceWindowTaskArn.CheckMember(s.TaskArn); err != nil {
+		return shape.Prefix(err, "TaskArn")
 	}
 	if s.TaskType == "" {
 		return shape.Required("TaskType")
@@ -12938,11 +15775,38 @@ func (s *RegisterTaskWithMaintenanceWindowRequest) Validate() error {
 	if s.TaskType != "" && !s.TaskType.IsKnown() {
 		return shape.InvalidEnum("TaskType", s.TaskType, s.TaskType.Values())
 	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.TaskParameters)) {
+		if err := ruleMaintenanceWindowTaskParameterName.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("TaskParameters", k0))
+		}
+		v0 := s.TaskParameters[k0]
+		if err := v0.Validate(); err != nil {
+			return shape.Prefix(err, shape.Key("TaskParameters", k0))
+		}
+	}
 	if err := s.TaskInvocationParameters.Validate(); err != nil {
 		return shape.Prefix(err, "TaskInvocationParameters")
 	}
+	if s.Priority != nil && *s.Priority < 0 {
+		return shape.TooSmall("Priority", *s.Priority, 0)
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.MaxConcurrency); err != nil {
+		return shape.Prefix(err, "MaxConcurrency")
+	}
+	if err := ruleMaxErrors.CheckMember(s.MaxErrors); err != nil {
+		return shape.Prefix(err, "MaxErrors")
+	}
 	if err := s.LoggingInfo.Validate(); err != nil {
 		return shape.Prefix(err, "LoggingInfo")
+	}
+	if err := ruleMaintenanceWindowName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleMaintenanceWindowDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
+	if err := ruleClientToken.CheckMember(s.ClientToken); err != nil {
+		return shape.Prefix(err, "ClientToken")
 	}
 	if s.CutoffBehavior != "" && !s.CutoffBehavior.IsKnown() {
 		return shape.InvalidEnum("CutoffBehavior", s.CutoffBehavior, s.CutoffBehavior.Values())
@@ -12969,8 +15833,9 @@ type RegistrationMetadataItem struct {
 	Value string `json:"Value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RegistrationMetadataItem) Validate() error {
 	if s == nil {
 		return nil
@@ -12978,8 +15843,14 @@ func (s *RegistrationMetadataItem) Validate() error {
 	if s.Key == "" {
 		return shape.Required("Key")
 	}
+	if err := ruleRegistrationMetadataKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
 	if s.Value == "" {
 		return shape.Required("Value")
+	}
+	if err := ruleRegistrationMetadataValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
 	}
 	return nil
 }
@@ -12990,8 +15861,9 @@ type RelatedOpsItem struct {
 	OpsItemId string `json:"OpsItemId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RelatedOpsItem) Validate() error {
 	if s == nil {
 		return nil
@@ -13010,8 +15882,12 @@ type RemoveTagsFromResourceRequest struct {
 	TagKeys      []string               `json:"TagKeys,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a RemoveTagsFromResourceRequest that fails Validate is answered with.
+func (*RemoveTagsFromResourceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *RemoveTagsFromResourceRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -13027,6 +15903,11 @@ func (s *RemoveTagsFromResourceRequest) Validate() error {
 	}
 	if s.TagKeys == nil {
 		return shape.Required("TagKeys")
+	}
+	for i0 := range s.TagKeys {
+		if err := ruleTagKey.Check(s.TagKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("TagKeys", i0))
+		}
 	}
 	return nil
 }
@@ -13045,14 +15926,21 @@ type ResetServiceSettingRequest struct {
 	SettingId string `json:"SettingId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ResetServiceSettingRequest that fails Validate is answered with.
+func (*ResetServiceSettingRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ResetServiceSettingRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SettingId == "" {
 		return shape.Required("SettingId")
+	}
+	if err := ruleServiceSettingId.CheckMember(s.SettingId); err != nil {
+		return shape.Prefix(err, "SettingId")
 	}
 	return nil
 }
@@ -13126,14 +16014,29 @@ type ResourceDataSyncAwsOrganizationsSource struct {
 	OrganizationalUnits    []ResourceDataSyncOrganizationalUnit `json:"OrganizationalUnits,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ResourceDataSyncAwsOrganizationsSource) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.OrganizationSourceType == "" {
 		return shape.Required("OrganizationSourceType")
+	}
+	if err := ruleResourceDataSyncOrganizationSourceType.CheckMember(s.OrganizationSourceType); err != nil {
+		return shape.Prefix(err, "OrganizationSourceType")
+	}
+	if s.OrganizationalUnits != nil && len(s.OrganizationalUnits) < 1 {
+		return shape.TooFew("OrganizationalUnits", 1)
+	}
+	if len(s.OrganizationalUnits) > 1000 {
+		return shape.TooMany("OrganizationalUnits", 1000)
+	}
+	for i0 := range s.OrganizationalUnits {
+		if err := s.OrganizationalUnits[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("OrganizationalUnits", i0))
+		}
 	}
 	return nil
 }
@@ -13165,9 +16068,18 @@ type ResourceDataSyncDestinationDataSharing struct {
 	DestinationDataSharingType string `json:"DestinationDataSharingType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ResourceDataSyncDestinationDataSharing) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ResourceDataSyncDestinationDataSharing) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleResourceDataSyncDestinationDataSharingType.CheckMember(s.DestinationDataSharingType); err != nil {
+		return shape.Prefix(err, "DestinationDataSharingType")
+	}
+	return nil
+}
 
 // ResourceDataSyncInvalidConfigurationException: The specified sync
 // configuration is invalid.
@@ -13229,9 +16141,18 @@ type ResourceDataSyncOrganizationalUnit struct {
 	OrganizationalUnitId string `json:"OrganizationalUnitId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ResourceDataSyncOrganizationalUnit) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ResourceDataSyncOrganizationalUnit) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleResourceDataSyncOrganizationalUnitId.CheckMember(s.OrganizationalUnitId); err != nil {
+		return shape.Prefix(err, "OrganizationalUnitId")
+	}
+	return nil
+}
 
 // ResourceDataSyncS3Destination: Information about the target S3 bucket for the
 // resource data sync.
@@ -13244,14 +16165,21 @@ type ResourceDataSyncS3Destination struct {
 	DestinationDataSharing *ResourceDataSyncDestinationDataSharing `json:"DestinationDataSharing,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ResourceDataSyncS3Destination) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.BucketName == "" {
 		return shape.Required("BucketName")
+	}
+	if err := ruleResourceDataSyncS3BucketName.CheckMember(s.BucketName); err != nil {
+		return shape.Prefix(err, "BucketName")
+	}
+	if err := ruleResourceDataSyncS3Prefix.CheckMember(s.Prefix); err != nil {
+		return shape.Prefix(err, "Prefix")
 	}
 	if s.SyncFormat == "" {
 		return shape.Required("SyncFormat")
@@ -13261,6 +16189,15 @@ func (s *ResourceDataSyncS3Destination) Validate() error {
 	}
 	if s.Region == "" {
 		return shape.Required("Region")
+	}
+	if err := ruleResourceDataSyncS3Region.CheckMember(s.Region); err != nil {
+		return shape.Prefix(err, "Region")
+	}
+	if err := ruleResourceDataSyncAWSKMSKeyARN.CheckMember(s.AWSKMSKeyARN); err != nil {
+		return shape.Prefix(err, "AWSKMSKeyARN")
+	}
+	if err := s.DestinationDataSharing.Validate(); err != nil {
+		return shape.Prefix(err, "DestinationDataSharing")
 	}
 	return nil
 }
@@ -13300,8 +16237,9 @@ type ResourceDataSyncSource struct {
 	EnableAllOpsDataSources bool                                    `json:"EnableAllOpsDataSources"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ResourceDataSyncSource) Validate() error {
 	if s == nil {
 		return nil
@@ -13309,11 +16247,19 @@ func (s *ResourceDataSyncSource) Validate() error {
 	if s.SourceType == "" {
 		return shape.Required("SourceType")
 	}
+	if err := ruleResourceDataSyncSourceType.CheckMember(s.SourceType); err != nil {
+		return shape.Prefix(err, "SourceType")
+	}
 	if err := s.AwsOrganizationsSource.Validate(); err != nil {
 		return shape.Prefix(err, "AwsOrganizationsSource")
 	}
 	if s.SourceRegions == nil {
 		return shape.Required("SourceRegions")
+	}
+	for i0 := range s.SourceRegions {
+		if err := ruleResourceDataSyncSourceRegion.Check(s.SourceRegions[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("SourceRegions", i0))
+		}
 	}
 	return nil
 }
@@ -13488,14 +16434,18 @@ type ResultAttribute struct {
 	TypeName string `json:"TypeName,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ResultAttribute) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.TypeName == "" {
 		return shape.Required("TypeName")
+	}
+	if err := ruleInventoryItemTypeName.CheckMember(s.TypeName); err != nil {
+		return shape.Prefix(err, "TypeName")
 	}
 	return nil
 }
@@ -13506,14 +16456,21 @@ type ResumeSessionRequest struct {
 	SessionId string `json:"SessionId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ResumeSessionRequest that fails Validate is answered with.
+func (*ResumeSessionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ResumeSessionRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SessionId == "" {
 		return shape.Required("SessionId")
+	}
+	if err := ruleSessionId.CheckMember(s.SessionId); err != nil {
+		return shape.Prefix(err, "SessionId")
 	}
 	return nil
 }
@@ -13593,14 +16550,89 @@ type Runbook struct {
 	TargetLocations     []TargetLocation      `json:"TargetLocations,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Runbook) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.DocumentName == "" {
 		return shape.Required("DocumentName")
+	}
+	if err := ruleDocumentARN.CheckMember(s.DocumentName); err != nil {
+		return shape.Prefix(err, "DocumentName")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if s.Parameters != nil && len(s.Parameters) < 1 {
+		return shape.TooFew("Parameters", 1)
+	}
+	if len(s.Parameters) > 200 {
+		return shape.TooMany("Parameters", 200)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Parameters)) {
+		if err := ruleAutomationParameterKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Parameters", k0))
+		}
+		v0 := s.Parameters[k0]
+		if len(v0) > 50 {
+			return shape.TooMany(shape.Key("Parameters", k0), 50)
+		}
+		for i1 := range v0 {
+			if err := ruleAutomationParameterValue.Check(v0[i1]); err != nil {
+				return shape.Prefix(err, shape.Index(shape.Key("Parameters", k0), i1))
+			}
+		}
+	}
+	if err := ruleAutomationParameterKey.CheckMember(s.TargetParameterName); err != nil {
+		return shape.Prefix(err, "TargetParameterName")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if len(s.TargetMaps) > 300 {
+		return shape.TooMany("TargetMaps", 300)
+	}
+	for i0 := range s.TargetMaps {
+		if s.TargetMaps[i0] != nil && len(s.TargetMaps[i0]) < 1 {
+			return shape.TooFew(shape.Index("TargetMaps", i0), 1)
+		}
+		if len(s.TargetMaps[i0]) > 20 {
+			return shape.TooMany(shape.Index("TargetMaps", i0), 20)
+		}
+		for _, k1 := range slices.Sorted(maps.Keys(s.TargetMaps[i0])) {
+			if err := ruleTargetMapKey.Check(k1); err != nil {
+				return shape.Prefix(err, shape.Key(shape.Index("TargetMaps", i0), k1))
+			}
+			v1 := s.TargetMaps[i0][k1]
+			if len(v1) > 25 {
+				return shape.TooMany(shape.Key(shape.Index("TargetMaps", i0), k1), 25)
+			}
+			for i2 := range v1 {
+				if err := ruleTargetMapValue.Check(v1[i2]); err != nil {
+					return shape.Prefix(err, shape.Index(shape.Key(shape.Index("TargetMaps", i0), k1), i2))
+				}
+			}
+		}
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.MaxConcurrency); err != nil {
+		return shape.Prefix(err, "MaxConcurrency")
+	}
+	if err := ruleMaxErrors.CheckMember(s.MaxErrors); err != nil {
+		return shape.Prefix(err, "MaxErrors")
+	}
+	if s.TargetLocations != nil && len(s.TargetLocations) < 1 {
+		return shape.TooFew("TargetLocations", 1)
+	}
+	if len(s.TargetLocations) > 100 {
+		return shape.TooMany("TargetLocations", 100)
 	}
 	for i0 := range s.TargetLocations {
 		if err := s.TargetLocations[i0].Validate(); err != nil {
@@ -13618,9 +16650,24 @@ type S3OutputLocation struct {
 	OutputS3KeyPrefix  string `json:"OutputS3KeyPrefix,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *S3OutputLocation) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *S3OutputLocation) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleS3Region.CheckMember(s.OutputS3Region); err != nil {
+		return shape.Prefix(err, "OutputS3Region")
+	}
+	if err := ruleS3BucketName.CheckMember(s.OutputS3BucketName); err != nil {
+		return shape.Prefix(err, "OutputS3BucketName")
+	}
+	if err := ruleS3KeyPrefix.CheckMember(s.OutputS3KeyPrefix); err != nil {
+		return shape.Prefix(err, "OutputS3KeyPrefix")
+	}
+	return nil
+}
 
 // S3OutputUrl: A URL for the Amazon Web Services Systems Manager (Systems
 // Manager) bucket where you want to store the results of this request.
@@ -13652,8 +16699,12 @@ type SendAutomationSignalRequest struct {
 	Payload               map[string][]string `json:"Payload,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a SendAutomationSignalRequest that fails Validate is answered with.
+func (*SendAutomationSignalRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SendAutomationSignalRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -13661,11 +16712,34 @@ func (s *SendAutomationSignalRequest) Validate() error {
 	if s.AutomationExecutionId == "" {
 		return shape.Required("AutomationExecutionId")
 	}
+	if err := ruleAutomationExecutionId.CheckMember(s.AutomationExecutionId); err != nil {
+		return shape.Prefix(err, "AutomationExecutionId")
+	}
 	if s.SignalType == "" {
 		return shape.Required("SignalType")
 	}
 	if s.SignalType != "" && !s.SignalType.IsKnown() {
 		return shape.InvalidEnum("SignalType", s.SignalType, s.SignalType.Values())
+	}
+	if s.Payload != nil && len(s.Payload) < 1 {
+		return shape.TooFew("Payload", 1)
+	}
+	if len(s.Payload) > 200 {
+		return shape.TooMany("Payload", 200)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Payload)) {
+		if err := ruleAutomationParameterKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Payload", k0))
+		}
+		v0 := s.Payload[k0]
+		if len(v0) > 50 {
+			return shape.TooMany(shape.Key("Payload", k0), 50)
+		}
+		for i1 := range v0 {
+			if err := ruleAutomationParameterValue.Check(v0[i1]); err != nil {
+				return shape.Prefix(err, shape.Index(shape.Key("Payload", k0), i1))
+			}
+		}
 	}
 	return nil
 }
@@ -13700,20 +16774,76 @@ type SendCommandRequest struct {
 	AlarmConfiguration     *AlarmConfiguration     `json:"AlarmConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a SendCommandRequest that fails Validate is answered with.
+func (*SendCommandRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SendCommandRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if len(s.InstanceIds) > 50 {
+		return shape.TooMany("InstanceIds", 50)
+	}
+	for i0 := range s.InstanceIds {
+		if err := ruleInstanceId.Check(s.InstanceIds[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("InstanceIds", i0))
+		}
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
 	if s.DocumentName == "" {
 		return shape.Required("DocumentName")
+	}
+	if err := ruleDocumentARN.CheckMember(s.DocumentName); err != nil {
+		return shape.Prefix(err, "DocumentName")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if err := ruleDocumentHash.CheckMember(s.DocumentHash); err != nil {
+		return shape.Prefix(err, "DocumentHash")
 	}
 	if s.DocumentHashType != "" && !s.DocumentHashType.IsKnown() {
 		return shape.InvalidEnum("DocumentHashType", s.DocumentHashType, s.DocumentHashType.Values())
 	}
+	if s.TimeoutSeconds != nil && *s.TimeoutSeconds < 30 {
+		return shape.TooSmall("TimeoutSeconds", *s.TimeoutSeconds, 30)
+	}
+	if s.TimeoutSeconds != nil && *s.TimeoutSeconds > 2592000 {
+		return shape.TooLarge("TimeoutSeconds", *s.TimeoutSeconds, 2592000)
+	}
+	if err := ruleComment.CheckMember(s.Comment); err != nil {
+		return shape.Prefix(err, "Comment")
+	}
+	if err := ruleS3Region.CheckMember(s.OutputS3Region); err != nil {
+		return shape.Prefix(err, "OutputS3Region")
+	}
+	if err := ruleS3BucketName.CheckMember(s.OutputS3BucketName); err != nil {
+		return shape.Prefix(err, "OutputS3BucketName")
+	}
+	if err := ruleS3KeyPrefix.CheckMember(s.OutputS3KeyPrefix); err != nil {
+		return shape.Prefix(err, "OutputS3KeyPrefix")
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.MaxConcurrency); err != nil {
+		return shape.Prefix(err, "MaxConcurrency")
+	}
+	if err := ruleMaxErrors.CheckMember(s.MaxErrors); err != nil {
+		return shape.Prefix(err, "MaxErrors")
+	}
 	if err := s.NotificationConfig.Validate(); err != nil {
 		return shape.Prefix(err, "NotificationConfig")
+	}
+	if err := s.CloudWatchOutputConfig.Validate(); err != nil {
+		return shape.Prefix(err, "CloudWatchOutputConfig")
 	}
 	if err := s.AlarmConfiguration.Validate(); err != nil {
 		return shape.Prefix(err, "AlarmConfiguration")
@@ -13825,8 +16955,9 @@ type SessionFilter struct {
 	Value string           `json:"value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *SessionFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -13839,6 +16970,9 @@ func (s *SessionFilter) Validate() error {
 	}
 	if s.Value == "" {
 		return shape.Required("value")
+	}
+	if err := ruleSessionFilterValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "value")
 	}
 	return nil
 }
@@ -14036,8 +17170,12 @@ type StartAccessRequestRequest struct {
 	Tags    []Tag    `json:"Tags,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StartAccessRequestRequest that fails Validate is answered with.
+func (*StartAccessRequestRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StartAccessRequestRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -14045,8 +17183,22 @@ func (s *StartAccessRequestRequest) Validate() error {
 	if s.Reason == "" {
 		return shape.Required("Reason")
 	}
+	if err := ruleString1to256.CheckMember(s.Reason); err != nil {
+		return shape.Prefix(err, "Reason")
+	}
 	if s.Targets == nil {
 		return shape.Required("Targets")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -14072,14 +17224,29 @@ type StartAssociationsOnceRequest struct {
 	AssociationIds []string `json:"AssociationIds,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StartAssociationsOnceRequest that fails Validate is answered with.
+func (*StartAssociationsOnceRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StartAssociationsOnceRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.AssociationIds == nil {
 		return shape.Required("AssociationIds")
+	}
+	if s.AssociationIds != nil && len(s.AssociationIds) < 1 {
+		return shape.TooFew("AssociationIds", 1)
+	}
+	if len(s.AssociationIds) > 10 {
+		return shape.TooMany("AssociationIds", 10)
+	}
+	for i0 := range s.AssociationIds {
+		if err := ruleAssociationId.Check(s.AssociationIds[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("AssociationIds", i0))
+		}
 	}
 	return nil
 }
@@ -14111,8 +17278,12 @@ type StartAutomationExecutionRequest struct {
 	TargetLocationsURL  string                `json:"TargetLocationsURL,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StartAutomationExecutionRequest that fails Validate is answered with.
+func (*StartAutomationExecutionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StartAutomationExecutionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -14120,13 +17291,93 @@ func (s *StartAutomationExecutionRequest) Validate() error {
 	if s.DocumentName == "" {
 		return shape.Required("DocumentName")
 	}
+	if err := ruleDocumentARN.CheckMember(s.DocumentName); err != nil {
+		return shape.Prefix(err, "DocumentName")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if s.Parameters != nil && len(s.Parameters) < 1 {
+		return shape.TooFew("Parameters", 1)
+	}
+	if len(s.Parameters) > 200 {
+		return shape.TooMany("Parameters", 200)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Parameters)) {
+		if err := ruleAutomationParameterKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Parameters", k0))
+		}
+		v0 := s.Parameters[k0]
+		if len(v0) > 50 {
+			return shape.TooMany(shape.Key("Parameters", k0), 50)
+		}
+		for i1 := range v0 {
+			if err := ruleAutomationParameterValue.Check(v0[i1]); err != nil {
+				return shape.Prefix(err, shape.Index(shape.Key("Parameters", k0), i1))
+			}
+		}
+	}
+	if err := ruleIdempotencyToken.CheckMember(s.ClientToken); err != nil {
+		return shape.Prefix(err, "ClientToken")
+	}
 	if s.Mode != "" && !s.Mode.IsKnown() {
 		return shape.InvalidEnum("Mode", s.Mode, s.Mode.Values())
+	}
+	if err := ruleAutomationParameterKey.CheckMember(s.TargetParameterName); err != nil {
+		return shape.Prefix(err, "TargetParameterName")
+	}
+	if len(s.Targets) > 1 {
+		return shape.TooMany("Targets", 1)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if len(s.TargetMaps) > 300 {
+		return shape.TooMany("TargetMaps", 300)
+	}
+	for i0 := range s.TargetMaps {
+		if s.TargetMaps[i0] != nil && len(s.TargetMaps[i0]) < 1 {
+			return shape.TooFew(shape.Index("TargetMaps", i0), 1)
+		}
+		if len(s.TargetMaps[i0]) > 20 {
+			return shape.TooMany(shape.Index("TargetMaps", i0), 20)
+		}
+		for _, k1 := range slices.Sorted(maps.Keys(s.TargetMaps[i0])) {
+			if err := ruleTargetMapKey.Check(k1); err != nil {
+				return shape.Prefix(err, shape.Key(shape.Index("TargetMaps", i0), k1))
+			}
+			v1 := s.TargetMaps[i0][k1]
+			if len(v1) > 25 {
+				return shape.TooMany(shape.Key(shape.Index("TargetMaps", i0), k1), 25)
+			}
+			for i2 := range v1 {
+				if err := ruleTargetMapValue.Check(v1[i2]); err != nil {
+					return shape.Prefix(err, shape.Index(shape.Key(shape.Index("TargetMaps", i0), k1), i2))
+				}
+			}
+		}
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.MaxConcurrency); err != nil {
+		return shape.Prefix(err, "MaxConcurrency")
+	}
+	if err := ruleMaxErrors.CheckMember(s.MaxErrors); err != nil {
+		return shape.Prefix(err, "MaxErrors")
+	}
+	if s.TargetLocations != nil && len(s.TargetLocations) < 1 {
+		return shape.TooFew("TargetLocations", 1)
+	}
+	if len(s.TargetLocations) > 100 {
+		return shape.TooMany("TargetLocations", 100)
 	}
 	for i0 := range s.TargetLocations {
 		if err := s.TargetLocations[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("TargetLocations", i0))
 		}
+	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -14165,8 +17416,12 @@ type StartChangeRequestExecutionRequest struct {
 	ChangeDetails     string              `json:"ChangeDetails,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StartChangeRequestExecutionRequest that fails Validate is answered with.
+func (*StartChangeRequestExecutionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StartChangeRequestExecutionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -14174,18 +17429,62 @@ func (s *StartChangeRequestExecutionRequest) Validate() error {
 	if s.DocumentName == "" {
 		return shape.Required("DocumentName")
 	}
+	if err := ruleDocumentARN.CheckMember(s.DocumentName); err != nil {
+		return shape.Prefix(err, "DocumentName")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if s.Parameters != nil && len(s.Parameters) < 1 {
+		return shape.TooFew("Parameters", 1)
+	}
+	if len(s.Parameters) > 200 {
+		return shape.TooMany("Parameters", 200)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Parameters)) {
+		if err := ruleAutomationParameterKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Parameters", k0))
+		}
+		v0 := s.Parameters[k0]
+		if len(v0) > 50 {
+			return shape.TooMany(shape.Key("Parameters", k0), 50)
+		}
+		for i1 := range v0 {
+			if err := ruleAutomationParameterValue.Check(v0[i1]); err != nil {
+				return shape.Prefix(err, shape.Index(shape.Key("Parameters", k0), i1))
+			}
+		}
+	}
+	if err := ruleChangeRequestName.CheckMember(s.ChangeRequestName); err != nil {
+		return shape.Prefix(err, "ChangeRequestName")
+	}
+	if err := ruleIdempotencyToken.CheckMember(s.ClientToken); err != nil {
+		return shape.Prefix(err, "ClientToken")
+	}
 	if s.Runbooks == nil {
 		return shape.Required("Runbooks")
+	}
+	if s.Runbooks != nil && len(s.Runbooks) < 1 {
+		return shape.TooFew("Runbooks", 1)
+	}
+	if len(s.Runbooks) > 1 {
+		return shape.TooMany("Runbooks", 1)
 	}
 	for i0 := range s.Runbooks {
 		if err := s.Runbooks[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Runbooks", i0))
 		}
 	}
+	if len(s.Tags) > 1000 {
+		return shape.TooMany("Tags", 1000)
+	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Tags", i0))
 		}
+	}
+	if err := ruleChangeDetailsValue.CheckMember(s.ChangeDetails); err != nil {
+		return shape.Prefix(err, "ChangeDetails")
 	}
 	return nil
 }
@@ -14208,14 +17507,24 @@ type StartExecutionPreviewRequest struct {
 	ExecutionInputs *ExecutionInputs `json:"ExecutionInputs,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StartExecutionPreviewRequest that fails Validate is answered with.
+func (*StartExecutionPreviewRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StartExecutionPreviewRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.DocumentName == "" {
 		return shape.Required("DocumentName")
+	}
+	if err := ruleDocumentName.CheckMember(s.DocumentName); err != nil {
+		return shape.Prefix(err, "DocumentName")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
 	}
 	if err := s.ExecutionInputs.Validate(); err != nil {
 		return shape.Prefix(err, "ExecutionInputs")
@@ -14242,14 +17551,38 @@ type StartSessionRequest struct {
 	Parameters   map[string][]string `json:"Parameters,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StartSessionRequest that fails Validate is answered with.
+func (*StartSessionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StartSessionRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Target == "" {
 		return shape.Required("Target")
+	}
+	if err := ruleSessionTarget.CheckMember(s.Target); err != nil {
+		return shape.Prefix(err, "Target")
+	}
+	if err := ruleDocumentARN.CheckMember(s.DocumentName); err != nil {
+		return shape.Prefix(err, "DocumentName")
+	}
+	if err := ruleSessionReason.CheckMember(s.Reason); err != nil {
+		return shape.Prefix(err, "Reason")
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.Parameters)) {
+		if err := ruleSessionManagerParameterName.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("Parameters", k0))
+		}
+		v0 := s.Parameters[k0]
+		for i1 := range v0 {
+			if err := ruleSessionManagerParameterValue.Check(v0[i1]); err != nil {
+				return shape.Prefix(err, shape.Index(shape.Key("Parameters", k0), i1))
+			}
+		}
 	}
 	return nil
 }
@@ -14312,6 +17645,11 @@ func (s *StepExecution) Validate() error {
 	if s.StepStatus != "" && !s.StepStatus.IsKnown() {
 		return shape.InvalidEnum("StepStatus", s.StepStatus, s.StepStatus.Values())
 	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
 	if err := s.TargetLocation.Validate(); err != nil {
 		return shape.Prefix(err, "TargetLocation")
 	}
@@ -14330,8 +17668,9 @@ type StepExecutionFilter struct {
 	Values []string               `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StepExecutionFilter) Validate() error {
 	if s == nil {
 		return nil
@@ -14344,6 +17683,17 @@ func (s *StepExecutionFilter) Validate() error {
 	}
 	if s.Values == nil {
 		return shape.Required("Values")
+	}
+	if s.Values != nil && len(s.Values) < 1 {
+		return shape.TooFew("Values", 1)
+	}
+	if len(s.Values) > 10 {
+		return shape.TooMany("Values", 10)
+	}
+	for i0 := range s.Values {
+		if err := ruleStepExecutionFilterValue.Check(s.Values[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Values", i0))
+		}
 	}
 	return nil
 }
@@ -14396,14 +17746,21 @@ type StopAutomationExecutionRequest struct {
 	Type                  StopType `json:"Type,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a StopAutomationExecutionRequest that fails Validate is answered with.
+func (*StopAutomationExecutionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *StopAutomationExecutionRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.AutomationExecutionId == "" {
 		return shape.Required("AutomationExecutionId")
+	}
+	if err := ruleAutomationExecutionId.CheckMember(s.AutomationExecutionId); err != nil {
+		return shape.Prefix(err, "AutomationExecutionId")
 	}
 	if s.Type != "" && !s.Type.IsKnown() {
 		return shape.InvalidEnum("Type", s.Type, s.Type.Values())
@@ -14461,8 +17818,9 @@ type Tag struct {
 	Value string `json:"Value,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Tag) Validate() error {
 	if s == nil {
 		return nil
@@ -14470,8 +17828,11 @@ func (s *Tag) Validate() error {
 	if s.Key == "" {
 		return shape.Required("Key")
 	}
-	if s.Value == "" {
-		return shape.Required("Value")
+	if err := ruleTagKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	if err := ruleTagValue.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
 	}
 	return nil
 }
@@ -14483,9 +17844,21 @@ type Target struct {
 	Values []string `json:"Values,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *Target) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *Target) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleTargetKey.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	if len(s.Values) > 50 {
+		return shape.TooMany("Values", 50)
+	}
+	return nil
+}
 
 // TargetInUseException: You specified the Safe option for the
 // DeregisterTargetFromMaintenanceWindow operation, but the target is still
@@ -14514,14 +17887,61 @@ type TargetLocation struct {
 	TargetsMaxErrors                 string              `json:"TargetsMaxErrors,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TargetLocation) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if s.Accounts != nil && len(s.Accounts) < 1 {
+		return shape.TooFew("Accounts", 1)
+	}
+	if len(s.Accounts) > 50 {
+		return shape.TooMany("Accounts", 50)
+	}
+	if s.Regions != nil && len(s.Regions) < 1 {
+		return shape.TooFew("Regions", 1)
+	}
+	if len(s.Regions) > 50 {
+		return shape.TooMany("Regions", 50)
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.TargetLocationMaxConcurrency); err != nil {
+		return shape.Prefix(err, "TargetLocationMaxConcurrency")
+	}
+	if err := ruleMaxErrors.CheckMember(s.TargetLocationMaxErrors); err != nil {
+		return shape.Prefix(err, "TargetLocationMaxErrors")
+	}
+	if err := ruleExecutionRoleName.CheckMember(s.ExecutionRoleName); err != nil {
+		return shape.Prefix(err, "ExecutionRoleName")
+	}
 	if err := s.TargetLocationAlarmConfiguration.Validate(); err != nil {
 		return shape.Prefix(err, "TargetLocationAlarmConfiguration")
+	}
+	if s.ExcludeAccounts != nil && len(s.ExcludeAccounts) < 1 {
+		return shape.TooFew("ExcludeAccounts", 1)
+	}
+	if len(s.ExcludeAccounts) > 5000 {
+		return shape.TooMany("ExcludeAccounts", 5000)
+	}
+	for i0 := range s.ExcludeAccounts {
+		if err := ruleExcludeAccount.Check(s.ExcludeAccounts[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("ExcludeAccounts", i0))
+		}
+	}
+	if len(s.Targets) > 1 {
+		return shape.TooMany("Targets", 1)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.TargetsMaxConcurrency); err != nil {
+		return shape.Prefix(err, "TargetsMaxConcurrency")
+	}
+	if err := ruleMaxErrors.CheckMember(s.TargetsMaxErrors); err != nil {
+		return shape.Prefix(err, "TargetsMaxErrors")
 	}
 	return nil
 }
@@ -14553,14 +17973,21 @@ type TerminateSessionRequest struct {
 	SessionId string `json:"SessionId,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a TerminateSessionRequest that fails Validate is answered with.
+func (*TerminateSessionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *TerminateSessionRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.SessionId == "" {
 		return shape.Required("SessionId")
+	}
+	if err := ruleSessionId.CheckMember(s.SessionId); err != nil {
+		return shape.Prefix(err, "SessionId")
 	}
 	return nil
 }
@@ -14630,8 +18057,12 @@ type UnlabelParameterVersionRequest struct {
 	Labels           []string `json:"Labels,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UnlabelParameterVersionRequest that fails Validate is answered with.
+func (*UnlabelParameterVersionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UnlabelParameterVersionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -14639,11 +18070,25 @@ func (s *UnlabelParameterVersionRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := rulePSParameterName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if s.ParameterVersion == nil {
 		return shape.Required("ParameterVersion")
 	}
 	if s.Labels == nil {
 		return shape.Required("Labels")
+	}
+	if s.Labels != nil && len(s.Labels) < 1 {
+		return shape.TooFew("Labels", 1)
+	}
+	if len(s.Labels) > 10 {
+		return shape.TooMany("Labels", 10)
+	}
+	for i0 := range s.Labels {
+		if err := ruleParameterLabel.Check(s.Labels[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Labels", i0))
+		}
 	}
 	return nil
 }
@@ -14766,8 +18211,12 @@ type UpdateAssociationRequest struct {
 	AssociationDispatchAssumeRole string                             `json:"AssociationDispatchAssumeRole,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateAssociationRequest that fails Validate is answered with.
+func (*UpdateAssociationRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateAssociationRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -14775,19 +18224,103 @@ func (s *UpdateAssociationRequest) Validate() error {
 	if s.AssociationId == "" {
 		return shape.Required("AssociationId")
 	}
+	if err := ruleAssociationId.CheckMember(s.AssociationId); err != nil {
+		return shape.Prefix(err, "AssociationId")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
+	if err := ruleScheduleExpression.CheckMember(s.ScheduleExpression); err != nil {
+		return shape.Prefix(err, "ScheduleExpression")
+	}
+	if err := s.OutputLocation.Validate(); err != nil {
+		return shape.Prefix(err, "OutputLocation")
+	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if err := ruleAssociationName.CheckMember(s.AssociationName); err != nil {
+		return shape.Prefix(err, "AssociationName")
+	}
+	if err := ruleAssociationVersion.CheckMember(s.AssociationVersion); err != nil {
+		return shape.Prefix(err, "AssociationVersion")
+	}
+	if err := ruleAutomationTargetParameterName.CheckMember(s.AutomationTargetParameterName); err != nil {
+		return shape.Prefix(err, "AutomationTargetParameterName")
+	}
+	if err := ruleMaxErrors.CheckMember(s.MaxErrors); err != nil {
+		return shape.Prefix(err, "MaxErrors")
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.MaxConcurrency); err != nil {
+		return shape.Prefix(err, "MaxConcurrency")
+	}
 	if s.ComplianceSeverity != "" && !s.ComplianceSeverity.IsKnown() {
 		return shape.InvalidEnum("ComplianceSeverity", s.ComplianceSeverity, s.ComplianceSeverity.Values())
 	}
 	if s.SyncCompliance != "" && !s.SyncCompliance.IsKnown() {
 		return shape.InvalidEnum("SyncCompliance", s.SyncCompliance, s.SyncCompliance.Values())
 	}
+	if s.TargetLocations != nil && len(s.TargetLocations) < 1 {
+		return shape.TooFew("TargetLocations", 1)
+	}
+	if len(s.TargetLocations) > 100 {
+		return shape.TooMany("TargetLocations", 100)
+	}
 	for i0 := range s.TargetLocations {
 		if err := s.TargetLocations[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("TargetLocations", i0))
 		}
 	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset < 1 {
+		return shape.TooSmall("ScheduleOffset", *s.ScheduleOffset, 1)
+	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset > 6 {
+		return shape.TooLarge("ScheduleOffset", *s.ScheduleOffset, 6)
+	}
+	if s.Duration != nil && *s.Duration < 1 {
+		return shape.TooSmall("Duration", *s.Duration, 1)
+	}
+	if s.Duration != nil && *s.Duration > 24 {
+		return shape.TooLarge("Duration", *s.Duration, 24)
+	}
+	if len(s.TargetMaps) > 300 {
+		return shape.TooMany("TargetMaps", 300)
+	}
+	for i0 := range s.TargetMaps {
+		if s.TargetMaps[i0] != nil && len(s.TargetMaps[i0]) < 1 {
+			return shape.TooFew(shape.Index("TargetMaps", i0), 1)
+		}
+		if len(s.TargetMaps[i0]) > 20 {
+			return shape.TooMany(shape.Index("TargetMaps", i0), 20)
+		}
+		for _, k1 := range slices.Sorted(maps.Keys(s.TargetMaps[i0])) {
+			if err := ruleTargetMapKey.Check(k1); err != nil {
+				return shape.Prefix(err, shape.Key(shape.Index("TargetMaps", i0), k1))
+			}
+			v1 := s.TargetMaps[i0][k1]
+			if len(v1) > 25 {
+				return shape.TooMany(shape.Key(shape.Index("TargetMaps", i0), k1), 25)
+			}
+			for i2 := range v1 {
+				if err := ruleTargetMapValue.Check(v1[i2]); err != nil {
+					return shape.Prefix(err, shape.Index(shape.Key(shape.Index("TargetMaps", i0), k1), i2))
+				}
+			}
+		}
+	}
 	if err := s.AlarmConfiguration.Validate(); err != nil {
 		return shape.Prefix(err, "AlarmConfiguration")
+	}
+	if err := ruleAssociationDispatchAssumeRoleArn.CheckMember(s.AssociationDispatchAssumeRole); err != nil {
+		return shape.Prefix(err, "AssociationDispatchAssumeRole")
 	}
 	return nil
 }
@@ -14818,8 +18351,12 @@ type UpdateAssociationStatusRequest struct {
 	AssociationStatus *AssociationStatus `json:"AssociationStatus,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateAssociationStatusRequest that fails Validate is answered with.
+func (*UpdateAssociationStatusRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateAssociationStatusRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -14827,8 +18364,14 @@ func (s *UpdateAssociationStatusRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleDocumentARN.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
+	}
+	if err := ruleInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
 	}
 	if s.AssociationStatus == nil {
 		return shape.Required("AssociationStatus")
@@ -14866,8 +18409,12 @@ type UpdateCloudConnectorRequest struct {
 	Description      string                       `json:"Description,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateCloudConnectorRequest that fails Validate is answered with.
+func (*UpdateCloudConnectorRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateCloudConnectorRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -14875,8 +18422,17 @@ func (s *UpdateCloudConnectorRequest) Validate() error {
 	if s.CloudConnectorId == "" {
 		return shape.Required("CloudConnectorId")
 	}
+	if err := ruleCloudConnectorId.CheckMember(s.CloudConnectorId); err != nil {
+		return shape.Prefix(err, "CloudConnectorId")
+	}
+	if err := ruleDisplayName.CheckMember(s.DisplayName); err != nil {
+		return shape.Prefix(err, "DisplayName")
+	}
 	if err := s.Configuration.Validate(); err != nil {
 		return shape.Prefix(err, "Configuration")
+	}
+	if err := ruleCloudConnectorDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
 	}
 	return nil
 }
@@ -14898,8 +18454,12 @@ type UpdateDocumentDefaultVersionRequest struct {
 	DocumentVersion string `json:"DocumentVersion,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateDocumentDefaultVersionRequest that fails Validate is answered with.
+func (*UpdateDocumentDefaultVersionRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateDocumentDefaultVersionRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -14907,8 +18467,14 @@ func (s *UpdateDocumentDefaultVersionRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleDocumentName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if s.DocumentVersion == "" {
 		return shape.Required("DocumentVersion")
+	}
+	if err := ruleDocumentVersionNumber.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
 	}
 	return nil
 }
@@ -14931,14 +18497,24 @@ type UpdateDocumentMetadataRequest struct {
 	DocumentReviews *DocumentReviews `json:"DocumentReviews,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateDocumentMetadataRequest that fails Validate is answered with.
+func (*UpdateDocumentMetadataRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateDocumentMetadataRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := ruleDocumentName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
 	}
 	if s.DocumentReviews == nil {
 		return shape.Required("DocumentReviews")
@@ -14970,14 +18546,24 @@ type UpdateDocumentRequest struct {
 	TargetType      string              `json:"TargetType,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateDocumentRequest that fails Validate is answered with.
+func (*UpdateDocumentRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateDocumentRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Content == "" {
 		return shape.Required("Content")
+	}
+	if err := ruleDocumentContent.CheckMember(s.Content); err != nil {
+		return shape.Prefix(err, "Content")
+	}
+	if len(s.Attachments) > 20 {
+		return shape.TooMany("Attachments", 20)
 	}
 	for i0 := range s.Attachments {
 		if err := s.Attachments[i0].Validate(); err != nil {
@@ -14987,8 +18573,23 @@ func (s *UpdateDocumentRequest) Validate() error {
 	if s.Name == "" {
 		return shape.Required("Name")
 	}
+	if err := ruleDocumentName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleDocumentDisplayName.CheckMember(s.DisplayName); err != nil {
+		return shape.Prefix(err, "DisplayName")
+	}
+	if err := ruleDocumentVersionName.CheckMember(s.VersionName); err != nil {
+		return shape.Prefix(err, "VersionName")
+	}
+	if err := ruleDocumentVersion.CheckMember(s.DocumentVersion); err != nil {
+		return shape.Prefix(err, "DocumentVersion")
+	}
 	if s.DocumentFormat != "" && !s.DocumentFormat.IsKnown() {
 		return shape.InvalidEnum("DocumentFormat", s.DocumentFormat, s.DocumentFormat.Values())
+	}
+	if err := ruleTargetType.CheckMember(s.TargetType); err != nil {
+		return shape.Prefix(err, "TargetType")
 	}
 	return nil
 }
@@ -15029,14 +18630,48 @@ type UpdateMaintenanceWindowRequest struct {
 	Replace                  *bool  `json:"Replace,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateMaintenanceWindowRequest that fails Validate is answered with.
+func (*UpdateMaintenanceWindowRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateMaintenanceWindowRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
+	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
+	if err := ruleMaintenanceWindowName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleMaintenanceWindowDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
+	if err := ruleMaintenanceWindowSchedule.CheckMember(s.Schedule); err != nil {
+		return shape.Prefix(err, "Schedule")
+	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset < 1 {
+		return shape.TooSmall("ScheduleOffset", *s.ScheduleOffset, 1)
+	}
+	if s.ScheduleOffset != nil && *s.ScheduleOffset > 6 {
+		return shape.TooLarge("ScheduleOffset", *s.ScheduleOffset, 6)
+	}
+	if s.Duration != nil && *s.Duration < 1 {
+		return shape.TooSmall("Duration", *s.Duration, 1)
+	}
+	if s.Duration != nil && *s.Duration > 24 {
+		return shape.TooLarge("Duration", *s.Duration, 24)
+	}
+	if s.Cutoff != nil && *s.Cutoff < 0 {
+		return shape.TooSmall("Cutoff", *s.Cutoff, 0)
+	}
+	if s.Cutoff != nil && *s.Cutoff > 23 {
+		return shape.TooLarge("Cutoff", *s.Cutoff, 23)
 	}
 	return nil
 }
@@ -15074,8 +18709,12 @@ type UpdateMaintenanceWindowTargetRequest struct {
 	Replace          *bool    `json:"Replace,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateMaintenanceWindowTargetRequest that fails Validate is answered with.
+func (*UpdateMaintenanceWindowTargetRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateMaintenanceWindowTargetRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -15083,8 +18722,31 @@ func (s *UpdateMaintenanceWindowTargetRequest) Validate() error {
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
 	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
 	if s.WindowTargetId == "" {
 		return shape.Required("WindowTargetId")
+	}
+	if err := ruleMaintenanceWindowTargetId.CheckMember(s.WindowTargetId); err != nil {
+		return shape.Prefix(err, "WindowTargetId")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if err := ruleOwnerInformation.CheckMember(s.OwnerInformation); err != nil {
+		return shape.Prefix(err, "OwnerInformation")
+	}
+	if err := ruleMaintenanceWindowName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleMaintenanceWindowDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
 	}
 	return nil
 }
@@ -15102,7 +18764,17 @@ type UpdateMaintenanceWindowTargetResult struct {
 
 // Validate reports the first absent required member or unknown enum value
 // of s, in model order.
-func (s *UpdateMaintenanceWindowTargetResult) Validate() error { return nil }
+func (s *UpdateMaintenanceWindowTargetResult) Validate() error {
+	if s == nil {
+		return nil
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	return nil
+}
 
 // UpdateMaintenanceWindowTaskRequest is generated from the AWS model shape
 // UpdateMaintenanceWindowTaskRequest.
@@ -15125,8 +18797,12 @@ type UpdateMaintenanceWindowTaskRequest struct {
 	AlarmConfiguration       *AlarmConfiguration                                      `json:"AlarmConfiguration,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateMaintenanceWindowTaskRequest that fails Validate is answered with.
+func (*UpdateMaintenanceWindowTaskRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateMaintenanceWindowTaskRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -15134,14 +18810,55 @@ func (s *UpdateMaintenanceWindowTaskRequest) Validate() error {
 	if s.WindowId == "" {
 		return shape.Required("WindowId")
 	}
+	if err := ruleMaintenanceWindowId.CheckMember(s.WindowId); err != nil {
+		return shape.Prefix(err, "WindowId")
+	}
 	if s.WindowTaskId == "" {
 		return shape.Required("WindowTaskId")
+	}
+	if err := ruleMaintenanceWindowTaskId.CheckMember(s.WindowTaskId); err != nil {
+		return shape.Prefix(err, "WindowTaskId")
+	}
+	if len(s.Targets) > 5 {
+		return shape.TooMany("Targets", 5)
+	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	if err := ruleMaintenanceWindowTaskArn.CheckMember(s.TaskArn); err != nil {
+		return shape.Prefix(err, "TaskArn")
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.TaskParameters)) {
+		if err := ruleMaintenanceWindowTaskParameterName.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("TaskParameters", k0))
+		}
+		v0 := s.TaskParameters[k0]
+		if err := v0.Validate(); err != nil {
+			return shape.Prefix(err, shape.Key("TaskParameters", k0))
+		}
 	}
 	if err := s.TaskInvocationParameters.Validate(); err != nil {
 		return shape.Prefix(err, "TaskInvocationParameters")
 	}
+	if s.Priority != nil && *s.Priority < 0 {
+		return shape.TooSmall("Priority", *s.Priority, 0)
+	}
+	if err := ruleMaxConcurrency.CheckMember(s.MaxConcurrency); err != nil {
+		return shape.Prefix(err, "MaxConcurrency")
+	}
+	if err := ruleMaxErrors.CheckMember(s.MaxErrors); err != nil {
+		return shape.Prefix(err, "MaxErrors")
+	}
 	if err := s.LoggingInfo.Validate(); err != nil {
 		return shape.Prefix(err, "LoggingInfo")
+	}
+	if err := ruleMaintenanceWindowName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleMaintenanceWindowDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
 	}
 	if s.CutoffBehavior != "" && !s.CutoffBehavior.IsKnown() {
 		return shape.InvalidEnum("CutoffBehavior", s.CutoffBehavior, s.CutoffBehavior.Values())
@@ -15178,6 +18895,17 @@ func (s *UpdateMaintenanceWindowTaskResult) Validate() error {
 	if s == nil {
 		return nil
 	}
+	for i0 := range s.Targets {
+		if err := s.Targets[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("Targets", i0))
+		}
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.TaskParameters)) {
+		v0 := s.TaskParameters[k0]
+		if err := v0.Validate(); err != nil {
+			return shape.Prefix(err, shape.Key("TaskParameters", k0))
+		}
+	}
 	if err := s.TaskInvocationParameters.Validate(); err != nil {
 		return shape.Prefix(err, "TaskInvocationParameters")
 	}
@@ -15200,8 +18928,12 @@ type UpdateManagedInstanceRoleRequest struct {
 	IamRole    string `json:"IamRole,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateManagedInstanceRoleRequest that fails Validate is answered with.
+func (*UpdateManagedInstanceRoleRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateManagedInstanceRoleRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -15209,8 +18941,14 @@ func (s *UpdateManagedInstanceRoleRequest) Validate() error {
 	if s.InstanceId == "" {
 		return shape.Required("InstanceId")
 	}
+	if err := ruleManagedInstanceId.CheckMember(s.InstanceId); err != nil {
+		return shape.Prefix(err, "InstanceId")
+	}
 	if s.IamRole == "" {
 		return shape.Required("IamRole")
+	}
+	if err := ruleIamRole.CheckMember(s.IamRole); err != nil {
+		return shape.Prefix(err, "IamRole")
 	}
 	return nil
 }
@@ -15244,17 +18982,33 @@ type UpdateOpsItemRequest struct {
 	OpsItemArn              string                      `json:"OpsItemArn,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateOpsItemRequest that fails Validate is answered with.
+func (*UpdateOpsItemRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateOpsItemRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
+	if err := ruleOpsItemDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
 	for _, k0 := range slices.Sorted(maps.Keys(s.OperationalData)) {
+		if err := ruleOpsItemDataKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("OperationalData", k0))
+		}
 		v0 := s.OperationalData[k0]
 		if err := v0.Validate(); err != nil {
 			return shape.Prefix(err, shape.Key("OperationalData", k0))
 		}
+	}
+	if s.Priority != 0 && s.Priority < 1 {
+		return shape.TooSmall("Priority", s.Priority, 1)
+	}
+	if s.Priority != 0 && s.Priority > 5 {
+		return shape.TooLarge("Priority", s.Priority, 5)
 	}
 	for i0 := range s.RelatedOpsItems {
 		if err := s.RelatedOpsItems[i0].Validate(); err != nil {
@@ -15266,6 +19020,21 @@ func (s *UpdateOpsItemRequest) Validate() error {
 	}
 	if s.OpsItemId == "" {
 		return shape.Required("OpsItemId")
+	}
+	if err := ruleOpsItemId.CheckMember(s.OpsItemId); err != nil {
+		return shape.Prefix(err, "OpsItemId")
+	}
+	if err := ruleOpsItemTitle.CheckMember(s.Title); err != nil {
+		return shape.Prefix(err, "Title")
+	}
+	if err := ruleOpsItemCategory.CheckMember(s.Category); err != nil {
+		return shape.Prefix(err, "Category")
+	}
+	if err := ruleOpsItemSeverity.CheckMember(s.Severity); err != nil {
+		return shape.Prefix(err, "Severity")
+	}
+	if err := ruleOpsItemArn.CheckMember(s.OpsItemArn); err != nil {
+		return shape.Prefix(err, "OpsItemArn")
 	}
 	return nil
 }
@@ -15286,14 +19055,47 @@ type UpdateOpsMetadataRequest struct {
 	KeysToDelete     []string                 `json:"KeysToDelete,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateOpsMetadataRequest that fails Validate is answered with.
+func (*UpdateOpsMetadataRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateOpsMetadataRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.OpsMetadataArn == "" {
 		return shape.Required("OpsMetadataArn")
+	}
+	if err := ruleOpsMetadataArn.CheckMember(s.OpsMetadataArn); err != nil {
+		return shape.Prefix(err, "OpsMetadataArn")
+	}
+	if s.MetadataToUpdate != nil && len(s.MetadataToUpdate) < 1 {
+		return shape.TooFew("MetadataToUpdate", 1)
+	}
+	if len(s.MetadataToUpdate) > 5 {
+		return shape.TooMany("MetadataToUpdate", 5)
+	}
+	for _, k0 := range slices.Sorted(maps.Keys(s.MetadataToUpdate)) {
+		if err := ruleMetadataKey.Check(k0); err != nil {
+			return shape.Prefix(err, shape.Key("MetadataToUpdate", k0))
+		}
+		v0 := s.MetadataToUpdate[k0]
+		if err := v0.Validate(); err != nil {
+			return shape.Prefix(err, shape.Key("MetadataToUpdate", k0))
+		}
+	}
+	if s.KeysToDelete != nil && len(s.KeysToDelete) < 1 {
+		return shape.TooFew("KeysToDelete", 1)
+	}
+	if len(s.KeysToDelete) > 10 {
+		return shape.TooMany("KeysToDelete", 10)
+	}
+	for i0 := range s.KeysToDelete {
+		if err := ruleMetadataKey.Check(s.KeysToDelete[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("KeysToDelete", i0))
+		}
 	}
 	return nil
 }
@@ -15326,8 +19128,12 @@ type UpdatePatchBaselineRequest struct {
 	Replace                                  *bool                 `json:"Replace,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdatePatchBaselineRequest that fails Validate is answered with.
+func (*UpdatePatchBaselineRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdatePatchBaselineRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -15335,17 +19141,45 @@ func (s *UpdatePatchBaselineRequest) Validate() error {
 	if s.BaselineId == "" {
 		return shape.Required("BaselineId")
 	}
+	if err := ruleBaselineId.CheckMember(s.BaselineId); err != nil {
+		return shape.Prefix(err, "BaselineId")
+	}
+	if err := ruleBaselineName.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
 	if err := s.GlobalFilters.Validate(); err != nil {
 		return shape.Prefix(err, "GlobalFilters")
 	}
 	if err := s.ApprovalRules.Validate(); err != nil {
 		return shape.Prefix(err, "ApprovalRules")
 	}
+	if len(s.ApprovedPatches) > 50 {
+		return shape.TooMany("ApprovedPatches", 50)
+	}
+	for i0 := range s.ApprovedPatches {
+		if err := rulePatchId.Check(s.ApprovedPatches[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("ApprovedPatches", i0))
+		}
+	}
 	if s.ApprovedPatchesComplianceLevel != "" && !s.ApprovedPatchesComplianceLevel.IsKnown() {
 		return shape.InvalidEnum("ApprovedPatchesComplianceLevel", s.ApprovedPatchesComplianceLevel, s.ApprovedPatchesComplianceLevel.Values())
 	}
+	if len(s.RejectedPatches) > 50 {
+		return shape.TooMany("RejectedPatches", 50)
+	}
+	for i0 := range s.RejectedPatches {
+		if err := rulePatchId.Check(s.RejectedPatches[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("RejectedPatches", i0))
+		}
+	}
 	if s.RejectedPatchesAction != "" && !s.RejectedPatchesAction.IsKnown() {
 		return shape.InvalidEnum("RejectedPatchesAction", s.RejectedPatchesAction, s.RejectedPatchesAction.Values())
+	}
+	if err := ruleBaselineDescription.CheckMember(s.Description); err != nil {
+		return shape.Prefix(err, "Description")
+	}
+	if len(s.Sources) > 20 {
+		return shape.TooMany("Sources", 20)
 	}
 	for i0 := range s.Sources {
 		if err := s.Sources[i0].Validate(); err != nil {
@@ -15418,8 +19252,12 @@ type UpdateResourceDataSyncRequest struct {
 	SyncSource *ResourceDataSyncSource `json:"SyncSource,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateResourceDataSyncRequest that fails Validate is answered with.
+func (*UpdateResourceDataSyncRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateResourceDataSyncRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -15427,8 +19265,14 @@ func (s *UpdateResourceDataSyncRequest) Validate() error {
 	if s.SyncName == "" {
 		return shape.Required("SyncName")
 	}
+	if err := ruleResourceDataSyncName.CheckMember(s.SyncName); err != nil {
+		return shape.Prefix(err, "SyncName")
+	}
 	if s.SyncType == "" {
 		return shape.Required("SyncType")
+	}
+	if err := ruleResourceDataSyncType.CheckMember(s.SyncType); err != nil {
+		return shape.Prefix(err, "SyncType")
 	}
 	if s.SyncSource == nil {
 		return shape.Required("SyncSource")
@@ -15454,8 +19298,12 @@ type UpdateServiceSettingRequest struct {
 	SettingValue string `json:"SettingValue,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a UpdateServiceSettingRequest that fails Validate is answered with.
+func (*UpdateServiceSettingRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *UpdateServiceSettingRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -15463,8 +19311,14 @@ func (s *UpdateServiceSettingRequest) Validate() error {
 	if s.SettingId == "" {
 		return shape.Required("SettingId")
 	}
+	if err := ruleServiceSettingId.CheckMember(s.SettingId); err != nil {
+		return shape.Prefix(err, "SettingId")
+	}
 	if s.SettingValue == "" {
 		return shape.Required("SettingValue")
+	}
+	if err := ruleServiceSettingValue.CheckMember(s.SettingValue); err != nil {
+		return shape.Prefix(err, "SettingValue")
 	}
 	return nil
 }
@@ -15485,14 +19339,27 @@ type ValidateCloudConnectorRequest struct {
 	NextToken        string `json:"NextToken,omitzero"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a ValidateCloudConnectorRequest that fails Validate is answered with.
+func (*ValidateCloudConnectorRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *ValidateCloudConnectorRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.CloudConnectorId == "" {
 		return shape.Required("CloudConnectorId")
+	}
+	if err := ruleCloudConnectorId.CheckMember(s.CloudConnectorId); err != nil {
+		return shape.Prefix(err, "CloudConnectorId")
+	}
+	if s.MaxResults != nil && *s.MaxResults < 0 {
+		return shape.TooSmall("MaxResults", *s.MaxResults, 0)
+	}
+	if s.MaxResults != nil && *s.MaxResults > 75 {
+		return shape.TooLarge("MaxResults", *s.MaxResults, 75)
 	}
 	return nil
 }
@@ -15671,3 +19538,270 @@ func (v ValidationFindingType) IsKnown() bool {
 	}
 	return false
 }
+
+// The model's patterns, matched against whole values and compiled on first use.
+var (
+	patternAccessRequestId                      = shape.NewPattern(`^(oi)-[0-9a-f]{12}$`, `^(?:^(oi)-[0-9a-f]{12}$)$`)
+	patternAccountId                            = shape.NewPattern(`(?i)all|[0-9]{12}`, `^(?:(?i)all|[0-9]{12})$`)
+	patternActivationId                         = shape.NewPattern(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, `^(?:^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$)$`)
+	patternAssociationDispatchAssumeRoleArn     = shape.NewPattern(`arn:aws(-[^:]+)?:iam::[0-9]{12}:role/.+`, `^(?:arn:aws(-[^:]+)?:iam::[0-9]{12}:role/.+)$`)
+	patternAssociationExecutionId               = shape.NewPattern(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`, `^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$`)
+	patternAssociationName                      = shape.NewPattern(`^[a-zA-Z0-9_\-.]{3,128}$`, `^(?:^[a-zA-Z0-9_\-.]{3,128}$)$`)
+	patternAssociationVersion                   = shape.NewPattern(`([$]LATEST)|([1-9][0-9]*)`, `^(?:([$]LATEST)|([1-9][0-9]*))$`)
+	patternAzureApplicationDisplayName          = shape.NewPattern(`^([\p{L}\p{Z}\p{N}\p{P}\p{M}]*)$`, `^(?:^([\p{L}\p{Z}\p{N}\p{P}\p{M}]*)$)$`)
+	patternAzureApplicationId                   = shape.NewPattern(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`, `^(?:^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$)$`)
+	patternBaselineId                           = shape.NewPattern(`^[a-zA-Z0-9_\-:/]{20,128}$`, `^(?:^[a-zA-Z0-9_\-:/]{20,128}$)$`)
+	patternComplianceTypeName                   = shape.NewPattern(`[A-Za-z0-9_\-]\w+|Custom:[a-zA-Z0-9_\-]\w+`, `^(?:[A-Za-z0-9_\-]\w+|Custom:[a-zA-Z0-9_\-]\w+)$`)
+	patternConfigConnectorArn                   = shape.NewPattern(`^arn:aws(-cn|-us-gov)?:config:([^:]+):\d{12}:connector/.+$`, `^(?:^arn:aws(-cn|-us-gov)?:config:([^:]+):\d{12}:connector/.+$)$`)
+	patternDefaultInstanceName                  = shape.NewPattern(`^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`, `^(?:^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$)$`)
+	patternDocumentARN                          = shape.NewPattern(`^[a-zA-Z0-9_\-.:/]{3,128}$`, `^(?:^[a-zA-Z0-9_\-.:/]{3,128}$)$`)
+	patternDocumentDisplayName                  = shape.NewPattern(`^[\w\.\-\:\/ ]*$`, `^(?:^[\w\.\-\:\/ ]*$)$`)
+	patternDocumentVersion                      = shape.NewPattern(`([$]LATEST|[$]DEFAULT|^[1-9][0-9]*$)`, `^(?:([$]LATEST|[$]DEFAULT|^[1-9][0-9]*$))$`)
+	patternDocumentVersionName                  = shape.NewPattern(`^[a-zA-Z0-9_\-.]{1,128}$`, `^(?:^[a-zA-Z0-9_\-.]{1,128}$)$`)
+	patternDocumentVersionNumber                = shape.NewPattern(`(^[1-9][0-9]*$)`, `^(?:(^[1-9][0-9]*$))$`)
+	patternExcludeAccount                       = shape.NewPattern(`^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(\d{12})$`, `^(?:^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(\d{12})$)$`)
+	patternExecutionPreviewId                   = shape.NewPattern(`[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}`, `^(?:[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12})$`)
+	patternExecutionRoleName                    = shape.NewPattern(`[\w+=,.@/-]+`, `^(?:[\w+=,.@/-]+)$`)
+	patternInstanceId                           = shape.NewPattern(`(^i-(\w{8}|\w{17})$)|(^mi-\w{17}$)`, `^(?:(^i-(\w{8}|\w{17})$)|(^mi-\w{17}$))$`)
+	patternInventoryItemCaptureTime             = shape.NewPattern(`^(20)[0-9][0-9]-(0[1-9]|1[012])-([12][0-9]|3[01]|0[1-9])(T)(2[0-3]|[0-1][0-9])(:[0-5][0-9])(:[0-5][0-9])(Z)$`, `^(?:^(20)[0-9][0-9]-(0[1-9]|1[012])-([12][0-9]|3[01]|0[1-9])(T)(2[0-3]|[0-1][0-9])(:[0-5][0-9])(:[0-5][0-9])(Z)$)$`)
+	patternInventoryItemSchemaVersion           = shape.NewPattern(`^([0-9]{1,6})(\.[0-9]{1,6})$`, `^(?:^([0-9]{1,6})(\.[0-9]{1,6})$)$`)
+	patternInventoryItemTypeName                = shape.NewPattern(`^(AWS|Custom):.*$`, `^(?:^(AWS|Custom):.*$)$`)
+	patternMaintenanceWindowExecutionId         = shape.NewPattern(`^[0-9a-fA-F]{8}\-[0-9a-fA-F]{4}\-[0-9a-fA-F]{4}\-[0-9a-fA-F]{4}\-[0-9a-fA-F]{12}$`, `^(?:^[0-9a-fA-F]{8}\-[0-9a-fA-F]{4}\-[0-9a-fA-F]{4}\-[0-9a-fA-F]{4}\-[0-9a-fA-F]{12}$)$`)
+	patternMaintenanceWindowId                  = shape.NewPattern(`^mw-[0-9a-f]{17}$`, `^(?:^mw-[0-9a-f]{17}$)$`)
+	patternManagedInstanceId                    = shape.NewPattern(`(^mi-[0-9a-f]{17}$)|(^eks_c:[0-9A-Za-z][A-Za-z0-9\-_]{0,99}_\w{17}$)`, `^(?:(^mi-[0-9a-f]{17}$)|(^eks_c:[0-9A-Za-z][A-Za-z0-9\-_]{0,99}_\w{17}$))$`)
+	patternMaxConcurrency                       = shape.NewPattern(`^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$`, `^(?:^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$)$`)
+	patternMaxErrors                            = shape.NewPattern(`^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$`, `^(?:^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$)$`)
+	patternOpsAggregatorType                    = shape.NewPattern(`^(range|count|sum)`, `^(?:^(range|count|sum))$`)
+	patternOpsItemAccountId                     = shape.NewPattern(`^[0-9]{12}$`, `^(?:^[0-9]{12}$)$`)
+	patternOpsItemArn                           = shape.NewPattern(`arn:(aws[a-zA-Z-]*)?:ssm:[a-z0-9-\.]{0,63}:[0-9]{12}:opsitem.*`, `^(?:arn:(aws[a-zA-Z-]*)?:ssm:[a-z0-9-\.]{0,63}:[0-9]{12}:opsitem.*)$`)
+	patternOpsItemDataValueString               = shape.NewPattern(`[\s\S]*\S[\s\S]*`, `^(?:[\s\S]*\S[\s\S]*)$`)
+	patternOpsMetadataArn                       = shape.NewPattern(`arn:(aws[a-zA-Z-]*)?:ssm:[a-z0-9-\.]{0,63}:[a-z0-9-\.]{0,63}:opsmetadata\/([a-zA-Z0-9-_\.\/]*)`, `^(?:arn:(aws[a-zA-Z-]*)?:ssm:[a-z0-9-\.]{0,63}:[a-z0-9-\.]{0,63}:opsmetadata\/([a-zA-Z0-9-_\.\/]*))$`)
+	patternParameterKeyId                       = shape.NewPattern(`^([a-zA-Z0-9:/_-]+)$`, `^(?:^([a-zA-Z0-9:/_-]+)$)$`)
+	patternParameterStringFilterKey             = shape.NewPattern(`tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType`, `^(?:tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType)$`)
+	patternPatchSourceName                      = shape.NewPattern(`^[a-zA-Z0-9_\-.]{3,50}$`, `^(?:^[a-zA-Z0-9_\-.]{3,50}$)$`)
+	patternResourceDataSyncAWSKMSKeyARN         = shape.NewPattern(`arn:.*`, `^(?:arn:.*)$`)
+	patternResourceDataSyncOrganizationalUnitId = shape.NewPattern(`^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`, `^(?:^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$)$`)
+	patternSessionReason                        = shape.NewPattern(`^.{1,256}$`, `^(?:^.{1,256}$)$`)
+	patternSharedDocumentVersion                = shape.NewPattern(`([$]LATEST|[$]DEFAULT|[$]ALL)`, `^(?:([$]LATEST|[$]DEFAULT|[$]ALL))$`)
+	patternTargetKey                            = shape.NewPattern(`^[\p{L}\p{Z}\p{N}_.:/=\-@]*$|resource-groups:ResourceTypeFilters|resource-groups:Name`, `^(?:^[\p{L}\p{Z}\p{N}_.:/=\-@]*$|resource-groups:ResourceTypeFilters|resource-groups:Name)$`)
+	patternTargetType                           = shape.NewPattern(`^\/[\w\.\-\:\/]*$`, `^(?:^\/[\w\.\-\:\/]*$)$`)
+	patternUUID                                 = shape.NewPattern(`[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}`, `^(?:[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})$`)
+)
+
+// The constraints of the model's string shapes: length in characters, then pattern.
+var (
+	ruleAccessRequestId                            = &shape.String{Min: 0, Max: -1, Pattern: patternAccessRequestId}
+	ruleAccountId                                  = &shape.String{Min: 0, Max: -1, Pattern: patternAccountId}
+	ruleActivationDescription                      = &shape.String{Min: 0, Max: 256}
+	ruleActivationId                               = &shape.String{Min: 0, Max: -1, Pattern: patternActivationId}
+	ruleAlarmName                                  = &shape.String{Min: 1, Max: 255}
+	ruleAllowedPattern                             = &shape.String{Min: 0, Max: 1024}
+	ruleAssociationDispatchAssumeRoleArn           = &shape.String{Min: 1, Max: 512, Pattern: patternAssociationDispatchAssumeRoleArn}
+	ruleAssociationExecutionFilterValue            = &shape.String{Min: 1, Max: -1}
+	ruleAssociationExecutionId                     = &shape.String{Min: 0, Max: -1, Pattern: patternAssociationExecutionId}
+	ruleAssociationExecutionTargetsFilterValue     = &shape.String{Min: 1, Max: -1}
+	ruleAssociationFilterValue                     = &shape.String{Min: 1, Max: -1}
+	ruleAssociationId                              = &shape.String{Min: 0, Max: -1, Pattern: patternAssociationExecutionId}
+	ruleAssociationName                            = &shape.String{Min: 0, Max: -1, Pattern: patternAssociationName}
+	ruleAssociationVersion                         = &shape.String{Min: 0, Max: -1, Pattern: patternAssociationVersion}
+	ruleAttachmentIdentifier                       = &shape.String{Min: 0, Max: -1, Pattern: patternAssociationName}
+	ruleAttachmentsSourceValue                     = &shape.String{Min: 1, Max: 1024}
+	ruleAttributeName                              = &shape.String{Min: 1, Max: 64}
+	ruleAttributeValue                             = &shape.String{Min: 0, Max: 4096}
+	ruleAutomationExecutionFilterValue             = &shape.String{Min: 1, Max: 150}
+	ruleAutomationExecutionId                      = &shape.String{Min: 36, Max: 36}
+	ruleAutomationParameterKey                     = &shape.String{Min: 1, Max: 50}
+	ruleAutomationParameterValue                   = &shape.String{Min: 1, Max: 512}
+	ruleAutomationTargetParameterName              = &shape.String{Min: 1, Max: 50}
+	ruleAzureApplicationDisplayName                = &shape.String{Min: 0, Max: 256, Pattern: patternAzureApplicationDisplayName}
+	ruleAzureApplicationId                         = &shape.String{Min: 1, Max: 256, Pattern: patternAzureApplicationId}
+	ruleAzureSubscriptionDisplayName               = &shape.String{Min: 0, Max: 128, Pattern: patternAzureApplicationDisplayName}
+	ruleAzureSubscriptionId                        = &shape.String{Min: 1, Max: 256, Pattern: patternAzureApplicationId}
+	ruleAzureTenantDisplayName                     = &shape.String{Min: 0, Max: 256, Pattern: patternAzureApplicationDisplayName}
+	ruleAzureTenantId                              = &shape.String{Min: 1, Max: 256, Pattern: patternAzureApplicationId}
+	ruleBaselineDescription                        = &shape.String{Min: 1, Max: 1024}
+	ruleBaselineId                                 = &shape.String{Min: 20, Max: 128, Pattern: patternBaselineId}
+	ruleBaselineName                               = &shape.String{Min: 3, Max: 128, Pattern: patternAssociationName}
+	ruleChangeDetailsValue                         = &shape.String{Min: 1, Max: 32768}
+	ruleChangeRequestName                          = &shape.String{Min: 1, Max: 1024}
+	ruleClientToken                                = &shape.String{Min: 1, Max: 64}
+	ruleCloudConnectorDescription                  = &shape.String{Min: 0, Max: 1024, Pattern: patternAzureApplicationDisplayName}
+	ruleCloudConnectorFilterValue                  = &shape.String{Min: 1, Max: 256}
+	ruleCloudConnectorIamRoleArn                   = &shape.String{Min: 20, Max: 2048}
+	ruleCloudConnectorId                           = &shape.String{Min: 36, Max: 36, Pattern: patternActivationId}
+	ruleCloudWatchLogGroupName                     = &shape.String{Min: 1, Max: 512}
+	ruleCommandFilterValue                         = &shape.String{Min: 1, Max: 128}
+	ruleCommandId                                  = &shape.String{Min: 36, Max: 36}
+	ruleCommandPluginName                          = &shape.String{Min: 4, Max: -1}
+	ruleComment                                    = &shape.String{Min: 0, Max: 100}
+	ruleComplianceExecutionId                      = &shape.String{Min: 0, Max: 100}
+	ruleComplianceExecutionType                    = &shape.String{Min: 0, Max: 50}
+	ruleComplianceItemContentHash                  = &shape.String{Min: 0, Max: 256}
+	ruleComplianceItemTitle                        = &shape.String{Min: 0, Max: 500}
+	ruleComplianceResourceId                       = &shape.String{Min: 1, Max: 100}
+	ruleComplianceResourceType                     = &shape.String{Min: 1, Max: 50}
+	ruleComplianceStringFilterKey                  = &shape.String{Min: 1, Max: 200}
+	ruleComplianceTypeName                         = &shape.String{Min: 1, Max: 100, Pattern: patternComplianceTypeName}
+	ruleConfigConnectorArn                         = &shape.String{Min: 1, Max: 512, Pattern: patternConfigConnectorArn}
+	ruleDefaultInstanceName                        = &shape.String{Min: 0, Max: 256, Pattern: patternDefaultInstanceName}
+	ruleDisplayName                                = &shape.String{Min: 1, Max: 256, Pattern: patternAzureApplicationDisplayName}
+	ruleDocumentARN                                = &shape.String{Min: 0, Max: -1, Pattern: patternDocumentARN}
+	ruleDocumentContent                            = &shape.String{Min: 1, Max: -1}
+	ruleDocumentDisplayName                        = &shape.String{Min: 0, Max: 1024, Pattern: patternDocumentDisplayName}
+	ruleDocumentFilterValue                        = &shape.String{Min: 1, Max: -1}
+	ruleDocumentHash                               = &shape.String{Min: 0, Max: 256}
+	ruleDocumentKeyValuesFilterKey                 = &shape.String{Min: 1, Max: 128}
+	ruleDocumentKeyValuesFilterValue               = &shape.String{Min: 1, Max: 256}
+	ruleDocumentName                               = &shape.String{Min: 0, Max: -1, Pattern: patternAssociationName}
+	ruleDocumentReviewComment                      = &shape.String{Min: 1, Max: 1024}
+	ruleDocumentVersion                            = &shape.String{Min: 0, Max: -1, Pattern: patternDocumentVersion}
+	ruleDocumentVersionName                        = &shape.String{Min: 0, Max: -1, Pattern: patternDocumentVersionName}
+	ruleDocumentVersionNumber                      = &shape.String{Min: 0, Max: -1, Pattern: patternDocumentVersionNumber}
+	ruleExcludeAccount                             = &shape.String{Min: 6, Max: 68, Pattern: patternExcludeAccount}
+	ruleExecutionPreviewId                         = &shape.String{Min: 36, Max: 36, Pattern: patternExecutionPreviewId}
+	ruleExecutionRoleName                          = &shape.String{Min: 1, Max: 64, Pattern: patternExecutionRoleName}
+	ruleIamRole                                    = &shape.String{Min: 0, Max: 64}
+	ruleIdempotencyToken                           = &shape.String{Min: 36, Max: 36, Pattern: patternExecutionPreviewId}
+	ruleInstanceId                                 = &shape.String{Min: 0, Max: -1, Pattern: patternInstanceId}
+	ruleInstanceInformationFilterValue             = &shape.String{Min: 1, Max: -1}
+	ruleInstanceInformationStringFilterKey         = &shape.String{Min: 1, Max: -1}
+	ruleInstancePatchStateFilterKey                = &shape.String{Min: 1, Max: 200}
+	ruleInstancePropertyFilterValue                = &shape.String{Min: 1, Max: 100000}
+	ruleInstancePropertyStringFilterKey            = &shape.String{Min: 1, Max: 100000}
+	ruleInventoryAggregatorExpression              = &shape.String{Min: 1, Max: 1000}
+	ruleInventoryFilterKey                         = &shape.String{Min: 1, Max: 200}
+	ruleInventoryGroupName                         = &shape.String{Min: 1, Max: 200}
+	ruleInventoryItemCaptureTime                   = &shape.String{Min: 0, Max: -1, Pattern: patternInventoryItemCaptureTime}
+	ruleInventoryItemContentHash                   = &shape.String{Min: 0, Max: 256}
+	ruleInventoryItemSchemaVersion                 = &shape.String{Min: 0, Max: -1, Pattern: patternInventoryItemSchemaVersion}
+	ruleInventoryItemTypeName                      = &shape.String{Min: 1, Max: 100, Pattern: patternInventoryItemTypeName}
+	ruleInventoryItemTypeNameFilter                = &shape.String{Min: 0, Max: 100}
+	ruleMaintenanceWindowDescription               = &shape.String{Min: 1, Max: 128, Sensitive: true}
+	ruleMaintenanceWindowExecutionId               = &shape.String{Min: 36, Max: 36, Pattern: patternMaintenanceWindowExecutionId}
+	ruleMaintenanceWindowExecutionTaskId           = &shape.String{Min: 36, Max: 36, Pattern: patternMaintenanceWindowExecutionId}
+	ruleMaintenanceWindowExecutionTaskInvocationId = &shape.String{Min: 36, Max: 36, Pattern: patternMaintenanceWindowExecutionId}
+	ruleMaintenanceWindowFilterKey                 = &shape.String{Min: 1, Max: 128}
+	ruleMaintenanceWindowFilterValue               = &shape.String{Min: 1, Max: 256}
+	ruleMaintenanceWindowId                        = &shape.String{Min: 20, Max: 20, Pattern: patternMaintenanceWindowId}
+	ruleMaintenanceWindowLambdaClientContext       = &shape.String{Min: 1, Max: 8000}
+	ruleMaintenanceWindowLambdaQualifier           = &shape.String{Min: 1, Max: 128}
+	ruleMaintenanceWindowName                      = &shape.String{Min: 3, Max: 128, Pattern: patternAssociationName}
+	ruleMaintenanceWindowSchedule                  = &shape.String{Min: 1, Max: 256}
+	ruleMaintenanceWindowStepFunctionsInput        = &shape.String{Min: 0, Max: 4096, Sensitive: true}
+	ruleMaintenanceWindowStepFunctionsName         = &shape.String{Min: 1, Max: 80}
+	ruleMaintenanceWindowTargetId                  = &shape.String{Min: 36, Max: 36, Pattern: patternMaintenanceWindowExecutionId}
+	ruleMaintenanceWindowTaskArn                   = &shape.String{Min: 1, Max: 1600}
+	ruleMaintenanceWindowTaskId                    = &shape.String{Min: 36, Max: 36, Pattern: patternMaintenanceWindowExecutionId}
+	ruleMaintenanceWindowTaskParameterName         = &shape.String{Min: 1, Max: 255}
+	ruleMaintenanceWindowTaskParameterValue        = &shape.String{Min: 1, Max: 255, Sensitive: true}
+	ruleManagedInstanceId                          = &shape.String{Min: 20, Max: 124, Pattern: patternManagedInstanceId}
+	ruleMaxConcurrency                             = &shape.String{Min: 1, Max: 7, Pattern: patternMaxConcurrency}
+	ruleMaxErrors                                  = &shape.String{Min: 1, Max: 7, Pattern: patternMaxErrors}
+	ruleMetadataKey                                = &shape.String{Min: 1, Max: 256}
+	ruleMetadataValueString                        = &shape.String{Min: 1, Max: 4096}
+	ruleNodeFilterValue                            = &shape.String{Min: 0, Max: 512, Pattern: patternDefaultInstanceName}
+	ruleOpsAggregatorType                          = &shape.String{Min: 1, Max: 20, Pattern: patternOpsAggregatorType}
+	ruleOpsAggregatorValue                         = &shape.String{Min: 0, Max: 2048}
+	ruleOpsAggregatorValueKey                      = &shape.String{Min: 1, Max: 32}
+	ruleOpsDataAttributeName                       = &shape.String{Min: 1, Max: 128}
+	ruleOpsDataTypeName                            = &shape.String{Min: 1, Max: 100, Pattern: patternInventoryItemTypeName}
+	ruleOpsFilterKey                               = &shape.String{Min: 1, Max: 200}
+	ruleOpsFilterValue                             = &shape.String{Min: 0, Max: 256}
+	ruleOpsItemAccountId                           = &shape.String{Min: 0, Max: -1, Pattern: patternOpsItemAccountId}
+	ruleOpsItemArn                                 = &shape.String{Min: 20, Max: 2048, Pattern: patternOpsItemArn}
+	ruleOpsItemCategory                            = &shape.String{Min: 1, Max: 64}
+	ruleOpsItemDataKey                             = &shape.String{Min: 1, Max: 128}
+	ruleOpsItemDataValueString                     = &shape.String{Min: 0, Max: -1, Pattern: patternOpsItemDataValueString}
+	ruleOpsItemDescription                         = &shape.String{Min: 1, Max: 2048, Pattern: patternOpsItemDataValueString}
+	ruleOpsItemEventFilterValue                    = &shape.String{Min: 1, Max: 15, Pattern: patternAccessRequestId}
+	ruleOpsItemId                                  = &shape.String{Min: 0, Max: -1, Pattern: patternAccessRequestId}
+	ruleOpsItemSeverity                            = &shape.String{Min: 1, Max: 64}
+	ruleOpsItemSource                              = &shape.String{Min: 1, Max: 128}
+	ruleOpsItemTitle                               = &shape.String{Min: 1, Max: 1024}
+	ruleOpsMetadataArn                             = &shape.String{Min: 1, Max: 1011, Pattern: patternOpsMetadataArn}
+	ruleOpsMetadataFilterKey                       = &shape.String{Min: 1, Max: 128}
+	ruleOpsMetadataFilterValue                     = &shape.String{Min: 1, Max: 1024}
+	ruleOpsMetadataResourceId                      = &shape.String{Min: 1, Max: 1024}
+	ruleOwnerInformation                           = &shape.String{Min: 1, Max: 128, Sensitive: true}
+	rulePSParameterName                            = &shape.String{Min: 1, Max: 2048}
+	ruleParameterDataType                          = &shape.String{Min: 0, Max: 128}
+	ruleParameterDescription                       = &shape.String{Min: 0, Max: 1024}
+	ruleParameterKeyId                             = &shape.String{Min: 1, Max: 256, Pattern: patternParameterKeyId}
+	ruleParameterLabel                             = &shape.String{Min: 1, Max: 100}
+	ruleParameterPolicies                          = &shape.String{Min: 1, Max: 4096}
+	ruleParameterStringFilterKey                   = &shape.String{Min: 1, Max: 132, Pattern: patternParameterStringFilterKey}
+	ruleParameterStringFilterValue                 = &shape.String{Min: 1, Max: 1024}
+	ruleParameterStringQueryOption                 = &shape.String{Min: 1, Max: 10}
+	ruleParametersFilterValue                      = &shape.String{Min: 1, Max: 1024}
+	rulePatchFilterValue                           = &shape.String{Min: 1, Max: 64}
+	rulePatchGroup                                 = &shape.String{Min: 1, Max: 256, Pattern: patternDefaultInstanceName}
+	rulePatchId                                    = &shape.String{Min: 1, Max: 100}
+	rulePatchOrchestratorFilterKey                 = &shape.String{Min: 1, Max: 128}
+	rulePatchOrchestratorFilterValue               = &shape.String{Min: 1, Max: 256}
+	rulePatchSourceConfiguration                   = &shape.String{Min: 1, Max: 1024, Sensitive: true}
+	rulePatchSourceName                            = &shape.String{Min: 0, Max: -1, Pattern: patternPatchSourceName}
+	rulePatchSourceProduct                         = &shape.String{Min: 1, Max: 128}
+	rulePatchStringDateTime                        = &shape.String{Min: 1, Max: 10}
+	ruleRegistrationMetadataKey                    = &shape.String{Min: 1, Max: 128}
+	ruleRegistrationMetadataValue                  = &shape.String{Min: 1, Max: 2048}
+	ruleRequireType                                = &shape.String{Min: 0, Max: 128, Pattern: patternDocumentVersionName}
+	ruleResourceArnString                          = &shape.String{Min: 20, Max: 2048}
+	ruleResourceDataSyncAWSKMSKeyARN               = &shape.String{Min: 1, Max: 512, Pattern: patternResourceDataSyncAWSKMSKeyARN}
+	ruleResourceDataSyncDestinationDataSharingType = &shape.String{Min: 1, Max: 64}
+	ruleResourceDataSyncName                       = &shape.String{Min: 1, Max: 64}
+	ruleResourceDataSyncOrganizationSourceType     = &shape.String{Min: 1, Max: 64}
+	ruleResourceDataSyncOrganizationalUnitId       = &shape.String{Min: 1, Max: 128, Pattern: patternResourceDataSyncOrganizationalUnitId}
+	ruleResourceDataSyncS3BucketName               = &shape.String{Min: 1, Max: 2048}
+	ruleResourceDataSyncS3Prefix                   = &shape.String{Min: 1, Max: 256}
+	ruleResourceDataSyncS3Region                   = &shape.String{Min: 1, Max: 64}
+	ruleResourceDataSyncSourceRegion               = &shape.String{Min: 1, Max: 64}
+	ruleResourceDataSyncSourceType                 = &shape.String{Min: 1, Max: 64}
+	ruleResourceDataSyncType                       = &shape.String{Min: 1, Max: 64}
+	ruleS3BucketName                               = &shape.String{Min: 3, Max: 63}
+	ruleS3KeyPrefix                                = &shape.String{Min: 0, Max: 500}
+	ruleS3Region                                   = &shape.String{Min: 3, Max: 20}
+	ruleScheduleExpression                         = &shape.String{Min: 1, Max: 256}
+	ruleServiceSettingId                           = &shape.String{Min: 1, Max: 1000}
+	ruleServiceSettingValue                        = &shape.String{Min: 1, Max: 4096}
+	ruleSessionFilterValue                         = &shape.String{Min: 1, Max: 400}
+	ruleSessionId                                  = &shape.String{Min: 1, Max: 96}
+	ruleSessionManagerParameterName                = &shape.String{Min: 1, Max: 255}
+	ruleSessionManagerParameterValue               = &shape.String{Min: 1, Max: 65535}
+	ruleSessionReason                              = &shape.String{Min: 1, Max: 256, Pattern: patternSessionReason}
+	ruleSessionTarget                              = &shape.String{Min: 1, Max: 400}
+	ruleSharedDocumentVersion                      = &shape.String{Min: 0, Max: 8, Pattern: patternSharedDocumentVersion}
+	ruleSnapshotId                                 = &shape.String{Min: 36, Max: 36, Pattern: patternAzureApplicationId}
+	ruleStatusAdditionalInfo                       = &shape.String{Min: 0, Max: 1024}
+	ruleStatusMessage                              = &shape.String{Min: 1, Max: 1024}
+	ruleStepExecutionFilterValue                   = &shape.String{Min: 1, Max: 150}
+	ruleString1to256                               = &shape.String{Min: 1, Max: 256}
+	ruleTagKey                                     = &shape.String{Min: 1, Max: 128, Pattern: patternDefaultInstanceName}
+	ruleTagValue                                   = &shape.String{Min: 0, Max: 256, Pattern: patternDefaultInstanceName}
+	ruleTargetKey                                  = &shape.String{Min: 1, Max: 163, Pattern: patternTargetKey}
+	ruleTargetMapKey                               = &shape.String{Min: 1, Max: 50}
+	ruleTargetMapValue                             = &shape.String{Min: 1, Max: 50}
+	ruleTargetType                                 = &shape.String{Min: 0, Max: 200, Pattern: patternTargetType}
+	ruleUUID                                       = &shape.String{Min: 0, Max: -1, Pattern: patternUUID}
+)
+
+// Patterns of the model that Validate does not check, because Go's regexp
+// (RE2) cannot compile them; their lengths are still checked:
+//
+//   - AlarmName: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - CloudConnectorIamRoleArn: ^arn:aws[a-z0-9-]*:iam::\d{12}:role\/[\w-\/.@+=,]{1,1017}$ (error parsing regexp: invalid repeat count: `{1,1017}`)
+//   - DocumentReviewComment: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - InstancePropertyFilterValue: ^.{1,100000}$ (error parsing regexp: invalid repeat count: `{1,100000}`)
+//   - InstancePropertyStringFilterKey: ^.{1,100000}$ (error parsing regexp: invalid repeat count: `{1,100000}`)
+//   - MetadataKey: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - OpsItemCategory: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - OpsItemDataKey: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - OpsItemSeverity: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - OpsItemSource: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - OpsItemTitle: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - OpsMetadataFilterKey: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - OpsMetadataResourceId: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - Policy: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - RegistrationMetadataKey: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - RegistrationMetadataValue: ^(?!\s*$).+ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - StringDateTime: ^([\-]?\d{4}(?!\d{2}\b))((-?)((0[1-9]|1[0-2])(\3([12]\d|0[1-9]|3[01]))?|W([0-4]\d|5[0-2])(-?[1-7])?|(00[1-9]|0[1-9]\d|[12]\d{2}|3([0-5]\d|6[1-6])))([T\s]((([01]\d|2[0-3])((:?)[0-5]\d)?|24\:?00)([\.,]\d(?!:))?)?(\17[0-5]\d([\.,]\d)?)?([zZ]|([\-])([01]\d|2[0-3]):?([0-5]\d)?)?)?)?$ (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)
+//   - TargetLocationsURL: ^https:\/\/[-a-zA-Z0-9@:%._\+~#=]{1,253}\.s3(\.[a-z\d-]{9,16})?\.amazonaws\.com\/.{1,2000} (error parsing regexp: invalid repeat count: `{1,2000}`)

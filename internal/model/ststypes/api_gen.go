@@ -24,6 +24,9 @@ const (
 	EndpointPrefix = "sts"
 	// XMLNamespace is the namespace of XML responses.
 	XMLNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
+	// ValidationErrorCode is the error code the service answers a request
+	// that breaks the model's constraints with (see Validate).
+	ValidationErrorCode = "ValidationError"
 )
 
 // Operations describes every operation of the model, by name.
@@ -89,8 +92,12 @@ type AssumeRoleRequest struct {
 	ProvidedContexts  []ProvidedContext      `json:"ProvidedContexts,omitzero" xml:"ProvidedContexts>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AssumeRoleRequest that fails Validate is answered with.
+func (*AssumeRoleRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssumeRoleRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -98,12 +105,66 @@ func (s *AssumeRoleRequest) Validate() error {
 	if s.RoleArn == "" {
 		return shape.Required("RoleArn")
 	}
+	if err := ruleArnType.CheckMember(s.RoleArn); err != nil {
+		return shape.Prefix(err, "RoleArn")
+	}
 	if s.RoleSessionName == "" {
 		return shape.Required("RoleSessionName")
+	}
+	if err := ruleRoleSessionNameType.CheckMember(s.RoleSessionName); err != nil {
+		return shape.Prefix(err, "RoleSessionName")
+	}
+	for i0 := range s.PolicyArns {
+		if err := s.PolicyArns[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("PolicyArns", i0))
+		}
+	}
+	if err := ruleUnrestrictedSessionPolicyDocumentType.CheckMember(s.Policy); err != nil {
+		return shape.Prefix(err, "Policy")
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds < 900 {
+		return shape.TooSmall("DurationSeconds", *s.DurationSeconds, 900)
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds > 43200 {
+		return shape.TooLarge("DurationSeconds", *s.DurationSeconds, 43200)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("Tags", 50)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
 			return shape.Prefix(err, shape.Index("Tags", i0))
+		}
+	}
+	if len(s.TransitiveTagKeys) > 50 {
+		return shape.TooMany("TransitiveTagKeys", 50)
+	}
+	for i0 := range s.TransitiveTagKeys {
+		if err := ruleTagKeyType.Check(s.TransitiveTagKeys[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("TransitiveTagKeys", i0))
+		}
+	}
+	if err := ruleExternalIdType.CheckMember(s.ExternalId); err != nil {
+		return shape.Prefix(err, "ExternalId")
+	}
+	if err := ruleSerialNumberType.CheckMember(s.SerialNumber); err != nil {
+		return shape.Prefix(err, "SerialNumber")
+	}
+	if err := ruleTokenCodeType.CheckMember(s.TokenCode); err != nil {
+		return shape.Prefix(err, "TokenCode")
+	}
+	if err := ruleSourceIdentityType.CheckMember(s.SourceIdentity); err != nil {
+		return shape.Prefix(err, "SourceIdentity")
+	}
+	if s.ProvidedContexts != nil && len(s.ProvidedContexts) < 1 {
+		return shape.TooFew("ProvidedContexts", 1)
+	}
+	if len(s.ProvidedContexts) > 5 {
+		return shape.TooMany("ProvidedContexts", 5)
+	}
+	for i0 := range s.ProvidedContexts {
+		if err := s.ProvidedContexts[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("ProvidedContexts", i0))
 		}
 	}
 	return nil
@@ -145,8 +206,12 @@ type AssumeRoleWithSAMLRequest struct {
 	DurationSeconds *int32                 `json:"DurationSeconds,omitzero" xml:"DurationSeconds,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AssumeRoleWithSAMLRequest that fails Validate is answered with.
+func (*AssumeRoleWithSAMLRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssumeRoleWithSAMLRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -154,11 +219,34 @@ func (s *AssumeRoleWithSAMLRequest) Validate() error {
 	if s.RoleArn == "" {
 		return shape.Required("RoleArn")
 	}
+	if err := ruleArnType.CheckMember(s.RoleArn); err != nil {
+		return shape.Prefix(err, "RoleArn")
+	}
 	if s.PrincipalArn == "" {
 		return shape.Required("PrincipalArn")
 	}
+	if err := ruleArnType.CheckMember(s.PrincipalArn); err != nil {
+		return shape.Prefix(err, "PrincipalArn")
+	}
 	if s.SAMLAssertion == "" {
 		return shape.Required("SAMLAssertion")
+	}
+	if err := ruleSAMLAssertionType.CheckMember(s.SAMLAssertion); err != nil {
+		return shape.Prefix(err, "SAMLAssertion")
+	}
+	for i0 := range s.PolicyArns {
+		if err := s.PolicyArns[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("PolicyArns", i0))
+		}
+	}
+	if err := ruleSessionPolicyDocumentType.CheckMember(s.Policy); err != nil {
+		return shape.Prefix(err, "Policy")
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds < 900 {
+		return shape.TooSmall("DurationSeconds", *s.DurationSeconds, 900)
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds > 43200 {
+		return shape.TooLarge("DurationSeconds", *s.DurationSeconds, 43200)
 	}
 	return nil
 }
@@ -205,8 +293,12 @@ type AssumeRoleWithWebIdentityRequest struct {
 	DurationSeconds  *int32                 `json:"DurationSeconds,omitzero" xml:"DurationSeconds,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AssumeRoleWithWebIdentityRequest that fails Validate is answered with.
+func (*AssumeRoleWithWebIdentityRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssumeRoleWithWebIdentityRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -214,11 +306,37 @@ func (s *AssumeRoleWithWebIdentityRequest) Validate() error {
 	if s.RoleArn == "" {
 		return shape.Required("RoleArn")
 	}
+	if err := ruleArnType.CheckMember(s.RoleArn); err != nil {
+		return shape.Prefix(err, "RoleArn")
+	}
 	if s.RoleSessionName == "" {
 		return shape.Required("RoleSessionName")
 	}
+	if err := ruleRoleSessionNameType.CheckMember(s.RoleSessionName); err != nil {
+		return shape.Prefix(err, "RoleSessionName")
+	}
 	if s.WebIdentityToken == "" {
 		return shape.Required("WebIdentityToken")
+	}
+	if err := ruleClientTokenType.CheckMember(s.WebIdentityToken); err != nil {
+		return shape.Prefix(err, "WebIdentityToken")
+	}
+	if err := ruleUrlType.CheckMember(s.ProviderId); err != nil {
+		return shape.Prefix(err, "ProviderId")
+	}
+	for i0 := range s.PolicyArns {
+		if err := s.PolicyArns[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("PolicyArns", i0))
+		}
+	}
+	if err := ruleSessionPolicyDocumentType.CheckMember(s.Policy); err != nil {
+		return shape.Prefix(err, "Policy")
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds < 900 {
+		return shape.TooSmall("DurationSeconds", *s.DurationSeconds, 900)
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds > 43200 {
+		return shape.TooLarge("DurationSeconds", *s.DurationSeconds, 43200)
 	}
 	return nil
 }
@@ -258,8 +376,12 @@ type AssumeRootRequest struct {
 	DurationSeconds *int32                `json:"DurationSeconds,omitzero" xml:"DurationSeconds,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a AssumeRootRequest that fails Validate is answered with.
+func (*AssumeRootRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *AssumeRootRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -267,8 +389,20 @@ func (s *AssumeRootRequest) Validate() error {
 	if s.TargetPrincipal == "" {
 		return shape.Required("TargetPrincipal")
 	}
+	if err := ruleTargetPrincipalType.CheckMember(s.TargetPrincipal); err != nil {
+		return shape.Prefix(err, "TargetPrincipal")
+	}
 	if s.TaskPolicyArn == nil {
 		return shape.Required("TaskPolicyArn")
+	}
+	if err := s.TaskPolicyArn.Validate(); err != nil {
+		return shape.Prefix(err, "TaskPolicyArn")
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds < 0 {
+		return shape.TooSmall("DurationSeconds", *s.DurationSeconds, 0)
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds > 900 {
+		return shape.TooLarge("DurationSeconds", *s.DurationSeconds, 900)
 	}
 	return nil
 }
@@ -348,14 +482,21 @@ type DecodeAuthorizationMessageRequest struct {
 	EncodedMessage string `json:"EncodedMessage,omitzero" xml:"EncodedMessage,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a DecodeAuthorizationMessageRequest that fails Validate is answered with.
+func (*DecodeAuthorizationMessageRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *DecodeAuthorizationMessageRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.EncodedMessage == "" {
 		return shape.Required("EncodedMessage")
+	}
+	if err := ruleEncodedMessageType.CheckMember(s.EncodedMessage); err != nil {
+		return shape.Prefix(err, "EncodedMessage")
 	}
 	return nil
 }
@@ -419,14 +560,21 @@ type GetAccessKeyInfoRequest struct {
 	AccessKeyId string `json:"AccessKeyId,omitzero" xml:"AccessKeyId,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetAccessKeyInfoRequest that fails Validate is answered with.
+func (*GetAccessKeyInfoRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetAccessKeyInfoRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.AccessKeyId == "" {
 		return shape.Required("AccessKeyId")
+	}
+	if err := ruleAccessKeyIdType.CheckMember(s.AccessKeyId); err != nil {
+		return shape.Prefix(err, "AccessKeyId")
 	}
 	return nil
 }
@@ -445,8 +593,12 @@ func (s *GetAccessKeyInfoResponse) Validate() error { return nil }
 // GetCallerIdentityRequest.
 type GetCallerIdentityRequest struct{}
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetCallerIdentityRequest that fails Validate is answered with.
+func (*GetCallerIdentityRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetCallerIdentityRequest) Validate() error { return nil }
 
 // GetCallerIdentityResponse: Contains the response to a successful
@@ -468,8 +620,12 @@ type GetDelegatedAccessTokenRequest struct {
 	TradeInToken string `json:"TradeInToken,omitzero" xml:"TradeInToken,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetDelegatedAccessTokenRequest that fails Validate is answered with.
+func (*GetDelegatedAccessTokenRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetDelegatedAccessTokenRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -510,14 +666,38 @@ type GetFederationTokenRequest struct {
 	Tags            []Tag                  `json:"Tags,omitzero" xml:"Tags>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetFederationTokenRequest that fails Validate is answered with.
+func (*GetFederationTokenRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetFederationTokenRequest) Validate() error {
 	if s == nil {
 		return nil
 	}
 	if s.Name == "" {
 		return shape.Required("Name")
+	}
+	if err := ruleUserNameType.CheckMember(s.Name); err != nil {
+		return shape.Prefix(err, "Name")
+	}
+	if err := ruleSessionPolicyDocumentType.CheckMember(s.Policy); err != nil {
+		return shape.Prefix(err, "Policy")
+	}
+	for i0 := range s.PolicyArns {
+		if err := s.PolicyArns[i0].Validate(); err != nil {
+			return shape.Prefix(err, shape.Index("PolicyArns", i0))
+		}
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds < 900 {
+		return shape.TooSmall("DurationSeconds", *s.DurationSeconds, 900)
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds > 129600 {
+		return shape.TooLarge("DurationSeconds", *s.DurationSeconds, 129600)
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("Tags", 50)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -559,9 +739,30 @@ type GetSessionTokenRequest struct {
 	TokenCode       string `json:"TokenCode,omitzero" xml:"TokenCode,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *GetSessionTokenRequest) Validate() error { return nil }
+// ValidationErrorCode is the error code a GetSessionTokenRequest that fails Validate is answered with.
+func (*GetSessionTokenRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *GetSessionTokenRequest) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds < 900 {
+		return shape.TooSmall("DurationSeconds", *s.DurationSeconds, 900)
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds > 129600 {
+		return shape.TooLarge("DurationSeconds", *s.DurationSeconds, 129600)
+	}
+	if err := ruleSerialNumberType.CheckMember(s.SerialNumber); err != nil {
+		return shape.Prefix(err, "SerialNumber")
+	}
+	if err := ruleTokenCodeType.CheckMember(s.TokenCode); err != nil {
+		return shape.Prefix(err, "TokenCode")
+	}
+	return nil
+}
 
 // GetSessionTokenResponse: Contains the response to a successful
 // GetSessionToken request, including temporary Amazon Web Services credentials
@@ -591,8 +792,12 @@ type GetWebIdentityTokenRequest struct {
 	Tags             []Tag    `json:"Tags,omitzero" xml:"Tags>member,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// ValidationErrorCode is the error code a GetWebIdentityTokenRequest that fails Validate is answered with.
+func (*GetWebIdentityTokenRequest) ValidationErrorCode() string { return ValidationErrorCode }
+
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *GetWebIdentityTokenRequest) Validate() error {
 	if s == nil {
 		return nil
@@ -600,8 +805,31 @@ func (s *GetWebIdentityTokenRequest) Validate() error {
 	if s.Audience == nil {
 		return shape.Required("Audience")
 	}
+	if s.Audience != nil && len(s.Audience) < 1 {
+		return shape.TooFew("Audience", 1)
+	}
+	if len(s.Audience) > 10 {
+		return shape.TooMany("Audience", 10)
+	}
+	for i0 := range s.Audience {
+		if err := ruleWebIdentityTokenAudienceStringType.Check(s.Audience[i0]); err != nil {
+			return shape.Prefix(err, shape.Index("Audience", i0))
+		}
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds < 60 {
+		return shape.TooSmall("DurationSeconds", *s.DurationSeconds, 60)
+	}
+	if s.DurationSeconds != nil && *s.DurationSeconds > 3600 {
+		return shape.TooLarge("DurationSeconds", *s.DurationSeconds, 3600)
+	}
 	if s.SigningAlgorithm == "" {
 		return shape.Required("SigningAlgorithm")
+	}
+	if err := ruleJwtAlgorithmType.CheckMember(s.SigningAlgorithm); err != nil {
+		return shape.Prefix(err, "SigningAlgorithm")
+	}
+	if len(s.Tags) > 50 {
+		return shape.TooMany("Tags", 50)
 	}
 	for i0 := range s.Tags {
 		if err := s.Tags[i0].Validate(); err != nil {
@@ -709,9 +937,18 @@ type PolicyDescriptorType struct {
 	Arn string `json:"arn,omitzero" xml:"arn,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *PolicyDescriptorType) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *PolicyDescriptorType) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleArnType.CheckMember(s.Arn); err != nil {
+		return shape.Prefix(err, "arn")
+	}
+	return nil
+}
 
 // ProvidedContext: Contains information about the provided context.
 type ProvidedContext struct {
@@ -719,9 +956,21 @@ type ProvidedContext struct {
 	ContextAssertion string `json:"ContextAssertion,omitzero" xml:"ContextAssertion,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
-func (s *ProvidedContext) Validate() error { return nil }
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
+func (s *ProvidedContext) Validate() error {
+	if s == nil {
+		return nil
+	}
+	if err := ruleArnType.CheckMember(s.ProviderArn); err != nil {
+		return shape.Prefix(err, "ProviderArn")
+	}
+	if err := ruleContextAssertionType.CheckMember(s.ContextAssertion); err != nil {
+		return shape.Prefix(err, "ContextAssertion")
+	}
+	return nil
+}
 
 // RegionDisabledException: STS is not activated in the requested region for the
 // account that is being asked to generate credentials.
@@ -750,8 +999,9 @@ type Tag struct {
 	Value string `json:"Value,omitzero" xml:"Value,omitempty"`
 }
 
-// Validate reports the first absent required member or unknown enum value
-// of s, in model order.
+// Validate reports the first member of s, in model order, that is absent
+// though required, or breaks the model's constraints (enum values, length,
+// value range, pattern).
 func (s *Tag) Validate() error {
 	if s == nil {
 		return nil
@@ -759,11 +1009,51 @@ func (s *Tag) Validate() error {
 	if s.Key == "" {
 		return shape.Required("Key")
 	}
-	if s.Value == "" {
-		return shape.Required("Value")
+	if err := ruleTagKeyType.CheckMember(s.Key); err != nil {
+		return shape.Prefix(err, "Key")
+	}
+	if err := ruleTagValueType.CheckMember(s.Value); err != nil {
+		return shape.Prefix(err, "Value")
 	}
 	return nil
 }
+
+// The model's patterns, matched against whole values and compiled on first use.
+var (
+	patternAccessKeyIdType           = shape.NewPattern(`[\w]*`, `^(?:[\w]*)$`)
+	patternArnType                   = shape.NewPattern(`[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+`, `^(?:[\x{0009}\x{000A}\x{000D}\x{0020}-\x{007E}\x{0085}\x{00A0}-\x{D7FF}\x{E000}-\x{FFFD}\x{1000}0-\x{10FF}FF]+)$`)
+	patternExternalIdType            = shape.NewPattern(`[\w+=,.@:\/-]*`, `^(?:[\w+=,.@:\/-]*)$`)
+	patternRoleSessionNameType       = shape.NewPattern(`[\w+=,.@-]*`, `^(?:[\w+=,.@-]*)$`)
+	patternSerialNumberType          = shape.NewPattern(`[\w+=/:,.@-]*`, `^(?:[\w+=/:,.@-]*)$`)
+	patternSessionPolicyDocumentType = shape.NewPattern(`[\u0009\u000A\u000D\u0020-\u00FF]+`, `^(?:[\x{0009}\x{000A}\x{000D}\x{0020}-\x{00FF}]+)$`)
+	patternTagKeyType                = shape.NewPattern(`[\p{L}\p{Z}\p{N}_.:/=+\-@]+`, `^(?:[\p{L}\p{Z}\p{N}_.:/=+\-@]+)$`)
+	patternTagValueType              = shape.NewPattern(`[\p{L}\p{Z}\p{N}_.:/=+\-@]*`, `^(?:[\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`)
+	patternTokenCodeType             = shape.NewPattern(`[\d]*`, `^(?:[\d]*)$`)
+)
+
+// The constraints of the model's string shapes: length in characters, then pattern.
+var (
+	ruleAccessKeyIdType                       = &shape.String{Min: 16, Max: 128, Pattern: patternAccessKeyIdType}
+	ruleArnType                               = &shape.String{Min: 20, Max: 2048, Pattern: patternArnType}
+	ruleClientTokenType                       = &shape.String{Min: 4, Max: 20000, Sensitive: true}
+	ruleContextAssertionType                  = &shape.String{Min: 4, Max: 2048}
+	ruleEncodedMessageType                    = &shape.String{Min: 1, Max: 10240}
+	ruleExternalIdType                        = &shape.String{Min: 2, Max: 1224, Pattern: patternExternalIdType}
+	ruleJwtAlgorithmType                      = &shape.String{Min: 5, Max: 5}
+	ruleRoleSessionNameType                   = &shape.String{Min: 2, Max: 64, Pattern: patternRoleSessionNameType}
+	ruleSAMLAssertionType                     = &shape.String{Min: 4, Max: 100000, Sensitive: true}
+	ruleSerialNumberType                      = &shape.String{Min: 9, Max: 256, Pattern: patternSerialNumberType}
+	ruleSessionPolicyDocumentType             = &shape.String{Min: 1, Max: 2048, Pattern: patternSessionPolicyDocumentType}
+	ruleSourceIdentityType                    = &shape.String{Min: 2, Max: 64, Pattern: patternRoleSessionNameType}
+	ruleTagKeyType                            = &shape.String{Min: 1, Max: 128, Pattern: patternTagKeyType}
+	ruleTagValueType                          = &shape.String{Min: 0, Max: 256, Pattern: patternTagValueType}
+	ruleTargetPrincipalType                   = &shape.String{Min: 12, Max: 2048}
+	ruleTokenCodeType                         = &shape.String{Min: 6, Max: 6, Pattern: patternTokenCodeType}
+	ruleUnrestrictedSessionPolicyDocumentType = &shape.String{Min: 1, Max: -1, Pattern: patternSessionPolicyDocumentType}
+	ruleUrlType                               = &shape.String{Min: 4, Max: 2048}
+	ruleUserNameType                          = &shape.String{Min: 2, Max: 32, Pattern: patternRoleSessionNameType}
+	ruleWebIdentityTokenAudienceStringType    = &shape.String{Min: 1, Max: 1000}
+)
 
 // AssumeRoleResponseEnvelope is the XML document a AssumeRole call answers with.
 type AssumeRoleResponseEnvelope struct {

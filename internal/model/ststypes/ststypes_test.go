@@ -140,12 +140,18 @@ func TestErrorsAndValidate(t *testing.T) {
 	if e := Errors["IDPRejectedClaimException"]; e.HTTPStatusCode != 403 || e.Fault || e.Code != "IDPRejectedClaim" {
 		t.Errorf("IDPRejectedClaim = %+v", e)
 	}
-	req := AssumeRoleRequest{RoleArn: "arn:aws:iam::1:role/r", Tags: []Tag{{Key: "k"}}}
+	req := AssumeRoleRequest{RoleArn: "arn:aws:iam::1:role/r", Tags: []Tag{{Key: "k"}, {Value: "v"}}}
 	if err := req.Validate(); err == nil || err.Error() != "RoleSessionName: is required" {
 		t.Errorf("Validate = %v", err)
 	}
-	req.RoleSessionName = "s"
-	if err := req.Validate(); err == nil || err.Error() != "Tags[0].Value: is required" {
+	req.RoleSessionName = "s" // the model's minimum is 2
+	if err := req.Validate(); err == nil || err.Error() != "RoleSessionName: must have length greater than or equal to 2" {
+		t.Errorf("Validate = %v", err)
+	}
+	// Tags[0] has an empty Value, which the model allows (min 0) and which
+	// cannot be told from an absent one; Tags[1] lacks its Key.
+	req.RoleSessionName = "sess"
+	if err := req.Validate(); err == nil || err.Error() != "Tags[1].Key: is required" {
 		t.Errorf("Validate = %v", err)
 	}
 }
