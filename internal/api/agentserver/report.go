@@ -62,7 +62,7 @@ func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error 
 		rev  int64
 		inst state.ContainerInstance
 	}
-	return retry(ctx, func() error {
+	return store.RetryConflicts(ctx, func() error {
 		if err := s.cfg.View.Sync(ctx); err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error 
 // reaches STOPPED, what it held on the instance is given back and the task
 // leaves the instance's index, in the same transaction.
 func (s *Server) applyReport(ctx context.Context, instanceID string, tr agentproto.TaskReport) error {
-	return retry(ctx, func() error {
+	return store.RetryConflicts(ctx, func() error {
 		t, cluster, err := s.findTask(ctx, instanceID, tr.TaskID)
 		if err != nil || t.ModRevision == 0 {
 			return err

@@ -13,6 +13,7 @@ import (
 	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/store/fence"
 	"github.com/minato-project/minato/internal/taskdef"
 )
 
@@ -135,7 +136,14 @@ func (a *API) CreateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		if err != nil {
 			return err
 		}
-		_, err = a.store.Txn(ctx, []store.Cond{{Key: key, ModRevision: old.ModRevision}, {Key: cl.Key, ModRevision: cl.ModRevision}}, ops)
+		// A DeleteCluster that checked the cluster empty must not commit
+		// after this service: the cluster's fence orders the two.
+		fconds, fops, err := fence.Enter(ctx, a.store, cl.Key)
+		if err != nil {
+			return err
+		}
+		conds := append([]store.Cond{{Key: key, ModRevision: old.ModRevision}, {Key: cl.Key, ModRevision: cl.ModRevision}}, fconds...)
+		_, err = a.store.Txn(ctx, conds, append(ops, fops...))
 		return err
 	})
 	if err != nil {
