@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/smithy-go"
 
+	"github.com/minato-project/minato/internal/agentproto"
 	"github.com/minato-project/minato/internal/api/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	"github.com/minato-project/minato/internal/arn"
@@ -26,7 +28,6 @@ import (
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/liveness"
-	"github.com/minato-project/minato/internal/agentproto"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
@@ -47,6 +48,9 @@ type sdkEnv struct {
 	// agentURL serves the agent protocol on the same store, as
 	// minato server does.
 	agentURL string
+	// failures counts the API's answers with an HTTP status of 500 or
+	// more, which the SDK's retries would hide.
+	failures atomic.Int64
 }
 
 // newSDKEnv starts the API. attempts is the SDK's RetryMaxAttempts (1: no
@@ -75,9 +79,16 @@ func newSDKEnv(t *testing.T, attempts int) *sdkEnv {
 	srv := awsproto.NewServer(awsproto.Config{Keys: awsproto.NewStaticKeys(awsproto.Principal{
 		AccessKeyID: testKey, SecretAccessKey: testSecret, AccountID: "000000000000", ARN: "arn:aws:iam::000000000000:root"})})
 	srv.RegisterJSON(api.Service())
-	ts := httptest.NewServer(srv)
+	e := &sdkEnv{api: api, st: view.Store(), agentURL: ats.URL}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		srv.ServeHTTP(sw, r)
+		if sw.status >= 500 {
+			e.failures.Add(1)
+		}
+	}))
 	t.Cleanup(ts.Close)
-	c := ecs.New(ecs.Options{
+	e.c = ecs.New(ecs.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(ts.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider(testKey, testSecret, ""),
@@ -87,7 +98,7 @@ func newSDKEnv(t *testing.T, attempts int) *sdkEnv {
 			o.RateLimiter = ratelimit.None // many callers at once on purpose
 		}),
 	})
-	return &sdkEnv{api: api, st: view.Store(), c: c, agentURL: ats.URL}
+	return e
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -103,6 +114,17 @@ func apiCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
+}
+
+// statusWriter remembers the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // registerAgent registers a host with cluster through the agent protocol,

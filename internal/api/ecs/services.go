@@ -113,7 +113,7 @@ func (a *API) CreateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 	cluster := cl.Value.ClusterName
 	key := state.ServiceKey(cluster, in.ServiceName)
 	var rec state.Service
-	err = store.RetryConflicts(ctx, func() error {
+	err = a.serial.Do(ctx, key, func() error {
 		cl, err := a.activeCluster(ctx, cluster) // the service is created only in an ACTIVE cluster
 		if err != nil {
 			return err
@@ -283,7 +283,7 @@ func (a *API) UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 	}
 	key := state.ServiceKey(cluster, name)
 	var rec state.Service
-	err = store.RetryConflicts(ctx, func() error {
+	err = a.serial.Do(ctx, key, func() error {
 		it, err := state.Get[state.Service](ctx, a.store, key)
 		if state.IsNotFound(err) {
 			return errServiceNotFound()
@@ -460,7 +460,7 @@ func (a *API) DeleteService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 	force := in.Force != nil && *in.Force
 	key := state.ServiceKey(cluster, name)
 	var rec state.Service
-	err = store.RetryConflicts(ctx, func() error {
+	err = a.serial.Do(ctx, key, func() error {
 		it, err := state.Get[state.Service](ctx, a.store, key)
 		if state.IsNotFound(err) || (err == nil && it.Value.Service.Status == svcInactive) {
 			return errServiceNotFound()
