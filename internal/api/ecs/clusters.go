@@ -448,8 +448,11 @@ func (a *API) PutClusterCapacityProviders(ctx context.Context, c *awsproto.Call,
 // services, tasks or container instances is refused, as ECS refuses it.
 //
 // The check and the write are ordered with CreateService and agent
-// registrations by the cluster's fence (store/fence): a service created
-// between them makes the write fail and the check run again.
+// registrations by the cluster's fence (store/fence): a service or a
+// container instance created between them makes the write fail and the
+// check run again. Tasks need no fence of their own: a task is placed
+// only on a container instance that is not INACTIVE, under a condition on
+// that instance's record, and such an instance refuses the deletion.
 func (a *API) DeleteCluster(ctx context.Context, c *awsproto.Call, in *ecstypes.DeleteClusterRequest) (*ecstypes.DeleteClusterResponse, error) {
 	if err := validate(in); err != nil {
 		return nil, err
