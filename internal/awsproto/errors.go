@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/store"
 )
 
 // wireError is an error in the shape both protocols can write. Errors raised
@@ -117,10 +118,22 @@ func toWire(err error, p Protocol, internalCode string) (we *wireError, internal
 		}
 		return newWireError(status, code, ce.Message), status >= 500
 	}
+	if errors.Is(err, store.ErrConflict) {
+		return errContended(), false
+	}
 	if internalCode == "" {
 		internalCode = "InternalFailure"
 	}
 	return newWireError(http.StatusInternalServerError, internalCode, msgInternal), true
+}
+
+// errContended answers a write that lost its compare-and-swap race more
+// often than the handler retries it (store.RetryConflicts): too many
+// writers of one record at once. It is the throttling error, HTTP 400,
+// which every AWS SDK retries with backoff; the request changed nothing.
+func errContended() *wireError {
+	return &wireError{status: http.StatusBadRequest, jsonCode: "ThrottlingException", queryCode: "Throttling",
+		message: "Rate exceeded: too many concurrent changes to the same resource; retry the request."}
 }
 
 // statusForKind is the HTTP status AWS uses for each error kind.

@@ -30,7 +30,7 @@ func (s *Server) movePorts(_ http.ResponseWriter, r *http.Request) (any, error) 
 	}
 	ctx := r.Context()
 	var out agentproto.MovePortsResponse
-	err := retry(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		t, cluster, err := s.findTask(ctx, req.InstanceID, req.TaskID)
 		if err != nil {
 			return err

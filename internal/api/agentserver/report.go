@@ -63,7 +63,7 @@ func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error 
 		inst state.ContainerInstance
 	}
 	var changes []taskChange // logged once committed
-	err := retry(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		changes = changes[:0]
 		if err := s.cfg.View.Sync(ctx); err != nil {
 			return err
@@ -155,7 +155,7 @@ func (s *Server) applyReports(ctx context.Context, rep agentproto.Report) error 
 // leaves the instance's index, in the same transaction.
 func (s *Server) applyReport(ctx context.Context, instanceID string, tr agentproto.TaskReport) error {
 	var change []taskChange // logged once committed
-	err := retry(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		change = nil
 		t, cluster, err := s.findTask(ctx, instanceID, tr.TaskID)
 		if err != nil || t.ModRevision == 0 {

@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/store/fence"
 )
 
 // Config is what the agent server needs.
@@ -156,19 +158,27 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if req.Cluster == "" {
 		req.Cluster = "default"
 	}
-	cl, err := state.Get[clusterStatus](ctx, s.cfg.Store, state.ClusterKey(req.Cluster))
-	if state.IsNotFound(err) || (err == nil && cl.Value.Status != "ACTIVE") {
-		// 404: the agent waits for the cluster to be created.
-		return nil, &httpError{http.StatusNotFound, "cluster " + req.Cluster + " does not exist or is not ACTIVE"}
-	}
-	if err != nil {
-		return nil, err
-	}
 	if req.Resources.CPU <= 0 || req.Resources.MemoryMiB <= 0 {
 		return nil, badRequest("registered CPU and memory must be positive")
 	}
 	var inst state.ContainerInstance
-	err = retry(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
+		// The instance joins only an ACTIVE cluster, and a DeleteCluster
+		// that found the cluster empty must not commit after it: the
+		// cluster's revision and fence (store/fence) order the two.
+		ckey := state.ClusterKey(req.Cluster)
+		cl, err := state.Get[clusterStatus](ctx, s.cfg.Store, ckey)
+		if state.IsNotFound(err) || (err == nil && cl.Value.Status != "ACTIVE") {
+			// 404: the agent waits for the cluster to be created.
+			return &httpError{http.StatusNotFound, fmt.Sprintf("cluster %q does not exist or is not ACTIVE", req.Cluster)}
+		}
+		if err != nil {
+			return err
+		}
+		fconds, fops, err := fence.Enter(ctx, s.cfg.Store, ckey)
+		if err != nil {
+			return err
+		}
 		var rev int64
 		inst = state.ContainerInstance{}
 		if req.InstanceID != "" {
@@ -198,7 +208,8 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 			return err
 		}
 		key := state.ContainerInstanceKey(req.Cluster, inst.ID)
-		_, err = s.cfg.Store.Txn(ctx, []store.Cond{{Key: key, ModRevision: rev}}, []store.Op{store.Put(key, b)})
+		conds := append([]store.Cond{{Key: key, ModRevision: rev}, store.MustBeAt(ckey, cl.ModRevision)}, fconds...)
+		_, err = s.cfg.Store.Txn(ctx, conds, append([]store.Op{store.Put(key, b)}, fops...))
 		return err
 	})
 	if err != nil {
@@ -405,17 +416,4 @@ func agentDesiredStatus(t state.Task) string {
 		return "RUNNING"
 	}
 	return t.Task.DesiredStatus
-}
-
-// retry runs f again while it loses a compare-and-swap race.
-func retry(ctx context.Context, f func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := f()
-		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
 }

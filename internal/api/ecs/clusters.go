@@ -12,6 +12,7 @@ import (
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/store/fence"
 	"github.com/minato-project/minato/internal/taskdef"
 )
 
@@ -445,6 +446,13 @@ func (a *API) PutClusterCapacityProviders(ctx context.Context, c *awsproto.Call,
 
 // DeleteCluster marks an empty cluster INACTIVE. A cluster that still has
 // services, tasks or container instances is refused, as ECS refuses it.
+//
+// The check and the write are ordered with CreateService and agent
+// registrations by the cluster's fence (store/fence): a service or a
+// container instance created between them makes the write fail and the
+// check run again. Tasks need no fence of their own: a task is placed
+// only on a container instance that is not INACTIVE, under a condition on
+// that instance's record, and such an instance refuses the deletion.
 func (a *API) DeleteCluster(ctx context.Context, c *awsproto.Call, in *ecstypes.DeleteClusterRequest) (*ecstypes.DeleteClusterResponse, error) {
 	if err := validate(in); err != nil {
 		return nil, err
@@ -455,16 +463,31 @@ func (a *API) DeleteCluster(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		if err != nil {
 			return err
 		}
-		code, msg, err := a.holdsActive(ctx, it.Value.ClusterName)
+		frev, err := fence.Raise(ctx, a.store, it.Key, it.ModRevision)
 		if err != nil {
 			return err
 		}
-		if code != "" {
-			return core.Errorf(core.KindConflict, code, "%s", msg)
+		code, msg, err := a.holdsActive(ctx, it.Value.ClusterName)
+		if err == nil && code != "" {
+			err = core.Errorf(core.KindConflict, code, "%s", msg)
+		}
+		if err != nil {
+			// A fence left up is harmless (the next creator takes it
+			// down): the answer is the refusal.
+			if lerr := fence.Lower(ctx, a.store, it.Key, frev); lerr != nil {
+				a.log.Warn("cluster fence not lowered", "cluster", it.Value.ClusterName, "err", lerr)
+			}
+			return err
 		}
 		cl = it.Value
 		cl.Status = clusterInactive
-		return a.put(ctx, it.Key, it.ModRevision, cl)
+		b, err := state.Encode(cl)
+		if err != nil {
+			return err
+		}
+		fc, fop := fence.Drop(it.Key, frev)
+		_, err = a.store.Txn(ctx, []store.Cond{store.MustBeAt(it.Key, it.ModRevision), fc}, []store.Op{store.Put(it.Key, b), fop})
+		return err
 	})
 	if err != nil {
 		return nil, err

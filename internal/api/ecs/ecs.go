@@ -30,6 +30,11 @@ type API struct {
 	region  string // region of ARNs made outside a request
 	account string
 	tgs     TargetGroups
+	// serial queues this node's read-modify-writes of one record (a
+	// family's revision counter, a service), which would otherwise race
+	// each other for it; compare-and-swap still guards against writers
+	// elsewhere.
+	serial store.Serial
 }
 
 // TargetGroups looks up the load balancer target groups services name.

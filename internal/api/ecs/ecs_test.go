@@ -2,11 +2,13 @@ package ecs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +81,57 @@ func TestConcurrentRegistrationRevisions(t *testing.T) {
 	fams, err := a.ListTaskDefinitionFamilies(ctx, call, &ecstypes.ListTaskDefinitionFamiliesRequest{})
 	if err != nil || !slices.Equal(fams.Families, []string{"web"}) {
 		t.Fatalf("families: %v %v", fams, err)
+	}
+}
+
+// conflictCounter is a store that counts the transactions that lost a
+// compare-and-swap race.
+type conflictCounter struct {
+	store.Store
+	conflicts atomic.Int64
+}
+
+func (c *conflictCounter) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (int64, error) {
+	rev, err := c.Store.Txn(ctx, conds, ops)
+	if errors.Is(err, store.ErrConflict) {
+		c.conflicts.Add(1)
+	}
+	return rev, err
+}
+
+// Callers of one node that change one family at once queue instead of
+// racing each other for its record: none of them loses a race, however
+// many there are.
+func TestRegistrationsOfOneFamilyDoNotRace(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cc := &conflictCounter{Store: st}
+	a := New(Config{Store: cc, Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	const n = 64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := a.RegisterTaskDefinition(ctx, call, simpleTD("web")); err != nil {
+				t.Error(err)
+			}
+			if i%4 == 0 { // deregistrations rewrite the family record too
+				if _, err := a.DeregisterTaskDefinition(ctx, call, &ecstypes.DeregisterTaskDefinitionRequest{TaskDefinition: "web:1"}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if c := cc.conflicts.Load(); c != 0 {
+		t.Fatalf("%d transactions lost a race for the family record", c)
+	}
+	fam, err := state.Get[familyRecord](ctx, st, state.FamilyKey("web"))
+	if err != nil || fam.Value.LatestRevision != n || fam.Value.Active != n-1 {
+		t.Fatalf("family record %+v %v, want %d revisions, %d active", fam.Value, err, n, n-1)
 	}
 }
 
@@ -189,5 +242,59 @@ func TestListClustersPagination(t *testing.T) {
 	zero := int32(0)
 	if _, err := a.ListClusters(ctx, call, &ecstypes.ListClustersRequest{MaxResults: &zero}); errCode(err) != ecstypes.ErrCodeInvalidParameterException {
 		t.Fatalf("maxResults 0: %v", err)
+	}
+}
+
+// UpdateService and TagResource of one service from many callers of one
+// node queue on the service record: none loses a race, and no change is
+// lost.
+func TestServiceWritesDoNotRace(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cc := &conflictCounter{Store: st}
+	a := New(Config{Store: cc, Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	if err := a.EnsureDefaultCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RegisterTaskDefinition(ctx, call, simpleTD("web")); err != nil {
+		t.Fatal(err)
+	}
+	zero := int32(0)
+	svc, err := a.CreateService(ctx, call, &ecstypes.CreateServiceRequest{ServiceName: "web", TaskDefinition: "web", DesiredCount: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc.conflicts.Store(0)
+	const n = 32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var err error
+			if i%2 == 0 {
+				_, err = a.UpdateService(ctx, call, &ecstypes.UpdateServiceRequest{Service: "web", ForceNewDeployment: true})
+			} else {
+				_, err = a.TagResource(ctx, call, &ecstypes.TagResourceRequest{ResourceArn: svc.Service.ServiceArn,
+					Tags: []ecstypes.Tag{{Key: fmt.Sprintf("k%d", i), Value: "v"}}})
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if c := cc.conflicts.Load(); c != 0 {
+		t.Fatalf("%d transactions lost a race for the service record", c)
+	}
+	tags, err := a.ListTagsForResource(ctx, call, &ecstypes.ListTagsForResourceRequest{ResourceArn: svc.Service.ServiceArn})
+	if err != nil || len(tags.Tags) != n/2 {
+		t.Fatalf("tags %v %v, want %d", tags, err, n/2)
+	}
+	d, err := a.ListServiceDeployments(ctx, call, &ecstypes.ListServiceDeploymentsRequest{Service: "web"})
+	if err != nil || len(d.ServiceDeployments) != n/2+1 {
+		t.Fatalf("%d deployments (%v), want %d", len(d.ServiceDeployments), err, n/2+1)
 	}
 }

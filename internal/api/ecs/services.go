@@ -13,6 +13,7 @@ import (
 	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/store/fence"
 	"github.com/minato-project/minato/internal/taskdef"
 )
 
@@ -112,7 +113,7 @@ func (a *API) CreateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 	cluster := cl.Value.ClusterName
 	key := state.ServiceKey(cluster, in.ServiceName)
 	var rec state.Service
-	err = store.RetryConflicts(ctx, func() error {
+	err = a.serial.Do(ctx, key, func() error {
 		cl, err := a.activeCluster(ctx, cluster) // the service is created only in an ACTIVE cluster
 		if err != nil {
 			return err
@@ -135,7 +136,14 @@ func (a *API) CreateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		if err != nil {
 			return err
 		}
-		_, err = a.store.Txn(ctx, []store.Cond{{Key: key, ModRevision: old.ModRevision}, {Key: cl.Key, ModRevision: cl.ModRevision}}, ops)
+		// A DeleteCluster that checked the cluster empty must not commit
+		// after this service: the cluster's fence orders the two.
+		fconds, fops, err := fence.Enter(ctx, a.store, cl.Key)
+		if err != nil {
+			return err
+		}
+		conds := append([]store.Cond{{Key: key, ModRevision: old.ModRevision}, {Key: cl.Key, ModRevision: cl.ModRevision}}, fconds...)
+		_, err = a.store.Txn(ctx, conds, append(ops, fops...))
 		return err
 	})
 	if err != nil {
@@ -280,7 +288,7 @@ func (a *API) UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 	var rec state.Service
 	var wrote, deployed bool // what the committed attempt did
 	var oldCount int32
-	err = store.RetryConflicts(ctx, func() error {
+	err = a.serial.Do(ctx, key, func() error {
 		wrote, deployed = false, false
 		it, err := state.Get[state.Service](ctx, a.store, key)
 		if state.IsNotFound(err) {
@@ -465,7 +473,7 @@ func (a *API) DeleteService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 	force := in.Force != nil && *in.Force
 	key := state.ServiceKey(cluster, name)
 	var rec state.Service
-	err = store.RetryConflicts(ctx, func() error {
+	err = a.serial.Do(ctx, key, func() error {
 		it, err := state.Get[state.Service](ctx, a.store, key)
 		if state.IsNotFound(err) || (err == nil && it.Value.Service.Status == svcInactive) {
 			return errServiceNotFound()

@@ -144,7 +144,7 @@ func (a *API) editTags(ctx context.Context, resourceARN string, edit func([]ecst
 func editTagsAt[T any](ctx context.Context, a *API, key string, notFound error, tagsOf func(*T) *[]ecstypes.Tag,
 	edit func([]ecstypes.Tag) ([]ecstypes.Tag, error)) ([]ecstypes.Tag, error) {
 	var tags []ecstypes.Tag
-	err := store.RetryConflicts(ctx, func() error {
+	err := a.serial.Do(ctx, key, func() error {
 		it, err := state.Get[T](ctx, a.store, key)
 		if state.IsNotFound(err) {
 			return notFound

@@ -80,7 +80,7 @@ func (a *API) RegisterTaskDefinition(ctx context.Context, c *awsproto.Call, in *
 	td.RegisteredAt = shape.NewTimestamp(a.now())
 	td.RegisteredBy = c.Principal.ARN
 	fkey := state.FamilyKey(in.Family)
-	err = store.RetryConflicts(ctx, func() error {
+	err = a.serial.Do(ctx, fkey, func() error {
 		fam, err := state.Get[familyRecord](ctx, a.store, fkey)
 		if err != nil && !state.IsNotFound(err) {
 			return err
@@ -263,7 +263,7 @@ func (a *API) ListTaskDefinitionFamilies(ctx context.Context, c *awsproto.Call, 
 func (a *API) setTaskDefStatus(ctx context.Context, family string, rev int32, change func(*ecstypes.TaskDefinition) error) (ecstypes.TaskDefinition, error) {
 	var td ecstypes.TaskDefinition
 	key, fkey := state.TaskDefKey(family, rev), state.FamilyKey(family)
-	err := store.RetryConflicts(ctx, func() error {
+	err := a.serial.Do(ctx, fkey, func() error {
 		it, err := state.Get[state.TaskDef](ctx, a.store, key)
 		if state.IsNotFound(err) {
 			return clientErr("The specified task definition does not exist.")

@@ -262,6 +262,7 @@ func (a *API) SetRulePriorities(ctx context.Context, _ *awsproto.Call, in *elbv2
 	err := store.RetryConflicts(ctx, func() error {
 		out = out[:0]
 		var listenerID string
+		var listener state.Item[state.Listener]
 		moving := map[string]state.Item[state.Rule]{} // by rule ID
 		newPrio := map[string]int{}                   // rule ID -> priority
 		taken := map[int]string{}                     // new priority -> rule ID
@@ -276,7 +277,7 @@ func (a *API) SetRulePriorities(ctx context.Context, _ *awsproto.Call, in *elbv2
 			}
 			r := *ref.Rule
 			if listenerID == "" {
-				listenerID = r.Value.ListenerID
+				listenerID, listener = r.Value.ListenerID, ref.Listener
 			} else if r.Value.ListenerID != listenerID {
 				return validationErr("The rules of one SetRulePriorities request must belong to the same listener")
 			}
@@ -314,6 +315,10 @@ func (a *API) SetRulePriorities(ctx context.Context, _ *awsproto.Call, in *elbv2
 			}
 		}
 		t := &txn{}
+		// Touch the listener, as CreateRule does: a DeleteListener that
+		// listed its priority entries before this commits then conflicts
+		// instead of leaving the new entries behind.
+		t.update(listener.Key, listener.ModRevision, listener.Value)
 		// Old entries of the moving rules go, unless a moving rule takes
 		// the priority; new entries are written under conditions on what
 		// they replace.

@@ -3,7 +3,6 @@ package secretsmanager
 import (
 	"bytes"
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -193,51 +192,50 @@ func (a *API) CreateSecret(ctx context.Context, c *awsproto.Call, in *sm.CreateS
 		return nil, err
 	}
 	key := state.SecretKey(in.Name)
-	for attempt := 0; ; attempt++ {
+	var out *sm.CreateSecretResponse
+	err = store.RetryConflicts(ctx, func() error {
 		cond := store.MustNotExist(key)
 		kv, err := a.store.Get(ctx, key)
 		switch {
 		case err == nil:
 			old, err := decodeSecret(kv)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if !secretstore.Expired(old, a.now()) {
 				if !old.DeletedAt.IsZero() {
-					return nil, invalidRequest("You can't create this secret because a secret with this name is already scheduled for deletion.")
+					return invalidRequest("You can't create this secret because a secret with this name is already scheduled for deletion.")
 				}
-				return nil, errExists("The operation failed because the secret %s already exists.", in.Name)
+				return errExists("The operation failed because the secret %s already exists.", in.Name)
 			}
 			cond = store.MustBeAt(key, kv.ModRevision) // gone for good: reuse the name
 		case !state.IsNotFound(err):
-			return nil, err
+			return err
 		}
 		now := a.now()
 		s := state.Secret{Name: in.Name, ARN: newARN(c, in.Name), Description: in.Description, KmsKeyID: in.KmsKeyId,
 			Type: in.Type, CreatedAt: now, ChangedAt: now}
 		s.Tags = mergeTags(nil, in.Tags)
-		out := &sm.CreateSecretResponse{ARN: s.ARN, Name: s.Name}
+		out = &sm.CreateSecretResponse{ARN: s.ARN, Name: s.Name}
 		if hasValue {
 			ver, _, err := a.newVersion(&s, in.ClientRequestToken, val, binary)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			addVersion(&s, ver, []string{stageCurrent})
 			out.VersionId = ver.ID
 		}
 		b, err := state.Encode(s)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		_, err = a.store.Txn(ctx, []store.Cond{cond}, []store.Op{store.Put(key, b)})
-		if errors.Is(err, store.ErrConflict) && attempt < 50 {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return out, nil
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func decodeSecret(kv store.KV) (state.Secret, error) {
@@ -554,20 +552,20 @@ func (a *API) DeleteSecret(ctx context.Context, _ *awsproto.Call, in *sm.DeleteS
 		}
 	}
 	if force {
-		for attempt := 0; ; attempt++ {
+		var gone state.Secret
+		err := store.RetryConflicts(ctx, func() error {
 			it, err := a.find(ctx, in.SecretId)
 			if err != nil {
-				return nil, err
+				return err
 			}
+			gone = it.Value
 			_, err = a.store.Txn(ctx, []store.Cond{store.MustBeAt(it.Key, it.ModRevision)}, []store.Op{store.Delete(it.Key)})
-			if errors.Is(err, store.ErrConflict) && attempt < 50 {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			return &sm.DeleteSecretResponse{ARN: it.Value.ARN, Name: it.Value.Name, DeletionDate: ts(a.now())}, nil
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
+		return &sm.DeleteSecretResponse{ARN: gone.ARN, Name: gone.Name, DeletionDate: ts(a.now())}, nil
 	}
 	s, err := a.update(ctx, in.SecretId, func(s *state.Secret) error {
 		if !s.DeletedAt.IsZero() {

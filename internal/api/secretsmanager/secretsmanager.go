@@ -175,33 +175,34 @@ func (a *API) find(ctx context.Context, id string) (state.Item[state.Secret], er
 // compare-and-swap, retrying a lost race. f may return errSkipWrite to
 // write nothing.
 func (a *API) update(ctx context.Context, id string, f func(s *state.Secret) error) (state.Secret, error) {
-	for attempt := 0; ; attempt++ {
+	var out state.Secret
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := a.find(ctx, id)
 		if err != nil {
-			return state.Secret{}, err
+			return err
 		}
 		s := it.Value
 		if err := f(&s); err != nil {
 			if errors.Is(err, errSkipWrite) {
-				return s, nil
+				out = s
+				return nil
 			}
-			return state.Secret{}, err
+			return err
 		}
 		b, err := state.Encode(s)
 		if err != nil {
-			return state.Secret{}, err
+			return err
 		}
-		_, err = a.store.Txn(ctx, []store.Cond{store.MustBeAt(it.Key, it.ModRevision)}, []store.Op{store.Put(it.Key, b)})
-		if err == nil {
-			return s, nil
+		if _, err := a.store.Txn(ctx, []store.Cond{store.MustBeAt(it.Key, it.ModRevision)}, []store.Op{store.Put(it.Key, b)}); err != nil {
+			return err
 		}
-		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
-			return state.Secret{}, err
-		}
-		if ctx.Err() != nil {
-			return state.Secret{}, ctx.Err()
-		}
+		out = s
+		return nil
+	})
+	if err != nil {
+		return state.Secret{}, err
 	}
+	return out, nil
 }
 
 var errSkipWrite = errors.New("no change")

@@ -64,7 +64,7 @@ func (a *API) PutParameter(ctx context.Context, c *awsproto.Call, in *ssm.PutPar
 	}
 	key := state.ParameterKey(in.Name)
 	var version int64
-	err := retry(ctx, func() error {
+	err := a.serial.Do(ctx, key, func() error {
 		var p state.Parameter
 		cond := store.MustNotExist(key)
 		it, err := state.Get[state.Parameter](ctx, a.store, key)
@@ -315,7 +315,7 @@ func (a *API) DeleteParameter(ctx context.Context, _ *awsproto.Call, in *ssm.Del
 
 func (a *API) delete(ctx context.Context, name string) (bool, error) {
 	found := false
-	err := retry(ctx, func() error {
+	err := store.RetryConflicts(ctx, func() error {
 		it, err := a.vault.FindParameter(ctx, name)
 		if core.IsKind(err, core.KindNotFound) {
 			return nil

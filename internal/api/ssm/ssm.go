@@ -6,10 +6,8 @@
 package ssm
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -32,6 +30,9 @@ type API struct {
 	store store.Store
 	clock core.Clock
 	log   *slog.Logger
+	// serial queues this node's writes of one parameter, which would
+	// otherwise race each other for its next version.
+	serial store.Serial
 }
 
 // Config is what the API needs.
@@ -172,18 +173,5 @@ func orDefault(s, d string) string {
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
-
-// retry runs f again while it loses a compare-and-swap race.
-func retry(ctx context.Context, f func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := f()
-		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-}
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
