@@ -140,7 +140,7 @@ func TestDeleteClusterRacesAgentRegistration(t *testing.T) {
 		case delErr == nil && status == http.StatusOK:
 			both++
 		case delErr == nil && status != http.StatusNotFound:
-			t.Fatalf("round %d: the cluster was deleted; registration answered %d, want 400", i, status)
+			t.Fatalf("round %d: the cluster was deleted; registration answered %d, want 404", i, status)
 		case delErr == nil:
 			deleted++
 		case status == http.StatusOK && apiCode(delErr) != ecstypes.ErrCodeClusterContainsContainerInstancesException:
