@@ -10,6 +10,7 @@ import (
 
 	"github.com/minato-project/minato/internal/store"
 	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 )
 
 // Backup writes a consistent copy of the store file to w while the store
@@ -91,7 +92,7 @@ func Verify(path string, lockTimeout time.Duration) (FileInfo, error) {
 	})
 	var p *panicError
 	switch {
-	case errors.As(err, &p):
+	case errors.As(err, &p), errors.Is(err, bberrors.ErrInvalid), errors.Is(err, bberrors.ErrChecksum):
 		return FileInfo{}, &DamagedError{Path: path, Err: err}
 	case err != nil:
 		return FileInfo{}, fmt.Errorf("store/bolt: open %s: %w", path, err)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/minato-project/minato/internal/store"
 	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -173,8 +174,8 @@ func openDB(path string, opts Options) (*bbolt.DB, *os.File, int64, error) {
 	})
 	var p *panicError
 	switch {
-	case errors.As(err, &p):
-		// bbolt read a bad freelist or meta page while opening.
+	case errors.As(err, &p), errors.Is(err, bberrors.ErrInvalid), errors.Is(err, bberrors.ErrChecksum):
+		// Both meta pages are bad, or bbolt panicked on a bad freelist.
 		return nil, nil, 0, &DamagedError{Path: path, Err: err}
 	case err != nil:
 		return nil, nil, 0, fmt.Errorf("store/bolt: open %s: %w", path, err)
@@ -300,13 +301,12 @@ func checkRecords(db *bbolt.DB) (n int, err error) {
 				return err
 			}
 			return kv.ForEach(func(k, v []byte) error {
-				r, err := decode(string(k), v)
-				if err != nil {
-					return err
+				if len(v) < recordHeader {
+					return fmt.Errorf("record %q: %d bytes", k, len(v))
 				}
-				if r.CreateRevision < 1 || r.CreateRevision > r.ModRevision || r.ModRevision > rev {
-					return fmt.Errorf("record %q: created at revision %d, changed at %d, store at %d",
-						k, r.CreateRevision, r.ModRevision, rev)
+				create, mod := int64(binary.BigEndian.Uint64(v[0:8])), int64(binary.BigEndian.Uint64(v[8:16]))
+				if create < 1 || create > mod || mod > rev {
+					return fmt.Errorf("record %q: created at revision %d, changed at %d, store at %d", k, create, mod, rev)
 				}
 				n++
 				return nil
