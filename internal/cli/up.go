@@ -101,7 +101,7 @@ func runLocalAgent(ctx context.Context, cfg agent.Config, info controlplane.Info
 		return
 	}
 	defer rt.Close()
-	cfg.Server, cfg.Token, cfg.Runtime = info.APIURL, info.AgentToken, rt
+	cfg.Server, cfg.Token, cfg.Runtime, cfg.Ready = info.APIURL, info.AgentToken, rt, info.LocalAgent
 	cfg.CAFile = nf.tlsCert // a self-signed certificate is its own CA
 	cfg.DataDir = filepath.Join(nf.dataDir, "agent")
 	if _, port, err := net.SplitHostPort(nf.apiAddr); err == nil {

@@ -30,9 +30,41 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, start func(size, rev in
 	if s.closed {
 		return store.ErrClosed
 	}
+	return backupTx(ctx, s.view, w, start)
+}
+
+// BackupFile writes a copy of the store file at path, which no running
+// store may have open (it takes the file's lock, shared, waiting at most
+// lockTimeout), to w, as Backup does.
+func BackupFile(ctx context.Context, path string, lockTimeout time.Duration, w io.Writer, start func(size, rev int64)) error {
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultLockTimeout
+	}
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	var db *bbolt.DB
+	err := guard(func() (err error) {
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, ReadOnly: true})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store/bolt: open %s: %w", path, err)
+	}
+	defer closeDB(db, 0)
+	view := func(fn func(*bbolt.Tx) error) error { return guard(func() error { return db.View(fn) }) }
+	return backupTx(ctx, view, w, start)
+}
+
+// backupTx copies the file as of one read transaction of view to w.
+func backupTx(ctx context.Context, view func(func(*bbolt.Tx) error) error, w io.Writer, start func(size, rev int64)) error {
 	var werr error // an error of w, not of the store
-	err := s.view(func(tx *bbolt.Tx) error {
-		rev, err := readRev(tx.Bucket(bucketMeta))
+	err := view(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("no meta bucket")
+		}
+		rev, err := readRev(meta)
 		if err != nil {
 			return err
 		}
