@@ -100,6 +100,9 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		return err
 	}
 	st, err := bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrDamaged) {
+		return err // it names the file and the remedy
+	}
 	if err != nil {
 		return fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
 	}

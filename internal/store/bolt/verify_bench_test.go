@@ -107,3 +107,15 @@ func BenchmarkOpen(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckFreelistPage is what every commit adds: the check of the
+// freelist page's header (checkFreelistPage).
+func BenchmarkCheckFreelistPage(b *testing.B) {
+	s := openBench(b, commitGroup)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := checkFreelistPage(s.file, 4096); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
