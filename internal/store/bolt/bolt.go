@@ -89,6 +89,9 @@ type Options struct {
 	// StuckAfter is how long one commit may run before Live reports the
 	// store wedged. Default DefaultStuckAfter.
 	StuckAfter time.Duration
+	// ReadyHold is how long after a failed commit Ready reports it when no
+	// commit has succeeded since. Default DefaultReadyHold.
+	ReadyHold time.Duration
 
 	mode commitMode
 	// skipVerify opens without verifying the file: tests use it to reach
@@ -142,6 +145,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.StuckAfter <= 0 {
 		opts.StuckAfter = DefaultStuckAfter
+	}
+	if opts.ReadyHold <= 0 {
+		opts.ReadyHold = DefaultReadyHold
 	}
 	db, file, rev, err := openDB(path, opts)
 	if err != nil {

@@ -51,6 +51,8 @@ const (
 	// A failure after a quiet resetRetryWait starts the backoff afresh;
 	// one sooner (a disk that fills again and again) keeps it.
 	resetRetryWait = time.Minute
+	// DefaultReadyHold is Options.ReadyHold's default.
+	DefaultReadyHold = 10 * time.Second
 	// closeWait bounds how long a reopen waits for bbolt to close the old
 	// file: a panic mid-commit can leave bbolt's writer lock held.
 	closeWait = 5 * time.Second
@@ -101,6 +103,11 @@ type health struct {
 	wait     time.Duration
 	nextTry  time.Time
 	lastFail time.Time
+	lastErr  error
+	// commitFailed: the last commit failed; the next one that succeeds
+	// clears it. A recovery's probe does not: a full disk may still take
+	// a probe and refuse a real write.
+	commitFailed atomic.Bool
 
 	recoverMu sync.Mutex // one recovery at a time
 	// commitStart is when the running commit began (Unix nanoseconds), 0
@@ -122,7 +129,7 @@ func (s *Store) fail(err error) {
 	if now.Sub(h.lastFail) > resetRetryWait {
 		h.wait = 0
 	}
-	h.failed, h.nextTry, h.lastFail = err, now.Add(h.wait), now
+	h.failed, h.nextTry, h.lastFail, h.lastErr = err, now.Add(h.wait), now, err
 }
 
 // failure returns the recorded failure, nil when there is none, and
@@ -290,15 +297,19 @@ func (s *Store) update(batch bool, fn func(*bbolt.Tx) error) error {
 		return s.db.Update(checked)
 	})
 	if err != nil {
+		s.health.commitFailed.Store(true)
 		s.fail(err)
+		return err
 	}
-	return err
+	s.health.commitFailed.Store(false)
+	return nil
 }
 
 // Ready returns nil when the store can serve writes: it has not failed, or
-// a recovery now succeeds (Ready tries one when the backoff allows), and a
-// read transaction works. It is cheap when the store is healthy: one read
-// of the revision.
+// a recovery now succeeds (Ready tries one when the backoff allows), a
+// read transaction works, and the last commit did not fail (or failed more
+// than Options.ReadyHold ago, which an idle store needs to become ready
+// again). It is cheap when the store is healthy: one read of the revision.
 func (s *Store) Ready(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -311,8 +322,19 @@ func (s *Store) Ready(ctx context.Context) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	_, err := s.revision()
-	return err
+	if _, err := s.revision(); err != nil {
+		return err
+	}
+	if s.health.commitFailed.Load() {
+		h := &s.health
+		h.mu.Lock()
+		ago, err := time.Since(h.lastFail), h.lastErr
+		h.mu.Unlock()
+		if ago < s.opts.ReadyHold {
+			return fmt.Errorf("store/bolt: the last write failed %v ago: %w", ago.Round(time.Millisecond), err)
+		}
+	}
+	return nil
 }
 
 // Live returns an error when the store is wedged, so that only a restart
