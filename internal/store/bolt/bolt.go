@@ -94,9 +94,6 @@ type Options struct {
 	ReadyHold time.Duration
 
 	mode commitMode
-	// skipVerify opens without verifying the file: tests use it to reach
-	// the read paths with a damaged file.
-	skipVerify bool
 	// closeWait replaces the package's closeWait (tests).
 	closeWait time.Duration
 }
@@ -203,19 +200,15 @@ func openDB(path string, opts Options) (*bbolt.DB, *os.File, int64, error) {
 		}
 		return nil, nil, 0, fmt.Errorf("store/bolt: open %s: %w", path, err)
 	}
-	if !opts.skipVerify {
-		if err := verifyStructure(db, f); err != nil {
-			return fail(err)
-		}
+	if err := verifyStructure(db, f); err != nil {
+		return fail(err)
 	}
 	rev, err := initBuckets(db)
 	if err != nil {
 		return fail(err)
 	}
-	if !opts.skipVerify {
-		if _, err := checkRecords(db); err != nil {
-			return fail(err)
-		}
+	if _, err := checkRecords(db); err != nil {
+		return fail(err)
 	}
 	return db, f, rev, nil
 }
@@ -486,7 +479,9 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	s.file.Close()
+	if s.file != nil {
+		s.file.Close()
+	}
 	if s.health.abandoned.Load() {
 		return errors.New("store/bolt: close: bbolt is wedged; the file stays locked until the process exits")
 	}

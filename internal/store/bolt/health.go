@@ -195,6 +195,7 @@ func (s *Store) reopen() error {
 	defer s.dbMu.Unlock()
 	if s.db != nil {
 		s.file.Close()
+		s.file = nil
 		if err := closeDB(s.db, s.opts.closeWait); err != nil {
 			// bbolt's writer lock is held by a transaction a panic left
 			// open: no write can ever run. Reads still work on it.
@@ -277,7 +278,7 @@ func (s *Store) view(fn func(*bbolt.Tx) error) error {
 func (s *Store) update(batch bool, fn func(*bbolt.Tx) error) error {
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
-	if s.db == nil {
+	if s.db == nil || s.file == nil {
 		return unavailable(s.failure())
 	}
 	s.health.commitStart.Store(time.Now().UnixNano())
