@@ -25,6 +25,7 @@ func commands() []command {
 		{"server", "run a control-plane node", runServer},
 		{"agent", "run a host agent that runs tasks on this machine's Docker", runAgent},
 		{"rotate-key", "re-wrap every secret value with a new master key (node stopped)", runRotateKey},
+		{"backup", "write a verified copy of the state store to a file (node running or stopped)", runBackup},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -126,7 +126,7 @@ func runLocalAgent(ctx context.Context, cfg agent.Config, info controlplane.Info
 	if err := waitForRuntime(ctx, r, log); err != nil {
 		return // ctx ended
 	}
-	cfg.Server, cfg.Token, cfg.Runtime = info.APIURL, info.AgentToken, r
+	cfg.Server, cfg.Token, cfg.Runtime, cfg.Ready = info.APIURL, info.AgentToken, r, info.LocalAgent
 	cfg.CAFile = nf.tlsCert // a self-signed certificate is its own CA
 	cfg.DataDir = filepath.Join(nf.dataDir, "agent")
 	if _, port, err := net.SplitHostPort(nf.apiAddr); err == nil {

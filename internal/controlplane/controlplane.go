@@ -74,6 +74,10 @@ type Info struct {
 	// AgentTokenFile is where the join token is kept ("": it was given
 	// in Config.AgentToken and is kept nowhere).
 	AgentTokenFile string
+	// LocalAgent tells the node the container instance ID of an agent it
+	// runs in its own process (minato up): /readyz then requires that
+	// agent to be connected.
+	LocalAgent func(instanceID string)
 }
 
 // Run starts a node and blocks until ctx ends, then shuts down cleanly.
@@ -103,10 +107,24 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		tokenFile = ""
 	}
 	st, err := bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrDamaged) {
+		return err // it names the file and the remedy
+	}
 	if err != nil {
 		return fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
 	}
 	defer st.Close()
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	defer stopAdmin()
+	if adminDone, err := serveAdmin(adminCtx, cfg.DataDir, st, log.With("component", "admin")); err != nil {
+		log.Warn("no admin socket: `minato backup` cannot reach this node (a Unix socket path has at most 107 bytes)",
+			"path", AdminSocket(cfg.DataDir), "err", err)
+	} else {
+		defer func() {
+			stopAdmin()
+			<-adminDone
+		}()
+	}
 	logs, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{Clock: clock, Logger: log.With("component", "logstore")})
 	if err != nil {
 		return fmt.Errorf("open log store: %w", err)
@@ -209,14 +227,14 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm")}).Service())
 
 	var isReady atomic.Bool
+	local := &localAgent{connected: agents.Connected}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !isReady.Load() {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("GET /healthz", livenessHandler(&isReady, st.Live))
+	mux.HandleFunc("GET /readyz", readinessHandler(&isReady, []check{
+		{"store", st.Ready},
+		{"logs", dirWritable(filepath.Join(cfg.DataDir, "logs"))},
+		{"agent", local.check},
+	}))
 	mux.Handle("/minato/agent/", agentSrv.Handler())
 	mux.Handle("/minato/agent/v1/logs/", agentSrv.LogsHandler(logs))
 	mux.Handle("POST "+agentproto.PathSecrets, agentSrv.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
@@ -251,6 +269,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 			KeyCreated:     created,
 			AgentToken:     token,
 			AgentTokenFile: tokenFile,
+			LocalAgent:     local.set,
 		})
 	}
 

@@ -10,6 +10,13 @@
 //
 // Watch history is kept in memory only (a ring of recent events), so after a
 // restart a watch can start at the current revision or later, not before.
+//
+// A damaged file must not take the process down, and a full disk must not
+// need a restart (health.go): Open verifies the whole file first
+// (verify.go) and refuses a damaged one with ErrDamaged; every bbolt call
+// runs under a guard that turns bbolt's panics on bad pages into errors;
+// and after a failed commit the store reopens and re-verifies the file
+// before it writes again.
 package bolt
 
 import (
@@ -18,12 +25,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/minato-project/minato/internal/store"
 	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -78,29 +86,47 @@ type Options struct {
 	// 50ms and gives up when less than that is left, so 50ms or less fails
 	// at once.)
 	LockTimeout time.Duration
+	// StuckAfter is how long one commit may run before Live reports the
+	// store wedged. Default DefaultStuckAfter.
+	StuckAfter time.Duration
+	// ReadyHold is how long after a failed commit Ready reports it when no
+	// commit has succeeded since. Default DefaultReadyHold.
+	ReadyHold time.Duration
 
 	mode commitMode
+	// closeWait replaces the package's closeWait (tests).
+	closeWait time.Duration
 }
 
 // Store is a store.Store on one bbolt file. Create it with Open.
 type Store struct {
-	db   *bbolt.DB
+	path string
+	opts Options
 	mode commitMode
 	hub  *hub
 
-	// mu guards closed; every operation that touches db holds it for
-	// reading, so Close waits for them.
+	// mu guards closed; every operation holds it for reading, so Close
+	// waits for them.
 	mu     sync.RWMutex
 	closed bool
-	// failed is sticky: a commit failed and the file's state is unknown.
-	failed atomic.Pointer[error]
+
+	// dbMu guards db: reads and commits hold it for reading; a reopen
+	// (health.go) swaps db holding it for writing. db is nil after a
+	// reopen that failed.
+	dbMu sync.RWMutex
+	db   *bbolt.DB
+	file *os.File // the same file, read-only, for checks outside bbolt's map
+
+	health health
 
 	queue chan *txnReq // commitGroup only
 	done  chan struct{}
 	wg    sync.WaitGroup // committer
 }
 
-// Open opens or creates the store file at path.
+// Open opens or creates the store file at path. An existing file is
+// verified first; a damaged one is refused with an error that matches
+// ErrDamaged and says what to do.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.History <= 0 {
 		opts.History = DefaultHistory
@@ -114,36 +140,21 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = DefaultLockTimeout
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout})
-	if err != nil {
-		return nil, fmt.Errorf("store/bolt: open %s: %w", path, err)
+	if opts.StuckAfter <= 0 {
+		opts.StuckAfter = DefaultStuckAfter
 	}
-	var rev int64
-	err = db.Update(func(tx *bbolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketKV); err != nil {
-			return err
-		}
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		switch v := meta.Get(keyFormat); {
-		case v == nil:
-			if err := meta.Put(keyFormat, u64(formatVersion)); err != nil {
-				return err
-			}
-		case len(v) != 8 || binary.BigEndian.Uint64(v) != formatVersion:
-			return fmt.Errorf("unsupported format %x", v)
-		}
-		rev, err = readRev(meta)
-		return err
-	})
+	if opts.ReadyHold <= 0 {
+		opts.ReadyHold = DefaultReadyHold
+	}
+	db, file, rev, err := openDB(path, opts)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store/bolt: open %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{
+		path: path,
+		opts: opts,
 		db:   db,
+		file: file,
 		mode: opts.mode,
 		hub:  newHub(rev, opts.History, opts.HistoryBytes, opts.WatchBuffer),
 		done: make(chan struct{}),
@@ -154,6 +165,157 @@ func Open(path string, opts Options) (*Store, error) {
 		go s.committer()
 	}
 	return s, nil
+}
+
+// openDB opens the bbolt file, verifies it and creates the buckets of a new
+// one. It returns the store revision and a read-only handle of the file.
+func openDB(path string, opts Options) (*bbolt.DB, *os.File, int64, error) {
+	var db *bbolt.DB
+	err := guard(func() (err error) {
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout})
+		return err
+	})
+	var p *panicError
+	switch {
+	case errors.As(err, &p), errors.Is(err, bberrors.ErrInvalid), errors.Is(err, bberrors.ErrChecksum):
+		// Both meta pages are bad, or bbolt panicked on a bad freelist.
+		return nil, nil, 0, &DamagedError{Path: path, Err: err}
+	case err != nil:
+		return nil, nil, 0, fmt.Errorf("store/bolt: open %s: %w", path, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		closeDB(db, opts.closeWait)
+		return nil, nil, 0, fmt.Errorf("store/bolt: open %s: %w", path, err)
+	}
+	fail := func(err error) (*bbolt.DB, *os.File, int64, error) {
+		f.Close()
+		closeDB(db, opts.closeWait)
+		var d *DamagedError
+		if errors.As(err, &d) {
+			return nil, nil, 0, err
+		}
+		if errors.As(err, &p) {
+			return nil, nil, 0, &DamagedError{Path: path, Err: err}
+		}
+		return nil, nil, 0, fmt.Errorf("store/bolt: open %s: %w", path, err)
+	}
+	if err := verifyStructure(db, f); err != nil {
+		return fail(err)
+	}
+	rev, err := initBuckets(db)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := checkRecords(db); err != nil {
+		return fail(err)
+	}
+	return db, f, rev, nil
+}
+
+// initBuckets reads the revision, first creating the buckets when they are
+// missing (a new file). An existing file is only read, so that a store
+// reopened on a full disk opens.
+func initBuckets(db *bbolt.DB) (int64, error) {
+	var rev int64
+	fresh := false
+	err := guard(func() error {
+		return db.View(func(tx *bbolt.Tx) error {
+			kv, meta := tx.Bucket(bucketKV), tx.Bucket(bucketMeta)
+			switch {
+			case kv == nil && meta == nil:
+				fresh = true
+				return nil
+			case kv == nil || meta == nil:
+				return &DamagedError{Path: db.Path(), Err: errors.New("a bucket is missing")}
+			}
+			if err := checkFormat(meta); err != nil {
+				return err
+			}
+			var err error
+			rev, err = readRev(meta)
+			return err
+		})
+	})
+	if err != nil || !fresh {
+		return rev, err
+	}
+	err = guard(func() error {
+		return db.Update(func(tx *bbolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(bucketKV); err != nil {
+				return err
+			}
+			meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+			if err != nil {
+				return err
+			}
+			if meta.Get(keyFormat) == nil {
+				if err := meta.Put(keyFormat, u64(formatVersion)); err != nil {
+					return err
+				}
+			}
+			if err := checkFormat(meta); err != nil {
+				return err
+			}
+			rev, err = readRev(meta)
+			return err
+		})
+	})
+	return rev, err
+}
+
+func checkFormat(meta *bbolt.Bucket) error {
+	if v := meta.Get(keyFormat); len(v) != 8 || binary.BigEndian.Uint64(v) != formatVersion {
+		return fmt.Errorf("unsupported format %x", v)
+	}
+	return nil
+}
+
+// verifyStructure checks the structure of db's file with verifyFile,
+// through a file handle of its own, not bbolt's map. It makes the file safe
+// for bbolt to read. The error matches ErrDamaged when the file is.
+func verifyStructure(db *bbolt.DB, f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := verifyFile(f, st.Size(), db.Info().PageSize); err != nil {
+		return &DamagedError{Path: db.Path(), Err: err}
+	}
+	return nil
+}
+
+// checkRecords decodes every record of a file in the known format and
+// checks its revisions against the store's. It returns the number of
+// records; the error matches ErrDamaged.
+func checkRecords(db *bbolt.DB) (n int, err error) {
+	err = guard(func() error {
+		return db.View(func(tx *bbolt.Tx) error {
+			kv, meta := tx.Bucket(bucketKV), tx.Bucket(bucketMeta)
+			if kv == nil || meta == nil {
+				return errors.New("a bucket is missing")
+			}
+			rev, err := readRev(meta)
+			if err != nil {
+				return err
+			}
+			return kv.ForEach(func(k, v []byte) error {
+				if len(v) < recordHeader {
+					return fmt.Errorf("record %q: %d bytes", k, len(v))
+				}
+				create, mod := int64(binary.BigEndian.Uint64(v[0:8])), int64(binary.BigEndian.Uint64(v[8:16]))
+				if create < 1 || create > mod || mod > rev {
+					return fmt.Errorf("record %q: created at revision %d, changed at %d, store at %d", k, create, mod, rev)
+				}
+				n++
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return n, &DamagedError{Path: db.Path(), Err: err}
+	}
+	return n, nil
 }
 
 // Get returns the record at key, or store.ErrNotFound.
@@ -167,7 +329,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
 		return store.KV{}, store.ErrClosed
 	}
 	var kv store.KV
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketKV).Get([]byte(key))
 		if v == nil {
 			return store.ErrNotFound
@@ -194,7 +356,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions)
 		out []store.KV
 		rev int64
 	)
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		var err error
 		if rev, err = readRev(tx.Bucket(bucketMeta)); err != nil {
 			return err
@@ -236,8 +398,12 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 	if s.closed {
 		return 0, store.ErrClosed
 	}
+	return s.revision()
+}
+
+func (s *Store) revision() (int64, error) {
 	var rev int64
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		var err error
 		rev, err = readRev(tx.Bucket(bucketMeta))
 		return err
@@ -261,15 +427,12 @@ func (s *Store) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (in
 	if s.closed {
 		return 0, store.ErrClosed
 	}
-	if err := s.failed.Load(); err != nil {
-		return 0, *err
-	}
 	req := &txnReq{conds: conds, ops: ops}
 	var err error
 	switch {
 	case len(ops) == 0:
 		// Nothing to write: check the conds in a read transaction.
-		err = s.db.View(func(tx *bbolt.Tx) error {
+		err = s.view(func(tx *bbolt.Tx) error {
 			kv, meta := tx.Bucket(bucketKV), tx.Bucket(bucketMeta)
 			rev, err := readRev(meta)
 			if err != nil {
@@ -282,30 +445,19 @@ func (s *Store) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (in
 		req.done = make(chan error, 1)
 		s.queue <- req
 		err = <-req.done
-	case s.mode == commitBatch:
-		err = s.db.Batch(func(tx *bbolt.Tx) error { return s.apply(tx, req) })
 	default:
-		err = s.db.Update(func(tx *bbolt.Tx) error { return s.apply(tx, req) })
+		// The commit paths kept for benchmarks: each Txn commits alone.
+		if err = s.writable(); err == nil {
+			err = s.update(s.mode == commitBatch, func(tx *bbolt.Tx) error { return s.apply(tx, req) })
+		}
 	}
 	if err != nil {
-		if len(ops) > 0 {
-			s.fail(err)
-		}
 		return 0, fmt.Errorf("store/bolt: txn: %w", err)
 	}
 	if req.conflict {
 		return 0, store.ErrConflict
 	}
 	return req.rev, nil
-}
-
-// fail makes every later Txn return err: after a failed commit the file's
-// state is unknown (a failed fsync cannot be retried safely), and the watch
-// sequencer may be waiting for a revision that will never be published.
-// Reopening the store recovers.
-func (s *Store) fail(err error) {
-	e := fmt.Errorf("store/bolt: an earlier commit failed, reopen the store: %w", err)
-	s.failed.CompareAndSwap(nil, &e)
 }
 
 // Close closes the store. In-flight calls finish first; later calls return
@@ -322,7 +474,20 @@ func (s *Store) Close() error {
 	close(s.done)
 	s.wg.Wait() // committer
 	s.hub.close()
-	if err := s.db.Close(); err != nil {
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	if s.file != nil {
+		s.file.Close()
+	}
+	if s.health.abandoned.Load() {
+		return errors.New("store/bolt: close: bbolt is wedged; the file stays locked until the process exits")
+	}
+	err := closeDB(s.db, s.opts.closeWait)
+	s.db = nil
+	if err != nil {
 		return fmt.Errorf("store/bolt: close: %w", err)
 	}
 	return nil
@@ -361,16 +526,16 @@ func (s *Store) committer() {
 				break drain
 			}
 		}
-		err := s.db.Update(func(tx *bbolt.Tx) error {
-			for _, r := range group {
-				if err := s.apply(tx, r); err != nil {
-					return err
+		err := s.writable()
+		if err == nil {
+			err = s.update(false, func(tx *bbolt.Tx) error {
+				for _, r := range group {
+					if err := s.apply(tx, r); err != nil {
+						return err
+					}
 				}
-			}
-			return nil
-		})
-		if err != nil {
-			s.fail(err)
+				return nil
+			})
 		}
 		for _, r := range group {
 			r.done <- err

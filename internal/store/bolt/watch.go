@@ -120,6 +120,38 @@ func (h *hub) publish(rev int64, events []store.Event) {
 	h.changed = make(chan struct{})
 }
 
+// last returns the newest revision committed to the hub, published or
+// waiting in pending.
+func (h *hub) last() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last := h.next - 1
+	for rev := range h.pending {
+		last = max(last, rev)
+	}
+	return last
+}
+
+// rebase restarts the history at rev, after the store was reopened at a
+// revision the hub did not see committed (a commit reported as failed had
+// reached the disk): every kept event goes, every watcher ends with
+// store.ErrCompacted and relists, and a watch needs afterRev >= rev.
+func (h *hub) rebase(rev int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for h.start < h.end {
+		h.evict()
+	}
+	// Skip one sequence number: every watcher's cursor is now behind
+	// start, so its next fill reports ErrCompacted.
+	h.end++
+	h.start = h.end
+	h.compacted, h.next = rev, rev+1
+	clear(h.pending)
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
 func eventSize(ev store.Event) int { return eventOverhead + len(ev.KV.Key) + len(ev.KV.Value) }
 
 // append adds ev to the ring, evicting the oldest events to make room.
