@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
+	"unicode/utf8"
 )
 
 // parseQueryForm returns the Query parameters: the URL query string followed
@@ -17,7 +19,7 @@ func parseQueryForm(r *http.Request, body []byte) (url.Values, error) {
 		return v, errors.New("The query string could not be parsed.")
 	}
 	if len(body) == 0 {
-		return v, nil
+		return v, checkFormUTF8(v)
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
@@ -32,7 +34,27 @@ func parseQueryForm(r *http.Request, body []byte) (url.Values, error) {
 	for k, vals := range bv {
 		v[k] = append(v[k], vals...)
 	}
-	return v, nil
+	return v, checkFormUTF8(v)
+}
+
+// checkFormUTF8 refuses parameters that are not valid UTF-8 once
+// percent-decoded: decoded further they would turn into U+FFFD, and two
+// different names into one. AWS's Query services refuse a query string they
+// cannot parse as MalformedQueryString, and serve parses it; whether AWS
+// gives this very case that code or a ValidationError could not be checked
+// here, so it is the parse error's.
+func checkFormUTF8(v url.Values) error {
+	for k, vals := range v {
+		if !utf8.ValidString(k) {
+			return errors.New("A parameter name is not valid UTF-8.")
+		}
+		for _, val := range vals {
+			if !utf8.ValidString(val) {
+				return fmt.Errorf("The value of parameter %s is not valid UTF-8.", k)
+			}
+		}
+	}
+	return nil
 }
 
 // decodeQuery decodes Query parameters into v; a value that does not parse
