@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -366,15 +367,14 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 				"The request body is not valid UTF-8.")
 		}
 	case ProtocolQuery:
-		form, formErr := parseQueryForm(r, body)
+		var form url.Values
+		form, werr = parseQueryForm(r, body)
 		x.op = first(form, "Action")
 		if x.querySvc == nil {
 			x.querySvc = s.queryByVersion(first(form, "Version"))
 			x.setService()
 		}
-		if formErr != nil {
-			werr = newWireError(http.StatusNotFound, "MalformedQueryString", formErr.Error())
-		} else {
+		if werr == nil {
 			h, werr = x.routeQuery(sr, first(form, "Version"))
 		}
 		call.Operation, call.Form = x.op, form
