@@ -202,15 +202,33 @@ func (b *bodyRead) finish() (slow, evicted bool) {
 	return b.slow, b.evicted
 }
 
-// readBody is step 2 above. release gives back what the body held (its
-// memory budget and slow-body slot); the caller calls it once the request
+// bodyHold is what a body read in the stage holds until the request is
+// authenticated or refused: memory of the budget and perhaps a slow-body
+// slot of its address.
+type bodyHold struct {
+	reserved int64
+	slow     bool
+	ip       string
+}
+
+// release gives back what the body held.
+func (h *bodyHold) release(s *Server) {
+	s.budget.give(h.reserved)
+	h.reserved = 0
+	if h.slow {
+		s.slowPerIP.release(h.ip)
+		h.slow = false
+	}
+}
+
+// readBody is step 2 above. The caller releases the hold once the request
 // is authenticated or refused, also when werr is not nil.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, start time.Time) (body []byte, release func(), werr *wireError) {
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, start time.Time) (body []byte, hold bodyHold, werr *wireError) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil, func() {}, nil
+		return nil, hold, nil
 	}
 	if r.ContentLength > s.maxBody {
-		return nil, func() {}, errTooLarge(s.maxBody)
+		return nil, hold, errTooLarge(s.maxBody)
 	}
 	// limit is one more than the most the body may hold, so that a read
 	// can see the end or the excess.
@@ -218,18 +236,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, start time.Tim
 	if r.ContentLength > 0 {
 		limit = r.ContentLength + 1
 	}
-	ip := clientIP(r.RemoteAddr)
+	hold.ip = clientIP(r.RemoteAddr)
 	b := &bodyRead{rc: http.NewResponseController(w), deadlines: true}
-	stopTimer := func() {}
-	if s.slowPerIP != nil {
-		t := time.AfterFunc(s.bodyGrace, func() { b.becomeSlow(s.slowPerIP, ip) })
-		stopTimer = func() { t.Stop() }
-	}
-	var reserved int64
-	release = func() {
-		s.budget.give(reserved)
-		reserved = 0
-	}
+	// The timer that asks for a slow-body slot when the grace ends starts
+	// only if the first read did not end the body: most bodies come whole
+	// with their headers. A first read still waiting when the grace ends
+	// fails at its deadline anyway.
+	var timer *time.Timer
 	var buf []byte
 	for werr == nil {
 		if len(buf) == cap(buf) {
@@ -238,7 +251,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, start time.Tim
 				werr = errThrottled()
 				break
 			}
-			reserved += size - int64(cap(buf))
+			hold.reserved += size - int64(cap(buf))
 			buf = append(make([]byte, 0, size), buf...)
 		}
 		// The body must average MinBodyRate once the grace is over, and
@@ -254,35 +267,33 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, start time.Tim
 		case int64(len(buf)) > s.maxBody:
 			werr = errTooLarge(s.maxBody)
 		case err == io.EOF:
-			stopTimer()
-			slow, _ := b.finish()
-			if b.deadlines {
-				// The body is read: no deadline until the next request,
-				// whose own the http.Server sets.
-				_ = b.rc.SetReadDeadline(time.Time{})
-			}
-			return buf, s.releaser(release, slow, ip), nil
 		case err != nil:
 			werr = bodyReadError(err)
+		case timer == nil && s.slowPerIP != nil:
+			timer = time.AfterFunc(time.Until(start.Add(s.bodyGrace)), func() { b.becomeSlow(s.slowPerIP, hold.ip) })
+			continue
+		default:
+			continue
 		}
+		break
 	}
-	stopTimer()
-	slow, evicted := b.finish()
-	if evicted {
-		werr = errThrottled()
+	if timer != nil {
+		timer.Stop()
 	}
-	return nil, s.releaser(release, slow, ip), werr
-}
-
-// releaser adds the release of a slow-body slot to release.
-func (s *Server) releaser(release func(), slow bool, ip string) func() {
-	if !slow {
-		return release
+	var evicted bool
+	hold.slow, evicted = b.finish()
+	switch {
+	case evicted:
+		return nil, hold, errThrottled()
+	case werr != nil:
+		return nil, hold, werr
 	}
-	return func() {
-		release()
-		s.slowPerIP.release(ip)
+	if b.deadlines {
+		// The body is read: no deadline until the next request, whose own
+		// the http.Server sets.
+		_ = b.rc.SetReadDeadline(time.Time{})
 	}
+	return buf, hold, nil
 }
 
 // bodyReadError is the answer to a body that could not be read.

@@ -337,9 +337,9 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 	}
 
 	// 2. The body, outside the processing slots.
-	body, release, werr := s.readBody(x.w, r, start)
+	body, hold, werr := s.readBody(x.w, r, start)
 	if werr != nil {
-		release()
+		hold.release(s)
 		abandonBody(x.w, r, true)
 		x.fail(ctx, werr)
 		return
@@ -347,7 +347,7 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 
 	// 3. The whole signature.
 	werr = s.verifySignature(ctx, x.id, r, body, sr, pr, x.proto)
-	release()
+	hold.release(s)
 	if werr != nil {
 		x.fail(ctx, werr)
 		return
