@@ -24,7 +24,10 @@ import (
 //     minimum average rate and within the size cap. Memory for the bodies
 //     of requests in this stage comes from one budget (Config.PreAuthBodyBytes),
 //     and one client address may have at most Config.MaxSlowBodiesPerIP
-//     bodies that take longer than Config.BodyGrace.
+//     bodies that take longer than Config.BodyGrace: the read of the next
+//     one is cut. A request waiting for its body thus costs what an idle
+//     connection costs, for at most BodyGrace, unless it sends at the
+//     minimum rate and is one of its address's few slow bodies.
 //  3. the whole signature, payload hash included, is verified.
 //
 // Only then does the request take a processing slot (Server.acquire). A
@@ -41,8 +44,9 @@ const (
 	maxBodyTime = 60 * time.Second
 	// firstBodyChunk is the buffer a body is first read into; it doubles
 	// as bytes arrive, so memory follows what a client sent, not what it
-	// declared.
-	firstBodyChunk = 16 << 10
+	// declared: a request that declares 10 MiB and sends nothing holds
+	// 512 bytes of the budget, not 10 MiB.
+	firstBodyChunk = 512
 )
 
 // authHeaders checks the part of the request's signature that does not
@@ -74,11 +78,11 @@ type ipGate struct {
 	n   map[string]int
 }
 
-func newIPGate(max int) *ipGate {
-	if max < 0 {
+func newIPGate(n int) *ipGate {
+	if n < 0 {
 		return nil
 	}
-	return &ipGate{max: max, n: map[string]int{}}
+	return &ipGate{max: n, n: map[string]int{}}
 }
 
 // acquire takes one for ip; it reports false if ip holds max already.

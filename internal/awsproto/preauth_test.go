@@ -384,3 +384,19 @@ func TestNewConnsPerAddress(t *testing.T) {
 		t.Fatalf("new connections after a served request: %d, want 2", got)
 	}
 }
+
+// Memory is taken as a body arrives, not as declared: a request that
+// declares a megabyte and sends nothing holds only the first small buffer.
+func TestDeclaredBodyTakesNoMemoryUpFront(t *testing.T) {
+	f := newShedFixture(t, Config{PreAuthBodyBytes: 32 << 10, BodyGrace: time.Hour})
+	big := startSlow(t, f.url, describeBody(1<<20), slowOpts{creds: shedCreds})
+	waitFor(t, "the body to be read", func() bool { return f.srv.budget.used.Load() > 0 })
+	if got := f.srv.budget.used.Load(); got > 1<<10 {
+		t.Fatalf("budget used by a declared megabyte of which nothing came: %d bytes", got)
+	}
+	if _, err := f.ecs().DescribeClusters(context.Background(), &ecs.DescribeClustersInput{}); err != nil {
+		t.Fatalf("beside it: %v", err)
+	}
+	big.conn.Close()
+	waitFor(t, "its memory to be given back", func() bool { return f.srv.budget.used.Load() == 0 })
+}
