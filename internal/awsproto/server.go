@@ -63,7 +63,8 @@ type Config struct {
 	//
 	// BodyGrace 0 means DefaultBodyGrace, MinBodyRate 0 DefaultMinBodyRate,
 	// MaxSlowBodiesPerIP 0 DefaultMaxSlowBodiesPerIP (negative: no bound),
-	// PreAuthBodyBytes 0 eight times MaxBodyBytes (negative: no bound).
+	// PreAuthBodyBytes 0 eight times MaxBodyBytes (negative: no bound; keep
+	// it above MaxBodyBytes, or the largest bodies are always throttled).
 	BodyGrace          time.Duration
 	MinBodyRate        int64
 	MaxSlowBodiesPerIP int
