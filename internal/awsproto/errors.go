@@ -2,7 +2,9 @@ package awsproto
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/store"
@@ -92,6 +94,12 @@ func errSignature(p Protocol, msg string) *wireError {
 		queryCode: "SignatureDoesNotMatch", message: msg}
 }
 
+// errWrongService: the credential scope names another service than the one
+// the request is for.
+func errWrongService(p Protocol, svc string) *wireError {
+	return errSignature(p, fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", svc))
+}
+
 // errTooLarge: the body is over Config.MaxBodyBytes.
 func errTooLarge(limit int64) *wireError {
 	return &wireError{status: http.StatusRequestEntityTooLarge, jsonCode: "RequestEntityTooLargeException",
@@ -103,6 +111,39 @@ func errTooLarge(limit int64) *wireError {
 // wireError. internal reports that err is not a client error and must be
 // logged; internalCode is the code for errors that carry no AWS code.
 func toWire(err error, p Protocol, internalCode string) (we *wireError, internal bool) {
+	we, internal = wireErrorOf(err, internalCode)
+	if len(we.message) > maxMessageBytes {
+		c := *we
+		c.message = clip(we.message, maxMessageBytes)
+		we = &c
+	}
+	return we, internal
+}
+
+// maxMessageBytes caps the message of an error reply. Messages quote what
+// the caller sent (an operation name, a parameter value), and a caller that
+// sent a megabyte of it must not get a megabyte back, nor make the server
+// write one. AWS's own messages are far shorter.
+const maxMessageBytes = 1024
+
+// maxLoggedBytes caps what the caller sent in a log line (an operation name).
+const maxLoggedBytes = 256
+
+// clip shortens s to at most n bytes, cut at a character boundary and
+// ending in an ellipsis, if it is longer.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
+func wireErrorOf(err error, internalCode string) (we *wireError, internal bool) {
 	var w *wireError
 	if errors.As(err, &w) {
 		return w, w.status >= 500

@@ -4,35 +4,63 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
+	"unicode/utf8"
 )
 
 // parseQueryForm returns the Query parameters: the URL query string followed
-// by a form-encoded POST body.
-func parseQueryForm(r *http.Request, body []byte) (url.Values, error) {
+// by a form-encoded POST body. Parameters that do not parse are a
+// MalformedQueryString error; the values parsed so far are returned with it.
+func parseQueryForm(r *http.Request, body []byte) (url.Values, *wireError) {
 	v, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return v, errors.New("The query string could not be parsed.")
+		return v, errMalformedQuery("The query string could not be parsed.")
 	}
 	if len(body) == 0 {
-		return v, nil
+		return v, checkFormUTF8(v)
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
 		if mt != "application/x-www-form-urlencoded" {
-			return v, errors.New("The request body must be application/x-www-form-urlencoded.")
+			return v, errMalformedQuery("The request body must be application/x-www-form-urlencoded.")
 		}
 	}
 	bv, err := url.ParseQuery(string(body))
 	if err != nil {
-		return v, errors.New("The request body could not be parsed as a form.")
+		return v, errMalformedQuery("The request body could not be parsed as a form.")
 	}
 	for k, vals := range bv {
 		v[k] = append(v[k], vals...)
 	}
-	return v, nil
+	return v, checkFormUTF8(v)
+}
+
+// errMalformedQuery: the parameters of a Query request do not parse.
+func errMalformedQuery(msg string) *wireError {
+	return newWireError(http.StatusNotFound, "MalformedQueryString", msg)
+}
+
+// checkFormUTF8 refuses parameters that are not valid UTF-8 once
+// percent-decoded: decoded further they would turn into U+FFFD, and two
+// different names into one. AWS's Query services answer a query string they
+// cannot parse with MalformedQueryString; whether AWS answers this very case
+// with that code or with a ValidationError could not be checked against
+// AWS here, so it is answered as the other parse failures are.
+func checkFormUTF8(v url.Values) *wireError {
+	for k, vals := range v {
+		if !utf8.ValidString(k) {
+			return errMalformedQuery("A parameter name is not valid UTF-8.")
+		}
+		for _, val := range vals {
+			if !utf8.ValidString(val) {
+				return errMalformedQuery(fmt.Sprintf("The value of parameter %s is not valid UTF-8.", k))
+			}
+		}
+	}
+	return nil
 }
 
 // decodeQuery decodes Query parameters into v; a value that does not parse

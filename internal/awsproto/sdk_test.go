@@ -148,15 +148,19 @@ func TestMissingAuthentication(t *testing.T) {
 	if r.Status != 403 {
 		t.Errorf("Query status %d", r.Status)
 	}
-	mustContain(t, "Query body", r.Body, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">`,
+	// The body, which names the version, is not read for an unsigned
+	// request, so the reply cannot say which Query service it is from.
+	mustContain(t, "Query body", r.Body, `<ErrorResponse>`,
 		"<Type>Sender</Type>", "<Code>MissingAuthenticationToken</Code>",
 		"<Message>Request is missing Authentication Token</Message>", "<RequestId>")
 
 	req, _ = http.NewRequest("GET", f.URL+"/?Action=GetCallerIdentity&Version=2011-06-15", nil)
 	r = do(t, req)
-	if r.Status != 403 || !strings.Contains(r.Body, "<Code>MissingAuthenticationToken</Code>") {
-		t.Errorf("Query GET: %d %s", r.Status, r.Body)
+	if r.Status != 403 {
+		t.Errorf("Query GET status %d", r.Status)
 	}
+	mustContain(t, "Query GET", r.Body, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">`,
+		"<Code>MissingAuthenticationToken</Code>")
 }
 
 func TestIncompleteSignature(t *testing.T) {

@@ -1,19 +1,21 @@
 package awsproto
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
@@ -47,6 +49,26 @@ type Config struct {
 	MaxInFlight int
 	MaxQueued   int
 	QueueWait   time.Duration
+
+	// Before authentication (see preauth.go). A request's body is read
+	// only after the header part of its signature checked out, and outside
+	// the processing slots. The body must arrive within BodyGrace or, after
+	// it, at an average of MinBodyRate bytes per second; else the request is
+	// answered RequestTimeout and its connection closed. One client address
+	// may have at most MaxSlowBodiesPerIP bodies still arriving after
+	// BodyGrace: the excess is answered with a throttling error and its
+	// connection closed. All bodies being read or not yet authenticated
+	// share PreAuthBodyBytes of memory; a request that finds it spent is
+	// throttled likewise.
+	//
+	// BodyGrace 0 means DefaultBodyGrace, MinBodyRate 0 DefaultMinBodyRate,
+	// MaxSlowBodiesPerIP 0 DefaultMaxSlowBodiesPerIP (negative: no bound),
+	// PreAuthBodyBytes 0 eight times MaxBodyBytes (negative: no bound; keep
+	// it above MaxBodyBytes, or the largest bodies are always throttled).
+	BodyGrace          time.Duration
+	MinBodyRate        int64
+	MaxSlowBodiesPerIP int
+	PreAuthBodyBytes   int64
 }
 
 // DefaultQueueWait is how long a request waits for a slot when
@@ -105,6 +127,12 @@ type Server struct {
 	queueWait time.Duration
 	queued    atomic.Int64
 	shed      atomic.Int64
+
+	// Before authentication.
+	bodyGrace   time.Duration
+	minBodyRate int64
+	slowPerIP   *ipGate     // nil: no bound
+	budget      *byteBudget // nil: no bound
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -139,6 +167,17 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.newID == nil {
 		s.newID = newUUID
+	}
+	s.bodyGrace, s.minBodyRate = cfg.BodyGrace, cfg.MinBodyRate
+	if s.bodyGrace <= 0 {
+		s.bodyGrace = DefaultBodyGrace
+	}
+	if s.minBodyRate <= 0 {
+		s.minBodyRate = DefaultMinBodyRate
+	}
+	s.slowPerIP = newIPGate(cmp.Or(cfg.MaxSlowBodiesPerIP, DefaultMaxSlowBodiesPerIP))
+	if n := cmp.Or(cfg.PreAuthBodyBytes, 8*s.maxBody); n > 0 {
+		s.budget = &byteBudget{max: n}
 	}
 	if n := cfg.MaxInFlight; n >= 0 {
 		if n == 0 {
@@ -259,40 +298,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// signatures are checked against.
 	h.Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
 	ctx := r.Context()
-	if !s.acquire(ctx) {
-		s.shed.Add(1)
-		x.throttle(ctx)
-		x.logDone(ctx, time.Since(start))
-		return
-	}
-	defer s.release()
-	x.serve(ctx)
+	x.serve(ctx, start)
 	x.logDone(ctx, time.Since(start))
-}
-
-// throttle answers a shed request without reading its body or checking its
-// signature: only which service it is for is looked at, from headers, so
-// that the error has the service's shape.
-func (x *exchange) throttle(ctx context.Context) {
-	s, r := x.s, x.r
-	switch x.proto {
-	case ProtocolJSON:
-		target := r.Header.Get("X-Amz-Target")
-		if i := strings.LastIndexByte(target, '.'); i > 0 {
-			x.jsonSvc, x.op = s.json[target[:i]], target[i+1:]
-		}
-		if x.jsonSvc != nil {
-			x.service = x.jsonSvc.SigningName
-		}
-	case ProtocolQuery:
-		if sr, err := parseAuth(r); err == nil && sr != nil {
-			x.querySvc = s.query[sr.service]
-		}
-		if x.querySvc != nil {
-			x.service = x.querySvc.SigningName
-		}
-	}
-	x.fail(ctx, errThrottled())
 }
 
 func detectProtocol(r *http.Request) Protocol {
@@ -302,68 +309,47 @@ func detectProtocol(r *http.Request) Protocol {
 	return ProtocolQuery
 }
 
-func (x *exchange) serve(ctx context.Context) {
+// serve takes a request through the stages of preauth.go, then a
+// processing slot, then its handler.
+func (x *exchange) serve(ctx context.Context, start time.Time) {
 	s, r := x.s, x.r
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		x.fail(ctx, newWireError(http.StatusMethodNotAllowed, "MethodNotAllowed",
+		x.refuse(ctx, newWireError(http.StatusMethodNotAllowed, "MethodNotAllowed",
 			"The specified method is not allowed against this resource."))
 		return
 	}
-	body, werr := s.readBody(x.w, r)
-	if werr != nil {
-		x.fail(ctx, werr)
-		return
-	}
-	sr, authErr := parseAuth(r)
-
-	// Find the service first: Query errors carry its XML namespace.
-	var form map[string][]string
-	var formErr error
-	switch x.proto {
-	case ProtocolJSON:
-		target := r.Header.Get("X-Amz-Target")
-		if i := strings.LastIndexByte(target, '.'); i > 0 {
-			x.jsonSvc, x.op = s.json[target[:i]], target[i+1:]
-		} else {
-			x.op = target
-		}
+	// 1. The header part of the signature; the body is not read yet.
+	sr, werr := parseAuth(r)
+	x.findService(sr)
+	var pr Principal
+	if werr == nil {
+		var scopeSvc string
 		if x.jsonSvc != nil {
-			x.service = x.jsonSvc.SigningName
+			scopeSvc = x.jsonSvc.SigningName
 		}
-	case ProtocolQuery:
-		form, formErr = parseQueryForm(r, body)
-		x.op = first(form, "Action")
-		if sr != nil {
-			x.querySvc = s.query[sr.service]
-		}
-		if x.querySvc == nil {
-			x.querySvc = s.queryByVersion(first(form, "Version"))
-		}
-		if x.querySvc != nil {
-			x.service = x.querySvc.SigningName
-		}
+		pr, werr = s.authHeaders(sr, x.proto, scopeSvc)
+	}
+	if werr == nil && r.ContentLength > s.maxBody {
+		werr = errTooLarge(s.maxBody)
+	}
+	if werr != nil {
+		x.refuse(ctx, werr)
+		return
 	}
 
-	// Authenticate.
-	if authErr != nil {
-		x.fail(ctx, authErr)
-		return
-	}
-	if sr == nil {
-		x.fail(ctx, errMissingAuth(x.proto))
-		return
-	}
-	x.keyID = sr.accessKeyID
-	if werr := checkTime(sr, s.clock.Now(), s.maxSkew, x.proto); werr != nil {
+	// 2. The body, outside the processing slots.
+	body, hold, werr := s.readBody(x.w, r, start)
+	if werr != nil {
+		hold.release(s)
+		abandonBody(x.w, r, true)
 		x.fail(ctx, werr)
 		return
 	}
-	pr, ok := s.keys.Lookup(sr.accessKeyID)
-	if !ok {
-		x.fail(ctx, errUnknownKey(x.proto))
-		return
-	}
-	if werr := s.verifySignature(ctx, x.id, r, body, sr, pr, x.proto); werr != nil {
+
+	// 3. The whole signature.
+	werr = s.verifySignature(ctx, x.id, r, body, sr, pr, x.proto)
+	hold.release(s)
+	if werr != nil {
 		x.fail(ctx, werr)
 		return
 	}
@@ -374,19 +360,38 @@ func (x *exchange) serve(ctx context.Context) {
 	var h Handler
 	switch x.proto {
 	case ProtocolJSON:
-		h, werr = x.routeJSON(sr)
+		h, werr = x.routeJSON()
+		if werr == nil && !utf8.Valid(body) {
+			// encoding/json would replace the invalid bytes with U+FFFD,
+			// so that two different names decode as one.
+			werr = newWireError(http.StatusBadRequest, "SerializationException",
+				"The request body is not valid UTF-8.")
+		}
 	case ProtocolQuery:
-		if formErr != nil {
-			werr = newWireError(http.StatusNotFound, "MalformedQueryString", formErr.Error())
-		} else {
+		var form url.Values
+		form, werr = parseQueryForm(r, body)
+		x.op = first(form, "Action")
+		if x.querySvc == nil {
+			x.querySvc = s.queryByVersion(first(form, "Version"))
+			x.setService()
+		}
+		if werr == nil {
 			h, werr = x.routeQuery(sr, first(form, "Version"))
 		}
-		call.Form = form
+		call.Operation, call.Form = x.op, form
 	}
 	if werr != nil {
 		x.fail(ctx, werr)
 		return
 	}
+
+	// A processing slot, now that the caller is known.
+	if !s.acquire(ctx) {
+		s.shed.Add(1)
+		x.fail(ctx, errThrottled())
+		return
+	}
+	defer s.release()
 	out, err := x.invoke(context.WithValue(ctx, callKey{}, call), h, call)
 	if err != nil {
 		x.fail(ctx, err)
@@ -395,14 +400,56 @@ func (x *exchange) serve(ctx context.Context) {
 	x.reply(ctx, out)
 }
 
-func (x *exchange) routeJSON(sr *sigRequest) (Handler, *wireError) {
+// findService finds the service a request is for from its headers and URL
+// alone, so that even an error before its body is read has the service's
+// shape: the JSON target's prefix, or for Query the credential scope's
+// service or else the Version in the URL. sr is the parsed signature or nil.
+func (x *exchange) findService(sr *sigRequest) {
+	s, r := x.s, x.r
+	if sr != nil {
+		x.keyID = sr.accessKeyID
+	}
+	switch x.proto {
+	case ProtocolJSON:
+		target := r.Header.Get("X-Amz-Target")
+		if i := strings.LastIndexByte(target, '.'); i > 0 {
+			x.jsonSvc, x.op = s.json[target[:i]], target[i+1:]
+		} else {
+			x.op = target
+		}
+	case ProtocolQuery:
+		if sr != nil {
+			x.querySvc = s.query[sr.service]
+		}
+		if x.querySvc == nil {
+			x.querySvc = s.queryByVersion(r.URL.Query().Get("Version"))
+		}
+	}
+	x.setService()
+}
+
+func (x *exchange) setService() {
+	switch {
+	case x.jsonSvc != nil:
+		x.service = x.jsonSvc.SigningName
+	case x.querySvc != nil:
+		x.service = x.querySvc.SigningName
+	}
+}
+
+// refuse answers a request whose body was not read.
+func (x *exchange) refuse(ctx context.Context, werr *wireError) {
+	abandonBody(x.w, x.r, false)
+	x.fail(ctx, werr)
+}
+
+// routeJSON finds the handler of a JSON request; its credential scope was
+// checked against the service in authHeaders.
+func (x *exchange) routeJSON() (Handler, *wireError) {
 	svc := x.jsonSvc
 	if svc == nil {
 		return nil, newWireError(http.StatusBadRequest, "UnknownOperationException",
 			fmt.Sprintf("Unknown operation %q", x.r.Header.Get("X-Amz-Target")))
-	}
-	if sr.service != svc.SigningName {
-		return nil, errSignature(x.proto, fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", svc.SigningName))
 	}
 	h := svc.Ops[x.op]
 	if h == nil {
@@ -426,7 +473,7 @@ func (x *exchange) routeQuery(sr *sigRequest, version string) (Handler, *wireErr
 		return nil, invalid
 	}
 	if sr.service != svc.SigningName {
-		return nil, errSignature(x.proto, fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", svc.SigningName))
+		return nil, errWrongService(x.proto, svc.SigningName)
 	}
 	h := svc.Actions[x.op]
 	if h == nil {
@@ -458,22 +505,6 @@ func (x *exchange) invoke(ctx context.Context, h Handler, c *Call) (out any, err
 		}
 	}()
 	return h(ctx, c)
-}
-
-// readBody reads the whole body, at most s.maxBody bytes.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *wireError) {
-	if r.ContentLength > s.maxBody {
-		return nil, errTooLarge(s.maxBody)
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errTooLarge(s.maxBody)
-		}
-		return nil, newWireError(http.StatusBadRequest, "IncompleteBody", "The request body could not be read.")
-	}
-	return b, nil
 }
 
 // fail writes err in the request's protocol and logs it.
@@ -522,33 +553,23 @@ func (x *exchange) reply(ctx context.Context, out any) {
 	x.status = http.StatusOK
 }
 
+// logDone logs one line per request: at DEBUG, since a client's mistakes
+// (4xx) are the client's to see in its replies and would flood the log of a
+// busy server; at ERROR when the server failed (5xx). Values the caller
+// sent are clipped.
 func (x *exchange) logDone(ctx context.Context, d time.Duration) {
 	level := slog.LevelDebug
-	switch {
-	case x.status >= 500:
+	if x.status >= 500 {
 		level = slog.LevelError
-	case x.status >= 400:
-		level = slog.LevelInfo
+	}
+	if !x.s.log.Enabled(ctx, level) {
+		return
 	}
 	x.s.log.LogAttrs(ctx, level, "aws request",
 		slog.String(keyRequestID, x.id), slog.String(keyService, x.service),
-		slog.String(keyOperation, x.op), slog.String(keyAccessKey, x.keyID),
+		slog.String(keyOperation, clip(x.op, maxLoggedBytes)), slog.String(keyAccessKey, clip(x.keyID, maxLoggedBytes)),
 		slog.Int(keyStatus, x.status), slog.String(keyCode, x.code),
 		slog.String(keyRemote, x.r.RemoteAddr), slog.Duration(keyDuration, d))
-}
-
-// NewHTTPServer returns an http.Server for h with limits that keep slow or
-// huge requests from tying the server up.
-func NewHTTPServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      90 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
 }
 
 // Log keys.

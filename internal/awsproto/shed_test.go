@@ -2,6 +2,8 @@ package awsproto
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -10,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -82,6 +86,16 @@ func newShedFixture(t *testing.T, cfg Config) *shedFixture {
 	return f
 }
 
+// sign signs req, whose body is body, with the fixture's key.
+func (f *shedFixture) sign(t *testing.T, req *http.Request, body []byte) {
+	t.Helper()
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: shedKeyID, SecretAccessKey: shedSecret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // open releases every blocked ListClusters (idempotent).
 func (f *shedFixture) open() { f.once.Do(func() { close(f.gate) }) }
 
@@ -145,6 +159,7 @@ func TestShedBeyondMaxInFlight(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, f.url+"/", strings.NewReader("{}"))
 	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.DescribeClusters")
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	f.sign(t, req, []byte("{}"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
