@@ -14,7 +14,7 @@
 //     5 s, and records written → seen. With -cli it also runs the real
 //     `aws logs tail --follow` and records written → printed.
 //
-// minato runs as `minato up` runs it: controlplane.Run and agent.Run in
+// minato runs as `minato up` runs it: a controlplane node and agent.Run in
 // this process, on the local Docker engine.
 //
 //	go run ./bench/logbench

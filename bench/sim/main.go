@@ -1,5 +1,5 @@
 // Command sim is minato's scale simulator. It starts the real control plane
-// (controlplane.Run: bbolt store, AWS API listener with SigV4, agent server,
+// (a controlplane node: bbolt store, AWS API listener with SigV4, agent server,
 // service controller) and a fleet of simulated hosts — the real agent code,
 // each on its own fake runtime, registering, long-polling and reporting
 // over the real agent protocol on loopback HTTP, but starting no

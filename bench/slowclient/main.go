@@ -20,7 +20,7 @@
 //
 //	go run ./bench/slowclient
 //
-// The control plane is controlplane.Run — what `minato server` runs — in a
+// The control plane is a controlplane node — what `minato server` runs — in a
 // child process (bench/internal/harness), on a fresh data dir.
 package main
 

@@ -3,7 +3,7 @@
 // the container is running, for the same local image (minato's FROM-scratch
 // test image, built locally; nothing is pulled), interleaved.
 //
-// minato runs as `minato up` runs it: controlplane.Run and, in the same
+// minato runs as `minato up` runs it: a controlplane node and, in the same
 // process, agent.Run on the Docker runtime (runtime/docker). The client is
 // the AWS SDK for Go v2 against the real API with SigV4; it polls
 // DescribeTasks every -poll until RUNNING. The peers are what `docker run -d`

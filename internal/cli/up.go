@@ -86,8 +86,13 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	node, err := controlplane.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
 	var readyErr error // set by the ready callback before it cancels ctx
-	err = controlplane.Run(ctx, cfg, func(info controlplane.Info) {
+	err = node.Run(ctx, func(info controlplane.Info) {
 		o := readyOptions{command: command, joinHint: af == nil, tlsCA: nf.tlsCert}
 		if nf.profile != "" {
 			o.configFile, o.credsFile, readyErr = writeAWSProfile(awsProfile{name: nf.profile, region: info.Region,

@@ -397,18 +397,34 @@ func (v *View) Sync(ctx context.Context) error {
 	return v.WaitFor(ctx, rev)
 }
 
-// Store returns the view's store wrapped as Wrap does.
+// Store returns the view's store as every writer must use it: its Txn
+// hands every committed transaction that writes instance or task records
+// over to the view, so that once such a Txn has returned, a WaitFor for its
+// revision sees it whole. Whoever builds the view hands this store to every
+// writer once; constructors take it as given.
 func (v *View) Store() store.Store { return v.Wrap(v.st) }
 
-// Wrap returns st (which must be the view's store, or a wrapper of it)
-// with its Txn handing every committed transaction that writes instance or
-// task records over to the view: once such a Txn has returned, a WaitFor
-// for its revision sees it whole. Wrapping a store Wrap returned returns it.
+// Wrap returns st, which must be the view's store or a store in front of
+// it (a test's fault injector, say), with its Txn handing committed
+// transactions over to the view as Store's does. Wrapping a store Wrap
+// returned returns it. The wrapper keeps the optional methods of the
+// engine that callers look for (Compact).
 func (v *View) Wrap(st store.Store) store.Store {
-	if w, ok := st.(*wrapped); ok && w.v == v {
-		return w
+	switch w := st.(type) {
+	case *wrapped:
+		if w.v == v {
+			return w
+		}
+	case *compacting:
+		if w.v == v {
+			return w
+		}
 	}
-	return &wrapped{Store: st, v: v}
+	w := &wrapped{Store: st, v: v}
+	if c, ok := st.(compactor); ok {
+		return &compacting{wrapped: w, c: c}
+	}
+	return w
 }
 
 type wrapped struct {
@@ -423,3 +439,17 @@ func (w *wrapped) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (
 	}
 	return rev, err
 }
+
+// compactor is an engine that drops watch history on demand (bolt, etcd;
+// storetest.Compactor).
+type compactor interface {
+	Compact(ctx context.Context, rev int64) error
+}
+
+// compacting is the wrapper of an engine that has Compact.
+type compacting struct {
+	*wrapped
+	c compactor
+}
+
+func (w *compacting) Compact(ctx context.Context, rev int64) error { return w.c.Compact(ctx, rev) }

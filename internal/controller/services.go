@@ -29,6 +29,9 @@ import (
 
 // Services is the service controller.
 type Services struct {
+	// Store must be View's store (View.Store()): the controller's own
+	// writes (tasks it marks counted) then go through the view, so that
+	// its next pass reads them.
 	Store store.Store
 	ECS   *ecsapi.API
 	// View is where the controller reads tasks and container instances
@@ -78,9 +81,6 @@ func (c *Services) defaults() {
 	if c.View == nil {
 		c.View = c.ECS.View()
 	}
-	// The controller's own writes (tasks it marks counted) go through the
-	// view, so that its next pass reads them.
-	c.Store = c.View.Wrap(c.Store)
 	c.dirty = map[serviceRef]bool{}
 	c.wake = make(chan struct{}, 1)
 }

@@ -1,6 +1,12 @@
 // Package controlplane assembles a minato control-plane node: the state
-// store, the AWS API listener with every service registered, and the
+// store and the cluster view over it, the AWS API listener with every
+// service registered, the agent channel, the load balancer and the
 // controllers. It is the composition root; the parts live elsewhere.
+//
+// New wires a node once; Run serves it; Close releases it. `minato up` and
+// `minato server`, the test mini-cluster and the benchmarks all start a
+// node this way, so that what they run is the same composition, and only
+// Config (addresses, clock, IDs, intervals) differs between them.
 package controlplane
 
 import (
@@ -12,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
@@ -38,10 +43,15 @@ import (
 
 // Config says how to run a node.
 type Config struct {
-	DataDir   string
-	APIAddr   string // host:port of the AWS API listener
-	AccountID string
-	Region    string // region of the default cluster and printed profile
+	DataDir string
+	// APIAddr is the host:port of the AWS API listener ("127.0.0.1:0":
+	// any free loopback port; Info.APIURL says which).
+	APIAddr string
+	// Listener, when set, is the AWS API listener, made by the caller
+	// (APIAddr is then not used); the node closes it.
+	Listener  net.Listener
+	AccountID string // default 000000000000
+	Region    string // region of the default cluster and printed profile; default us-east-1
 	// AccessKeyID and SecretAccessKey, when both set, are the accepted key
 	// pair; otherwise a pair is generated and kept in DataDir.
 	AccessKeyID     string
@@ -60,6 +70,22 @@ type Config struct {
 	SecretsKey secretstore.KeySource
 	Logger     *slog.Logger
 	Clock      core.Clock
+	// IDs makes the IDs of tasks, container instances and ARNs; default
+	// random.
+	IDs core.IDs
+
+	// AgentPollTimeout bounds an agent's long poll; default
+	// agentproto.PollTimeout.
+	AgentPollTimeout time.Duration
+	// AgentTimeout is how long after its last poll an agent still counts
+	// as connected; default twice AgentPollTimeout.
+	AgentTimeout time.Duration
+	// ServiceInterval and StablePeriod tune the service controller (its
+	// defaults: see controller.Services).
+	ServiceInterval, StablePeriod time.Duration
+	// NoControllers runs no controller: the APIs and the agent channel
+	// only (tests of those alone).
+	NoControllers bool
 }
 
 // Info describes a node that is ready.
@@ -80,133 +106,111 @@ type Info struct {
 	LocalAgent func(instanceID string)
 }
 
-// Run starts a node and blocks until ctx ends, then shuts down cleanly.
-// ready is called once the API answers.
-func Run(ctx context.Context, cfg Config, ready func(Info)) error {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// New wires a node: it opens the data directory's stores and keys, builds
+// the cluster view, the APIs, the agent server, the load balancer and the
+// controllers, and binds the API listener. Nothing runs until Run. The
+// caller calls Close once done (after Run has returned, or instead of Run).
+func New(ctx context.Context, cfg Config) (n *Node, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	clock := cfg.Clock
-	if clock == nil {
-		clock = core.SystemClock{}
+	if cfg.Clock == nil {
+		cfg.Clock = core.SystemClock{}
 	}
+	if cfg.IDs == nil {
+		cfg.IDs = core.RandomIDs{}
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = "000000000000"
+	}
+	if cfg.LBAddr == "" {
+		cfg.LBAddr = "127.0.0.1"
+	}
+	if cfg.AgentPollTimeout == 0 {
+		cfg.AgentPollTimeout = agentproto.PollTimeout
+	}
+	if cfg.AgentTimeout == 0 {
+		cfg.AgentTimeout = 2 * cfg.AgentPollTimeout
+	}
+	if cfg.SecretsKey.DataDir == "" {
+		cfg.SecretsKey.DataDir = cfg.DataDir
+	}
+	log, clock := cfg.Logger, cfg.Clock
+	n = &Node{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			n.Close()
+			n = nil
+		}
+	}()
+	if cfg.Listener != nil {
+		n.ln = cfg.Listener // the node closes it, even when New fails
+	}
+
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+		return n, fmt.Errorf("data dir: %w", err)
 	}
 	key, created, err := LoadOrCreateKey(cfg.DataDir, cfg.AccessKeyID, cfg.SecretAccessKey)
 	if err != nil {
-		return err
+		return n, err
 	}
 	token, err := loadOrCreateToken(cfg.DataDir, cfg.AgentToken)
 	if err != nil {
-		return err
+		return n, err
 	}
 	tokenFile := filepath.Join(cfg.DataDir, tokenFileName)
 	if cfg.AgentToken != "" {
 		tokenFile = ""
 	}
-	st, err := bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
+	n.bolt, err = bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
 	if errors.Is(err, bolt.ErrDamaged) {
-		return err // it names the file and the remedy
+		return n, err // it names the file and the remedy
 	}
 	if err != nil {
-		return fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
+		return n, fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
 	}
-	defer st.Close()
-	adminCtx, stopAdmin := context.WithCancel(context.Background())
-	defer stopAdmin()
-	if adminDone, err := serveAdmin(adminCtx, cfg.DataDir, st, log.With("component", "admin")); err != nil {
-		log.Warn("no admin socket: `minato backup` cannot reach this node (a Unix socket path has at most 107 bytes)",
-			"path", AdminSocket(cfg.DataDir), "err", err)
-	} else {
-		defer func() {
-			stopAdmin()
-			<-adminDone
-		}()
-	}
-	logs, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{Clock: clock, Logger: log.With("component", "logstore")})
+	n.Logs, err = logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{Clock: clock, Logger: log.With("component", "logstore")})
 	if err != nil {
-		return fmt.Errorf("open log store: %w", err)
-	}
-	defer logs.Close()
-	if cfg.SecretsKey.DataDir == "" {
-		cfg.SecretsKey.DataDir = cfg.DataDir
+		return n, fmt.Errorf("open log store: %w", err)
 	}
 	keys, err := secretstore.LoadKeyring(cfg.SecretsKey)
 	if err != nil {
-		return err
+		return n, err
 	}
-	if err := secretstore.CheckKeys(ctx, st, keys); err != nil {
-		return err
+	if err := secretstore.CheckKeys(ctx, n.bolt, keys); err != nil {
+		return n, err
 	}
 
 	// The cluster view: what the hot paths read instead of listing the
-	// store. Every writer goes through its store, so that readers see
-	// their own writes whole.
-	view := clusterview.New(st, log.With("component", "clusterview"))
-	viewCtx, stopView := context.WithCancel(context.Background())
-	viewDone := make(chan struct{})
-	go func() {
-		defer close(viewDone)
-		view.Run(viewCtx)
-	}()
-	defer func() {
-		stopView()
-		<-viewDone
-	}()
-	vst := view.Store()
+	// store. It is made here once, and every writer gets its store, so
+	// that readers see their own writes whole.
+	n.View = clusterview.New(n.bolt, log.With("component", "clusterview"))
+	vst := n.View.Store()
+	n.Store = vst
 
-	agents := liveness.New(clock, 2*agentproto.PollTimeout)
-	agentSrv := agentserver.New(agentserver.Config{
-		Store: vst, View: view, Agents: agents, Clock: clock, Logger: log.With("component", "agentserver"), Token: token,
-		Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID},
+	n.Agents = liveness.New(clock, cfg.AgentTimeout)
+	n.AgentServer = agentserver.New(agentserver.Config{
+		Store: vst, View: n.View, Agents: n.Agents, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "agentserver"),
+		Token: token, Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, PollTimeout: cfg.AgentPollTimeout,
 	})
 	// The load balancer: the data plane, the ELBv2 API over its records,
-	// and the sync that feeds the one from the other. The plane closes
-	// after the sync has stopped (deferred first, run last).
-	lbAddr := cfg.LBAddr
-	if lbAddr == "" {
-		lbAddr = "127.0.0.1"
+	// and the sync that feeds the one from the other.
+	n.LB = lb.New(lb.Options{Logger: log.With("component", "lb")})
+	n.ELB = elbv2api.New(elbv2api.Config{Store: vst, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "elbv2"),
+		Health: n.LB, LBAddr: cfg.LBAddr})
+	n.lbSync = &lbsync.Syncer{Store: vst, Plane: n.LB, Health: n.LB, LBAddr: cfg.LBAddr, Clock: clock,
+		Logger: log.With("component", "lbsync")}
+	targets := serviceTargets{elb: n.ELB}
+	n.ECS = ecsapi.New(ecsapi.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "ecs"),
+		Region: cfg.Region, AccountID: cfg.AccountID, Agents: n.Agents, TargetGroups: targets})
+	if !cfg.NoControllers {
+		n.Services = &controller.Services{Store: vst, ECS: n.ECS, View: n.View, Clock: clock, IDs: cfg.IDs,
+			Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
+			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod}
 	}
-	plane := lb.New(lb.Options{Logger: log.With("component", "lb")})
-	defer plane.Close()
-	elb := elbv2api.New(elbv2api.Config{Store: vst, Clock: clock, Logger: log.With("service", "elbv2"), Health: plane, LBAddr: lbAddr})
-	targets := serviceTargets{elb: elb}
-	ecs := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Logger: log.With("component", "ecs"), Region: cfg.Region,
-		AccountID: cfg.AccountID, Agents: agents, TargetGroups: targets})
-	lbCtx, stopLBSync := context.WithCancel(context.Background())
-	lbSyncDone := make(chan struct{})
-	go func() {
-		defer close(lbSyncDone)
-		(&lbsync.Syncer{Store: vst, Plane: plane, Health: plane, LBAddr: lbAddr, Clock: clock,
-			Logger: log.With("component", "lbsync")}).Run(lbCtx)
-	}()
-	defer func() {
-		stopLBSync()
-		<-lbSyncDone
-	}()
-
-	if err := ecs.EnsureDefaultCluster(ctx); err != nil {
-		return fmt.Errorf("default cluster: %w", err)
-	}
-	if err := view.Sync(ctx); err != nil {
-		return fmt.Errorf("cluster view: %w", err)
-	}
-
-	ctrlCtx, stopControllers := context.WithCancel(context.Background())
-	defer stopControllers()
-	services := &controller.Services{Store: vst, ECS: ecs, View: view, Clock: clock, Logger: log.With("component", "services"),
-		Connected: agents.Connected, Targets: targets}
-	controllersDone := make(chan struct{})
-	go func() {
-		defer close(controllersDone)
-		services.Run(ctrlCtx)
-	}()
-	defer func() {
-		stopControllers()
-		<-controllersDone
-	}()
 
 	api := awsproto.NewServer(awsproto.Config{
 		Keys: awsproto.NewStaticKeys(awsproto.Principal{
@@ -219,71 +223,47 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		Clock:  clock,
 		Logger: log,
 	})
-	api.RegisterJSON(ecs.Service())
-	api.RegisterJSON(logsapi.New(logsapi.Config{Store: logs, Clock: clock, Logger: log.With("service", "logs"), Region: cfg.Region, AccountID: cfg.AccountID}).Service())
+	api.RegisterJSON(n.ECS.Service())
+	api.RegisterJSON(logsapi.New(logsapi.Config{Store: n.Logs, Clock: clock, Logger: log.With("service", "logs"), Region: cfg.Region,
+		AccountID: cfg.AccountID}).Service())
 	api.RegisterQuery(stsapi.Service())
-	api.RegisterQuery(elb.Service())
+	api.RegisterQuery(n.ELB.Service())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
 	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm")}).Service())
 
-	var isReady atomic.Bool
-	local := &localAgent{connected: agents.Connected}
+	n.local = &localAgent{connected: n.Agents.Connected}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", livenessHandler(&isReady, st.Live))
-	mux.HandleFunc("GET /readyz", readinessHandler(&isReady, []check{
-		{"store", st.Ready},
+	mux.HandleFunc("GET /healthz", livenessHandler(&n.ready, n.bolt.Live))
+	mux.HandleFunc("GET /readyz", readinessHandler(&n.ready, []check{
+		{"store", n.bolt.Ready},
 		{"logs", dirWritable(filepath.Join(cfg.DataDir, "logs"))},
-		{"agent", local.check},
+		{"agent", n.local.check},
 	}))
-	mux.Handle("/minato/agent/", agentSrv.Handler())
-	mux.Handle("/minato/agent/v1/logs/", agentSrv.LogsHandler(logs))
-	mux.Handle("POST "+agentproto.PathSecrets, agentSrv.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
+	mux.Handle("/minato/agent/", n.AgentServer.Handler())
+	mux.Handle("/minato/agent/v1/logs/", n.AgentServer.LogsHandler(n.Logs))
+	mux.Handle("POST "+agentproto.PathSecrets, n.AgentServer.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
 	mux.Handle("/", api)
 
-	ln, err := net.Listen("tcp", cfg.APIAddr)
-	if err != nil {
-		return fmt.Errorf("api listener: %w", err)
-	}
-	hs := awsproto.NewHTTPServer(cfg.APIAddr, mux)
-	serveErr := make(chan error, 1)
-	scheme := "http"
-	go func() {
-		if cfg.TLSCertFile != "" {
-			serveErr <- hs.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
-			return
+	if n.ln == nil {
+		if n.ln, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+			return n, fmt.Errorf("api listener: %w", err)
 		}
-		serveErr <- hs.Serve(ln)
-	}()
+	}
+	n.hs = awsproto.NewHTTPServer(n.ln.Addr().String(), mux)
+	scheme := "http"
 	if cfg.TLSCertFile != "" {
 		scheme = "https"
 	}
-	isReady.Store(true)
-	log.Info("api listening", "addr", ln.Addr().String())
-	if ready != nil {
-		ready(Info{
-			APIURL:         scheme + "://" + ln.Addr().String(),
-			DataDir:        cfg.DataDir,
-			AccountID:      cfg.AccountID,
-			Region:         cfg.Region,
-			Key:            key,
-			KeyCreated:     created,
-			AgentToken:     token,
-			AgentTokenFile: tokenFile,
-			LocalAgent:     local.set,
-		})
+	n.info = Info{
+		APIURL:         scheme + "://" + n.ln.Addr().String(),
+		DataDir:        cfg.DataDir,
+		AccountID:      cfg.AccountID,
+		Region:         cfg.Region,
+		Key:            key,
+		KeyCreated:     created,
+		AgentToken:     token,
+		AgentTokenFile: tokenFile,
+		LocalAgent:     n.local.set,
 	}
-
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		return fmt.Errorf("api listener: %w", err)
-	}
-	log.Info("shutting down")
-	isReady.Store(false)
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("api shutdown", "err", err)
-	}
-	return nil
+	return n, nil
 }

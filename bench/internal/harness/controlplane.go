@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -42,8 +43,8 @@ type ControlPlane struct {
 	done   chan error
 }
 
-// StartControlPlane runs controlplane.Run — the same composition `minato
-// server` runs — on cfg.DataDir and returns once the API answers.
+// StartControlPlane starts a controlplane node — the same composition
+// `minato server` runs — on cfg.DataDir and returns once the API answers.
 func StartControlPlane(ctx context.Context, cfg CPConfig) (*ControlPlane, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -52,15 +53,20 @@ func StartControlPlane(ctx context.Context, cfg CPConfig) (*ControlPlane, error)
 	if err != nil {
 		return nil, err
 	}
+	node, err := controlplane.New(ctx, controlplane.Config{
+		DataDir: cfg.DataDir, APIAddr: cfg.Addr, AccountID: AccountID, Region: Region,
+		AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey, AgentToken: AgentToken,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	cp := &ControlPlane{cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan controlplane.Info, 1)
 	go func() {
-		cp.done <- controlplane.Run(ctx, controlplane.Config{
-			DataDir: cfg.DataDir, APIAddr: cfg.Addr, AccountID: AccountID, Region: Region,
-			AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey, AgentToken: AgentToken,
-			Logger: log,
-		}, func(info controlplane.Info) { ready <- info })
+		err := node.Run(ctx, func(info controlplane.Info) { ready <- info })
+		cp.done <- errors.Join(err, node.Close())
 	}()
 	select {
 	case info := <-ready:

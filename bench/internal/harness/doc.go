@@ -1,5 +1,5 @@
 // Package harness is the plumbing the programs under bench/ share. It starts
-// minato's real control plane (controlplane.Run: bbolt store, AWS API
+// minato's real control plane (a controlplane node: bbolt store, AWS API
 // listener with SigV4, agent server, service controller) and fleets of
 // simulated hosts — the real internal/agent code, each agent on its own
 // in-memory fake runtime, talking the real agent protocol over loopback

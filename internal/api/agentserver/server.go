@@ -34,7 +34,8 @@ type Config struct {
 	// View is the cluster view of Store, when there is one: reports are
 	// then applied to the tasks it holds decoded, in one transaction per
 	// report, instead of reading and decoding each task from Store. Store
-	// is wrapped with View.Wrap, so that the view sees its writes whole.
+	// must then be the view's store (View.Store()), so that the view sees
+	// its writes whole.
 	View   *clusterview.View
 	Agents *liveness.Tracker
 	Clock  core.Clock
@@ -73,9 +74,6 @@ func New(cfg Config) *Server {
 	}
 	if cfg.PollTimeout == 0 {
 		cfg.PollTimeout = agentproto.PollTimeout
-	}
-	if cfg.View != nil {
-		cfg.Store = cfg.View.Wrap(cfg.Store)
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -53,6 +53,8 @@ type TargetGroupRef struct {
 
 // Config is what the ECS API needs.
 type Config struct {
+	// Store is where records are kept; with a View, it must be the view's
+	// store (View.Store()), as New takes it as given.
 	Store store.Store
 	// View is the in-memory view of Store's instances and tasks that the
 	// hot paths read; the caller runs it. Default: New makes one and runs
@@ -87,9 +89,9 @@ func New(cfg Config) *API {
 		if a.view == nil {
 			a.view = clusterview.New(a.store, a.log.With("component", "clusterview"))
 			go a.view.Run(context.Background()) // ends when the store closes
+			// Writes go through the view, so that a caller reads its own.
+			a.store = a.view.Store()
 		}
-		// Writes go through the view, so that a caller reads its own.
-		a.store = a.view.Wrap(a.store)
 	}
 	if a.agents == nil {
 		a.agents = liveness.New(a.clock, time.Minute)

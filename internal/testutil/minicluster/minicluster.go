@@ -1,31 +1,23 @@
 // Package minicluster runs a whole minato control plane in one process for
-// tests: the ECS API and the agent server on a real bbolt store, the
-// service controller, and agents on fake runtimes. It needs no Docker and
-// no network beyond loopback.
+// tests: the node `minato server` runs (controlplane.New), on a temporary
+// data directory and a loopback port, with agents on fake runtimes. It
+// needs no Docker and no network beyond loopback.
 package minicluster
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/minato-project/minato/internal/agent"
-	"github.com/minato-project/minato/internal/api/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
-	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/awsproto"
-	"github.com/minato-project/minato/internal/clusterview"
-	"github.com/minato-project/minato/internal/controller"
-	"github.com/minato-project/minato/internal/core"
-	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/controlplane"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/runtime/fake"
 	"github.com/minato-project/minato/internal/store"
-	"github.com/minato-project/minato/internal/store/bolt"
 )
 
 // Call is the request context tests use for API calls.
@@ -36,11 +28,15 @@ const Token = "tok"
 
 // Cluster is a running in-process control plane.
 type Cluster struct {
-	t     testing.TB
-	ECS   *ecsapi.API
+	t   testing.TB
+	ECS *ecsapi.API
+	// Store is the store every writer of the node uses (the cluster
+	// view's).
 	Store store.Store
-	url   string
-	ctx   context.Context
+	// Node is the whole node, for tests that need another of its parts.
+	Node *controlplane.Node
+	url  string
+	ctx  context.Context
 }
 
 // Options tune a Cluster.
@@ -57,48 +53,42 @@ type Options struct {
 // New starts a control plane; it stops when the test ends.
 func New(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), bolt.Options{})
+	sp := opts.StablePeriod
+	if sp == 0 {
+		sp = 200 * time.Millisecond
+	}
+	node, err := controlplane.New(context.Background(), controlplane.Config{
+		DataDir: t.TempDir(), APIAddr: "127.0.0.1:0", Region: "us-east-1", AccountID: "000000000000",
+		AgentToken: Token, Logger: opts.Logger,
+		AgentPollTimeout: 2 * time.Second, AgentTimeout: time.Minute,
+		ServiceInterval: 200 * time.Millisecond, StablePeriod: sp, NoControllers: !opts.Controller,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := core.SystemClock{}
-	agents := liveness.New(clock, time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
-	view := clusterview.New(st, nil)
-	viewDone := make(chan struct{})
-	go func() { view.Run(ctx); close(viewDone) }()
-	vst := view.Store()
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	api := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Agents: agents, Logger: log.With("component", "ecs")})
-	if err := api.EnsureDefaultCluster(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	srv := agentserver.New(agentserver.Config{Store: vst, View: view, Agents: agents, Clock: clock, Token: Token, Logger: log.With("component", "agentserver"),
-		Scope: arn.Scope{Region: "us-east-1", AccountID: "000000000000"}, PollTimeout: 2 * time.Second})
-	hs := httptest.NewServer(srv.Handler())
-	done := make(chan struct{})
-	if opts.Controller {
-		sp := opts.StablePeriod
-		if sp == 0 {
-			sp = 200 * time.Millisecond
-		}
-		c := &controller.Services{Store: vst, ECS: api, View: view, Clock: clock, Connected: agents.Connected, Logger: log.With("component", "services"),
-			Interval: 200 * time.Millisecond, StablePeriod: sp}
-		go func() { c.Run(ctx); close(done) }()
-	} else {
-		close(done)
-	}
+	ready := make(chan controlplane.Info, 1)
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx, func(info controlplane.Info) { ready <- info }) }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
-		<-viewDone
-		hs.Close()
-		st.Close()
+		if err := <-done; err != nil {
+			t.Errorf("control plane: %v", err)
+		}
+		if err := node.Close(); err != nil {
+			t.Errorf("closing the control plane: %v", err)
+		}
 	})
-	return &Cluster{t: t, ECS: api, Store: vst, url: hs.URL, ctx: ctx}
+	var info controlplane.Info
+	select {
+	case info = <-ready:
+	case err := <-done:
+		done <- err // for the cleanup
+		t.Fatalf("control plane: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("control plane not ready after a minute")
+	}
+	return &Cluster{t: t, ECS: node.ECS, Store: node.Store, Node: node, url: info.APIURL, ctx: ctx}
 }
 
 // URL is where agents reach the control plane (agent.Config.Server).

@@ -1,0 +1,170 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minato-project/minato/internal/api/agentserver"
+	ecsapi "github.com/minato-project/minato/internal/api/ecs"
+	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
+	"github.com/minato-project/minato/internal/clusterview"
+	"github.com/minato-project/minato/internal/controller"
+	"github.com/minato-project/minato/internal/lb"
+	"github.com/minato-project/minato/internal/lbsync"
+	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/logstore"
+	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/store/bolt"
+)
+
+// shutdownTimeout bounds how long Run waits for requests in flight when it
+// stops.
+const shutdownTimeout = 10 * time.Second
+
+// Node is a control-plane node New wired. Its parts are there for callers
+// in the same process (tests, benchmarks) that drive them directly; they
+// are ready for use once Run has called ready.
+type Node struct {
+	// Store is the cluster view's store over the state store: the one
+	// store every writer of the node uses.
+	Store       store.Store
+	View        *clusterview.View
+	ECS         *ecsapi.API
+	ELB         *elbv2api.API
+	AgentServer *agentserver.Server
+	Agents      *liveness.Tracker
+	LB          *lb.Plane
+	Logs        *logstore.Store
+	// Services is the service controller; nil with Config.NoControllers.
+	Services *controller.Services
+
+	cfg    Config
+	log    *slog.Logger
+	bolt   *bolt.Store
+	lbSync *lbsync.Syncer
+	local  *localAgent
+	ln     net.Listener
+	hs     *http.Server
+	info   Info
+	ready  atomic.Bool // serving: /healthz and /readyz answer
+	ran    atomic.Bool
+	closed sync.Once
+}
+
+// Info describes the node: where its API listens, and its credentials.
+func (n *Node) Info() Info { return n.info }
+
+// Run serves the node until ctx ends, then shuts it down cleanly: it runs
+// the cluster view, the load balancer's sync, the controllers and the
+// admin socket, makes sure the default cluster exists, and serves the API
+// listener. ready is called once the API answers. Run may be called once;
+// Close releases what New opened once Run has returned.
+func (n *Node) Run(ctx context.Context, ready func(Info)) error {
+	if !n.ran.CompareAndSwap(false, true) {
+		return errors.New("controlplane: Run called twice")
+	}
+	log := n.log
+	// Everything Run starts stops when it returns, in the reverse order:
+	// the API first, then the controllers, the sync, the view, and the
+	// admin socket last.
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+	start := func(run func(ctx context.Context)) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			run(ctx)
+		}()
+		stops = append(stops, func() {
+			cancel()
+			<-done
+		})
+	}
+
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	if adminDone, err := serveAdmin(adminCtx, n.cfg.DataDir, n.bolt, log.With("component", "admin")); err != nil {
+		stopAdmin()
+		log.Warn("no admin socket: `minato backup` cannot reach this node (a Unix socket path has at most 107 bytes)",
+			"path", AdminSocket(n.cfg.DataDir), "err", err)
+	} else {
+		stops = append(stops, func() {
+			stopAdmin()
+			<-adminDone
+		})
+	}
+	start(func(ctx context.Context) { n.View.Run(ctx) })
+	start(n.lbSync.Run)
+
+	if err := n.ECS.EnsureDefaultCluster(ctx); err != nil {
+		return fmt.Errorf("default cluster: %w", err)
+	}
+	if err := n.View.Sync(ctx); err != nil {
+		return fmt.Errorf("cluster view: %w", err)
+	}
+	if n.Services != nil {
+		start(func(ctx context.Context) { n.Services.Run(ctx) })
+	}
+
+	serveErr := make(chan error, 1)
+	go func() {
+		if n.cfg.TLSCertFile != "" {
+			serveErr <- n.hs.ServeTLS(n.ln, n.cfg.TLSCertFile, n.cfg.TLSKeyFile)
+			return
+		}
+		serveErr <- n.hs.Serve(n.ln)
+	}()
+	n.ready.Store(true)
+	log.Info("api listening", "addr", n.ln.Addr().String())
+	if ready != nil {
+		ready(n.info)
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("api listener: %w", err)
+	}
+	log.Info("shutting down")
+	n.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := n.hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("api shutdown", "err", err)
+	}
+	return err
+}
+
+// Close releases what New opened: the API listener, the load balancer's
+// listeners, the log store and the state store. Call it after Run has
+// returned, or instead of Run. Calling it again does nothing.
+func (n *Node) Close() error {
+	var errs []error
+	n.closed.Do(func() {
+		if n.ln != nil {
+			n.ln.Close() // closed already once Run has served it
+		}
+		if n.LB != nil {
+			errs = append(errs, n.LB.Close())
+		}
+		if n.Logs != nil {
+			errs = append(errs, n.Logs.Close())
+		}
+		if n.bolt != nil {
+			errs = append(errs, n.bolt.Close())
+		}
+	})
+	return errors.Join(errs...)
+}
