@@ -6,32 +6,18 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/state"
 )
 
-// Statuses the sums look at.
-const (
-	statusRunning  = "RUNNING"
-	statusStopped  = "STOPPED"
-	statusInactive = "INACTIVE"
-)
+// statusInactive is the status of a deregistered container instance.
+const statusInactive = "INACTIVE"
 
-// pendingStatus reports whether a task's lastStatus is one of those before
-// RUNNING, which ECS counts as pending.
-func pendingStatus(last string) bool {
-	switch last {
-	case "PROVISIONING", "PENDING", "ACTIVATING":
-		return true
-	}
-	return false
+// statuses are a task's last and desired status.
+func statuses(t *state.Task) (last, desired core.TaskStatus) {
+	return core.ParseTaskStatus(t.Task.LastStatus), core.ParseTaskStatus(t.Task.DesiredStatus)
 }
-
-// Key layout the view follows (see package state).
-const (
-	tasksRoot     = "ecs/tasks/"
-	instancesRoot = "ecs/containerinstances/"
-)
 
 // recordKind says which kind of record a key holds.
 type recordKind int
@@ -43,21 +29,15 @@ const (
 )
 
 // parseKey tells whether key is a task or container instance record and
-// returns its cluster and ID.
+// returns its cluster and ID (the key layout is package state's).
 func parseKey(key string) (kind recordKind, cluster, id string) {
-	rest, ok := strings.CutPrefix(key, tasksRoot)
-	kind = kindTask
-	if !ok {
-		if rest, ok = strings.CutPrefix(key, instancesRoot); !ok {
-			return kindNone, "", ""
-		}
-		kind = kindInstance
+	if cluster, id, ok := state.ParseTaskKey(key); ok {
+		return kindTask, cluster, id
 	}
-	cluster, id, ok = strings.Cut(rest, "/")
-	if !ok || cluster == "" || id == "" || strings.Contains(id, "/") {
-		return kindNone, "", ""
+	if cluster, id, ok := state.ParseContainerInstanceKey(key); ok {
+		return kindInstance, cluster, id
 	}
-	return kind, cluster, id
+	return kindNone, "", ""
 }
 
 // change is one decoded write to a record the view keeps.
@@ -119,21 +99,21 @@ type instAgg struct {
 
 // add adds (d = 1) or removes (d = -1) what t contributes.
 func (a *instAgg) add(t *state.Task, d int) {
-	last := t.Task.LastStatus
+	last, desired := statuses(t)
 	if !t.Released {
 		k := scheduler.Task{Group: t.Task.Group, Family: t.Family}
 		bump(&a.placed, k, d)
-		if last == statusRunning {
+		if last == core.TaskRunning {
 			a.placedRunning += d
 		}
 	}
-	if last == statusRunning && t.Task.DesiredStatus == statusRunning {
+	if last == core.TaskRunning && desired == core.TaskRunning {
 		a.counts.Running += int32(d)
 	}
-	if pendingStatus(last) {
+	if last.Starting() {
 		a.counts.Pending += int32(d)
 	}
-	if last != statusStopped {
+	if !last.Terminal() {
 		a.counts.NotStopped += int32(d)
 		if t.Task.Group != "" {
 			bump(&a.groups, t.Task.Group, d)
@@ -255,14 +235,15 @@ type svcNode struct {
 // add adds (d = 1) or removes (d = -1) what t contributes to the counts:
 // tasks desired RUNNING that are RUNNING or on their way.
 func (s *svcNode) add(t *state.Task, d int) {
-	if t.Task.DesiredStatus != statusRunning {
+	last, desired := statuses(t)
+	if desired != core.TaskRunning {
 		return
 	}
 	var c Counts
-	switch last := t.Task.LastStatus; {
-	case last == statusRunning:
+	switch {
+	case last == core.TaskRunning:
 		c.Running = int32(d)
-	case pendingStatus(last):
+	case last.Starting():
 		c.Pending = int32(d)
 	default:
 		return
@@ -285,13 +266,14 @@ func (s *svcNode) add(t *state.Task, d int) {
 // addTask adds (d = 1) or removes (d = -1) what t contributes to the
 // cluster's counts.
 func (c *ClusterCounts) addTask(t *state.Task, d int) {
-	switch last := t.Task.LastStatus; {
-	case last == statusRunning:
+	last, _ := statuses(t)
+	switch {
+	case last == core.TaskRunning:
 		c.RunningTasks += int32(d)
-	case pendingStatus(last):
+	case last.Starting():
 		c.PendingTasks += int32(d)
 	}
-	if t.Task.LastStatus != statusStopped {
+	if !last.Terminal() {
 		c.NotStoppedTasks += int32(d)
 	}
 }

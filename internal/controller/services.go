@@ -408,7 +408,7 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 }
 
 func hasLiveTasks(ts []reconcile.Task) bool {
-	return slices.ContainsFunc(ts, func(t reconcile.Task) bool { return t.LastStatus != "STOPPED" })
+	return slices.ContainsFunc(ts, func(t reconcile.Task) bool { return !t.LastStatus.Terminal() })
 }
 
 // addEvents prepends new events (given oldest first), skipping one that

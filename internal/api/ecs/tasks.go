@@ -652,9 +652,9 @@ func (a *API) ListTasks(ctx context.Context, c *awsproto.Call, in *ecstypes.List
 		return nil, err
 	}
 	cluster := cl.Value.ClusterName
-	desired := string(in.DesiredStatus)
-	if desired == "" {
-		desired = "RUNNING"
+	desired := core.ParseTaskStatus(string(in.DesiredStatus))
+	if in.DesiredStatus == "" {
+		desired = core.TaskRunning
 	}
 	instance := in.ContainerInstance
 	if arn.IsARN(instance) {
