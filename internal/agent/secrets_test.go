@@ -15,7 +15,7 @@ import (
 
 	"github.com/minato-project/minato/internal/agent"
 	"github.com/minato-project/minato/internal/agentproto"
-	"github.com/minato-project/minato/internal/api/agentserver"
+	"github.com/minato-project/minato/internal/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
 	"github.com/minato-project/minato/internal/arn"

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
-	"github.com/minato-project/minato/internal/api/agentserver"
+	"github.com/minato-project/minato/internal/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	logsapi "github.com/minato-project/minato/internal/api/logs"

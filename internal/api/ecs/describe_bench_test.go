@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
-	"github.com/minato-project/minato/internal/api/agentserver"
+	"github.com/minato-project/minato/internal/agentserver"
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/liveness"

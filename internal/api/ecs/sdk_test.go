@@ -21,7 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/minato-project/minato/internal/agentproto"
-	"github.com/minato-project/minato/internal/api/agentserver"
+	"github.com/minato-project/minato/internal/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/awsproto"

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/agent"
-	"github.com/minato-project/minato/internal/api/agentserver"
+	"github.com/minato-project/minato/internal/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/awsproto"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/state"
@@ -251,8 +252,8 @@ func removeAll(from, drop []int) []int {
 // cluster view shares them with the view): it replaces the containers and
 // attachments it changes with copies.
 func Apply(t *state.Task, tr agentproto.TaskReport, now time.Time) bool {
-	have, got := agentproto.StatusRank(t.Task.LastStatus), agentproto.StatusRank(tr.LastStatus)
-	if got < 0 || got < have || have == agentproto.StatusRank("STOPPED") {
+	have, got := core.ParseTaskStatus(t.Task.LastStatus), tr.LastStatus
+	if !have.MayBecome(got) {
 		return false
 	}
 	changed := false
@@ -267,10 +268,10 @@ func Apply(t *state.Task, tr agentproto.TaskReport, now time.Time) bool {
 			*dst, changed = shape.NewTimestamp(v), true
 		}
 	}
-	setString(&task.LastStatus, tr.LastStatus)
+	setString(&task.LastStatus, got.String())
 	ts(&task.PullStartedAt, tr.PullStartedAt)
 	ts(&task.PullStoppedAt, tr.PullStoppedAt)
-	if got >= agentproto.StatusRank("RUNNING") {
+	if got >= core.TaskRunning {
 		ts(&task.StartedAt, tr.StartedAt)
 		if task.Connectivity == "" {
 			task.Connectivity, changed = ecstypes.ConnectivityConnected, true
@@ -280,11 +281,11 @@ func Apply(t *state.Task, tr agentproto.TaskReport, now time.Time) bool {
 	if tr.StopCode != "" && task.StopCode == "" {
 		task.StopCode, task.StoppedReason, changed = tr.StopCode, tr.StoppedReason, true
 	}
-	if got >= agentproto.StatusRank("DEACTIVATING") || tr.StopCode != "" {
-		setString(&task.DesiredStatus, "STOPPED")
+	if got.Stopping() || tr.StopCode != "" {
+		setString(&task.DesiredStatus, core.TaskStopped.String())
 		ts(&task.StoppingAt, now)
 	}
-	if tr.LastStatus == "STOPPED" {
+	if got.Terminal() {
 		ts(&task.ExecutionStoppedAt, tr.ExecutionStoppedAt)
 		ts(&task.ExecutionStoppedAt, now)
 		ts(&task.StoppedAt, now)
@@ -299,7 +300,9 @@ func Apply(t *state.Task, tr agentproto.TaskReport, now time.Time) bool {
 			if c.Name != cr.Name {
 				continue
 			}
-			if agentproto.StatusRank(c.LastStatus) > agentproto.StatusRank(cr.LastStatus) && c.LastStatus == "STOPPED" {
+			// A container's report may move it back (it restarts)
+			// but not out of STOPPED.
+			if core.ParseTaskStatus(c.LastStatus).Terminal() && !cr.LastStatus.Terminal() {
 				continue
 			}
 			if !mergeContainer(&c, cr) {
@@ -330,8 +333,8 @@ func mergeContainer(c *ecstypes.Container, cr agentproto.ContainerReport) bool {
 			*dst, changed = v, true
 		}
 	}
-	if c.LastStatus != cr.LastStatus {
-		c.LastStatus, changed = cr.LastStatus, true
+	if c.LastStatus != cr.LastStatus.String() {
+		c.LastStatus, changed = cr.LastStatus.String(), true
 	}
 	set(&c.RuntimeId, cr.RuntimeID)
 	set(&c.ImageDigest, cr.ImageDigest)
@@ -355,13 +358,6 @@ func bindingEqual(a, b ecstypes.NetworkBinding) bool {
 
 func ptrEqual[T comparable](a, b *T) bool {
 	return a == b || (a != nil && b != nil && *a == *b)
-}
-
-func orKeep(v, old string) string {
-	if v != "" {
-		return v
-	}
-	return old
 }
 
 // attachmentID is the ID of an awsvpc task's network interface attachment.

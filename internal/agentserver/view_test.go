@@ -113,8 +113,8 @@ func (f *viewFixture) revision(t *testing.T) int64 {
 }
 
 func running(id string) agentproto.TaskReport {
-	return agentproto.TaskReport{TaskID: id, LastStatus: "RUNNING", StartedAt: time.Unix(1700000000, 0),
-		Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", RuntimeID: "rt-" + id}}}
+	return agentproto.TaskReport{TaskID: id, LastStatus: core.TaskRunning, StartedAt: time.Unix(1700000000, 0),
+		Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskRunning, RuntimeID: "rt-" + id}}}
 }
 
 // Reports of several tasks are applied from the view in one transaction; a
@@ -147,9 +147,9 @@ func TestApplyReportsFromView(t *testing.T) {
 
 	// Another instance cannot report this instance's tasks.
 	rev := f.revision(t)
-	stop := agentproto.TaskReport{TaskID: "t1", LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeEssentialContainerExited,
+	stop := agentproto.TaskReport{TaskID: "t1", LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeEssentialContainerExited,
 		StoppedReason: "Essential container in task exited",
-		Containers:    []agentproto.ContainerReport{{Name: "app", LastStatus: "STOPPED", ExitCode: new(int32(1))}}}
+		Containers:    []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskStopped, ExitCode: new(int32(1))}}}
 	if err := f.srv.applyReports(ctx, agentproto.Report{InstanceID: "i2", Cluster: "c", Tasks: []agentproto.TaskReport{stop}}); err != nil {
 		t.Fatal(err)
 	}
@@ -213,11 +213,11 @@ func TestAssignmentsFromView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.Tasks) != 2 || resp.Tasks[0].TaskID != "t1" || resp.Tasks[0].LastStatus != "RUNNING" ||
-		resp.Tasks[1].LastStatus != "PROVISIONING" || resp.Tasks[0].Definition.ContainerDefinitions[0].Image != "app:1" {
+	if len(resp.Tasks) != 2 || resp.Tasks[0].TaskID != "t1" || resp.Tasks[0].LastStatus != core.TaskRunning ||
+		resp.Tasks[1].LastStatus != core.TaskProvisioning || resp.Tasks[0].Definition.ContainerDefinitions[0].Image != "app:1" {
 		t.Fatalf("assignments: %+v", resp.Tasks)
 	}
-	stop := agentproto.TaskReport{TaskID: "t2", LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeTaskFailedToStart}
+	stop := agentproto.TaskReport{TaskID: "t2", LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeTaskFailedToStart}
 	if err := f.srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{stop}}); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestViewBehindFallsBackToStore(t *testing.T) {
 	if tk := f.task(t, "t1").Value.Task; tk.LastStatus != "RUNNING" {
 		t.Fatalf("report with the view behind was not applied: %s", tk.LastStatus)
 	}
-	stop := agentproto.TaskReport{TaskID: "t1", LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeEssentialContainerExited}
+	stop := agentproto.TaskReport{TaskID: "t1", LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeEssentialContainerExited}
 	if err := srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{stop}}); err != nil {
 		t.Fatal(err)
 	}

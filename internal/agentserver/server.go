@@ -199,7 +199,7 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 		}
 		inst.Hostname, inst.Address = req.Hostname, req.Address
 		inst.AgentVersion, inst.DockerVer = req.AgentVersion, req.DockerVersion
-		inst.Registered = req.Resources
+		inst.Registered = resourcesOf(req.Resources)
 		inst.DynamicPorts = req.DynamicPorts
 		inst.Attributes = mergeAttributes(inst.Attributes, req.Attributes)
 		inst.Version++
@@ -403,7 +403,7 @@ func (s *Server) assignment(t state.Task, td ecstypes.TaskDefinition) agentproto
 		ContainerIDs:  ids,
 		StopCode:      t.Task.StopCode,
 		StoppedReason: t.Task.StoppedReason,
-		LastStatus:    t.Task.LastStatus,
+		LastStatus:    core.ParseTaskStatus(t.Task.LastStatus),
 	}
 }
 
@@ -411,9 +411,14 @@ func (s *Server) assignment(t state.Task, td ecstypes.TaskDefinition) agentproto
 // the service scheduler is deactivating (lastStatus DEACTIVATING) is to
 // stop, but keeps running until the load balancer has drained its
 // targets: the scheduler then moves it to STOPPING.
-func agentDesiredStatus(t state.Task) string {
-	if t.Task.LastStatus == "DEACTIVATING" {
-		return "RUNNING"
+func agentDesiredStatus(t state.Task) core.TaskStatus {
+	if core.ParseTaskStatus(t.Task.LastStatus) == core.TaskDeactivating {
+		return core.TaskRunning
 	}
-	return t.Task.DesiredStatus
+	return core.ParseTaskStatus(t.Task.DesiredStatus)
+}
+
+// resourcesOf converts what an agent registers into the record's form.
+func resourcesOf(r agentproto.Resources) state.Resources {
+	return state.Resources{CPU: r.CPU, MemoryMiB: r.MemoryMiB, Ports: r.Ports, PortsUDP: r.PortsUDP}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/state"
 )
@@ -25,14 +26,14 @@ func TestApplyMovesForwardOnly(t *testing.T) {
 		changed bool
 		want    string
 	}{
-		{agentproto.TaskReport{LastStatus: "PENDING", PullStartedAt: now}, true, "PENDING"},
-		{agentproto.TaskReport{LastStatus: "PENDING", PullStartedAt: now}, false, "PENDING"}, // repeated
-		{agentproto.TaskReport{LastStatus: "RUNNING", StartedAt: now, Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", RuntimeID: "c1"}}}, true, "RUNNING"},
-		{agentproto.TaskReport{LastStatus: "PENDING"}, false, "RUNNING"}, // late, reordered
-		{agentproto.TaskReport{LastStatus: "BOGUS"}, false, "RUNNING"},
-		{agentproto.TaskReport{LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeEssentialContainerExited, StoppedReason: "Essential container in task exited",
-			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "STOPPED", ExitCode: new(int32(3))}}}, true, "STOPPED"},
-		{agentproto.TaskReport{LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeUserInitiated}, false, "STOPPED"}, // final
+		{agentproto.TaskReport{LastStatus: core.TaskPending, PullStartedAt: now}, true, "PENDING"},
+		{agentproto.TaskReport{LastStatus: core.TaskPending, PullStartedAt: now}, false, "PENDING"}, // repeated
+		{agentproto.TaskReport{LastStatus: core.TaskRunning, StartedAt: now, Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskRunning, RuntimeID: "c1"}}}, true, "RUNNING"},
+		{agentproto.TaskReport{LastStatus: core.TaskPending}, false, "RUNNING"}, // late, reordered
+		{agentproto.TaskReport{LastStatus: core.ParseTaskStatus("BOGUS")}, false, "RUNNING"},
+		{agentproto.TaskReport{LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeEssentialContainerExited, StoppedReason: "Essential container in task exited",
+			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskStopped, ExitCode: new(int32(3))}}}, true, "STOPPED"},
+		{agentproto.TaskReport{LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeUserInitiated}, false, "STOPPED"}, // final
 	}
 	for i, s := range steps {
 		v := task.Task.Version
@@ -59,7 +60,7 @@ func TestApplyMovesForwardOnly(t *testing.T) {
 func TestApplyAwsvpcDetails(t *testing.T) {
 	task := newTask()
 	task.Task.Attachments = []ecstypes.Attachment{{Id: "att-1", Type: "ElasticNetworkInterface", Status: "PRECREATED"}}
-	Apply(&task, agentproto.TaskReport{LastStatus: "PENDING", PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05"}, time.Now())
+	Apply(&task, agentproto.TaskReport{LastStatus: core.TaskPending, PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05"}, time.Now())
 	a := task.Task.Attachments[0]
 	if a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "privateIPv4Address", Value: "172.30.0.5"}) {
 		t.Fatalf("attachment: %+v", a)
@@ -91,8 +92,8 @@ func TestApplyCopiesSharedSlices(t *testing.T) {
 		Details: []ecstypes.KeyValuePair{{Name: "subnetId", Value: "old"}}}}
 	task := shared // a shallow copy, as clusterview.View.Task returns
 	now := time.Unix(1700000000, 0)
-	if !Apply(&task, agentproto.TaskReport{LastStatus: "RUNNING", PrivateIPv4: "172.30.0.5", SubnetCIDR: "new", HealthStatus: ecstypes.HealthStatusHealthy,
-		Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", RuntimeID: "c1", ExitCode: new(int32(0)),
+	if !Apply(&task, agentproto.TaskReport{LastStatus: core.TaskRunning, PrivateIPv4: "172.30.0.5", SubnetCIDR: "new", HealthStatus: ecstypes.HealthStatusHealthy,
+		Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskRunning, RuntimeID: "c1", ExitCode: new(int32(0)),
 			NetworkBindings: []ecstypes.NetworkBinding{{BindIP: "0.0.0.0", HostPort: new(int32(49153))}}}}}, now) {
 		t.Fatal("no change")
 	}
@@ -115,8 +116,8 @@ func TestApplyHealthChange(t *testing.T) {
 	task := newTask()
 	now := time.Unix(1700000000, 0)
 	rep := func(h ecstypes.HealthStatus) agentproto.TaskReport {
-		return agentproto.TaskReport{LastStatus: "RUNNING", HealthStatus: h,
-			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", HealthStatus: h}}}
+		return agentproto.TaskReport{LastStatus: core.TaskRunning, HealthStatus: h,
+			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskRunning, HealthStatus: h}}}
 	}
 	for i, s := range []struct {
 		h       ecstypes.HealthStatus
