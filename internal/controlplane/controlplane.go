@@ -34,6 +34,7 @@ import (
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/secretstore"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // Config says how to run a node.
@@ -158,6 +159,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	vst := view.Store()
 
 	agents := liveness.New(clock, 2*agentproto.PollTimeout)
+	domain := tasks.New(tasks.Config{Store: vst, View: view, Clock: clock, Logger: log.With("component", "tasks"), Agents: agents})
 	agentSrv := agentserver.New(agentserver.Config{
 		Store: vst, View: view, Agents: agents, Clock: clock, Logger: log.With("component", "agentserver"), Token: token,
 		Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID},
@@ -173,8 +175,8 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	defer plane.Close()
 	elb := elbv2api.New(elbv2api.Config{Store: vst, Clock: clock, Logger: log.With("service", "elbv2"), Health: plane, LBAddr: lbAddr})
 	targets := serviceTargets{elb: elb}
-	ecs := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Logger: log.With("component", "ecs"), Region: cfg.Region,
-		AccountID: cfg.AccountID, Agents: agents, TargetGroups: targets})
+	ecs := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Logger: log.With("component", "ecs"),
+		Agents: agents, TargetGroups: targets, Tasks: domain})
 	lbCtx, stopLBSync := context.WithCancel(context.Background())
 	lbSyncDone := make(chan struct{})
 	go func() {
@@ -196,7 +198,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 
 	ctrlCtx, stopControllers := context.WithCancel(context.Background())
 	defer stopControllers()
-	services := &controller.Services{Store: vst, ECS: ecs, View: view, Clock: clock, Logger: log.With("component", "services"),
+	services := &controller.Services{Store: vst, Tasks: domain, View: view, Clock: clock, Logger: log.With("component", "services"),
 		Connected: agents.Connected, Targets: targets}
 	controllersDone := make(chan struct{})
 	go func() {

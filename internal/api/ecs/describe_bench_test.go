@@ -110,10 +110,10 @@ func describeBenchTasks(b *testing.B) (*API, []string) {
 		t := it.Value
 		hp := int32(49153 + i)
 		agentserver.Apply(&t, agentproto.TaskReport{
-			TaskID: id, LastStatus: "RUNNING", HealthStatus: ecstypes.HealthStatusUnknown,
+			TaskID: id, LastStatus: core.TaskRunning, HealthStatus: ecstypes.HealthStatusUnknown,
 			PullStartedAt: now, PullStoppedAt: now, StartedAt: now,
 			Containers: []agentproto.ContainerReport{{Name: "app", RuntimeID: fmt.Sprintf("%064x", i),
-				ImageDigest: "sha256:" + fmt.Sprintf("%064x", 7), LastStatus: "RUNNING",
+				ImageDigest: "sha256:" + fmt.Sprintf("%064x", 7), LastStatus: core.TaskRunning,
 				NetworkBindings: []ecstypes.NetworkBinding{{BindIP: "0.0.0.0", ContainerPort: &port, HostPort: &hp, Protocol: ecstypes.TransportProtocolTcp}}}},
 		}, now)
 		bs, err := state.Encode(t)

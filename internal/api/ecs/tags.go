@@ -11,6 +11,7 @@ import (
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/taskdef"
 )
 
 const maxTags = 50
@@ -85,7 +86,7 @@ func (a *API) editTags(ctx context.Context, resourceARN string, edit func([]ecst
 	case "cluster":
 		key = state.ClusterKey(name)
 	case "task-definition":
-		family, rev, ok := splitFamilyRevision(name)
+		family, rev, ok := taskdef.SplitFamilyRevision(name)
 		if !ok || rev == 0 {
 			return nil, invalidParam("The ARN provided is invalid: %q.", resourceARN)
 		}

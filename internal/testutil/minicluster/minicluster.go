@@ -26,6 +26,7 @@ import (
 	"github.com/minato-project/minato/internal/runtime/fake"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // Call is the request context tests use for API calls.
@@ -72,7 +73,8 @@ func New(t testing.TB, opts Options) *Cluster {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	api := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Agents: agents, Logger: log.With("component", "ecs")})
+	domain := tasks.New(tasks.Config{Store: vst, View: view, Clock: clock, Agents: agents, Logger: log.With("component", "tasks")})
+	api := ecsapi.New(ecsapi.Config{Store: vst, View: view, Clock: clock, Agents: agents, Logger: log.With("component", "ecs"), Tasks: domain})
 	if err := api.EnsureDefaultCluster(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		if sp == 0 {
 			sp = 200 * time.Millisecond
 		}
-		c := &controller.Services{Store: vst, ECS: api, View: view, Clock: clock, Connected: agents.Connected, Logger: log.With("component", "services"),
+		c := &controller.Services{Store: vst, Tasks: domain, View: view, Clock: clock, Connected: agents.Connected, Logger: log.With("component", "services"),
 			Interval: 200 * time.Millisecond, StablePeriod: sp}
 		go func() { c.Run(ctx); close(done) }()
 	} else {
