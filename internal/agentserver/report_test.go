@@ -1,133 +1,54 @@
 package agentserver
 
 import (
-	"slices"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
-	"github.com/minato-project/minato/internal/state"
 )
 
-func newTask() state.Task {
-	return state.Task{ID: "t1", Task: ecstypes.Task{
-		LastStatus: "PROVISIONING", DesiredStatus: "RUNNING", Version: 1,
-		Containers: []ecstypes.Container{{Name: "app", LastStatus: "PENDING"}},
-	}}
-}
-
-func TestApplyMovesForwardOnly(t *testing.T) {
-	now := time.Unix(1700000000, 0)
-	task := newTask()
-	steps := []struct {
-		report  agentproto.TaskReport
-		changed bool
-		want    string
-	}{
-		{agentproto.TaskReport{LastStatus: core.TaskPending, PullStartedAt: now}, true, "PENDING"},
-		{agentproto.TaskReport{LastStatus: core.TaskPending, PullStartedAt: now}, false, "PENDING"}, // repeated
-		{agentproto.TaskReport{LastStatus: core.TaskRunning, StartedAt: now, Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskRunning, RuntimeID: "c1"}}}, true, "RUNNING"},
-		{agentproto.TaskReport{LastStatus: core.TaskPending}, false, "RUNNING"}, // late, reordered
-		{agentproto.TaskReport{LastStatus: core.ParseTaskStatus("BOGUS")}, false, "RUNNING"},
-		{agentproto.TaskReport{LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeEssentialContainerExited, StoppedReason: "Essential container in task exited",
-			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskStopped, ExitCode: new(int32(3))}}}, true, "STOPPED"},
-		{agentproto.TaskReport{LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeUserInitiated}, false, "STOPPED"}, // final
+// Every field of the protocol's task and container reports reaches the
+// domain's, under the same name: a field added to the protocol and not
+// converted fails here.
+func TestReportsOfConvertsEveryField(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	in := agentproto.TaskReport{TaskID: "t1", LastStatus: core.TaskStopped, HealthStatus: ecstypes.HealthStatusUnhealthy,
+		PullStartedAt: at, PullStoppedAt: at.Add(1), StartedAt: at.Add(2), ExecutionStoppedAt: at.Add(3),
+		StopCode: ecstypes.TaskStopCodeEssentialContainerExited, StoppedReason: "exited",
+		PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05", SubnetCIDR: "172.30.0.0/16",
+		Containers: []agentproto.ContainerReport{{Name: "app", RuntimeID: "r1", ImageDigest: "sha256:x", LastStatus: core.TaskStopped,
+			ExitCode: new(int32(3)), Reason: "OOM", HealthStatus: ecstypes.HealthStatusHealthy,
+			NetworkBindings: []ecstypes.NetworkBinding{{BindIP: "0.0.0.0", HostPort: new(int32(32768))}}}}}
+	out := reportsOf([]agentproto.TaskReport{in})
+	if len(out) != 1 {
+		t.Fatalf("%d reports", len(out))
 	}
-	for i, s := range steps {
-		v := task.Task.Version
-		if got := Apply(&task, s.report, now); got != s.changed {
-			t.Fatalf("step %d: changed = %v, want %v", i, got, s.changed)
-		}
-		if task.Task.LastStatus != s.want {
-			t.Fatalf("step %d: status %s, want %s", i, task.Task.LastStatus, s.want)
-		}
-		if s.changed != (task.Task.Version == v+1) {
-			t.Fatalf("step %d: version %d after %d, changed=%v", i, task.Task.Version, v, s.changed)
-		}
-	}
-	tk := task.Task
-	if tk.StopCode != ecstypes.TaskStopCodeEssentialContainerExited || tk.DesiredStatus != "STOPPED" ||
-		tk.StoppedAt.IsZero() || tk.StoppingAt.IsZero() || tk.ExecutionStoppedAt.IsZero() || tk.PullStartedAt.IsZero() || tk.StartedAt.IsZero() {
-		t.Fatalf("stopped task: %+v", tk)
-	}
-	if c := tk.Containers[0]; c.LastStatus != "STOPPED" || *c.ExitCode != 3 || c.RuntimeId != "c1" {
-		t.Fatalf("container: %+v", c)
-	}
-}
-
-func TestApplyAwsvpcDetails(t *testing.T) {
-	task := newTask()
-	task.Task.Attachments = []ecstypes.Attachment{{Id: "att-1", Type: "ElasticNetworkInterface", Status: "PRECREATED"}}
-	Apply(&task, agentproto.TaskReport{LastStatus: core.TaskPending, PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05"}, time.Now())
-	a := task.Task.Attachments[0]
-	if a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "privateIPv4Address", Value: "172.30.0.5"}) {
-		t.Fatalf("attachment: %+v", a)
-	}
-	if ni := task.Task.Containers[0].NetworkInterfaces; len(ni) != 1 || ni[0].PrivateIpv4Address != "172.30.0.5" || ni[0].AttachmentId != "att-1" {
-		t.Fatalf("networkInterfaces: %+v", ni)
-	}
-}
-
-func TestRelease(t *testing.T) {
-	used := state.Resources{CPU: 1024, MemoryMiB: 512, Ports: []int{80, 50001, 50002}, PortsUDP: []int{53}}
-	got := Release(used, state.Resources{CPU: 256, MemoryMiB: 128, Ports: []int{50001}, PortsUDP: []int{53}})
-	if got.CPU != 768 || got.MemoryMiB != 384 || !slices.Equal(got.Ports, []int{80, 50002}) || len(got.PortsUDP) != 0 {
-		t.Fatalf("Release = %+v", got)
-	}
-	if got := Release(state.Resources{CPU: 100}, state.Resources{CPU: 200}); got.CPU != 0 {
-		t.Fatalf("Release went negative: %+v", got)
-	}
-	if !slices.Equal(used.Ports, []int{80, 50001, 50002}) {
-		t.Fatal("Release changed its input")
-	}
-}
-
-// Apply never writes into the slices a task shares with where it was read
-// from (the cluster view): what it changes, it copies.
-func TestApplyCopiesSharedSlices(t *testing.T) {
-	shared := newTask()
-	shared.Task.Attachments = []ecstypes.Attachment{{Id: "att-1", Type: "ElasticNetworkInterface", Status: "PRECREATED",
-		Details: []ecstypes.KeyValuePair{{Name: "subnetId", Value: "old"}}}}
-	task := shared // a shallow copy, as clusterview.View.Task returns
-	now := time.Unix(1700000000, 0)
-	if !Apply(&task, agentproto.TaskReport{LastStatus: core.TaskRunning, PrivateIPv4: "172.30.0.5", SubnetCIDR: "new", HealthStatus: ecstypes.HealthStatusHealthy,
-		Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskRunning, RuntimeID: "c1", ExitCode: new(int32(0)),
-			NetworkBindings: []ecstypes.NetworkBinding{{BindIP: "0.0.0.0", HostPort: new(int32(49153))}}}}}, now) {
-		t.Fatal("no change")
-	}
-	if c := shared.Task.Containers[0]; c.LastStatus != "PENDING" || c.RuntimeId != "" || c.NetworkBindings != nil || c.NetworkInterfaces != nil {
-		t.Fatalf("Apply wrote into the shared containers: %+v", c)
-	}
-	if a := shared.Task.Attachments[0]; a.Status != "PRECREATED" || len(a.Details) != 1 || a.Details[0].Value != "old" {
-		t.Fatalf("Apply wrote into the shared attachments: %+v", a)
-	}
-	if c := task.Task.Containers[0]; c.LastStatus != "RUNNING" || c.RuntimeId != "c1" || len(c.NetworkBindings) != 1 || len(c.NetworkInterfaces) != 1 {
-		t.Fatalf("applied container: %+v", c)
-	}
-	if a := task.Task.Attachments[0]; a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "subnetId", Value: "new"}) {
-		t.Fatalf("applied attachment: %+v", a)
-	}
-}
-
-// A change of health alone is a change; the same health again is not.
-func TestApplyHealthChange(t *testing.T) {
-	task := newTask()
-	now := time.Unix(1700000000, 0)
-	rep := func(h ecstypes.HealthStatus) agentproto.TaskReport {
-		return agentproto.TaskReport{LastStatus: core.TaskRunning, HealthStatus: h,
-			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskRunning, HealthStatus: h}}}
-	}
-	for i, s := range []struct {
-		h       ecstypes.HealthStatus
-		changed bool
-	}{{ecstypes.HealthStatusHealthy, true}, {ecstypes.HealthStatusHealthy, false}, {ecstypes.HealthStatusUnhealthy, true}, {ecstypes.HealthStatusUnhealthy, false}} {
-		if got := Apply(&task, rep(s.h), now); got != s.changed {
-			t.Fatalf("step %d (%s): changed = %v, want %v", i, s.h, got, s.changed)
-		}
-		if task.Task.HealthStatus != s.h || task.Task.Containers[0].HealthStatus != s.h {
-			t.Fatalf("step %d: health %s/%s", i, task.Task.HealthStatus, task.Task.Containers[0].HealthStatus)
+	same := func(what string, from, to reflect.Value) {
+		t.Helper()
+		for i := range from.NumField() {
+			name := from.Type().Field(i).Name
+			if name == "Containers" {
+				continue
+			}
+			f := to.FieldByName(name)
+			if !f.IsValid() {
+				t.Errorf("%s field %s has no counterpart in the domain", what, name)
+				continue
+			}
+			if !reflect.DeepEqual(from.Field(i).Interface(), f.Interface()) {
+				t.Errorf("%s field %s: %v became %v", what, name, from.Field(i), f)
+			}
+			if from.Field(i).IsZero() {
+				t.Errorf("test data leaves %s field %s empty", what, name)
+			}
 		}
 	}
+	same("task report", reflect.ValueOf(in), reflect.ValueOf(out[0]))
+	if len(out[0].Containers) != 1 {
+		t.Fatalf("containers: %+v", out[0].Containers)
+	}
+	same("container report", reflect.ValueOf(in.Containers[0]), reflect.ValueOf(out[0].Containers[0]))
 }

@@ -3,7 +3,6 @@ package agentserver
 import (
 	"context"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -17,41 +16,10 @@ import (
 	"github.com/minato-project/minato/internal/store/bolt"
 )
 
-// racingStore makes a competing write of the task record right before the
-// first Txn it is asked for, as a concurrent writer would between the
-// report's read and its commit.
-type racingStore struct {
-	store.Store
-	raw   store.Store // writes around the view's handover, as another process would
-	key   string
-	raced bool
-	txns  int
-}
-
-func (r *racingStore) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (int64, error) {
-	r.txns++
-	if !r.raced {
-		r.raced = true
-		it, err := state.Get[state.Task](ctx, r.raw, r.key)
-		if err != nil {
-			return 0, err
-		}
-		t := it.Value
-		t.Task.StartedBy = "raced"
-		t.Task.Version++
-		b, _ := state.Encode(t)
-		if _, err := r.raw.Txn(ctx, []store.Cond{{Key: r.key, ModRevision: it.ModRevision}}, []store.Op{store.Put(r.key, b)}); err != nil {
-			return 0, err
-		}
-	}
-	return r.Store.Txn(ctx, conds, ops)
-}
-
 type viewFixture struct {
 	srv  *Server
 	st   store.Store
 	view *clusterview.View
-	race *racingStore
 }
 
 func newViewFixture(t *testing.T) *viewFixture {
@@ -89,18 +57,14 @@ func newViewFixture(t *testing.T) *viewFixture {
 				Containers: []ecstypes.Container{{Name: "app", LastStatus: "PENDING"}}}})
 		put(state.InstanceTaskKey("i1", id), state.IndexEntry{Cluster: "c", DesiredStatus: "RUNNING"})
 	}
-	race := &racingStore{Store: st, raw: st, key: state.TaskKey("c", "t1"), raced: true}
-	srv := New(Config{Store: race, View: view, Agents: liveness.New(core.SystemClock{}, time.Minute), Token: "tok"})
-	return &viewFixture{srv: srv, st: st, view: view, race: race}
+	srv := New(Config{Store: st, View: view, Agents: liveness.New(core.SystemClock{}, time.Minute), Token: "tok"})
+	return &viewFixture{srv: srv, st: st, view: view}
 }
 
-func (f *viewFixture) task(t *testing.T, id string) state.Item[state.Task] {
-	t.Helper()
-	it, err := state.Get[state.Task](context.Background(), f.st, state.TaskKey("c", id))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return it
+// apply hands a report to the server's task domain, as the report path
+// does.
+func (f *viewFixture) apply(ctx context.Context, rep agentproto.Report) error {
+	return f.srv.cfg.Tasks.ApplyReports(ctx, rep.InstanceID, rep.Cluster, reportsOf(rep.Tasks))
 }
 
 func (f *viewFixture) revision(t *testing.T) int64 {
@@ -117,96 +81,12 @@ func running(id string) agentproto.TaskReport {
 		Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskRunning, RuntimeID: "rt-" + id}}}
 }
 
-// Reports of several tasks are applied from the view in one transaction; a
-// report that changes nothing writes nothing; a STOPPED task gives back
-// what it held and leaves the instance's index; a report of a task of
-// another instance is ignored.
-func TestApplyReportsFromView(t *testing.T) {
-	ctx := context.Background()
-	f := newViewFixture(t)
-	for _, cluster := range []string{"c", ""} { // "": an older agent, found through the index
-		rev := f.revision(t)
-		rep := agentproto.Report{InstanceID: "i1", Cluster: cluster, Tasks: []agentproto.TaskReport{running("t1"), running("t2")}}
-		if err := f.srv.applyReports(ctx, rep); err != nil {
-			t.Fatal(err)
-		}
-		want := rev + 1
-		if cluster == "" {
-			want = rev // the same again: nothing to write
-		}
-		if got := f.revision(t); got != want {
-			t.Fatalf("cluster %q: revision %d after %d, want %d (one transaction for both tasks, none for a no-op)", cluster, got, rev, want)
-		}
-	}
-	for _, id := range []string{"t1", "t2"} {
-		tk := f.task(t, id).Value.Task
-		if tk.LastStatus != "RUNNING" || tk.StartedAt.IsZero() || tk.Containers[0].RuntimeId != "rt-"+id || tk.Version != 2 {
-			t.Fatalf("%s: %+v", id, tk)
-		}
-	}
-
-	// Another instance cannot report this instance's tasks.
-	rev := f.revision(t)
-	stop := agentproto.TaskReport{TaskID: "t1", LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeEssentialContainerExited,
-		StoppedReason: "Essential container in task exited",
-		Containers:    []agentproto.ContainerReport{{Name: "app", LastStatus: core.TaskStopped, ExitCode: new(int32(1))}}}
-	if err := f.srv.applyReports(ctx, agentproto.Report{InstanceID: "i2", Cluster: "c", Tasks: []agentproto.TaskReport{stop}}); err != nil {
-		t.Fatal(err)
-	}
-	if f.revision(t) != rev {
-		t.Fatal("a report from another instance was applied")
-	}
-
-	if err := f.srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{stop}}); err != nil {
-		t.Fatal(err)
-	}
-	got := f.task(t, "t1").Value
-	if got.Task.LastStatus != "STOPPED" || !got.Released || got.Task.DesiredStatus != "STOPPED" || *got.Task.Containers[0].ExitCode != 1 {
-		t.Fatalf("stopped task: %+v", got)
-	}
-	inst, err := state.Get[state.ContainerInstance](ctx, f.st, state.ContainerInstanceKey("c", "i1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u := inst.Value.Used; u.CPU != 256 || u.MemoryMiB != 128 || !slices.Equal(u.Ports, []int{9090}) {
-		t.Fatalf("instance used after the release: %+v", u)
-	}
-	if _, err := f.st.Get(ctx, state.InstanceTaskKey("i1", "t1")); !state.IsNotFound(err) {
-		t.Fatalf("index entry of the stopped task: %v", err)
-	}
-	// The view still holds what it handed out unchanged: Apply copied.
-	if err := f.view.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := f.view.Task("c", "t1"); v.Value.Task.Containers[0].LastStatus != "STOPPED" {
-		t.Fatalf("view after the stop: %+v", v.Value.Task.Containers)
-	}
-}
-
-// A write between the report's read and its commit is not lost: the
-// commit's condition fails and the report is applied again on top of it.
-func TestApplyReportsKeepsConcurrentWrite(t *testing.T) {
-	ctx := context.Background()
-	f := newViewFixture(t)
-	f.race.raced, f.race.txns = false, 0
-	if err := f.srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{running("t1")}}); err != nil {
-		t.Fatal(err)
-	}
-	if f.race.txns != 2 {
-		t.Fatalf("%d transactions, want 2 (a conflict, then the retry)", f.race.txns)
-	}
-	tk := f.task(t, "t1").Value.Task
-	if tk.StartedBy != "raced" || tk.LastStatus != "RUNNING" || tk.Version != 3 {
-		t.Fatalf("task after the race: startedBy %q, lastStatus %s, version %d", tk.StartedBy, tk.LastStatus, tk.Version)
-	}
-}
-
 // Poll answers read the tasks from the view once it is as new as the
 // instance's index.
 func TestAssignmentsFromView(t *testing.T) {
 	ctx := context.Background()
 	f := newViewFixture(t)
-	if err := f.srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{running("t1")}}); err != nil {
+	if err := f.apply(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{running("t1")}}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := f.srv.assignments(ctx, "c", "i1")
@@ -218,7 +98,7 @@ func TestAssignmentsFromView(t *testing.T) {
 		t.Fatalf("assignments: %+v", resp.Tasks)
 	}
 	stop := agentproto.TaskReport{TaskID: "t2", LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeTaskFailedToStart}
-	if err := f.srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{stop}}); err != nil {
+	if err := f.apply(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{stop}}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err = f.srv.assignments(ctx, "c", "i1")
@@ -242,8 +122,9 @@ func TestAssignmentsUnknownInstance(t *testing.T) {
 }
 
 // A view that lacks what the store holds (it applied the newest revision
-// only in part) does not make a report or a poll answer miss a task: what
-// the view lacks is read from the store.
+// only in part) does not make a poll answer miss a task: what the view
+// lacks is read from the store. (The task domain's reports do the same:
+// see tasks.TestApplyReportsViewBehindFallsBackToStore.)
 func TestViewBehindFallsBackToStore(t *testing.T) {
 	ctx := context.Background()
 	f := newViewFixture(t)
@@ -268,20 +149,6 @@ func TestViewBehindFallsBackToStore(t *testing.T) {
 	resp, err := srv.assignments(ctx, "c", "i1")
 	if err != nil || resp.InstanceStatus != "ACTIVE" || len(resp.Tasks) != 2 {
 		t.Fatalf("assignments with the view behind: %+v %v", resp, err)
-	}
-	if err := srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{running("t1")}}); err != nil {
-		t.Fatal(err)
-	}
-	if tk := f.task(t, "t1").Value.Task; tk.LastStatus != "RUNNING" {
-		t.Fatalf("report with the view behind was not applied: %s", tk.LastStatus)
-	}
-	stop := agentproto.TaskReport{TaskID: "t1", LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeEssentialContainerExited}
-	if err := srv.applyReports(ctx, agentproto.Report{InstanceID: "i1", Cluster: "c", Tasks: []agentproto.TaskReport{stop}}); err != nil {
-		t.Fatal(err)
-	}
-	inst, err := state.Get[state.ContainerInstance](ctx, f.st, state.ContainerInstanceKey("c", "i1"))
-	if err != nil || inst.Value.Used.CPU != 256 {
-		t.Fatalf("release with the view behind: %+v %v", inst.Value.Used, err)
 	}
 }
 
