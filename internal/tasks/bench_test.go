@@ -41,7 +41,7 @@ func newBenchManager(b *testing.B, stored int) (*Manager, ecstypes.TaskDefinitio
 	m := New(Config{Store: view.Store(), View: view, Clock: clock, Agents: agents})
 	mem := int32(64)
 	td := ecstypes.TaskDefinition{Family: "web", Revision: 1, NetworkMode: ecstypes.NetworkModeBridge, Status: "ACTIVE",
-		Compatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityEc2},
+		Compatibilities:      []ecstypes.Compatibility{ecstypes.CompatibilityEc2},
 		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: "app", Image: "app:1", Memory: &mem}}}
 	var ops []store.Op
 	flush := func() {
