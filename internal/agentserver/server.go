@@ -223,7 +223,7 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 		if req.InstanceID != "" {
 			it, err := state.Get[state.ContainerInstance](ctx, s.cfg.Store, state.ContainerInstanceKey(req.Cluster, req.InstanceID))
 			switch {
-			case err == nil && it.Value.Status != "INACTIVE":
+			case err == nil && it.Value.Status != state.InstanceInactive:
 				inst, rev = it.Value, it.ModRevision
 			case err != nil && !state.IsNotFound(err):
 				return err
@@ -232,7 +232,7 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 		if rev == 0 { // a new instance, or the old one was deregistered
 			id := s.cfg.IDs.NewID()
 			inst = state.ContainerInstance{
-				ID: id, Cluster: req.Cluster, Status: "ACTIVE",
+				ID: id, Cluster: req.Cluster, Status: state.InstanceActive,
 				EC2InstanceID: "mi-" + id[:17], RegisteredAt: s.cfg.Clock.Now().UTC(),
 			}
 		}

@@ -11,9 +11,6 @@ import (
 	"github.com/minato-project/minato/internal/state"
 )
 
-// statusInactive is the status of a deregistered container instance.
-const statusInactive = "INACTIVE"
-
 // statuses are a task's last and desired status.
 func statuses(t *state.Task) (last, desired core.TaskStatus) {
 	return core.ParseTaskStatus(t.Task.LastStatus), core.ParseTaskStatus(t.Task.DesiredStatus)
@@ -164,6 +161,7 @@ func (n *instNode) rebuild() {
 				attrs[at.Name] = at.Value
 			}
 		}
+		usedTCP, usedUDP := BusyPorts(ci)
 		s.sched = scheduler.Instance{
 			ID:                n.id,
 			EC2InstanceID:     ci.EC2InstanceID,
@@ -172,8 +170,8 @@ func (n *instNode) rebuild() {
 			Attributes:        attrs,
 			CPU:               ci.Registered.CPU - ci.Used.CPU,
 			Memory:            ci.Registered.MemoryMiB - ci.Used.MemoryMiB,
-			UsedTCP:           sortedPorts(ci.Registered.Ports, ci.Used.Ports),
-			UsedUDP:           sortedPorts(ci.Registered.PortsUDP, ci.Used.PortsUDP),
+			UsedTCP:           usedTCP,
+			UsedUDP:           usedUDP,
 			DynamicPorts:      scheduler.PortRange{From: ci.DynamicPorts[0], To: ci.DynamicPorts[1]},
 			RunningTasksCount: n.agg.placedRunning,
 			RegisteredAt:      ci.RegisteredAt,
@@ -196,8 +194,14 @@ func expand(m map[string]int) []string {
 	return out
 }
 
-// sortedPorts is the sorted set of the ports of a and b, as placement
-// reads it without sorting it again per call.
+// BusyPorts returns the host ports placement counts as taken on an
+// instance, TCP and UDP: those reserved at registration and those its tasks
+// hold, each a sorted set (placement reads them without sorting again).
+func BusyPorts(ci *state.ContainerInstance) (tcp, udp []int) {
+	return sortedPorts(ci.Registered.Ports, ci.Used.Ports), sortedPorts(ci.Registered.PortsUDP, ci.Used.PortsUDP)
+}
+
+// sortedPorts is the sorted set of the ports of a and b.
 func sortedPorts(a, b []int) []int {
 	out := slices.Concat(a, b)
 	slices.Sort(out)
@@ -279,7 +283,7 @@ func (c *ClusterCounts) addTask(t *state.Task, d int) {
 }
 
 func activeInstance(ci *state.ContainerInstance) int32 {
-	if ci != nil && ci.Status != statusInactive {
+	if ci != nil && ci.Status != state.InstanceInactive {
 		return 1
 	}
 	return 0

@@ -72,7 +72,7 @@ func (v *View) Hosts(cluster string) Hosts {
 	}
 	out := make([]*instSnap, 0, len(c.sorted))
 	for _, n := range c.sorted {
-		if s := n.snap; s.rec != nil && s.rec.Status != statusInactive {
+		if s := n.snap; s.rec != nil && s.rec.Status != state.InstanceInactive {
 			out = append(out, s)
 		}
 	}

@@ -64,10 +64,10 @@ func (c *Services) input(svc state.Service, tasks []state.Task, insts []state.Co
 	}
 	draining := map[string]bool{}
 	for _, i := range insts {
-		draining[i.ID] = i.Status == "DRAINING"
+		draining[i.ID] = i.Status == state.InstanceDraining
 		if in.Config.Daemon {
-			active := i.Status == "ACTIVE" && c.Connected(i.ID)
-			in.Instances = append(in.Instances, reconcile.Instance{ID: i.ID, Active: active, Draining: i.Status == "DRAINING"})
+			active := i.Status == state.InstanceActive && c.Connected(i.ID)
+			in.Instances = append(in.Instances, reconcile.Instance{ID: i.ID, Active: active, Draining: i.Status == state.InstanceDraining})
 		}
 	}
 	for _, t := range tasks {

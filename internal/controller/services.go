@@ -146,13 +146,6 @@ func (c *Services) Run(ctx context.Context) error {
 	}
 }
 
-// Service statuses, as ECS names them.
-const (
-	svcActive   = "ACTIVE"
-	svcDraining = "DRAINING"
-	svcInactive = "INACTIVE"
-)
-
 // markAt marks r again once the clock reaches at: when the decider said
 // something changes on its own (a backoff ends, a grace period runs out).
 func (c *Services) markAt(r serviceRef, at time.Time) {
@@ -186,7 +179,7 @@ func (c *Services) markAll(ctx context.Context) {
 				Status string `json:"status"`
 			} `json:"service"`
 		}
-		if err := jsonUnmarshal(kv.Value, &rec); err == nil && rec.Service.Status != svcInactive {
+		if err := jsonUnmarshal(kv.Value, &rec); err == nil && rec.Service.Status != state.ServiceInactive {
 			c.mark(serviceRef{cl, name})
 		}
 	}
@@ -237,7 +230,7 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 		return err
 	}
 	svc := it.Value
-	if svc.Service.Status == svcInactive {
+	if svc.Service.Status == state.ServiceInactive {
 		return nil
 	}
 	// The view holds at least what the store held when the service was
@@ -399,7 +392,7 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 			deps[i].DesiredCount = svc.Service.DesiredCount
 		}
 	}
-	if in.Config.Daemon && svc.Service.Status == svcActive {
+	if in.Config.Daemon && svc.Service.Status == state.ServiceActive {
 		// A daemon's desired count is the number of instances it belongs on.
 		n := reconcile.DaemonDesiredCount(in.Instances)
 		if int32(n) != svc.Service.DesiredCount {
@@ -423,8 +416,8 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 	svc.Steady = plan.Steady
 	svc.ConsecutiveFailures, svc.NextLaunchAt = plan.ConsecutiveFailures, plan.NextLaunchAt
 	svc.Service.Events = addEvents(svc.Service.Events, events, now, c.IDs)
-	if svc.Service.Status == svcDraining && !hasLiveTasks(in.Tasks) && len(plan.Launch) == 0 && len(plan.Stop) == 0 {
-		svc.Service.Status = svcInactive
+	if svc.Service.Status == state.ServiceDraining && !hasLiveTasks(in.Tasks) && len(plan.Launch) == 0 && len(plan.Stop) == 0 {
+		svc.Service.Status = state.ServiceInactive
 		svc.Service.Deployments = nil
 	}
 	after, _ := state.Encode(svc)

@@ -31,6 +31,23 @@ type Resources struct {
 	PortsUDP  []int `json:"portsUDP,omitzero"`
 }
 
+// Statuses of a ContainerInstance: ECS's, and INACTIVE for one
+// deregistered (REGISTERING, DEREGISTERING and REGISTRATION_FAILED belong
+// to ECS's awsvpc trunking, which minato has not).
+const (
+	InstanceActive   = "ACTIVE"
+	InstanceDraining = "DRAINING"
+	InstanceInactive = "INACTIVE"
+)
+
+// Statuses of a Service: DRAINING once deleted, INACTIVE once its tasks
+// are gone.
+const (
+	ServiceActive   = "ACTIVE"
+	ServiceDraining = "DRAINING"
+	ServiceInactive = "INACTIVE"
+)
+
 // ContainerInstance is a host whose agent registered with a cluster.
 // ARNs are not stored; they depend on the caller's region.
 type ContainerInstance struct {

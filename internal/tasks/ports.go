@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/scheduler"
@@ -54,9 +55,10 @@ func (m *Manager) MovePorts(ctx context.Context, instanceID, taskID, container s
 			return err
 		}
 		in := inst.Value
+		usedTCP, usedUDP := clusterview.BusyPorts(&in)
 		mv, err := scheduler.MovePorts(scheduler.Instance{
-			UsedTCP:      sortedSet(in.Registered.Ports, in.Used.Ports),
-			UsedUDP:      sortedSet(in.Registered.PortsUDP, in.Used.PortsUDP),
+			UsedTCP:      usedTCP,
+			UsedUDP:      usedUDP,
 			DynamicPorts: scheduler.PortRange{From: in.DynamicPorts[0], To: in.DynamicPorts[1]},
 		}, ms, task.HostPorts[container], busy, newRand())
 		if err != nil {
@@ -87,11 +89,4 @@ func (m *Manager) MovePorts(ctx context.Context, instanceID, taskID, container s
 		return nil
 	})
 	return out, err
-}
-
-// sortedSet is the sorted set of the ports of a and b.
-func sortedSet(a, b []int) []int {
-	out := slices.Concat(a, b)
-	slices.Sort(out)
-	return slices.Compact(out)
 }

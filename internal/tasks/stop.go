@@ -135,7 +135,7 @@ func (m *Manager) FinishDeactivation(ctx context.Context, cluster, id string) er
 // left to do so (its instance is gone) or it holds nothing any more.
 func (m *Manager) stopOps(ctx context.Context, cluster string, t *state.Task) ([]store.Op, error) {
 	inst, ierr := state.Get[state.ContainerInstance](ctx, m.store, state.ContainerInstanceKey(cluster, t.InstanceID))
-	gone := state.IsNotFound(ierr) || (ierr == nil && inst.Value.Status == instanceInactive)
+	gone := state.IsNotFound(ierr) || (ierr == nil && inst.Value.Status == state.InstanceInactive)
 	if ierr != nil && !gone {
 		return nil, ierr
 	}
@@ -152,6 +152,3 @@ func (m *Manager) stopOps(ctx context.Context, cluster string, t *state.Task) ([
 	}
 	return []store.Op{store.Put(state.InstanceTaskKey(t.InstanceID, t.ID), ib)}, nil
 }
-
-// instanceInactive is the status of a deregistered container instance.
-const instanceInactive = "INACTIVE"

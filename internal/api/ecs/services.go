@@ -24,9 +24,9 @@ import (
 // stops the tasks, moves the deployments and records the events.
 
 const (
-	svcActive   = "ACTIVE"
-	svcDraining = "DRAINING"
-	svcInactive = "INACTIVE"
+	svcActive   = state.ServiceActive
+	svcDraining = state.ServiceDraining
+	svcInactive = state.ServiceInactive
 
 	deploymentPrimary = "PRIMARY"
 	deploymentActive  = "ACTIVE"

@@ -124,7 +124,7 @@ func (a *API) editTags(ctx context.Context, resourceARN string, edit func([]ecst
 	case "container-instance":
 		return editTagsAt(ctx, a, key, errResourceNotFound(),
 			func(ci *state.ContainerInstance) *[]ecstypes.Tag {
-				if ci.Status == "INACTIVE" {
+				if ci.Status == instanceInactive {
 					return nil
 				}
 				return &ci.Tags
