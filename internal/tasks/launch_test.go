@@ -91,11 +91,11 @@ func TestLaunchProposesAgainAfterAConflict(t *testing.T) {
 	race := &raceInstance{key: state.ContainerInstanceKey("c", "i1")}
 	h := newHarness(t, func(st store.Store) store.Store { race.Store = st; return race })
 	h.addInstance("c", "i1", 1024, 1024, "zone-a")
-	h.addInstance("c", "i2", 1024, 1024, "zone-a")
+	h.addInstance("c", "i2", 2048, 1024, "zone-a")
 	td := h.addTaskDef("web", 1, 512, 100)
 	race.txns = 0
-	// binpack on CPU puts the task on i1 (ID order breaks the tie) unless
-	// i1 is nearly full: after the race it has 124 CPU left.
+	// binpack on CPU puts the task on i1, which has the least CPU left,
+	// unless i1 is nearly full: after the race it has 124 CPU left.
 	created, _, err := h.m.Launch(h.ctx, Launch{Cluster: "c", TaskDefinition: td, Count: 1, LaunchType: ecstypes.LaunchTypeEc2,
 		Group: "family:web", Strategies: []ecstypes.PlacementStrategy{{Type: ecstypes.PlacementStrategyTypeBinpack, Field: "cpu"}}})
 	if err != nil || len(created) != 1 {
