@@ -442,7 +442,7 @@ func (s *Server) assignment(t state.Task, td ecstypes.TaskDefinition) agentproto
 		ContainerIDs:  ids,
 		StopCode:      t.Task.StopCode,
 		StoppedReason: t.Task.StoppedReason,
-		LastStatus:    core.ParseTaskStatus(t.Task.LastStatus),
+		LastStatus:    t.LastStatus(),
 	}
 }
 

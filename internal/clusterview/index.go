@@ -11,11 +11,6 @@ import (
 	"github.com/minato-project/minato/internal/state"
 )
 
-// statuses are a task's last and desired status.
-func statuses(t *state.Task) (last, desired core.TaskStatus) {
-	return core.ParseTaskStatus(t.Task.LastStatus), core.ParseTaskStatus(t.Task.DesiredStatus)
-}
-
 // recordKind says which kind of record a key holds.
 type recordKind int
 
@@ -96,7 +91,7 @@ type instAgg struct {
 
 // add adds (d = 1) or removes (d = -1) what t contributes.
 func (a *instAgg) add(t *state.Task, d int) {
-	last, desired := statuses(t)
+	last, desired := t.LastStatus(), t.DesiredStatus()
 	if !t.Released {
 		k := scheduler.Task{Group: t.Task.Group, Family: t.Family}
 		bump(&a.placed, k, d)
@@ -239,7 +234,7 @@ type svcNode struct {
 // add adds (d = 1) or removes (d = -1) what t contributes to the counts:
 // tasks desired RUNNING that are RUNNING or on their way.
 func (s *svcNode) add(t *state.Task, d int) {
-	last, desired := statuses(t)
+	last, desired := t.LastStatus(), t.DesiredStatus()
 	if desired != core.TaskRunning {
 		return
 	}
@@ -270,7 +265,7 @@ func (s *svcNode) add(t *state.Task, d int) {
 // addTask adds (d = 1) or removes (d = -1) what t contributes to the
 // cluster's counts.
 func (c *ClusterCounts) addTask(t *state.Task, d int) {
-	last, _ := statuses(t)
+	last := t.LastStatus()
 	switch {
 	case last == core.TaskRunning:
 		c.RunningTasks += int32(d)

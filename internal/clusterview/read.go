@@ -216,7 +216,7 @@ type TaskFilter struct {
 
 func (f *TaskFilter) match(t *state.Task) bool {
 	switch {
-	case f.DesiredStatus != core.TaskStatusUnknown && core.ParseTaskStatus(t.Task.DesiredStatus) != f.DesiredStatus:
+	case f.DesiredStatus != core.TaskStatusUnknown && t.DesiredStatus() != f.DesiredStatus:
 	case f.InstanceID != "" && t.InstanceID != f.InstanceID:
 	case f.Family != "" && t.Family != f.Family:
 	case f.StartedBy != "" && t.Task.StartedBy != f.StartedBy:
@@ -292,7 +292,7 @@ func (v *View) ServiceTasks(cluster, service string, stoppedSince time.Time) []s
 	var out []state.Task
 	for _, n := range s.tasks {
 		t := n.t
-		if last, _ := statuses(t); !last.Terminal() || (!t.FailureCounted && t.Task.StoppedAt.Time().After(stoppedSince)) {
+		if last := t.LastStatus(); !last.Terminal() || (!t.FailureCounted && t.Task.StoppedAt.Time().After(stoppedSince)) {
 			out = append(out, *t)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/reconcile"
 	"github.com/minato-project/minato/internal/state"
@@ -81,8 +80,8 @@ func taskOf(t state.Task, draining map[string]bool) reconcile.Task {
 		ID:             t.ID,
 		DeploymentID:   t.DeploymentID,
 		InstanceID:     t.InstanceID,
-		LastStatus:     core.ParseTaskStatus(t.Task.LastStatus),
-		DesiredStatus:  core.ParseTaskStatus(t.Task.DesiredStatus),
+		LastStatus:     t.LastStatus(),
+		DesiredStatus:  t.DesiredStatus(),
 		Health:         string(t.Task.HealthStatus),
 		StartedAt:      t.Task.StartedAt.Time(),
 		StoppedAt:      t.Task.StoppedAt.Time(),

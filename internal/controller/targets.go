@@ -53,9 +53,9 @@ func (c *Services) targetPass(ctx context.Context, svc state.Service, svcTasks [
 	var events []string
 	draining := false
 	for _, t := range svcTasks {
-		last := core.ParseTaskStatus(t.Task.LastStatus)
+		last := t.LastStatus()
 		switch {
-		case last == core.TaskRunning && core.ParseTaskStatus(t.Task.DesiredStatus) == core.TaskRunning:
+		case last == core.TaskRunning && t.DesiredStatus() == core.TaskRunning:
 			if len(t.Targets) == 0 {
 				refs, ok := c.targetsOf(svc, t)
 				if !ok {

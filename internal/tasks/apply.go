@@ -53,7 +53,7 @@ type ContainerReport struct {
 // cluster view shares them with the view): it replaces the containers and
 // attachments it changes with copies.
 func Apply(t *state.Task, tr Report, now time.Time) bool {
-	have, got := core.ParseTaskStatus(t.Task.LastStatus), tr.LastStatus
+	have, got := t.LastStatus(), tr.LastStatus
 	if !have.MayBecome(got) {
 		return false
 	}

@@ -28,7 +28,7 @@ func (m *Manager) logTaskPlaced(t state.Task) {
 // (its instance is gone) is logged STOPPED.
 func (m *Manager) logTaskStopping(t state.Task) {
 	msg := "task stopping"
-	if core.ParseTaskStatus(t.Task.LastStatus).Terminal() {
+	if t.LastStatus().Terminal() {
 		msg = "task stopped"
 	}
 	m.log.Info(msg, append(taskLogAttrs(t), "lastStatus", t.Task.LastStatus, "stopCode", string(t.Task.StopCode), "reason", t.Task.StoppedReason)...)
@@ -45,7 +45,7 @@ type taskChange struct {
 func (m *Manager) logTaskChanges(changes []taskChange) {
 	for _, c := range changes {
 		t := c.task
-		to := core.ParseTaskStatus(t.Task.LastStatus)
+		to := t.LastStatus()
 		if to == c.from || (to != core.TaskRunning && to != core.TaskStopped) {
 			continue
 		}

@@ -34,7 +34,7 @@ func (m *Manager) MovePorts(ctx context.Context, instanceID, taskID, container s
 			return core.Errorf(core.KindNotFound, "", "task %s is not assigned to container instance %s", taskID, instanceID)
 		}
 		task := t.Value
-		if task.Released || core.ParseTaskStatus(task.Task.DesiredStatus) == core.TaskStopped {
+		if task.Released || task.DesiredStatus() == core.TaskStopped {
 			return core.Errorf(core.KindConflict, "", "task %s is stopping", taskID)
 		}
 		td, err := state.Get[state.TaskDef](ctx, m.store, state.TaskDefKey(task.Family, task.Revision))

@@ -3,7 +3,6 @@ package tasks
 import (
 	"context"
 
-	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 )
@@ -72,9 +71,9 @@ func (m *Manager) ApplyReports(ctx context.Context, instanceID, cluster string, 
 			if !Apply(&task, tr, now) {
 				continue
 			}
-			changes = append(changes, taskChange{from: core.ParseTaskStatus(it.Value.Task.LastStatus), task: task})
+			changes = append(changes, taskChange{from: it.Value.LastStatus(), task: task})
 			conds = append(conds, store.Cond{Key: it.Key, ModRevision: it.ModRevision})
-			if core.ParseTaskStatus(task.Task.LastStatus).Terminal() && !task.Released {
+			if task.LastStatus().Terminal() && !task.Released {
 				rel, seen := releases[cluster]
 				if !seen {
 					if in, ok := m.view.Instance(cluster, instanceID); ok {

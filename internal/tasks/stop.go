@@ -18,17 +18,17 @@ func HoldsTargets(t state.Task) bool { return len(t.Targets) > 0 && !t.TargetsRe
 // DEACTIVATING first: a RUNNING load balancer target is deregistered and
 // drained before its agent stops it, as ECS does.
 func drainsFirst(t state.Task) bool {
-	return HoldsTargets(t) && core.ParseTaskStatus(t.Task.LastStatus) == core.TaskRunning
+	return HoldsTargets(t) && t.LastStatus() == core.TaskRunning
 }
 
 // AgentDesiredStatus is the status a task's agent is to keep it in. A
 // DEACTIVATING task is to stop, but keeps running until the load balancer
 // has drained its targets: FinishDeactivation then moves it to STOPPING.
 func AgentDesiredStatus(t state.Task) core.TaskStatus {
-	if core.ParseTaskStatus(t.Task.LastStatus) == core.TaskDeactivating {
+	if t.LastStatus() == core.TaskDeactivating {
 		return core.TaskRunning
 	}
-	return core.ParseTaskStatus(t.Task.DesiredStatus)
+	return t.DesiredStatus()
 }
 
 // Stop sets a task's desired status to STOPPED with code and reason
@@ -51,7 +51,7 @@ func (m *Manager) Stop(ctx context.Context, cluster, id string, code ecstypes.Ta
 		}
 		t := it.Value
 		out = t
-		if core.ParseTaskStatus(t.Task.DesiredStatus) == core.TaskStopped {
+		if t.DesiredStatus() == core.TaskStopped {
 			return nil
 		}
 		t.Task.DesiredStatus = core.TaskStopped.String()
@@ -94,7 +94,7 @@ func (m *Manager) Stop(ctx context.Context, cluster, id string, code ecstypes.Ta
 // FinishDeactivation, so that the load balancer can drain it first.
 func (m *Manager) StopServiceTask(ctx context.Context, cluster, id, reason string) (deactivating bool, err error) {
 	t, err := m.Stop(ctx, cluster, id, ecstypes.TaskStopCodeServiceSchedulerInitiated, reason)
-	return core.ParseTaskStatus(t.Task.LastStatus) == core.TaskDeactivating, err
+	return t.LastStatus() == core.TaskDeactivating, err
 }
 
 // FinishDeactivation tells the agent of a DEACTIVATING task to stop it
@@ -110,7 +110,7 @@ func (m *Manager) FinishDeactivation(ctx context.Context, cluster, id string) er
 			return err
 		}
 		t := it.Value
-		if core.ParseTaskStatus(t.Task.LastStatus) != core.TaskDeactivating {
+		if t.LastStatus() != core.TaskDeactivating {
 			return nil
 		}
 		t.Task.LastStatus = core.TaskStopping.String()
