@@ -1,6 +1,7 @@
 // Package state is the typed layer over the raw store: where each kind of
 // record lives (its key layout) and how records are encoded. It holds no
-// business rules; the API and controller packages decide what to write.
+// business rules; the task domain (internal/tasks), the API and the
+// controller decide what to write.
 package state
 
 import (
