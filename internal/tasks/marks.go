@@ -3,12 +3,14 @@ package tasks
 import (
 	"context"
 
+	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 )
 
 // What the service controller records about its tasks. Each is idempotent:
 // a task that does not exist, or has the mark already, is left as it is.
+// And a task's tags, which TagResource edits.
 
 // MarkCounted records that the circuit breaker counted a stopped task as
 // failed, so that it is not counted twice.
@@ -68,4 +70,38 @@ func (m *Manager) update(ctx context.Context, cluster, id string, f func(*state.
 		_, err = m.store.Txn(ctx, []store.Cond{{Key: key, ModRevision: it.ModRevision}}, []store.Op{store.Put(key, b)})
 		return err
 	})
+}
+
+// EditTags applies edit to a task's tags and returns them; a nil edit only
+// reads them. found is false when the task does not exist. An error of
+// edit is returned as it is, and nothing is written.
+func (m *Manager) EditTags(ctx context.Context, cluster, id string, edit func([]ecstypes.Tag) ([]ecstypes.Tag, error)) (tags []ecstypes.Tag, found bool, err error) {
+	key := state.TaskKey(cluster, id)
+	err = store.RetryConflicts(ctx, func() error {
+		it, err := state.Get[state.Task](ctx, m.store, key)
+		if state.IsNotFound(err) {
+			found = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		t := it.Value
+		if edit == nil {
+			tags = t.Task.Tags
+			return nil
+		}
+		if tags, err = edit(t.Task.Tags); err != nil {
+			return err
+		}
+		t.Task.Tags = tags
+		b, err := state.Encode(t)
+		if err != nil {
+			return err
+		}
+		_, err = m.store.Txn(ctx, []store.Cond{{Key: key, ModRevision: it.ModRevision}}, []store.Op{store.Put(key, b)})
+		return err
+	})
+	return tags, found, err
 }

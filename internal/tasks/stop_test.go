@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -191,5 +192,32 @@ func TestMovePorts(t *testing.T) {
 	}
 	if _, err := h.m.MovePorts(h.ctx, "i1", id, "app", ports); !core.IsKind(err, core.KindConflict) {
 		t.Errorf("MovePorts of a stopping task: %v", err)
+	}
+}
+
+// A task's tags are edited under compare-and-swap; an edit that fails
+// writes nothing, and a task that does not exist is not found.
+func TestEditTags(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addInstance("c", "i1", 1024, 1024, "zone-a")
+	id := h.launchOne("i1")
+	add := func(have []ecstypes.Tag) ([]ecstypes.Tag, error) { return append(have, ecstypes.Tag{Key: "team", Value: "a"}), nil }
+	tags, found, err := h.m.EditTags(h.ctx, "c", id, add)
+	if err != nil || !found || len(tags) != 1 {
+		t.Fatalf("EditTags: %v %v %+v", err, found, tags)
+	}
+	rev := h.revision()
+	boom := errors.New("refused")
+	if _, _, err := h.m.EditTags(h.ctx, "c", id, func([]ecstypes.Tag) ([]ecstypes.Tag, error) { return nil, boom }); err != boom || h.revision() != rev {
+		t.Fatalf("a failing edit: %v, revision %d after %d", err, h.revision(), rev)
+	}
+	if tags, found, err := h.m.EditTags(h.ctx, "c", id, nil); err != nil || !found || len(tags) != 1 || tags[0].Value != "a" || h.revision() != rev {
+		t.Fatalf("read: %v %v %+v", err, found, tags)
+	}
+	if got := h.task("c", id).Value.Task.Tags; len(got) != 1 {
+		t.Fatalf("stored tags %+v", got)
+	}
+	if _, found, err := h.m.EditTags(h.ctx, "c", "nope", add); err != nil || found {
+		t.Fatalf("a task that does not exist: %v %v", found, err)
 	}
 }

@@ -50,6 +50,8 @@ type Tasks interface {
 	Launch(ctx context.Context, l tasks.Launch) ([]state.Task, scheduler.Result, error)
 	// Stop asks a task to stop (desired status STOPPED).
 	Stop(ctx context.Context, cluster, id string, code ecstypes.TaskStopCode, reason string) (state.Task, error)
+	// EditTags edits (or, with a nil edit, reads) a task's tags.
+	EditTags(ctx context.Context, cluster, id string, edit func([]ecstypes.Tag) ([]ecstypes.Tag, error)) ([]ecstypes.Tag, bool, error)
 }
 
 var _ Tasks = (*tasks.Manager)(nil)

@@ -132,8 +132,13 @@ func (a *API) editTags(ctx context.Context, resourceARN string, edit func([]ecst
 	case "service":
 		return editTagsAt(ctx, a, key, errResourceNotFound(), serviceTags, edit)
 	case "task":
-		return editTagsAt(ctx, a, key, errResourceNotFound(),
-			func(t *state.Task) *[]ecstypes.Tag { return &t.Task.Tags }, edit)
+		// A task record is the task domain's to write.
+		cluster, id, _ := taskRef(resourceARN)
+		tags, found, err := a.tasks.EditTags(ctx, cluster, id, edit)
+		if err == nil && !found {
+			err = errResourceNotFound()
+		}
+		return tags, err
 	default:
 		return editTagsAt(ctx, a, key, errResourceNotFound(),
 			func(r *state.TaskDef) *[]ecstypes.Tag { return &r.Tags }, edit)
