@@ -201,7 +201,9 @@ func TestEditTags(t *testing.T) {
 	h := newHarness(t, nil)
 	h.addInstance("c", "i1", 1024, 1024, "zone-a")
 	id := h.launchOne("i1")
-	add := func(have []ecstypes.Tag) ([]ecstypes.Tag, error) { return append(have, ecstypes.Tag{Key: "team", Value: "a"}), nil }
+	add := func(have []ecstypes.Tag) ([]ecstypes.Tag, error) {
+		return append(have, ecstypes.Tag{Key: "team", Value: "a"}), nil
+	}
 	tags, found, err := h.m.EditTags(h.ctx, "c", id, add)
 	if err != nil || !found || len(tags) != 1 {
 		t.Fatalf("EditTags: %v %v %+v", err, found, tags)
