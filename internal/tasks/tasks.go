@@ -64,9 +64,6 @@ func New(cfg Config) *Manager {
 	return m
 }
 
-// View is the cluster view the domain reads.
-func (m *Manager) View() *clusterview.View { return m.view }
-
 func invalidParam(format string, args ...any) error {
 	return core.Errorf(core.KindInvalid, ecstypes.ErrCodeInvalidParameterException, format, args...)
 }
