@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	agents := liveness.New(clock, 2*agentproto.PollTimeout)
 	domain := tasks.New(tasks.Config{Store: vst, View: view, Clock: clock, Logger: log.With("component", "tasks"), Agents: agents})
 	agentSrv := agentserver.New(agentserver.Config{
-		Store: vst, View: view, Agents: agents, Clock: clock, Logger: log.With("component", "agentserver"), Token: token,
+		Store: vst, View: view, Tasks: domain, Agents: agents, Clock: clock, Logger: log.With("component", "agentserver"), Token: token,
 		Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID},
 	})
 	// The load balancer: the data plane, the ELBv2 API over its records,

@@ -78,7 +78,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	if err := api.EnsureDefaultCluster(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := agentserver.New(agentserver.Config{Store: vst, View: view, Agents: agents, Clock: clock, Token: Token, Logger: log.With("component", "agentserver"),
+	srv := agentserver.New(agentserver.Config{Store: vst, View: view, Tasks: domain, Agents: agents, Clock: clock, Token: Token, Logger: log.With("component", "agentserver"),
 		Scope: arn.Scope{Region: "us-east-1", AccountID: "000000000000"}, PollTimeout: 2 * time.Second})
 	hs := httptest.NewServer(srv.Handler())
 	done := make(chan struct{})
