@@ -24,5 +24,5 @@ generate: ## regenerate the AWS wire types (needs ../shared/aws-models)
 	go generate ./internal/model/...
 
 docs: ## regenerate docs/compatibility.md and docs/cli.md from the code
-	go test ./internal/compat -run TestCompatibilityDocIsCurrent -update
+	go test ./internal/api/compat -run TestCompatibilityDocIsCurrent -update
 	go test ./internal/cli -run TestCLIDocIsCurrent -update

@@ -26,7 +26,6 @@ import (
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	rt "github.com/minato-project/minato/internal/runtime"
-	"github.com/minato-project/minato/internal/state"
 )
 
 // Config says how to run an agent.
@@ -200,7 +199,7 @@ func (a *Agent) register(ctx context.Context) error {
 		Address:       a.cfg.Address,
 		AgentVersion:  agentVersion(),
 		DockerVersion: info.Version,
-		Resources: state.Resources{
+		Resources: agentproto.Resources{
 			CPU:       info.CPUs * 1024,
 			MemoryMiB: int(max(0, info.MemoryMiB-a.cfg.ReservedMemoryMiB)),
 			Ports:     append(append([]int(nil), DefaultReservedPorts...), a.cfg.ReservedPorts...),

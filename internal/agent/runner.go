@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/lifecycle"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	rt "github.com/minato-project/minato/internal/runtime"
@@ -99,8 +100,8 @@ func (r *runner) labels() map[string]string {
 
 // setStatus moves the task's reported status forward (never back) and
 // reports it.
-func (r *runner) setStatus(s string) {
-	if agentproto.StatusRank(s) > agentproto.StatusRank(r.rep.LastStatus) {
+func (r *runner) setStatus(s core.TaskStatus) {
+	if s > r.rep.LastStatus {
 		r.rep.LastStatus = s
 	}
 	r.submit()
@@ -119,12 +120,12 @@ func (r *runner) submit() {
 
 func (r *runner) containerReport(name string, c lifecycle.Container) agentproto.ContainerReport {
 	st := r.seen[name]
-	cr := agentproto.ContainerReport{Name: name, RuntimeID: r.ids[name], ImageDigest: st.ImageID, LastStatus: "PENDING", HealthStatus: c.Health}
+	cr := agentproto.ContainerReport{Name: name, RuntimeID: r.ids[name], ImageDigest: st.ImageID, LastStatus: core.TaskPending, HealthStatus: c.Health}
 	switch {
 	case c.Running:
-		cr.LastStatus = "RUNNING"
-	case c.Exited || (r.rep.LastStatus == "STOPPED"):
-		cr.LastStatus = "STOPPED"
+		cr.LastStatus = core.TaskRunning
+	case c.Exited || r.rep.LastStatus.Terminal():
+		cr.LastStatus = core.TaskStopped
 		cr.ExitCode = c.ExitCode
 	}
 	if st.OOMKilled {
@@ -225,11 +226,11 @@ func (r *runner) run(ctx context.Context) {
 		log.Warn("adopting containers", "err", err)
 	}
 	r.followLogs(ctx)
-	if r.rep.LastStatus == "" {
-		r.rep.LastStatus = "PROVISIONING"
+	if r.rep.LastStatus == core.TaskStatusUnknown {
+		r.rep.LastStatus = core.TaskProvisioning
 	}
 	stopCode, reason := ecstypes.TaskStopCode(""), ""
-	if len(r.ids) < len(r.order) && r.assignment().DesiredStatus != "STOPPED" {
+	if len(r.ids) < len(r.order) && r.assignment().DesiredStatus != core.TaskStopped {
 		stopCode, reason = r.start(ctx)
 	}
 	tick := time.NewTicker(5 * time.Second)
@@ -243,7 +244,7 @@ func (r *runner) run(ctx context.Context) {
 			log.Warn("inspecting containers", "err", err)
 		}
 		cs := r.lifecycleView()
-		if asg.DesiredStatus == "STOPPED" {
+		if asg.DesiredStatus == core.TaskStopped {
 			stopCode, reason = ecstypes.TaskStopCode(orDefault(string(asg.StopCode), string(ecstypes.TaskStopCodeUserInitiated))), asg.StoppedReason
 			break
 		}
@@ -279,9 +280,9 @@ func (r *runner) run(ctx context.Context) {
 			r.followLogs(ctx)
 			continue // observe the started containers at once
 		}
-		if lifecycle.Running(cs) && agentproto.StatusRank(r.rep.LastStatus) < agentproto.StatusRank("RUNNING") {
+		if lifecycle.Running(cs) && r.rep.LastStatus < core.TaskRunning {
 			r.rep.StartedAt = r.a.cfg.Clock.Now()
-			r.setStatus("RUNNING")
+			r.setStatus(core.TaskRunning)
 		} else {
 			r.submit()
 		}
@@ -299,7 +300,7 @@ func (r *runner) run(ctx context.Context) {
 // containers. A failure returns the stop code and reason.
 func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 	cfg := r.a.cfg
-	r.setStatus("PROVISIONING")
+	r.setStatus(core.TaskProvisioning)
 	if r.awsvpc() && r.net == nil {
 		n, err := cfg.Runtime.CreateTaskNetwork(ctx, rt.TaskNetworkSpec{
 			Name:   "minato-" + r.base.TaskID + "-pause",
@@ -317,7 +318,7 @@ func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 		return ecstypes.TaskStopCodeTaskFailedToStart, reason
 	}
 	defer func() { r.secrets = nil }()
-	r.setStatus("PENDING")
+	r.setStatus(core.TaskPending)
 	r.rep.PullStartedAt = cfg.Clock.Now()
 	r.submit()
 	for _, name := range r.order {
@@ -344,7 +345,7 @@ func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 			return ecstypes.TaskStopCodeTaskFailedToStart, reason
 		}
 	}
-	r.setStatus("ACTIVATING")
+	r.setStatus(core.TaskActivating)
 	return "", ""
 }
 
@@ -386,8 +387,8 @@ func (r *runner) stop(ctx context.Context, code ecstypes.TaskStopCode, reason st
 	if r.rep.StopCode == "" && code != "" && r.assignment().StopCode == "" {
 		r.rep.StopCode, r.rep.StoppedReason = code, reason
 	}
-	r.setStatus("DEACTIVATING")
-	r.setStatus("STOPPING")
+	r.setStatus(core.TaskDeactivating)
+	r.setStatus(core.TaskStopping)
 	r.observe(ctx)
 	cs := r.lifecycleView()
 	for _, wave := range lifecycle.StopOrder(r.order, cs) {
@@ -413,14 +414,14 @@ func (r *runner) stop(ctx context.Context, code ecstypes.TaskStopCode, reason st
 		return
 	}
 	r.observe(ctx)
-	r.setStatus("DEPROVISIONING")
+	r.setStatus(core.TaskDeprovisioning)
 	if r.net != nil {
 		if err := cfg.Runtime.RemoveContainer(ctx, r.net.ContainerID); err != nil {
 			r.a.log.Warn("removing task network", "task", r.base.TaskID, "err", err)
 		}
 	}
 	r.rep.ExecutionStoppedAt = cfg.Clock.Now()
-	r.setStatus("STOPPED")
+	r.setStatus(core.TaskStopped)
 	ids := make([]string, 0, len(r.ids))
 	for _, id := range r.ids {
 		ids = append(ids, id)

@@ -9,13 +9,20 @@
 // what it would report changes, not periodically; it sends the state of
 // all its tasks again after a reconnect, when a poll answer asks for it
 // (Resend), and at a slow interval, so that a report lost in between heals.
+//
+// The messages are the protocol's own types, not the control plane's
+// records: the agent server converts between the two, so the store's layout
+// can change without changing what agents send and receive. They carry
+// ECS's shapes where the protocol is about ECS's things (a task
+// definition, a container's network bindings), and task and container
+// statuses as core.TaskStatus, which travels as its ECS name.
 package agentproto
 
 import (
 	"time"
 
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
-	"github.com/minato-project/minato/internal/state"
 )
 
 // Paths on the API listener.
@@ -36,17 +43,25 @@ type RegisterRequest struct {
 	Cluster string `json:"cluster"`
 	// InstanceID is empty on first registration; afterwards the agent sends
 	// the ID it was given, so a restarted agent stays the same instance.
-	InstanceID    string          `json:"instanceId,omitzero"`
-	Hostname      string          `json:"hostname"`
-	Address       string          `json:"address"`
-	AgentVersion  string          `json:"agentVersion"`
-	DockerVersion string          `json:"dockerVersion"`
-	Resources     state.Resources `json:"resources"` // Ports: reserved ports
+	InstanceID    string    `json:"instanceId,omitzero"`
+	Hostname      string    `json:"hostname"`
+	Address       string    `json:"address"`
+	AgentVersion  string    `json:"agentVersion"`
+	DockerVersion string    `json:"dockerVersion"`
+	Resources     Resources `json:"resources"` // Ports: reserved ports
 	// DynamicPorts is the host port range placement chooses the host's
 	// dynamic ports from (the agent keeps it outside the kernel's
 	// ephemeral port range).
 	DynamicPorts [2]int               `json:"dynamicPorts"`
 	Attributes   []ecstypes.Attribute `json:"attributes"`
+}
+
+// Resources is an amount of what a host offers.
+type Resources struct {
+	CPU       int   `json:"cpu"`       // CPU units (1024 per core)
+	MemoryMiB int   `json:"memoryMiB"` // MiB
+	Ports     []int `json:"ports,omitzero"`
+	PortsUDP  []int `json:"portsUDP,omitzero"`
 }
 
 // RegisterResponse names the container instance.
@@ -74,7 +89,7 @@ type Assignment struct {
 	TaskID        string                  `json:"taskId"`
 	TaskARN       string                  `json:"taskArn"`
 	Cluster       string                  `json:"cluster"`
-	DesiredStatus string                  `json:"desiredStatus"` // RUNNING or STOPPED
+	DesiredStatus core.TaskStatus         `json:"desiredStatus"` // RUNNING or STOPPED
 	Definition    ecstypes.TaskDefinition `json:"definition"`
 	Overrides     *ecstypes.TaskOverride  `json:"overrides,omitzero"`
 	// HostPorts are the host ports placement chose for each container's
@@ -86,7 +101,7 @@ type Assignment struct {
 	// StopCode and StoppedReason say why the control plane wants it stopped.
 	StopCode      ecstypes.TaskStopCode `json:"stopCode,omitzero"`
 	StoppedReason string                `json:"stoppedReason,omitzero"`
-	LastStatus    string                `json:"lastStatus"`
+	LastStatus    core.TaskStatus       `json:"lastStatus"`
 }
 
 // Report is what an agent tells about its tasks. It may repeat itself.
@@ -100,7 +115,7 @@ type Report struct {
 // TaskReport is the whole observed state of one task.
 type TaskReport struct {
 	TaskID             string                `json:"taskId"`
-	LastStatus         string                `json:"lastStatus"`
+	LastStatus         core.TaskStatus       `json:"lastStatus"`
 	HealthStatus       ecstypes.HealthStatus `json:"healthStatus,omitzero"`
 	Containers         []ContainerReport     `json:"containers"`
 	PullStartedAt      time.Time             `json:"pullStartedAt,omitzero"`
@@ -122,22 +137,9 @@ type ContainerReport struct {
 	Name            string                    `json:"name"`
 	RuntimeID       string                    `json:"runtimeId,omitzero"`
 	ImageDigest     string                    `json:"imageDigest,omitzero"`
-	LastStatus      string                    `json:"lastStatus"` // PENDING, RUNNING, STOPPED
+	LastStatus      core.TaskStatus           `json:"lastStatus"` // PENDING, RUNNING, STOPPED
 	ExitCode        *int32                    `json:"exitCode,omitzero"`
 	Reason          string                    `json:"reason,omitzero"`
 	HealthStatus    ecstypes.HealthStatus     `json:"healthStatus,omitzero"`
 	NetworkBindings []ecstypes.NetworkBinding `json:"networkBindings,omitzero"`
-}
-
-// Task statuses in lifecycle order.
-var taskStatuses = []string{"PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"}
-
-// StatusRank orders task statuses along the lifecycle; unknown ones are -1.
-func StatusRank(s string) int {
-	for i, v := range taskStatuses {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	stsapi "github.com/minato-project/minato/internal/api/sts"
 	"github.com/minato-project/minato/internal/awsproto"
 )
 
@@ -81,7 +80,7 @@ func TestErrorsClipCallerInput(t *testing.T) {
 	// so the handler is called directly.
 	s := awsproto.NewServer(awsproto.Config{Keys: awsproto.NewStaticKeys(testPrincipal)})
 	s.RegisterJSON(testECSService())
-	s.RegisterQuery(stsapi.Service())
+	s.RegisterQuery(testSTSService())
 	hdr := map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": ecsPrefix + "." + huge}
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, signed(t, "POST", "http://minato.test/", []byte(`{}`), hdr, "ecs", goodCreds(), time.Now()))

@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	stsapi "github.com/minato-project/minato/internal/api/sts"
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/core"
 )
@@ -70,7 +69,7 @@ func TestGolden(t *testing.T) {
 		NewRequestID: func() string { return "00000000-0000-4000-8000-000000000000" },
 	})
 	s.RegisterJSON(testECSService())
-	s.RegisterQuery(stsapi.Service())
+	s.RegisterQuery(testSTSService())
 
 	for _, tc := range goldenCases() {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,9 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	stsapi "github.com/minato-project/minato/internal/api/sts"
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/model/ststypes"
 )
 
 const (
@@ -68,6 +68,23 @@ type cluster struct {
 
 type describeClustersOut struct {
 	Clusters []cluster `json:"clusters"`
+}
+
+// testSTSService is STS's GetCallerIdentity, as internal/api/sts serves it:
+// the Query protocol's test service (the protocol is tested here without
+// the API packages, which depend on it).
+func testSTSService() awsproto.QueryService {
+	return awsproto.QueryService{
+		SigningName:  ststypes.SigningName,
+		Version:      ststypes.APIVersion,
+		XMLNamespace: ststypes.XMLNamespace,
+		Actions: map[string]awsproto.QueryHandler{
+			"GetCallerIdentity": awsproto.Op(func(_ context.Context, c *awsproto.Call, _ *ststypes.GetCallerIdentityRequest) (*ststypes.GetCallerIdentityResponse, error) {
+				p := c.Principal
+				return &ststypes.GetCallerIdentityResponse{UserId: p.UserID, Account: p.AccountID, Arn: p.ARN}, nil
+			}),
+		},
+	}
 }
 
 func testECSService() awsproto.JSONService {
@@ -155,7 +172,7 @@ func newFixture(t *testing.T, mod func(*awsproto.Config)) *fixture {
 	}
 	s := awsproto.NewServer(cfg)
 	s.RegisterJSON(testECSService())
-	s.RegisterQuery(stsapi.Service())
+	s.RegisterQuery(testSTSService())
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	return &fixture{URL: ts.URL, Logs: logs}

@@ -3,9 +3,9 @@
 // by cluster, by container instance and by service, with the sums the hot
 // paths read — what each instance has left and which task groups it holds,
 // task counts per instance, per service (and deployment) and per cluster.
-// The ECS API (placement, ListTasks, cluster, instance and service counts)
-// and the service controller read it instead of listing and decoding every
-// record of a cluster on every call.
+// The task domain (placement, agents' reports), the ECS API (ListTasks,
+// cluster, instance and service counts) and the service controller read it
+// instead of listing and decoding every record of a cluster on every call.
 //
 // # Feeding
 //

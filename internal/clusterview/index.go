@@ -6,31 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/state"
-)
-
-// Statuses the sums look at.
-const (
-	statusRunning  = "RUNNING"
-	statusStopped  = "STOPPED"
-	statusInactive = "INACTIVE"
-)
-
-// pendingStatus reports whether a task's lastStatus is one of those before
-// RUNNING, which ECS counts as pending.
-func pendingStatus(last string) bool {
-	switch last {
-	case "PROVISIONING", "PENDING", "ACTIVATING":
-		return true
-	}
-	return false
-}
-
-// Key layout the view follows (see package state).
-const (
-	tasksRoot     = "ecs/tasks/"
-	instancesRoot = "ecs/containerinstances/"
 )
 
 // recordKind says which kind of record a key holds.
@@ -43,21 +21,15 @@ const (
 )
 
 // parseKey tells whether key is a task or container instance record and
-// returns its cluster and ID.
+// returns its cluster and ID (the key layout is package state's).
 func parseKey(key string) (kind recordKind, cluster, id string) {
-	rest, ok := strings.CutPrefix(key, tasksRoot)
-	kind = kindTask
-	if !ok {
-		if rest, ok = strings.CutPrefix(key, instancesRoot); !ok {
-			return kindNone, "", ""
-		}
-		kind = kindInstance
+	if cluster, id, ok := state.ParseTaskKey(key); ok {
+		return kindTask, cluster, id
 	}
-	cluster, id, ok = strings.Cut(rest, "/")
-	if !ok || cluster == "" || id == "" || strings.Contains(id, "/") {
-		return kindNone, "", ""
+	if cluster, id, ok := state.ParseContainerInstanceKey(key); ok {
+		return kindInstance, cluster, id
 	}
-	return kind, cluster, id
+	return kindNone, "", ""
 }
 
 // change is one decoded write to a record the view keeps.
@@ -119,21 +91,21 @@ type instAgg struct {
 
 // add adds (d = 1) or removes (d = -1) what t contributes.
 func (a *instAgg) add(t *state.Task, d int) {
-	last := t.Task.LastStatus
+	last, desired := t.LastStatus(), t.DesiredStatus()
 	if !t.Released {
 		k := scheduler.Task{Group: t.Task.Group, Family: t.Family}
 		bump(&a.placed, k, d)
-		if last == statusRunning {
+		if last == core.TaskRunning {
 			a.placedRunning += d
 		}
 	}
-	if last == statusRunning && t.Task.DesiredStatus == statusRunning {
+	if last == core.TaskRunning && desired == core.TaskRunning {
 		a.counts.Running += int32(d)
 	}
-	if pendingStatus(last) {
+	if last.Starting() {
 		a.counts.Pending += int32(d)
 	}
-	if last != statusStopped {
+	if !last.Terminal() {
 		a.counts.NotStopped += int32(d)
 		if t.Task.Group != "" {
 			bump(&a.groups, t.Task.Group, d)
@@ -184,6 +156,7 @@ func (n *instNode) rebuild() {
 				attrs[at.Name] = at.Value
 			}
 		}
+		usedTCP, usedUDP := BusyPorts(ci)
 		s.sched = scheduler.Instance{
 			ID:                n.id,
 			EC2InstanceID:     ci.EC2InstanceID,
@@ -192,8 +165,8 @@ func (n *instNode) rebuild() {
 			Attributes:        attrs,
 			CPU:               ci.Registered.CPU - ci.Used.CPU,
 			Memory:            ci.Registered.MemoryMiB - ci.Used.MemoryMiB,
-			UsedTCP:           sortedPorts(ci.Registered.Ports, ci.Used.Ports),
-			UsedUDP:           sortedPorts(ci.Registered.PortsUDP, ci.Used.PortsUDP),
+			UsedTCP:           usedTCP,
+			UsedUDP:           usedUDP,
 			DynamicPorts:      scheduler.PortRange{From: ci.DynamicPorts[0], To: ci.DynamicPorts[1]},
 			RunningTasksCount: n.agg.placedRunning,
 			RegisteredAt:      ci.RegisteredAt,
@@ -216,8 +189,14 @@ func expand(m map[string]int) []string {
 	return out
 }
 
-// sortedPorts is the sorted set of the ports of a and b, as placement
-// reads it without sorting it again per call.
+// BusyPorts returns the host ports placement counts as taken on an
+// instance, TCP and UDP: those reserved at registration and those its tasks
+// hold, each a sorted set (placement reads them without sorting again).
+func BusyPorts(ci *state.ContainerInstance) (tcp, udp []int) {
+	return sortedPorts(ci.Registered.Ports, ci.Used.Ports), sortedPorts(ci.Registered.PortsUDP, ci.Used.PortsUDP)
+}
+
+// sortedPorts is the sorted set of the ports of a and b.
 func sortedPorts(a, b []int) []int {
 	out := slices.Concat(a, b)
 	slices.Sort(out)
@@ -255,14 +234,15 @@ type svcNode struct {
 // add adds (d = 1) or removes (d = -1) what t contributes to the counts:
 // tasks desired RUNNING that are RUNNING or on their way.
 func (s *svcNode) add(t *state.Task, d int) {
-	if t.Task.DesiredStatus != statusRunning {
+	last, desired := t.LastStatus(), t.DesiredStatus()
+	if desired != core.TaskRunning {
 		return
 	}
 	var c Counts
-	switch last := t.Task.LastStatus; {
-	case last == statusRunning:
+	switch {
+	case last == core.TaskRunning:
 		c.Running = int32(d)
-	case pendingStatus(last):
+	case last.Starting():
 		c.Pending = int32(d)
 	default:
 		return
@@ -285,19 +265,20 @@ func (s *svcNode) add(t *state.Task, d int) {
 // addTask adds (d = 1) or removes (d = -1) what t contributes to the
 // cluster's counts.
 func (c *ClusterCounts) addTask(t *state.Task, d int) {
-	switch last := t.Task.LastStatus; {
-	case last == statusRunning:
+	last := t.LastStatus()
+	switch {
+	case last == core.TaskRunning:
 		c.RunningTasks += int32(d)
-	case pendingStatus(last):
+	case last.Starting():
 		c.PendingTasks += int32(d)
 	}
-	if t.Task.LastStatus != statusStopped {
+	if !last.Terminal() {
 		c.NotStoppedTasks += int32(d)
 	}
 }
 
 func activeInstance(ci *state.ContainerInstance) int32 {
-	if ci != nil && ci.Status != statusInactive {
+	if ci != nil && ci.Status != state.InstanceInactive {
 		return 1
 	}
 	return 0

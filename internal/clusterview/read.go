@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/state"
@@ -71,7 +72,7 @@ func (v *View) Hosts(cluster string) Hosts {
 	}
 	out := make([]*instSnap, 0, len(c.sorted))
 	for _, n := range c.sorted {
-		if s := n.snap; s.rec != nil && s.rec.Status != statusInactive {
+		if s := n.snap; s.rec != nil && s.rec.Status != state.InstanceInactive {
 			out = append(out, s)
 		}
 	}
@@ -205,7 +206,7 @@ func (v *View) Task(cluster, id string) (state.Item[state.Task], bool) {
 
 // TaskFilter selects tasks for ListTasks; empty fields match every task.
 type TaskFilter struct {
-	DesiredStatus string
+	DesiredStatus core.TaskStatus
 	InstanceID    string
 	Family        string
 	StartedBy     string
@@ -215,7 +216,7 @@ type TaskFilter struct {
 
 func (f *TaskFilter) match(t *state.Task) bool {
 	switch {
-	case f.DesiredStatus != "" && t.Task.DesiredStatus != f.DesiredStatus:
+	case f.DesiredStatus != core.TaskStatusUnknown && t.DesiredStatus() != f.DesiredStatus:
 	case f.InstanceID != "" && t.InstanceID != f.InstanceID:
 	case f.Family != "" && t.Family != f.Family:
 	case f.StartedBy != "" && t.Task.StartedBy != f.StartedBy:
@@ -291,7 +292,7 @@ func (v *View) ServiceTasks(cluster, service string, stoppedSince time.Time) []s
 	var out []state.Task
 	for _, n := range s.tasks {
 		t := n.t
-		if t.Task.LastStatus != statusStopped || (!t.FailureCounted && t.Task.StoppedAt.Time().After(stoppedSince)) {
+		if last := t.LastStatus(); !last.Terminal() || (!t.FailureCounted && t.Task.StoppedAt.Time().After(stoppedSince)) {
 			out = append(out, *t)
 		}
 	}

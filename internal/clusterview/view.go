@@ -136,11 +136,11 @@ func (v *View) follow(ctx context.Context) error {
 	// then hold every task placed on the instances listed, as placement
 	// needs. The watch starts at the older listing; the events between the
 	// two are replays the view skips.
-	insts, rev, err := v.st.List(ctx, instancesRoot, store.ListOptions{})
+	insts, rev, err := v.st.List(ctx, state.AllContainerInstancesPrefix(), store.ListOptions{})
 	if err != nil {
 		return err
 	}
-	tasks, _, err := v.st.List(ctx, tasksRoot, store.ListOptions{})
+	tasks, _, err := v.st.List(ctx, state.AllTasksPrefix(), store.ListOptions{})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
@@ -169,10 +170,10 @@ func TestListThenWatch(t *testing.T) {
 	if it.Running != 1 || it.Pending != 1 || it.NotStopped != 2 || !slices.Equal(it.Groups, []string{"service:web", "service:web"}) {
 		t.Fatalf("instance tasks %+v", it)
 	}
-	if ids, more := v.ListTasks("c", TaskFilter{DesiredStatus: "RUNNING"}, "", 1); !slices.Equal(ids, []string{"t1"}) || !more {
+	if ids, more := v.ListTasks("c", TaskFilter{DesiredStatus: core.TaskRunning}, "", 1); !slices.Equal(ids, []string{"t1"}) || !more {
 		t.Fatalf("first page %v %v", ids, more)
 	}
-	if ids, more := v.ListTasks("c", TaskFilter{DesiredStatus: "RUNNING"}, "t1", 1); !slices.Equal(ids, []string{"t2"}) || more {
+	if ids, more := v.ListTasks("c", TaskFilter{DesiredStatus: core.TaskRunning}, "t1", 1); !slices.Equal(ids, []string{"t2"}) || more {
 		t.Fatalf("second page %v %v", ids, more)
 	}
 	if ids, _ := v.ListTasks("c", TaskFilter{InstanceID: "i1", ServiceName: "web"}, "", 0); !slices.Equal(ids, []string{"t1", "t2"}) {

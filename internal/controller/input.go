@@ -63,10 +63,10 @@ func (c *Services) input(svc state.Service, tasks []state.Task, insts []state.Co
 	}
 	draining := map[string]bool{}
 	for _, i := range insts {
-		draining[i.ID] = i.Status == "DRAINING"
+		draining[i.ID] = i.Status == state.InstanceDraining
 		if in.Config.Daemon {
-			active := i.Status == "ACTIVE" && c.Connected(i.ID)
-			in.Instances = append(in.Instances, reconcile.Instance{ID: i.ID, Active: active, Draining: i.Status == "DRAINING"})
+			active := i.Status == state.InstanceActive && c.Connected(i.ID)
+			in.Instances = append(in.Instances, reconcile.Instance{ID: i.ID, Active: active, Draining: i.Status == state.InstanceDraining})
 		}
 	}
 	for _, t := range tasks {
@@ -80,8 +80,8 @@ func taskOf(t state.Task, draining map[string]bool) reconcile.Task {
 		ID:             t.ID,
 		DeploymentID:   t.DeploymentID,
 		InstanceID:     t.InstanceID,
-		LastStatus:     t.Task.LastStatus,
-		DesiredStatus:  t.Task.DesiredStatus,
+		LastStatus:     t.LastStatus(),
+		DesiredStatus:  t.DesiredStatus(),
 		Health:         string(t.Task.HealthStatus),
 		StartedAt:      t.Task.StartedAt.Time(),
 		StoppedAt:      t.Task.StoppedAt.Time(),

@@ -1,7 +1,9 @@
 // Package controller runs the control plane's loops: it reads state from
 // the store (tasks and container instances from the cluster view, which
-// the store feeds), asks the pure deciders what to do, and commits the
-// result. The service controller keeps every service at its desired count
+// the store feeds), asks the pure deciders what to do, and carries the
+// decision out: what becomes of tasks through the task domain
+// (internal/tasks, behind the Tasks interface), what becomes of services
+// by committing their records. The service controller keeps every service at its desired count
 // and moves its deployments. Loops are level triggered: each pass
 // re-derives what to do from the state, so a restart in the middle of
 // anything goes on where it stopped.
@@ -17,25 +19,46 @@ import (
 	"sync"
 	"time"
 
-	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/reconcile"
+	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/tasks"
 )
+
+// Tasks is the task domain as the service controller uses it: it
+// launches and stops a service's tasks and records what the controller
+// learned of them.
+type Tasks interface {
+	// LaunchService places and creates tasks of a service deployment.
+	LaunchService(ctx context.Context, l tasks.ServiceLaunch) ([]state.Task, scheduler.Result, error)
+	// StopServiceTask stops a task and says whether it is DEACTIVATING
+	// (a load balancer target to drain before its agent stops it).
+	StopServiceTask(ctx context.Context, cluster, id, reason string) (deactivating bool, err error)
+	// FinishDeactivation has a drained DEACTIVATING task stopped.
+	FinishDeactivation(ctx context.Context, cluster, id string) error
+	// MarkCounted records that the circuit breaker counted a task.
+	MarkCounted(ctx context.Context, cluster, id string) error
+	// SetTargets records a task's registered targets;
+	// MarkTargetsReleased that they were deregistered.
+	SetTargets(ctx context.Context, cluster, id string, refs []state.TargetRef) error
+	MarkTargetsReleased(ctx context.Context, cluster, id string) error
+}
+
+var _ Tasks = (*tasks.Manager)(nil)
 
 // Services is the service controller.
 type Services struct {
-	// Store must be View's store (View.Store()): the controller's own
-	// writes (tasks it marks counted) then go through the view, so that
-	// its next pass reads them.
+	// Store holds the services; the controller writes their records and
+	// deployment history. It must be View's store (View.Store()), so
+	// that its next pass reads its own writes.
 	Store store.Store
-	ECS   *ecsapi.API
-	// View is where the controller reads tasks and container instances
-	// (default ECS.View()).
+	Tasks Tasks
+	// View is where the controller reads tasks and container instances.
 	View   *clusterview.View
 	Clock  core.Clock
 	IDs    core.IDs
@@ -78,9 +101,6 @@ func (c *Services) defaults() {
 	if c.Connected == nil {
 		c.Connected = func(string) bool { return true }
 	}
-	if c.View == nil {
-		c.View = c.ECS.View()
-	}
 	c.dirty = map[serviceRef]bool{}
 	c.wake = make(chan struct{}, 1)
 }
@@ -89,8 +109,8 @@ func (c *Services) defaults() {
 func (c *Services) Run(ctx context.Context) error {
 	c.defaults()
 	var wg sync.WaitGroup
-	wg.Go(func() { c.watch(ctx, "ecs/services/") })
-	wg.Go(func() { c.watch(ctx, "ecs/tasks/") })
+	wg.Go(func() { c.watch(ctx, state.AllServicesPrefix()) })
+	wg.Go(func() { c.watch(ctx, state.AllTasksPrefix()) })
 	tick := time.NewTicker(c.Interval)
 	defer tick.Stop()
 	c.markAll(ctx)
@@ -125,6 +145,12 @@ func (c *Services) Run(ctx context.Context) error {
 	}
 }
 
+// markAt marks r again once the clock reaches at: when the decider said
+// something changes on its own (a backoff ends, a grace period runs out).
+func (c *Services) markAt(r serviceRef, at time.Time) {
+	core.AfterFunc(c.Clock, at.Sub(c.Clock.Now()), func() { c.mark(r) })
+}
+
 func (c *Services) mark(r serviceRef) {
 	c.mu.Lock()
 	c.dirty[r] = true
@@ -137,23 +163,25 @@ func (c *Services) mark(r serviceRef) {
 
 // markAll marks every service that is not INACTIVE.
 func (c *Services) markAll(ctx context.Context) {
-	kvs, _, err := c.Store.List(ctx, "ecs/services/", store.ListOptions{})
+	kvs, _, err := c.Store.List(ctx, state.AllServicesPrefix(), store.ListOptions{})
 	if err != nil {
 		return
 	}
 	for _, kv := range kvs {
-		if cl, name, ok := splitServiceKey(kv.Key); ok && !strings.Contains(string(kv.Value), `"status":"INACTIVE"`) {
+		cl, name, ok := state.ParseServiceKey(kv.Key)
+		if !ok {
+			continue
+		}
+		// Only the service's own status is read of the record.
+		var rec struct {
+			Service struct {
+				Status string `json:"status"`
+			} `json:"service"`
+		}
+		if err := jsonUnmarshal(kv.Value, &rec); err == nil && rec.Service.Status != state.ServiceInactive {
 			c.mark(serviceRef{cl, name})
 		}
 	}
-}
-
-func splitServiceKey(key string) (cluster, name string, ok bool) {
-	rest, ok := strings.CutPrefix(key, "ecs/services/")
-	if !ok {
-		return "", "", false
-	}
-	return strings.Cut(rest, "/")
 }
 
 // watch marks the services whose records or tasks change.
@@ -173,8 +201,8 @@ func (c *Services) watch(ctx context.Context, prefix string) {
 			if ev.Type != store.EventPut {
 				continue
 			}
-			if prefix == "ecs/services/" {
-				if cl, name, ok := splitServiceKey(ev.KV.Key); ok {
+			if prefix == state.AllServicesPrefix() {
+				if cl, name, ok := state.ParseServiceKey(ev.KV.Key); ok {
 					c.mark(serviceRef{cl, name})
 				}
 				continue
@@ -201,7 +229,7 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 		return err
 	}
 	svc := it.Value
-	if svc.Service.Status == "INACTIVE" {
+	if svc.Service.Status == state.ServiceInactive {
 		return nil
 	}
 	// The view holds at least what the store held when the service was
@@ -216,7 +244,7 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 	slices.SortFunc(mine, func(a, b state.Task) int { return strings.Compare(a.ID, b.ID) })
 	targets, events, draining := c.targetPass(ctx, svc, mine)
 	if draining {
-		time.AfterFunc(time.Second, func() { c.mark(r) })
+		core.AfterFunc(c.Clock, time.Second, func() { c.mark(r) })
 	}
 	in := c.input(svc, mine, c.instances(r.cluster, svc, mine), now)
 	if len(svc.Service.LoadBalancers) > 0 && c.Targets != nil {
@@ -248,7 +276,7 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 		events = append(events, evs...)
 	}
 	for _, id := range plan.CountFailed {
-		if err := c.markCounted(ctx, r.cluster, id); err != nil {
+		if err := c.Tasks.MarkCounted(ctx, r.cluster, id); err != nil {
 			return err
 		}
 	}
@@ -275,7 +303,7 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 		if !ok || l.Count <= 0 {
 			continue
 		}
-		started, res, err := c.ECS.LaunchServiceTasks(ctx, ecsapi.ServiceLaunch{
+		started, res, err := c.Tasks.LaunchService(ctx, tasks.ServiceLaunch{
 			Service: svc, DeploymentID: l.DeploymentID, TaskDefinition: d.TaskDefinition, Count: l.Count, InstanceID: l.InstanceID,
 		})
 		if err != nil {
@@ -295,7 +323,7 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 	}
 	events = append(plan.Events, events...)
 	if !plan.Recheck.IsZero() {
-		time.AfterFunc(time.Until(plan.Recheck), func() { c.mark(r) })
+		c.markAt(r, plan.Recheck)
 	}
 	return c.commit(ctx, r, it.ModRevision, svc, plan, in, events, now)
 }
@@ -363,7 +391,7 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 			deps[i].DesiredCount = svc.Service.DesiredCount
 		}
 	}
-	if in.Config.Daemon && svc.Service.Status == "ACTIVE" {
+	if in.Config.Daemon && svc.Service.Status == state.ServiceActive {
 		// A daemon's desired count is the number of instances it belongs on.
 		n := reconcile.DaemonDesiredCount(in.Instances)
 		if int32(n) != svc.Service.DesiredCount {
@@ -387,8 +415,8 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 	svc.Steady = plan.Steady
 	svc.ConsecutiveFailures, svc.NextLaunchAt = plan.ConsecutiveFailures, plan.NextLaunchAt
 	svc.Service.Events = addEvents(svc.Service.Events, events, now, c.IDs)
-	if svc.Service.Status == "DRAINING" && !hasLiveTasks(in.Tasks) && len(plan.Launch) == 0 && len(plan.Stop) == 0 {
-		svc.Service.Status = "INACTIVE"
+	if svc.Service.Status == state.ServiceDraining && !hasLiveTasks(in.Tasks) && len(plan.Launch) == 0 && len(plan.Stop) == 0 {
+		svc.Service.Status = state.ServiceInactive
 		svc.Service.Deployments = nil
 	}
 	after, _ := state.Encode(svc)
@@ -408,7 +436,7 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 }
 
 func hasLiveTasks(ts []reconcile.Task) bool {
-	return slices.ContainsFunc(ts, func(t reconcile.Task) bool { return t.LastStatus != "STOPPED" })
+	return slices.ContainsFunc(ts, func(t reconcile.Task) bool { return !t.LastStatus.Terminal() })
 }
 
 // addEvents prepends new events (given oldest first), skipping one that
@@ -426,15 +454,4 @@ func addEvents(have []ecstypes.ServiceEvent, msgs []string, now time.Time, ids c
 		have = have[:100]
 	}
 	return have
-}
-
-// markCounted marks a stopped task as counted by the circuit breaker.
-func (c *Services) markCounted(ctx context.Context, cluster, id string) error {
-	return c.updateTask(ctx, cluster, id, func(t *state.Task) bool {
-		if t.FailureCounted {
-			return false
-		}
-		t.FailureCounted = true
-		return true
-	})
 }

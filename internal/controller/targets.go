@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/reconcile"
 	"github.com/minato-project/minato/internal/state"
-	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // Targets is the load balancer as the service controller uses it: a
@@ -43,7 +44,7 @@ const drainSlack = 5 * time.Second
 // deactivation of tasks the load balancer has drained, and returns the
 // targets' health for the decider, by task ID. It returns events to
 // record and whether some task is still draining (look again soon).
-func (c *Services) targetPass(ctx context.Context, svc state.Service, tasks []state.Task) (map[string]taskTargets, []string, bool) {
+func (c *Services) targetPass(ctx context.Context, svc state.Service, svcTasks []state.Task) (map[string]taskTargets, []string, bool) {
 	lbs := svc.Service.LoadBalancers
 	if len(lbs) == 0 || c.Targets == nil {
 		return nil, nil, false
@@ -51,9 +52,10 @@ func (c *Services) targetPass(ctx context.Context, svc state.Service, tasks []st
 	health := map[string]taskTargets{}
 	var events []string
 	draining := false
-	for _, t := range tasks {
+	for _, t := range svcTasks {
+		last := t.LastStatus()
 		switch {
-		case t.Task.LastStatus == "RUNNING" && t.Task.DesiredStatus == "RUNNING":
+		case last == core.TaskRunning && t.DesiredStatus() == core.TaskRunning:
 			if len(t.Targets) == 0 {
 				refs, ok := c.targetsOf(svc, t)
 				if !ok {
@@ -68,19 +70,19 @@ func (c *Services) targetPass(ctx context.Context, svc state.Service, tasks []st
 				t.Targets = refs
 			}
 			health[t.ID] = c.healthOf(t.Targets)
-		case t.Task.LastStatus == "DEACTIVATING":
+		case last == core.TaskDeactivating:
 			if c.drain(ctx, svc, t) {
-				if err := c.ECS.FinishDeactivation(ctx, t.Cluster, t.ID); err != nil {
+				if err := c.Tasks.FinishDeactivation(ctx, t.Cluster, t.ID); err != nil {
 					c.Logger.Warn("finishing deactivation", "service", svc.Name, "task", t.ID, "err", err)
 				}
 			} else {
 				draining = true
 			}
-		case len(t.Targets) > 0 && !t.TargetsReleased && t.Task.LastStatus == "STOPPED":
+		case tasks.HoldsTargets(t) && last.Terminal():
 			// Stopped on its own (it crashed, or someone stopped it):
 			// its targets go at once.
 			events = append(events, c.deregister(ctx, svc, t.Targets)...)
-			if err := c.markTargetsReleased(ctx, t.Cluster, t.ID); err != nil {
+			if err := c.Tasks.MarkTargetsReleased(ctx, t.Cluster, t.ID); err != nil {
 				c.Logger.Warn("releasing targets", "service", svc.Name, "task", t.ID, "err", err)
 			}
 		}
@@ -175,14 +177,7 @@ func (c *Services) register(ctx context.Context, svc state.Service, t state.Task
 		}
 		events = append(events, fmt.Sprintf("(service %s) registered 1 targets in (target-group %s)", svc.Name, r.TargetGroupARN))
 	}
-	err := c.updateTask(ctx, t.Cluster, t.ID, func(t *state.Task) bool {
-		if len(t.Targets) > 0 {
-			return false
-		}
-		t.Targets = refs
-		return true
-	})
-	return events, err
+	return events, c.Tasks.SetTargets(ctx, t.Cluster, t.ID, refs)
 }
 
 func (c *Services) deregister(ctx context.Context, svc state.Service, refs []state.TargetRef) []string {
@@ -225,55 +220,19 @@ func (c *Services) drain(ctx context.Context, svc state.Service, t state.Task) b
 }
 
 // stopTask stops a task the decider chose. A task that is a load balancer
-// target becomes DEACTIVATING (see ecs.API.DeactivateServiceTask) and its
+// target becomes DEACTIVATING (see tasks.Manager.StopServiceTask) and its
 // targets are deregistered, to be drained before its agent stops it.
 func (c *Services) stopTask(ctx context.Context, svc state.Service, t *state.Task, reason string) ([]string, error) {
-	deactivating, err := c.ECS.DeactivateServiceTask(ctx, svc.Cluster, t.ID, reason)
-	if err != nil || len(t.Targets) == 0 || t.TargetsReleased || c.Targets == nil {
+	deactivating, err := c.Tasks.StopServiceTask(ctx, svc.Cluster, t.ID, reason)
+	if err != nil || !tasks.HoldsTargets(*t) || c.Targets == nil {
 		return nil, err
 	}
 	events := c.deregister(ctx, svc, t.Targets)
 	if !deactivating {
 		// It was not RUNNING and stopped at once; its targets are gone.
-		if err := c.markTargetsReleased(ctx, svc.Cluster, t.ID); err != nil {
+		if err := c.Tasks.MarkTargetsReleased(ctx, svc.Cluster, t.ID); err != nil {
 			c.Logger.Warn("releasing targets", "service", svc.Name, "task", t.ID, "err", err)
 		}
 	}
 	return events, nil
-}
-
-// markTargetsReleased records that a task's targets were deregistered.
-func (c *Services) markTargetsReleased(ctx context.Context, cluster, id string) error {
-	return c.updateTask(ctx, cluster, id, func(t *state.Task) bool {
-		if t.TargetsReleased {
-			return false
-		}
-		t.TargetsReleased = true
-		return true
-	})
-}
-
-// updateTask changes a task record with compare-and-swap; f says whether
-// it changed anything.
-func (c *Services) updateTask(ctx context.Context, cluster, id string, f func(*state.Task) bool) error {
-	key := state.TaskKey(cluster, id)
-	return store.RetryConflicts(ctx, func() error {
-		it, err := state.Get[state.Task](ctx, c.Store, key)
-		if state.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		t := it.Value
-		if !f(&t) {
-			return nil
-		}
-		b, err := state.Encode(t)
-		if err != nil {
-			return err
-		}
-		_, err = c.Store.Txn(ctx, []store.Cond{{Key: key, ModRevision: it.ModRevision}}, []store.Op{store.Put(key, b)})
-		return err
-	})
 }

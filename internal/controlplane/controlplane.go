@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
-	"github.com/minato-project/minato/internal/api/agentserver"
+	"github.com/minato-project/minato/internal/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	logsapi "github.com/minato-project/minato/internal/api/logs"
@@ -39,6 +39,7 @@ import (
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/secretstore"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // Config says how to run a node.
@@ -192,8 +193,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.Store = vst
 
 	n.Agents = liveness.New(clock, cfg.AgentTimeout)
+	n.Tasks = tasks.New(tasks.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "tasks"), Agents: n.Agents})
 	n.AgentServer = agentserver.New(agentserver.Config{
-		Store: vst, View: n.View, Agents: n.Agents, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "agentserver"),
+		Store: vst, View: n.View, Tasks: n.Tasks, Agents: n.Agents, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "agentserver"),
 		Token: token, Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, PollTimeout: cfg.AgentPollTimeout,
 	})
 	// The load balancer: the data plane, the ELBv2 API over its records,
@@ -205,9 +207,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		Logger: log.With("component", "lbsync")}
 	targets := serviceTargets{elb: n.ELB}
 	n.ECS = ecsapi.New(ecsapi.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "ecs"),
-		Region: cfg.Region, AccountID: cfg.AccountID, Agents: n.Agents, TargetGroups: targets})
+		Agents: n.Agents, TargetGroups: targets, Tasks: n.Tasks})
 	if !cfg.NoControllers {
-		n.Services = &controller.Services{Store: vst, ECS: n.ECS, View: n.View, Clock: clock, IDs: cfg.IDs,
+		n.Services = &controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
 			Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
 			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod}
 	}

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/minato-project/minato/internal/api/agentserver"
+	"github.com/minato-project/minato/internal/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	"github.com/minato-project/minato/internal/clusterview"
@@ -22,6 +22,7 @@ import (
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // shutdownTimeout bounds how long Run waits for requests in flight when it
@@ -39,9 +40,11 @@ type Node struct {
 	ECS         *ecsapi.API
 	ELB         *elbv2api.API
 	AgentServer *agentserver.Server
-	Agents      *liveness.Tracker
-	LB          *lb.Plane
-	Logs        *logstore.Store
+	// Tasks is the task domain: the one owner of task state.
+	Tasks  *tasks.Manager
+	Agents *liveness.Tracker
+	LB     *lb.Plane
+	Logs   *logstore.Store
 	// Services is the service controller; nil with Config.NoControllers.
 	Services *controller.Services
 

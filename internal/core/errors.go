@@ -1,5 +1,6 @@
 // Package core holds what every part of minato shares and that depends on
-// nothing else of minato's: error kinds, the clock and ID generators.
+// nothing else of minato's: error kinds, the clock, ID generators and
+// the task status order.
 package core
 
 import (

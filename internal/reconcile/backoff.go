@@ -1,6 +1,10 @@
 package reconcile
 
-import "time"
+import (
+	"time"
+
+	"github.com/minato-project/minato/internal/core"
+)
 
 // Launch backoff, after ECS's "service throttle logic": when a service's
 // tasks keep failing, the time between launches grows, so a broken image
@@ -54,7 +58,7 @@ func (d *decider) updateBackoff(failedAt []time.Time) backoff {
 	}
 	var reset time.Time
 	for _, t := range d.tasks {
-		if t.LastStatus == statusRunning && isLive(t) && t.StartedAt.After(last) && t.StartedAt.After(reset) {
+		if t.LastStatus == core.TaskRunning && isLive(t) && t.StartedAt.After(last) && t.StartedAt.After(reset) {
 			reset = t.StartedAt
 		}
 	}

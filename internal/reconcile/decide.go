@@ -5,13 +5,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/minato-project/minato/internal/core"
 )
 
-// Task statuses, health statuses and stop codes, as ECS names them.
+// Health statuses and stop codes, as ECS names them.
 const (
-	statusRunning = "RUNNING"
-	statusStopped = "STOPPED"
-
 	healthHealthy   = "HEALTHY"
 	healthUnhealthy = "UNHEALTHY"
 
@@ -165,22 +164,15 @@ func (d *decider) touch(dep *Deployment) {
 // isLive says a task counts toward maximumPercent: it is neither stopped
 // nor asked to stop.
 func isLive(t Task) bool {
-	if t.DesiredStatus == statusStopped {
-		return false
-	}
-	switch t.LastStatus {
-	case statusStopped, "DEACTIVATING", "STOPPING", "DEPROVISIONING":
-		return false
-	}
-	return true
+	return t.DesiredStatus != core.TaskStopped && !t.LastStatus.Stopping()
 }
 
 // left says a task still exists: its deployment cannot become INACTIVE.
-func left(t Task) bool { return t.LastStatus != statusStopped }
+func left(t Task) bool { return !t.LastStatus.Terminal() }
 
 // isHealthy says a task counts toward minimumHealthyPercent.
 func isHealthy(t Task) bool {
-	return isLive(t) && t.LastStatus == statusRunning && (!t.HealthChecked || t.Health == healthHealthy) &&
+	return isLive(t) && t.LastStatus == core.TaskRunning && (!t.HealthChecked || t.Health == healthHealthy) &&
 		(!t.LB || t.TargetHealth == TargetHealthy)
 }
 
@@ -206,7 +198,7 @@ func (d *decider) graceEnd(t Task) time.Time {
 // period and is to be stopped and replaced; "" if it is not.
 func (d *decider) unhealthy(t Task) string {
 	why := failedChecks(t)
-	if !isLive(t) || t.LastStatus != statusRunning || why == "" {
+	if !isLive(t) || t.LastStatus != core.TaskRunning || why == "" {
 		return ""
 	}
 	if end := d.graceEnd(t); !t.StartedAt.IsZero() && d.now.Before(end) {
@@ -238,7 +230,7 @@ func (d *decider) countFailures() []time.Time {
 	p := d.primary()
 	var at []time.Time
 	for _, t := range d.tasks {
-		if t.LastStatus != statusStopped || t.FailureCounted || !isFailure(t) {
+		if !t.LastStatus.Terminal() || t.FailureCounted || !isFailure(t) {
 			continue
 		}
 		d.countFailed = append(d.countFailed, t.ID)

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/minato-project/minato/internal/core"
 )
 
 // Table tests: one snapshot, the exact plan.
@@ -21,11 +23,11 @@ func primary(id, td string) Deployment {
 }
 
 func running(id, depID string) Task {
-	return Task{ID: id, DeploymentID: depID, LastStatus: statusRunning, DesiredStatus: statusRunning, ReachedRunning: true, StartedAt: t0}
+	return Task{ID: id, DeploymentID: depID, LastStatus: core.TaskRunning, DesiredStatus: core.TaskRunning, ReachedRunning: true, StartedAt: t0}
 }
 
 func pending(id, depID string) Task {
-	return Task{ID: id, DeploymentID: depID, LastStatus: "PENDING", DesiredStatus: statusRunning}
+	return Task{ID: id, DeploymentID: depID, LastStatus: core.TaskPending, DesiredStatus: core.TaskRunning}
 }
 
 func checked(t Task, health string) Task {
@@ -47,12 +49,12 @@ func draining(t Task) Task {
 }
 
 func stopped(t Task, code string, at time.Time) Task {
-	t.LastStatus, t.DesiredStatus, t.StopCode, t.StoppedAt = statusStopped, statusStopped, code, at
+	t.LastStatus, t.DesiredStatus, t.StopCode, t.StoppedAt = core.TaskStopped, core.TaskStopped, code, at
 	return t
 }
 
 func stopping(t Task) Task {
-	t.DesiredStatus = statusStopped
+	t.DesiredStatus = core.TaskStopped
 	return t
 }
 

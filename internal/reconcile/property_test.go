@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/minato-project/minato/internal/core"
 )
 
 // Property tests, seeded so a failure can be replayed: random snapshots
@@ -48,7 +50,7 @@ func randomInput(r *rand.Rand) Input {
 	for i := range 5 {
 		in.Instances = append(in.Instances, Instance{ID: fmt.Sprintf("i-%d", i), Active: r.IntN(5) > 0, Draining: r.IntN(5) == 0})
 	}
-	statuses := []string{"PROVISIONING", "PENDING", statusRunning, statusRunning, statusRunning, statusStopped, "DEACTIVATING"}
+	statuses := []core.TaskStatus{core.TaskProvisioning, core.TaskPending, core.TaskRunning, core.TaskRunning, core.TaskRunning, core.TaskStopped, core.TaskDeactivating}
 	healths := []string{"UNKNOWN", healthHealthy, healthHealthy, healthUnhealthy}
 	codes := []string{"", "TaskFailedToStart", stopCodeEssentialExit, stopCodeScheduler, stopCodeUser}
 	for i := range r.IntN(2*in.Config.DesiredCount + 5) {
@@ -57,17 +59,17 @@ func randomInput(r *rand.Rand) Input {
 			DeploymentID:  fmt.Sprintf("ecs-svc/%d", 2+r.IntN(4)),
 			InstanceID:    fmt.Sprintf("i-%d", r.IntN(6)),
 			LastStatus:    statuses[r.IntN(len(statuses))],
-			DesiredStatus: statusRunning,
+			DesiredStatus: core.TaskRunning,
 			Health:        healths[r.IntN(len(healths))],
 			HealthChecked: r.IntN(2) == 0,
 			StartedAt:     now.Add(-time.Duration(r.IntN(120)) * time.Second),
 		}
-		t.ReachedRunning = t.LastStatus == statusRunning || r.IntN(2) == 0
+		t.ReachedRunning = t.LastStatus == core.TaskRunning || r.IntN(2) == 0
 		t.OnDrainingInstance = r.IntN(6) == 0
-		if r.IntN(6) == 0 || t.LastStatus == statusStopped {
-			t.DesiredStatus = statusStopped
+		if r.IntN(6) == 0 || t.LastStatus == core.TaskStopped {
+			t.DesiredStatus = core.TaskStopped
 		}
-		if t.LastStatus == statusStopped {
+		if t.LastStatus == core.TaskStopped {
 			t.StopCode = codes[r.IntN(len(codes))]
 			t.StoppedAt = now.Add(-time.Duration(r.IntN(10)) * time.Second)
 			t.FailureCounted = r.IntN(3) == 0
@@ -93,7 +95,7 @@ func TestPropertyRandomSnapshots(t *testing.T) {
 		}
 		for _, id := range p.CountFailed {
 			for _, task := range in.Tasks {
-				if task.ID == id && (task.LastStatus != statusStopped || task.FailureCounted) {
+				if task.ID == id && (task.LastStatus != core.TaskStopped || task.FailureCounted) {
 					t.Fatalf("case %d: counted %+v", i, task)
 				}
 			}
@@ -133,19 +135,19 @@ func TestPropertyHistories(t *testing.T) {
 			w.decide()
 			switch ev := r.IntN(12); {
 			case ev == 0 && failures < 2:
-				if task := w.pick(r, statusRunning); task != nil {
-					task.DesiredStatus = statusStopped
+				if task := w.pick(r, core.TaskRunning); task != nil {
+					task.DesiredStatus = core.TaskStopped
 					w.stopTask(task, stopCodeEssentialExit)
 					failures++
 				}
 			case ev == 1 && failures < 2:
-				if task := w.pick(r, statusRunning); task != nil {
+				if task := w.pick(r, core.TaskRunning); task != nil {
 					task.HealthChecked, task.Health = true, healthUnhealthy
 					failures++
 				}
 			case ev == 2 && failures < 2:
-				if task := w.pick(r, "PENDING"); task != nil {
-					task.DesiredStatus = statusStopped
+				if task := w.pick(r, core.TaskPending); task != nil {
+					task.DesiredStatus = core.TaskStopped
 					w.stopTask(task, "TaskFailedToStart")
 					failures++
 				}
@@ -187,10 +189,10 @@ func TestPropertyHistories(t *testing.T) {
 }
 
 // pick is a random task in status, or nil.
-func (w *world) pick(r *rand.Rand, status string) *Task {
+func (w *world) pick(r *rand.Rand, status core.TaskStatus) *Task {
 	var ts []*Task
 	for _, t := range w.tasks {
-		if t.LastStatus == status && t.DesiredStatus != statusStopped {
+		if t.LastStatus == status && t.DesiredStatus != core.TaskStopped {
 			ts = append(ts, t)
 		}
 	}

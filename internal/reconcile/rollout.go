@@ -3,6 +3,8 @@ package reconcile
 import (
 	"cmp"
 	"slices"
+
+	"github.com/minato-project/minato/internal/core"
 )
 
 // The rolling update, as ECS's service scheduler runs it. With D the
@@ -33,7 +35,7 @@ func taskRank(t Task) int {
 	switch {
 	case isHealthy(t):
 		return 2
-	case t.LastStatus == statusRunning:
+	case t.LastStatus == core.TaskRunning:
 		return 1
 	}
 	return 0

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minato-project/minato/internal/core"
 )
 
 // A small fake world for whole scenarios: the simulator plays the service
@@ -97,7 +99,7 @@ func (w *world) input() Input {
 		Steady: w.steady, NewDeploymentID: fmt.Sprintf("ecs-svc/%d", w.nDep+1),
 	}
 	for _, t := range w.tasks {
-		if t.LastStatus == statusStopped && (t.FailureCounted || w.seen[t.ID]) {
+		if t.LastStatus == core.TaskStopped && (t.FailureCounted || w.seen[t.ID]) {
 			continue
 		}
 		c := *t
@@ -139,7 +141,7 @@ func (w *world) apply(in Input, p Plan) {
 		w.task(id).FailureCounted = true
 	}
 	for _, t := range in.Tasks {
-		if t.LastStatus == statusStopped && !counted[t.ID] {
+		if t.LastStatus == core.TaskStopped && !counted[t.ID] {
 			w.seen[t.ID] = true
 		}
 	}
@@ -174,7 +176,7 @@ func (w *world) apply(in Input, p Plan) {
 	w.steady = p.Steady
 	w.consecutive, w.nextLaunch = p.ConsecutiveFailures, p.NextLaunchAt
 	for _, s := range p.Stop {
-		w.task(s.TaskID).DesiredStatus = statusStopped
+		w.task(s.TaskID).DesiredStatus = core.TaskStopped
 	}
 	failed := len(p.Deployments) > 0 && p.Deployments[0].RolloutState == RolloutFailed
 	for _, l := range p.Launch {
@@ -185,7 +187,7 @@ func (w *world) apply(in Input, p Plan) {
 			w.nTask++
 			w.launched++
 			t := &Task{ID: fmt.Sprintf("t%04d", w.nTask), DeploymentID: l.DeploymentID, InstanceID: l.InstanceID,
-				LastStatus: "PENDING", DesiredStatus: statusRunning, Health: "UNKNOWN", HealthChecked: w.healthChecked}
+				LastStatus: core.TaskPending, DesiredStatus: core.TaskRunning, Health: "UNKNOWN", HealthChecked: w.healthChecked}
 			if t.InstanceID == "" {
 				t.InstanceID = w.place()
 			}
@@ -214,21 +216,21 @@ func (w *world) place() string {
 func (w *world) advance() {
 	w.now = w.now.Add(w.step)
 	for _, t := range w.tasks {
-		if t.LastStatus == statusStopped {
+		if t.LastStatus == core.TaskStopped {
 			continue
 		}
 		w.age[t.ID]++
 		img := w.images[w.depTD[t.DeploymentID]]
 		switch {
-		case t.DesiredStatus == statusStopped:
+		case t.DesiredStatus == core.TaskStopped:
 			w.stopTask(t, stopCodeScheduler)
-		case t.LastStatus == "PENDING" && img.startFails:
-			t.DesiredStatus = statusStopped
+		case t.LastStatus == core.TaskPending && img.startFails:
+			t.DesiredStatus = core.TaskStopped
 			w.stopTask(t, "TaskFailedToStart")
-		case t.LastStatus == "PENDING" && w.age[t.ID] >= w.startSteps:
-			t.LastStatus, t.StartedAt, t.ReachedRunning = statusRunning, w.now, true
+		case t.LastStatus == core.TaskPending && w.age[t.ID] >= w.startSteps:
+			t.LastStatus, t.StartedAt, t.ReachedRunning = core.TaskRunning, w.now, true
 			w.age[t.ID] = 0
-		case t.LastStatus == statusRunning && t.HealthChecked && t.Health == "UNKNOWN" && w.age[t.ID] >= w.healthSteps:
+		case t.LastStatus == core.TaskRunning && t.HealthChecked && t.Health == "UNKNOWN" && w.age[t.ID] >= w.healthSteps:
 			t.Health = healthHealthy
 			if img.unhealthy {
 				t.Health = healthUnhealthy
@@ -238,7 +240,7 @@ func (w *world) advance() {
 }
 
 func (w *world) stopTask(t *Task, code string) {
-	t.LastStatus, t.StoppedAt = statusStopped, w.now
+	t.LastStatus, t.StoppedAt = core.TaskStopped, w.now
 	if t.StopCode == "" {
 		t.StopCode = code
 	}
@@ -283,7 +285,7 @@ func (w *world) dump() string {
 		fmt.Fprintf(&b, "  %+v\n", d)
 	}
 	for _, t := range w.tasks {
-		if t.LastStatus != statusStopped {
+		if t.LastStatus != core.TaskStopped {
 			fmt.Fprintf(&b, "  task %s %s %s/%s %s on %s\n", t.ID, t.DeploymentID, t.LastStatus, t.DesiredStatus, t.Health, t.InstanceID)
 		}
 	}

@@ -7,7 +7,11 @@
 // the same plan, so a controller can stop at any point and start again.
 package reconcile
 
-import "time"
+import (
+	"time"
+
+	"github.com/minato-project/minato/internal/core"
+)
 
 // Deployment statuses and rollout states, as ECS names them.
 const (
@@ -61,9 +65,9 @@ type Task struct {
 	ID           string
 	DeploymentID string
 	InstanceID   string
-	LastStatus   string // PROVISIONING ... STOPPED
+	LastStatus   core.TaskStatus // PROVISIONING ... STOPPED
 	// DesiredStatus is STOPPED once someone asked the task to stop.
-	DesiredStatus string
+	DesiredStatus core.TaskStatus
 	// Health is the task's health (HEALTHY, UNHEALTHY, UNKNOWN).
 	Health string
 	// HealthChecked says whether health decides the task's health here

@@ -46,7 +46,7 @@ const (
 	elbTGNamesPfx       = "elbv2/names/targetgroup/"
 	elbPortsPfx         = "elbv2/ports/"
 	elbPrioritiesPfx    = "elbv2/priorities/"
-	allInstancesPfx     = "ecs/containerinstances/"
+	allInstancesPfx     = instancesPrefix
 )
 
 // ELBv2Prefix is the prefix of every ELBv2 record.

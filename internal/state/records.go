@@ -3,6 +3,7 @@ package state
 import (
 	"time"
 
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 )
 
@@ -30,6 +31,23 @@ type Resources struct {
 	Ports     []int `json:"ports,omitzero"`
 	PortsUDP  []int `json:"portsUDP,omitzero"`
 }
+
+// Statuses of a ContainerInstance: ECS's, and INACTIVE for one
+// deregistered (REGISTERING, DEREGISTERING and REGISTRATION_FAILED belong
+// to ECS's awsvpc trunking, which minato has not).
+const (
+	InstanceActive   = "ACTIVE"
+	InstanceDraining = "DRAINING"
+	InstanceInactive = "INACTIVE"
+)
+
+// Statuses of a Service: DRAINING once deleted, INACTIVE once its tasks
+// are gone.
+const (
+	ServiceActive   = "ACTIVE"
+	ServiceDraining = "DRAINING"
+	ServiceInactive = "INACTIVE"
+)
 
 // ContainerInstance is a host whose agent registered with a cluster.
 // ARNs are not stored; they depend on the caller's region.
@@ -92,6 +110,13 @@ type Task struct {
 	// running until the load balancer has drained it.
 	DeactivatingAt time.Time `json:"deactivatingAt,omitzero"`
 }
+
+// LastStatus is the task's lastStatus in the lifecycle's order
+// (core.TaskStatusUnknown for a string that names no status).
+func (t *Task) LastStatus() core.TaskStatus { return core.ParseTaskStatus(t.Task.LastStatus) }
+
+// DesiredStatus is the task's desiredStatus in the lifecycle's order.
+func (t *Task) DesiredStatus() core.TaskStatus { return core.ParseTaskStatus(t.Task.DesiredStatus) }
 
 // TargetRef is one load balancer target of a task: a target group and the
 // (id, port) pair registered in it.

@@ -1,6 +1,7 @@
 // Package state is the typed layer over the raw store: where each kind of
 // record lives (its key layout) and how records are encoded. It holds no
-// business rules; the API and controller packages decide what to write.
+// business rules; the task domain (internal/tasks), the API and the
+// controller decide what to write.
 package state
 
 import (
@@ -16,9 +17,12 @@ import (
 
 // Key prefixes. Every record minato keeps lives under one of these.
 const (
-	clustersPrefix = "ecs/clusters/"
-	familiesPrefix = "ecs/families/"
-	taskDefsPrefix = "ecs/taskdefs/"
+	clustersPrefix  = "ecs/clusters/"
+	familiesPrefix  = "ecs/families/"
+	taskDefsPrefix  = "ecs/taskdefs/"
+	servicesPrefix  = "ecs/services/"
+	tasksPrefix     = "ecs/tasks/"
+	instancesPrefix = "ecs/containerinstances/"
 )
 
 // ClusterKey is where cluster name is kept.
@@ -65,14 +69,52 @@ func TaskDefFamilyPrefix(family string) string { return taskDefsPrefix + family 
 func TaskDefsPrefix() string { return taskDefsPrefix }
 
 // ServicesPrefix is the prefix of the services of a cluster.
-func ServicesPrefix(cluster string) string { return "ecs/services/" + cluster + "/" }
+func ServicesPrefix(cluster string) string { return servicesPrefix + cluster + "/" }
+
+// AllServicesPrefix is the prefix of the services of every cluster.
+func AllServicesPrefix() string { return servicesPrefix }
 
 // TasksPrefix is the prefix of the tasks of a cluster.
-func TasksPrefix(cluster string) string { return "ecs/tasks/" + cluster + "/" }
+func TasksPrefix(cluster string) string { return tasksPrefix + cluster + "/" }
+
+// AllTasksPrefix is the prefix of the tasks of every cluster.
+func AllTasksPrefix() string { return tasksPrefix }
 
 // ContainerInstancesPrefix is the prefix of the container instances of a cluster.
 func ContainerInstancesPrefix(cluster string) string {
-	return "ecs/containerinstances/" + cluster + "/"
+	return instancesPrefix + cluster + "/"
+}
+
+// ParseServiceKey returns the cluster and name of a service record's key
+// (ServiceKey); ok is false for any other key.
+func ParseServiceKey(key string) (cluster, name string, ok bool) {
+	return parseClusterKey(servicesPrefix, key)
+}
+
+// ParseTaskKey returns the cluster and ID of a task record's key
+// (TaskKey); ok is false for any other key.
+func ParseTaskKey(key string) (cluster, id string, ok bool) {
+	return parseClusterKey(tasksPrefix, key)
+}
+
+// ParseContainerInstanceKey returns the cluster and ID of a container
+// instance record's key; ok is false for any other key.
+func ParseContainerInstanceKey(key string) (cluster, id string, ok bool) {
+	return parseClusterKey(instancesPrefix, key)
+}
+
+// parseClusterKey splits prefix + cluster + "/" + name, where neither
+// part is empty and name holds no slash.
+func parseClusterKey(prefix, key string) (cluster, name string, ok bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
+	if !ok {
+		return "", "", false
+	}
+	cluster, name, ok = strings.Cut(rest, "/")
+	if !ok || cluster == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", false
+	}
+	return cluster, name, true
 }
 
 // Item is a decoded record with the revision it was read at.

@@ -25,3 +25,21 @@ func TestTaskDefKeyOrder(t *testing.T) {
 		t.Fatal("ParseTaskDefKey accepted a cluster key")
 	}
 }
+
+func TestParseClusterKeys(t *testing.T) {
+	if c, n, ok := ParseServiceKey(ServiceKey("prod", "web")); !ok || c != "prod" || n != "web" {
+		t.Fatalf("ParseServiceKey = %q %q %v", c, n, ok)
+	}
+	if c, id, ok := ParseTaskKey(TaskKey("prod", "t1")); !ok || c != "prod" || id != "t1" {
+		t.Fatalf("ParseTaskKey = %q %q %v", c, id, ok)
+	}
+	if c, id, ok := ParseContainerInstanceKey(ContainerInstanceKey("prod", "i1")); !ok || c != "prod" || id != "i1" {
+		t.Fatalf("ParseContainerInstanceKey = %q %q %v", c, id, ok)
+	}
+	for _, key := range []string{TaskKey("prod", "t1"), ServicesPrefix("prod"), AllServicesPrefix() + "prod", ServiceKey("prod", "a/b"),
+		ServiceDeploymentKey("prod", "web", "d1"), AllServicesPrefix() + "/web"} {
+		if _, _, ok := ParseServiceKey(key); ok {
+			t.Errorf("ParseServiceKey(%q) ok", key)
+		}
+	}
+}

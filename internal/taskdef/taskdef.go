@@ -28,6 +28,20 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
 // letters, numbers, underscores and hyphens.
 func ValidName(s string) bool { return nameRE.MatchString(s) }
 
+// SplitFamilyRevision splits "family:3" (revision 3) or "family" (revision
+// 0); ok is false when s is neither.
+func SplitFamilyRevision(s string) (family string, rev int32, ok bool) {
+	family, r, has := strings.Cut(s, ":")
+	if !has {
+		return family, 0, ValidName(family)
+	}
+	n, err := strconv.ParseInt(r, 10, 32)
+	if err != nil || n < 1 || !ValidName(family) {
+		return "", 0, false
+	}
+	return family, int32(n), true
+}
+
 func clientErr(format string, args ...any) error {
 	return core.Errorf(core.KindInvalid, ecstypes.ErrCodeClientException, format, args...)
 }

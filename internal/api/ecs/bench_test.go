@@ -16,6 +16,7 @@ import (
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // benchInstances is the number of container instances of the RunTask
@@ -90,10 +91,10 @@ func newBenchAPI(b *testing.B, stored int) (*API, *ecstypes.RunTaskRequest) {
 		}
 		ops = ops[:0]
 	}
-	l := launch{cluster: "default", td: *td.TaskDefinition, launchType: ecstypes.LaunchTypeEc2, group: "family:web"}
+	l := tasks.Launch{Cluster: "default", TaskDefinition: *td.TaskDefinition, LaunchType: ecstypes.LaunchTypeEc2, Group: "family:web"}
 	for i := range stored {
 		ci := &insts[i%benchInstances]
-		t := a.newTask(l, scheduler.Placement{InstanceID: ci.ID, CPU: 0, Memory: 64}, *ci)
+		t := tasks.NewRecord(l, scheduler.Placement{InstanceID: ci.ID, CPU: 0, Memory: 64}, *ci, clock.Now(), a.ids)
 		t.Task.LastStatus = "RUNNING"
 		ci.Used.MemoryMiB += 64
 		ops = append(ops, put(b, state.TaskKey("default", t.ID), t))
@@ -109,43 +110,6 @@ func newBenchAPI(b *testing.B, stored int) (*API, *ecstypes.RunTaskRequest) {
 	}
 	flush()
 	return a, &ecstypes.RunTaskRequest{TaskDefinition: "web", Count: new(int32(10))}
-}
-
-// BenchmarkPlacementRead is the read side of one placement of 10 tasks
-// (RunTask's defaults) without the commit: "snapshot" reads the cluster
-// view into the scheduler's input; "place" also runs scheduler.Place.
-func BenchmarkPlacementRead(b *testing.B) {
-	for _, stored := range []int{1000, 10000, 50000} {
-		a, req := newBenchAPI(b, stored)
-		td, err := a.runnableTaskDef(context.Background(), req.TaskDefinition)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sreq, err := scheduler.RequestFor(&td, nil, "family:web", ecstypes.LaunchTypeEc2)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(fmt.Sprintf("snapshot/stored=%dk", stored/1000), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if insts, _, err := a.snapshot(context.Background(), "default", nil); err != nil || len(insts) != benchInstances {
-					b.Fatal(err, len(insts))
-				}
-			}
-		})
-		b.Run(fmt.Sprintf("place/stored=%dk", stored/1000), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				insts, _, err := a.snapshot(context.Background(), "default", nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if res := scheduler.PlaceShared(insts, a.agents.Reader().Connected, sreq, 10, scheduler.RunTaskDefaultStrategies(), nil, newRand()); len(res.Placements) != 10 {
-					b.Fatal(res.Failures[:1])
-				}
-			}
-		})
-	}
 }
 
 // BenchmarkViewListing builds a cluster view of 5,000 instances and 10k or

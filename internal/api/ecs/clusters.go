@@ -223,7 +223,7 @@ func (a *API) clusterCounts(ctx context.Context, name string) (clusterCounts, er
 		return n, err
 	}
 	for _, s := range svcs {
-		if s.Value.Service.Status != "INACTIVE" {
+		if s.Value.Service.Status != svcInactive {
 			n.services++
 		}
 	}

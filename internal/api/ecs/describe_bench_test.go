@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minato-project/minato/internal/agentproto"
-	"github.com/minato-project/minato/internal/api/agentserver"
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/liveness"
@@ -18,6 +16,7 @@ import (
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // Benchmarks of DescribeTasks with 100 tasks (ECS's maximum per call), the
@@ -109,11 +108,11 @@ func describeBenchTasks(b *testing.B) (*API, []string) {
 		}
 		t := it.Value
 		hp := int32(49153 + i)
-		agentserver.Apply(&t, agentproto.TaskReport{
-			TaskID: id, LastStatus: "RUNNING", HealthStatus: ecstypes.HealthStatusUnknown,
+		tasks.Apply(&t, tasks.Report{
+			TaskID: id, LastStatus: core.TaskRunning, HealthStatus: ecstypes.HealthStatusUnknown,
 			PullStartedAt: now, PullStoppedAt: now, StartedAt: now,
-			Containers: []agentproto.ContainerReport{{Name: "app", RuntimeID: fmt.Sprintf("%064x", i),
-				ImageDigest: "sha256:" + fmt.Sprintf("%064x", 7), LastStatus: "RUNNING",
+			Containers: []tasks.ContainerReport{{Name: "app", RuntimeID: fmt.Sprintf("%064x", i),
+				ImageDigest: "sha256:" + fmt.Sprintf("%064x", 7), LastStatus: core.TaskRunning,
 				NetworkBindings: []ecstypes.NetworkBinding{{BindIP: "0.0.0.0", ContainerPort: &port, HostPort: &hp, Protocol: ecstypes.TransportProtocolTcp}}}},
 		}, now)
 		bs, err := state.Encode(t)

@@ -1,7 +1,10 @@
 // Package ecs serves the Amazon ECS API (JSON 1.1): it decodes each
-// operation, validates it, reads and writes the state store, and encodes the
-// reply in ECS's shapes. Placement, deployments and other decisions live in
-// their own pure packages; this package only wires them to the wire.
+// operation, validates it, calls the domain, and encodes the reply in
+// ECS's shapes. Tasks are launched, stopped and changed only by the task
+// domain (internal/tasks, through the Tasks interface); clusters, task
+// definitions, services and container instances are read and written here.
+// Decisions live in their own pure packages (scheduler, reconcile,
+// taskdef); this package wires them to the wire.
 package ecs
 
 import (
@@ -16,26 +19,42 @@ import (
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/scheduler"
+	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // API is the ECS service.
 type API struct {
-	store   store.Store
-	view    *clusterview.View
-	clock   core.Clock
-	log     *slog.Logger
-	agents  *liveness.Tracker
-	ids     core.IDs
-	region  string // region of ARNs made outside a request
-	account string
-	tgs     TargetGroups
+	store  store.Store
+	view   *clusterview.View
+	clock  core.Clock
+	log    *slog.Logger
+	agents *liveness.Tracker
+	ids    core.IDs
+	tgs    TargetGroups
+	tasks  Tasks
 	// serial queues this node's read-modify-writes of one record (a
 	// family's revision counter, a service), which would otherwise race
 	// each other for it; compare-and-swap still guards against writers
 	// elsewhere.
 	serial store.Serial
 }
+
+// Tasks is the task domain as the ECS API uses it: every change of a task
+// goes through it.
+type Tasks interface {
+	// Launch places and creates tasks; the result's failures name
+	// instances by ID.
+	Launch(ctx context.Context, l tasks.Launch) ([]state.Task, scheduler.Result, error)
+	// Stop asks a task to stop (desired status STOPPED).
+	Stop(ctx context.Context, cluster, id string, code ecstypes.TaskStopCode, reason string) (state.Task, error)
+	// EditTags edits (or, with a nil edit, reads) a task's tags.
+	EditTags(ctx context.Context, cluster, id string, edit func([]ecstypes.Tag) ([]ecstypes.Tag, error)) ([]ecstypes.Tag, bool, error)
+}
+
+var _ Tasks = (*tasks.Manager)(nil)
 
 // TargetGroups looks up the load balancer target groups services name.
 type TargetGroups interface {
@@ -66,18 +85,17 @@ type Config struct {
 	Agents *liveness.Tracker
 	// IDs makes task and container instance IDs; default random.
 	IDs core.IDs
-	// Region and AccountID are used for ARNs built outside a request;
-	// default us-east-1 and 000000000000.
-	Region    string
-	AccountID string
 	// TargetGroups checks the target groups of services' loadBalancers
 	// (nil: no load balancer; services with loadBalancers are refused).
 	TargetGroups TargetGroups
+	// Tasks is the task domain. Default: one over Store and View, with
+	// Clock, IDs, Logger and Agents.
+	Tasks Tasks
 }
 
 // New returns the ECS API.
 func New(cfg Config) *API {
-	a := &API{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, agents: cfg.Agents, ids: cfg.IDs, region: cfg.Region, tgs: cfg.TargetGroups}
+	a := &API{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, agents: cfg.Agents, ids: cfg.IDs, tgs: cfg.TargetGroups}
 	if a.clock == nil {
 		a.clock = core.SystemClock{}
 	}
@@ -99,12 +117,9 @@ func New(cfg Config) *API {
 	if a.ids == nil {
 		a.ids = core.RandomIDs{}
 	}
-	if a.region == "" {
-		a.region = "us-east-1"
-	}
-	a.account = cfg.AccountID
-	if a.account == "" {
-		a.account = "000000000000"
+	a.tasks = cfg.Tasks
+	if a.tasks == nil && a.store != nil {
+		a.tasks = tasks.New(tasks.Config{Store: a.store, View: a.view, Clock: a.clock, IDs: a.ids, Logger: a.log, Agents: a.agents})
 	}
 	return a
 }
@@ -209,8 +224,6 @@ func validate(v interface{ Validate() error }) error {
 func pagingLimit(maxResults *int32) (int, bool) { return paging.Limit(maxResults, 100, 100) }
 
 func pagingAfter(token string) (string, bool) { return paging.Decode(token) }
-
-func (a *API) accountID() string { return a.account }
 
 // View returns the cluster view the API reads.
 func (a *API) View() *clusterview.View { return a.view }

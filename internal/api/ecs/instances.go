@@ -30,12 +30,11 @@ func (a *API) instanceOps() map[string]awsproto.JSONHandler {
 	}
 }
 
-// Container instance statuses minato uses. REGISTERING, DEREGISTERING and
-// REGISTRATION_FAILED belong to ECS's awsvpc trunking, which minato has not.
+// Container instance statuses (see package state).
 const (
-	instanceActive   = "ACTIVE"
-	instanceDraining = "DRAINING"
-	instanceInactive = "INACTIVE"
+	instanceActive   = state.InstanceActive
+	instanceDraining = state.InstanceDraining
+	instanceInactive = state.InstanceInactive
 )
 
 const (

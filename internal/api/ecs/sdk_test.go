@@ -21,14 +21,13 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/minato-project/minato/internal/agentproto"
-	"github.com/minato-project/minato/internal/api/agentserver"
+	"github.com/minato-project/minato/internal/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/liveness"
-	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
 )
@@ -131,7 +130,7 @@ func (w *statusWriter) WriteHeader(status int) {
 // as an agent does, and returns the HTTP status and the instance ID.
 func (e *sdkEnv) registerAgent(ctx context.Context, cluster string) (int, string, error) {
 	body, err := json.Marshal(agentproto.RegisterRequest{Cluster: cluster, Hostname: "host",
-		Resources: state.Resources{CPU: 1024, MemoryMiB: 1024}})
+		Resources: agentproto.Resources{CPU: 1024, MemoryMiB: 1024}})
 	if err != nil {
 		return 0, "", err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/fence"
 	"github.com/minato-project/minato/internal/taskdef"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // Services are stored as state.Service: the ECS view without ARNs, with
@@ -23,9 +24,9 @@ import (
 // stops the tasks, moves the deployments and records the events.
 
 const (
-	svcActive   = "ACTIVE"
-	svcDraining = "DRAINING"
-	svcInactive = "INACTIVE"
+	svcActive   = state.ServiceActive
+	svcDraining = state.ServiceDraining
+	svcInactive = state.ServiceInactive
 
 	deploymentPrimary = "PRIMARY"
 	deploymentActive  = "ACTIVE"
@@ -372,7 +373,7 @@ func (a *API) applyUpdate(ctx context.Context, cl ecstypes.Cluster, svc *ecstype
 	if in.CapacityProviderStrategy != nil {
 		lt, cps := ecstypes.LaunchType(""), in.CapacityProviderStrategy
 		if len(cps) == 0 { // back to the launch type the strategy stood for
-			lt, cps = launchTypeOf("", svc.CapacityProviderStrategy), nil
+			lt, cps = tasks.LaunchTypeOf("", svc.CapacityProviderStrategy), nil
 		}
 		if err := checkStrategyProviders(cl, cps); err != nil {
 			return false, err
@@ -388,7 +389,7 @@ func (a *API) applyUpdate(ctx context.Context, cl ecstypes.Cluster, svc *ecstype
 		if err := setPlatform(svc, in.PlatformVersion); err != nil {
 			return false, err
 		}
-	} else if launchTypeOf(svc.LaunchType, svc.CapacityProviderStrategy) != launchTypeOf(old.LaunchType, old.CapacityProviderStrategy) {
+	} else if tasks.LaunchTypeOf(svc.LaunchType, svc.CapacityProviderStrategy) != tasks.LaunchTypeOf(old.LaunchType, old.CapacityProviderStrategy) {
 		svc.PlatformVersion, svc.PlatformFamily = "", ""
 		if err := setPlatform(svc, ""); err != nil {
 			return false, err

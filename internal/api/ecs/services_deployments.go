@@ -16,6 +16,7 @@ import (
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/shape"
+	"github.com/minato-project/minato/internal/reconcile"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 )
@@ -61,12 +62,6 @@ func (a *API) newHistoryID() string {
 	return string(out)
 }
 
-// breakerThreshold is the circuit breaker's failed task threshold: half
-// the desired count, at least 3 and at most 200.
-func breakerThreshold(desired int32) int32 {
-	return min(max((desired+1)/2, 3), 200)
-}
-
 // startDeployment makes a new PRIMARY deployment of the service as it now
 // is (the old PRIMARY becomes ACTIVE) and returns its history record.
 func (a *API) startDeployment(rec *state.Service, now time.Time) state.ServiceDeployment {
@@ -109,7 +104,7 @@ func (a *API) startDeployment(rec *state.Service, now time.Time) state.ServiceDe
 			Status:                  ecstypes.ServiceDeploymentStatusInProgress,
 			DeploymentConfiguration: &dc,
 			DeploymentCircuitBreaker: &ecstypes.ServiceDeploymentCircuitBreaker{
-				Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled, Threshold: breakerThreshold(svc.DesiredCount),
+				Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled, Threshold: int32(reconcile.Threshold(int(svc.DesiredCount))),
 			},
 			Alarms: &ecstypes.ServiceDeploymentAlarms{Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled},
 		},

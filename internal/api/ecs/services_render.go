@@ -12,6 +12,8 @@ import (
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/taskdef"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // taskCounts counts a service's tasks that are desired RUNNING: those
@@ -39,7 +41,7 @@ func serviceTaskCounts(v *clusterview.View, cluster, service string) *serviceCou
 
 // taskDefRefARN renders a stored "family:revision" as an ARN.
 func taskDefRefARN(scope arn.Scope, ref string) string {
-	family, rev, ok := splitFamilyRevision(ref)
+	family, rev, ok := taskdef.SplitFamilyRevision(ref)
 	if !ok || rev == 0 {
 		return ref
 	}
@@ -166,7 +168,7 @@ func (a *API) ListServices(ctx context.Context, c *awsproto.Call, in *ecstypes.L
 		switch {
 		case s.Status != svcActive:
 			return false, nil
-		case in.LaunchType != "" && launchTypeOf(s.LaunchType, s.CapacityProviderStrategy) != in.LaunchType:
+		case in.LaunchType != "" && tasks.LaunchTypeOf(s.LaunchType, s.CapacityProviderStrategy) != in.LaunchType:
 			return false, nil
 		case in.SchedulingStrategy != "" && s.SchedulingStrategy != in.SchedulingStrategy:
 			return false, nil

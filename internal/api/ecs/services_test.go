@@ -16,6 +16,7 @@ import (
 
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/reconcile"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
@@ -725,7 +726,7 @@ func TestServiceIDs(t *testing.T) {
 		}
 		seen[d], seen[h] = true, true
 	}
-	if breakerThreshold(1) != 3 || breakerThreshold(11) != 6 || breakerThreshold(1000) != 200 {
+	if reconcile.Threshold(1) != 3 || reconcile.Threshold(11) != 6 || reconcile.Threshold(1000) != 200 {
 		t.Fatal("circuit breaker threshold")
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/taskdef"
+	"github.com/minato-project/minato/internal/tasks"
 )
 
 // What CreateService and UpdateService check, and ECS's defaults.
@@ -37,7 +39,7 @@ func (a *API) serviceTaskDef(ctx context.Context, ref string) (ecstypes.TaskDefi
 // serviceRevision reads the revision ("family:revision") a service runs,
 // whatever its status.
 func (a *API) serviceRevision(ctx context.Context, ref string) (ecstypes.TaskDefinition, error) {
-	family, rev, ok := splitFamilyRevision(ref)
+	family, rev, ok := taskdef.SplitFamilyRevision(ref)
 	if !ok || rev == 0 {
 		return ecstypes.TaskDefinition{}, core.Errorf(core.KindInternal, ecstypes.ErrCodeServerException, "service runs an invalid task definition %q", ref)
 	}
@@ -100,7 +102,7 @@ func checkStrategyProviders(cl ecstypes.Cluster, cps []ecstypes.CapacityProvider
 // setPlatform sets the platform version of a Fargate service (default
 // LATEST); other launch types have none.
 func setPlatform(svc *ecstypes.Service, version string) error {
-	if launchTypeOf(svc.LaunchType, svc.CapacityProviderStrategy) != ecstypes.LaunchTypeFargate {
+	if tasks.LaunchTypeOf(svc.LaunchType, svc.CapacityProviderStrategy) != ecstypes.LaunchTypeFargate {
 		if version != "" {
 			return invalidParam("The platform version must be null when specifying an EC2 launch type.")
 		}
@@ -202,7 +204,7 @@ func deploymentConfig(daemon bool, have, set *ecstypes.DeploymentConfiguration) 
 // definition: launch type and network, placement, the daemon strategy's
 // limits, load balancers, service registries and counts.
 func checkServiceSpec(td ecstypes.TaskDefinition, svc *ecstypes.Service) error {
-	lt := launchTypeOf(svc.LaunchType, svc.CapacityProviderStrategy)
+	lt := tasks.LaunchTypeOf(svc.LaunchType, svc.CapacityProviderStrategy)
 	if svc.SchedulingStrategy == ecstypes.SchedulingStrategyDaemon {
 		if len(svc.PlacementStrategy) > 0 {
 			return invalidParam("The daemon scheduling strategy does not support placement strategies.")

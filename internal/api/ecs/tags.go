@@ -11,6 +11,7 @@ import (
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/taskdef"
 )
 
 const maxTags = 50
@@ -85,7 +86,7 @@ func (a *API) editTags(ctx context.Context, resourceARN string, edit func([]ecst
 	case "cluster":
 		key = state.ClusterKey(name)
 	case "task-definition":
-		family, rev, ok := splitFamilyRevision(name)
+		family, rev, ok := taskdef.SplitFamilyRevision(name)
 		if !ok || rev == 0 {
 			return nil, invalidParam("The ARN provided is invalid: %q.", resourceARN)
 		}
@@ -123,7 +124,7 @@ func (a *API) editTags(ctx context.Context, resourceARN string, edit func([]ecst
 	case "container-instance":
 		return editTagsAt(ctx, a, key, errResourceNotFound(),
 			func(ci *state.ContainerInstance) *[]ecstypes.Tag {
-				if ci.Status == "INACTIVE" {
+				if ci.Status == instanceInactive {
 					return nil
 				}
 				return &ci.Tags
@@ -131,8 +132,13 @@ func (a *API) editTags(ctx context.Context, resourceARN string, edit func([]ecst
 	case "service":
 		return editTagsAt(ctx, a, key, errResourceNotFound(), serviceTags, edit)
 	case "task":
-		return editTagsAt(ctx, a, key, errResourceNotFound(),
-			func(t *state.Task) *[]ecstypes.Tag { return &t.Task.Tags }, edit)
+		// A task record is the task domain's to write.
+		cluster, id, _ := taskRef(resourceARN)
+		tags, found, err := a.tasks.EditTags(ctx, cluster, id, edit)
+		if err == nil && !found {
+			err = errResourceNotFound()
+		}
+		return tags, err
 	default:
 		return editTagsAt(ctx, a, key, errResourceNotFound(),
 			func(r *state.TaskDef) *[]ecstypes.Tag { return &r.Tags }, edit)

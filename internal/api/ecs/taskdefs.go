@@ -31,19 +31,6 @@ const (
 	tdDeleteInProgress = ecstypes.TaskDefinitionStatusDeleteInProgress
 )
 
-// splitFamilyRevision splits "family:3" (revision 3) or "family" (revision 0).
-func splitFamilyRevision(s string) (family string, rev int32, ok bool) {
-	family, r, has := strings.Cut(s, ":")
-	if !has {
-		return family, 0, taskdef.ValidName(family)
-	}
-	n, err := strconv.ParseInt(r, 10, 32)
-	if err != nil || n < 1 || !taskdef.ValidName(family) {
-		return "", 0, false
-	}
-	return family, int32(n), true
-}
-
 // taskDefRef resolves "family", "family:revision" or a task definition ARN.
 func taskDefRef(ref string) (family string, rev int32, ok bool) {
 	if arn.IsARN(ref) {
@@ -54,7 +41,7 @@ func taskDefRef(ref string) (family string, rev int32, ok bool) {
 		}
 		ref = rest
 	}
-	return splitFamilyRevision(ref)
+	return taskdef.SplitFamilyRevision(ref)
 }
 
 func taskDefARN(scope arn.Scope, family string, rev int32) string {

@@ -25,7 +25,7 @@ type Service struct {
 func Render(services []Service) string {
 	var b strings.Builder
 	b.WriteString("# AWS compatibility matrix\n\n")
-	b.WriteString("<!-- Generated from the code by `go test ./internal/compat -update`. Do not edit by hand. -->\n\n")
+	b.WriteString("<!-- Generated from the code by `go test ./internal/api/compat -update`. Do not edit by hand. -->\n\n")
 	b.WriteString("Which operations of each AWS API minato serves, and how. Every operation of the official AWS model is\n")
 	b.WriteString("listed; those minato does not serve yet answer `UnknownOperationException` (JSON) or `InvalidAction`\n")
 	b.WriteString("(Query). Deliberate differences from AWS are collected in [differences.md](differences.md).\n\n")

@@ -1,7 +1,9 @@
 // Package agentserver is the control plane's end of the agent protocol
 // (internal/agentproto): it registers container instances, answers agents'
-// long polls with the tasks assigned to them, and applies their reports to
-// the task records.
+// long polls with the tasks assigned to them, and hands their reports and
+// port moves to the task domain (internal/tasks, through the Tasks
+// interface), converting between the protocol's messages and the
+// domain's types at this edge.
 package agentserver
 
 import (
@@ -26,7 +28,19 @@ import (
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/fence"
+	"github.com/minato-project/minato/internal/tasks"
 )
+
+// Tasks is the task domain as the agent server uses it.
+type Tasks interface {
+	// ApplyReports merges an instance's task reports into the tasks.
+	ApplyReports(ctx context.Context, instanceID, cluster string, reports []tasks.Report) error
+	// MovePorts moves a container's dynamic host ports off busy ones and
+	// returns its host ports; errors carry a core.Kind.
+	MovePorts(ctx context.Context, instanceID, taskID, container string, busy []int) ([]int, error)
+}
+
+var _ Tasks = (*tasks.Manager)(nil)
 
 // Config is what the agent server needs.
 type Config struct {
@@ -36,7 +50,10 @@ type Config struct {
 	// report, instead of reading and decoding each task from Store. Store
 	// must then be the view's store (View.Store()), so that the view sees
 	// its writes whole.
-	View   *clusterview.View
+	View *clusterview.View
+	// Tasks is the task domain. Default: one over Store and View, with
+	// Clock, IDs, Logger and Agents.
+	Tasks  Tasks
 	Agents *liveness.Tracker
 	Clock  core.Clock
 	IDs    core.IDs
@@ -79,6 +96,9 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Tasks == nil {
+		cfg.Tasks = tasks.New(tasks.Config{Store: cfg.Store, View: cfg.View, Clock: cfg.Clock, IDs: cfg.IDs, Logger: log, Agents: cfg.Agents})
+	}
 	return &Server{cfg: cfg, log: log, bells: newDoorbells(cfg.Store)}
 }
 
@@ -101,6 +121,25 @@ func (e *httpError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) error {
 	return &httpError{http.StatusBadRequest, core.Errorf(core.KindInvalid, "", format, args...).(*core.Error).Message}
+}
+
+// httpErrorOf answers a domain error with the HTTP status of its kind:
+// 400 invalid, 404 not found, 409 conflict. Any other error is the
+// server's (500).
+func httpErrorOf(err error) error {
+	e, ok := core.AsError(err)
+	if !ok {
+		return err
+	}
+	switch e.Kind {
+	case core.KindInvalid:
+		return &httpError{http.StatusBadRequest, e.Message}
+	case core.KindNotFound:
+		return &httpError{http.StatusNotFound, e.Message}
+	case core.KindConflict:
+		return &httpError{http.StatusConflict, e.Message}
+	}
+	return err
 }
 
 func (s *Server) auth(h func(w http.ResponseWriter, r *http.Request) (any, error)) http.HandlerFunc {
@@ -182,7 +221,7 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 		if req.InstanceID != "" {
 			it, err := state.Get[state.ContainerInstance](ctx, s.cfg.Store, state.ContainerInstanceKey(req.Cluster, req.InstanceID))
 			switch {
-			case err == nil && it.Value.Status != "INACTIVE":
+			case err == nil && it.Value.Status != state.InstanceInactive:
 				inst, rev = it.Value, it.ModRevision
 			case err != nil && !state.IsNotFound(err):
 				return err
@@ -191,13 +230,13 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 		if rev == 0 { // a new instance, or the old one was deregistered
 			id := s.cfg.IDs.NewID()
 			inst = state.ContainerInstance{
-				ID: id, Cluster: req.Cluster, Status: "ACTIVE",
+				ID: id, Cluster: req.Cluster, Status: state.InstanceActive,
 				EC2InstanceID: "mi-" + id[:17], RegisteredAt: s.cfg.Clock.Now().UTC(),
 			}
 		}
 		inst.Hostname, inst.Address = req.Hostname, req.Address
 		inst.AgentVersion, inst.DockerVer = req.AgentVersion, req.DockerVersion
-		inst.Registered = req.Resources
+		inst.Registered = resourcesOf(req.Resources)
 		inst.DynamicPorts = req.DynamicPorts
 		inst.Attributes = mergeAttributes(inst.Attributes, req.Attributes)
 		inst.Version++
@@ -394,24 +433,18 @@ func (s *Server) assignment(t state.Task, td ecstypes.TaskDefinition) agentproto
 		TaskID:        t.ID,
 		TaskARN:       s.cfg.Scope.New("ecs", "task/"+t.Cluster+"/"+t.ID),
 		Cluster:       t.Cluster,
-		DesiredStatus: agentDesiredStatus(t),
+		DesiredStatus: tasks.AgentDesiredStatus(t),
 		Definition:    td,
 		Overrides:     t.Task.Overrides,
 		HostPorts:     t.HostPorts,
 		ContainerIDs:  ids,
 		StopCode:      t.Task.StopCode,
 		StoppedReason: t.Task.StoppedReason,
-		LastStatus:    t.Task.LastStatus,
+		LastStatus:    t.LastStatus(),
 	}
 }
 
-// agentDesiredStatus is the status the agent is to keep a task in. A task
-// the service scheduler is deactivating (lastStatus DEACTIVATING) is to
-// stop, but keeps running until the load balancer has drained its
-// targets: the scheduler then moves it to STOPPING.
-func agentDesiredStatus(t state.Task) string {
-	if t.Task.LastStatus == "DEACTIVATING" {
-		return "RUNNING"
-	}
-	return t.Task.DesiredStatus
+// resourcesOf converts what an agent registers into the record's form.
+func resourcesOf(r agentproto.Resources) state.Resources {
+	return state.Resources{CPU: r.CPU, MemoryMiB: r.MemoryMiB, Ports: r.Ports, PortsUDP: r.PortsUDP}
 }

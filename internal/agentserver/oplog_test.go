@@ -96,7 +96,7 @@ func TestDisconnectIsLogged(t *testing.T) {
 	}
 	var reg agentproto.RegisterResponse
 	if err := call(ctx, "POST", agentproto.PathRegister, agentproto.RegisterRequest{Cluster: "default",
-		Resources: state.Resources{CPU: 1024, MemoryMiB: 1024}}, &reg); err != nil {
+		Resources: agentproto.Resources{CPU: 1024, MemoryMiB: 1024}}, &reg); err != nil {
 		t.Fatal(err)
 	}
 	poll := func(ctx context.Context, since int64) (agentproto.PollResponse, error) {

@@ -23,7 +23,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite docs/compatibility.md from the code")
 
-const docPath = "../../docs/compatibility.md"
+const docPath = "../../../docs/compatibility.md"
 
 func services() []Service {
 	ecs := ecsapi.New(ecsapi.Config{})
@@ -66,6 +66,6 @@ func TestCompatibilityDocIsCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(want) != got {
-		t.Fatal("docs/compatibility.md is out of date: run go test ./internal/compat -update")
+		t.Fatal("docs/compatibility.md is out of date: run go test ./internal/api/compat -update")
 	}
 }

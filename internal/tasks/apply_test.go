@@ -1,11 +1,11 @@
-package agentserver
+package tasks
 
 import (
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/minato-project/minato/internal/agentproto"
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/state"
 )
@@ -21,18 +21,18 @@ func TestApplyMovesForwardOnly(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	task := newTask()
 	steps := []struct {
-		report  agentproto.TaskReport
+		report  Report
 		changed bool
 		want    string
 	}{
-		{agentproto.TaskReport{LastStatus: "PENDING", PullStartedAt: now}, true, "PENDING"},
-		{agentproto.TaskReport{LastStatus: "PENDING", PullStartedAt: now}, false, "PENDING"}, // repeated
-		{agentproto.TaskReport{LastStatus: "RUNNING", StartedAt: now, Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", RuntimeID: "c1"}}}, true, "RUNNING"},
-		{agentproto.TaskReport{LastStatus: "PENDING"}, false, "RUNNING"}, // late, reordered
-		{agentproto.TaskReport{LastStatus: "BOGUS"}, false, "RUNNING"},
-		{agentproto.TaskReport{LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeEssentialContainerExited, StoppedReason: "Essential container in task exited",
-			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "STOPPED", ExitCode: new(int32(3))}}}, true, "STOPPED"},
-		{agentproto.TaskReport{LastStatus: "STOPPED", StopCode: ecstypes.TaskStopCodeUserInitiated}, false, "STOPPED"}, // final
+		{Report{LastStatus: core.TaskPending, PullStartedAt: now}, true, "PENDING"},
+		{Report{LastStatus: core.TaskPending, PullStartedAt: now}, false, "PENDING"}, // repeated
+		{Report{LastStatus: core.TaskRunning, StartedAt: now, Containers: []ContainerReport{{Name: "app", LastStatus: core.TaskRunning, RuntimeID: "c1"}}}, true, "RUNNING"},
+		{Report{LastStatus: core.TaskPending}, false, "RUNNING"}, // late, reordered
+		{Report{LastStatus: core.ParseTaskStatus("BOGUS")}, false, "RUNNING"},
+		{Report{LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeEssentialContainerExited, StoppedReason: "Essential container in task exited",
+			Containers: []ContainerReport{{Name: "app", LastStatus: core.TaskStopped, ExitCode: new(int32(3))}}}, true, "STOPPED"},
+		{Report{LastStatus: core.TaskStopped, StopCode: ecstypes.TaskStopCodeUserInitiated}, false, "STOPPED"}, // final
 	}
 	for i, s := range steps {
 		v := task.Task.Version
@@ -59,27 +59,13 @@ func TestApplyMovesForwardOnly(t *testing.T) {
 func TestApplyAwsvpcDetails(t *testing.T) {
 	task := newTask()
 	task.Task.Attachments = []ecstypes.Attachment{{Id: "att-1", Type: "ElasticNetworkInterface", Status: "PRECREATED"}}
-	Apply(&task, agentproto.TaskReport{LastStatus: "PENDING", PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05"}, time.Now())
+	Apply(&task, Report{LastStatus: core.TaskPending, PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05"}, time.Now())
 	a := task.Task.Attachments[0]
 	if a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "privateIPv4Address", Value: "172.30.0.5"}) {
 		t.Fatalf("attachment: %+v", a)
 	}
 	if ni := task.Task.Containers[0].NetworkInterfaces; len(ni) != 1 || ni[0].PrivateIpv4Address != "172.30.0.5" || ni[0].AttachmentId != "att-1" {
 		t.Fatalf("networkInterfaces: %+v", ni)
-	}
-}
-
-func TestRelease(t *testing.T) {
-	used := state.Resources{CPU: 1024, MemoryMiB: 512, Ports: []int{80, 50001, 50002}, PortsUDP: []int{53}}
-	got := Release(used, state.Resources{CPU: 256, MemoryMiB: 128, Ports: []int{50001}, PortsUDP: []int{53}})
-	if got.CPU != 768 || got.MemoryMiB != 384 || !slices.Equal(got.Ports, []int{80, 50002}) || len(got.PortsUDP) != 0 {
-		t.Fatalf("Release = %+v", got)
-	}
-	if got := Release(state.Resources{CPU: 100}, state.Resources{CPU: 200}); got.CPU != 0 {
-		t.Fatalf("Release went negative: %+v", got)
-	}
-	if !slices.Equal(used.Ports, []int{80, 50001, 50002}) {
-		t.Fatal("Release changed its input")
 	}
 }
 
@@ -91,8 +77,8 @@ func TestApplyCopiesSharedSlices(t *testing.T) {
 		Details: []ecstypes.KeyValuePair{{Name: "subnetId", Value: "old"}}}}
 	task := shared // a shallow copy, as clusterview.View.Task returns
 	now := time.Unix(1700000000, 0)
-	if !Apply(&task, agentproto.TaskReport{LastStatus: "RUNNING", PrivateIPv4: "172.30.0.5", SubnetCIDR: "new", HealthStatus: ecstypes.HealthStatusHealthy,
-		Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", RuntimeID: "c1", ExitCode: new(int32(0)),
+	if !Apply(&task, Report{LastStatus: core.TaskRunning, PrivateIPv4: "172.30.0.5", SubnetCIDR: "new", HealthStatus: ecstypes.HealthStatusHealthy,
+		Containers: []ContainerReport{{Name: "app", LastStatus: core.TaskRunning, RuntimeID: "c1", ExitCode: new(int32(0)),
 			NetworkBindings: []ecstypes.NetworkBinding{{BindIP: "0.0.0.0", HostPort: new(int32(49153))}}}}}, now) {
 		t.Fatal("no change")
 	}
@@ -114,9 +100,9 @@ func TestApplyCopiesSharedSlices(t *testing.T) {
 func TestApplyHealthChange(t *testing.T) {
 	task := newTask()
 	now := time.Unix(1700000000, 0)
-	rep := func(h ecstypes.HealthStatus) agentproto.TaskReport {
-		return agentproto.TaskReport{LastStatus: "RUNNING", HealthStatus: h,
-			Containers: []agentproto.ContainerReport{{Name: "app", LastStatus: "RUNNING", HealthStatus: h}}}
+	rep := func(h ecstypes.HealthStatus) Report {
+		return Report{LastStatus: core.TaskRunning, HealthStatus: h,
+			Containers: []ContainerReport{{Name: "app", LastStatus: core.TaskRunning, HealthStatus: h}}}
 	}
 	for i, s := range []struct {
 		h       ecstypes.HealthStatus

@@ -1,4 +1,4 @@
-package agent_test
+package controlplane_test
 
 import (
 	"bytes"
@@ -15,10 +15,11 @@ import (
 
 	"github.com/minato-project/minato/internal/agent"
 	"github.com/minato-project/minato/internal/agentproto"
-	"github.com/minato-project/minato/internal/api/agentserver"
+	"github.com/minato-project/minato/internal/agentserver"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
 	"github.com/minato-project/minato/internal/arn"
+	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/model/ecstypes"
@@ -29,10 +30,15 @@ import (
 	"github.com/minato-project/minato/internal/store/bolt"
 )
 
+// call is the request context of the API calls below.
+var call = &awsproto.Call{Region: "us-east-1", Principal: awsproto.Principal{AccountID: "000000000000", ARN: "arn:aws:iam::000000000000:root"}}
+
 // A task's secrets reach its container's environment, and its
 // repositoryCredentials reach the runtime as registry auth for the pull;
 // a credentials secret that does not exist fails the task before the
 // pull. The secrets path answers only the agent the task is assigned to.
+// The node's parts meet here: the ECS and Secrets Manager APIs, the agent
+// server's secrets path and a real agent (on a fake runtime).
 func TestSecretsAndRegistryAuth(t *testing.T) {
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), bolt.Options{})
 	if err != nil {

@@ -48,7 +48,7 @@ func (s *Server) taskSecrets(ctx context.Context, r SecretResolver, in agentprot
 	if t.InstanceID != in.InstanceID {
 		return out, &httpError{http.StatusForbidden, "task " + in.TaskID + " is not assigned to container instance " + in.InstanceID}
 	}
-	if t.Task.DesiredStatus == "STOPPED" || t.Task.LastStatus == "STOPPED" {
+	if t.DesiredStatus().Terminal() || t.LastStatus().Terminal() {
 		return out, &httpError{http.StatusConflict, "task " + in.TaskID + " is stopping"}
 	}
 	td, err := s.taskDef(ctx, t.Family, t.Revision)
