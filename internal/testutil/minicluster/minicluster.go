@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/agent"
-	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/controlplane"
 	"github.com/minato-project/minato/internal/model/ecstypes"
@@ -26,10 +25,28 @@ var Call = &awsproto.Call{Region: "us-east-1", Principal: awsproto.Principal{Acc
 // Token is the agent join token of every Cluster.
 const Token = "tok"
 
+// ECS is the node's ECS API as tests call it, in process: the operations
+// take the request context of Call. (An interface, so that nothing outside
+// internal/api imports the API packages.)
+type ECS interface {
+	CreateCluster(ctx context.Context, c *awsproto.Call, in *ecstypes.CreateClusterRequest) (*ecstypes.CreateClusterResponse, error)
+	CreateService(ctx context.Context, c *awsproto.Call, in *ecstypes.CreateServiceRequest) (*ecstypes.CreateServiceResponse, error)
+	UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.UpdateServiceRequest) (*ecstypes.UpdateServiceResponse, error)
+	DeleteService(ctx context.Context, c *awsproto.Call, in *ecstypes.DeleteServiceRequest) (*ecstypes.DeleteServiceResponse, error)
+	DescribeServices(ctx context.Context, c *awsproto.Call, in *ecstypes.DescribeServicesRequest) (*ecstypes.DescribeServicesResponse, error)
+	RegisterTaskDefinition(ctx context.Context, c *awsproto.Call, in *ecstypes.RegisterTaskDefinitionRequest) (*ecstypes.RegisterTaskDefinitionResponse, error)
+	RunTask(ctx context.Context, c *awsproto.Call, in *ecstypes.RunTaskRequest) (*ecstypes.RunTaskResponse, error)
+	StopTask(ctx context.Context, c *awsproto.Call, in *ecstypes.StopTaskRequest) (*ecstypes.StopTaskResponse, error)
+	ListTasks(ctx context.Context, c *awsproto.Call, in *ecstypes.ListTasksRequest) (*ecstypes.ListTasksResponse, error)
+	DescribeTasks(ctx context.Context, c *awsproto.Call, in *ecstypes.DescribeTasksRequest) (*ecstypes.DescribeTasksResponse, error)
+	ListContainerInstances(ctx context.Context, c *awsproto.Call, in *ecstypes.ListContainerInstancesRequest) (*ecstypes.ListContainerInstancesResponse, error)
+	DescribeContainerInstances(ctx context.Context, c *awsproto.Call, in *ecstypes.DescribeContainerInstancesRequest) (*ecstypes.DescribeContainerInstancesResponse, error)
+}
+
 // Cluster is a running in-process control plane.
 type Cluster struct {
 	t   testing.TB
-	ECS *ecsapi.API
+	ECS ECS
 	// Store is the store every writer of the node uses (the cluster
 	// view's).
 	Store store.Store
