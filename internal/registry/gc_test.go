@@ -1,7 +1,6 @@
 package registry_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
@@ -21,8 +20,8 @@ func (c *client) blobThere(repo string, d digest.Digest) bool {
 // touching them, through the manifest the registry serves).
 func (e *env) complete(repo string, img image) bool {
 	e.t.Helper()
-	for _, b := range img.blobs {
-		if _, _, _, err := e.reg.Manifest(ctx, repo, img.digest.String()); err != nil {
+	for _, b := range img.Blobs {
+		if _, _, _, err := e.reg.Manifest(ctx, repo, img.Digest.String()); err != nil {
 			return false
 		}
 		if !e.blobStored(digest.FromBytes(b)) {
@@ -36,19 +35,11 @@ func (e *env) complete(repo string, img image) bool {
 func sharing(t *testing.T, base image) image {
 	t.Helper()
 	img := newImage(t, 64)
-	var m struct {
-		SchemaVersion int          `json:"schemaVersion"`
-		MediaType     string       `json:"mediaType"`
-		Config        descriptor   `json:"config"`
-		Layers        []descriptor `json:"layers"`
-	}
-	_ = json.Unmarshal(img.manifest, &m)
-	shared := base.blobs[1]
-	m.Layers = append([]descriptor{{ociLayer, digest.FromBytes(shared), int64(len(shared))}}, m.Layers...)
-	img.blobs = append(img.blobs, shared)
-	img.manifest, _ = json.Marshal(m)
-	img.digest = digest.FromBytes(img.manifest)
-	return img
+	m := img.ParseManifest()
+	shared := base.Blobs[1]
+	m.Layers = append([]descriptor{{MediaType: ociLayer, Digest: digest.FromBytes(shared), Size: int64(len(shared))}}, m.Layers...)
+	img.Blobs = append(img.Blobs, shared)
+	return img.WithManifest(m)
 }
 
 func TestGarbageCollection(t *testing.T) {
@@ -58,14 +49,14 @@ func TestGarbageCollection(t *testing.T) {
 	keep := newImage(t, 100, 200)
 	gone := sharing(t, keep)
 	for _, img := range []image{keep, gone} {
-		if code, body := c.push("gc", img.digest.String(), img); code != http.StatusCreated {
+		if code, body := c.push("gc", img.Digest.String(), img); code != http.StatusCreated {
 			t.Fatalf("push: %d %s", code, body)
 		}
 	}
-	if err := e.reg.DeleteImage(ctx, "gc", gone.digest.String()); err != nil {
+	if err := e.reg.DeleteImage(ctx, "gc", gone.Digest.String()); err != nil {
 		t.Fatal(err)
 	}
-	goneOnly := []digest.Digest{gone.digest, digest.FromBytes(gone.blobs[0]), digest.FromBytes(gone.blobs[1])}
+	goneOnly := []digest.Digest{gone.Digest, digest.FromBytes(gone.Blobs[0]), digest.FromBytes(gone.Blobs[1])}
 
 	// Unreferenced, but only just: nothing goes.
 	st, err := e.reg.CollectGarbage(ctx)
@@ -97,7 +88,7 @@ func TestGarbageCollection(t *testing.T) {
 	if !e.complete("gc", keep) {
 		t.Fatal("keep lost a blob")
 	}
-	if resp, _ := c.do(http.MethodGet, "/v2/gc/blobs/"+digest.FromBytes(keep.blobs[1]).String(), nil, nil); resp.StatusCode != http.StatusOK {
+	if resp, _ := c.do(http.MethodGet, "/v2/gc/blobs/"+digest.FromBytes(keep.Blobs[1]).String(), nil, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("pull keep's shared layer: %d", resp.StatusCode)
 	}
 }
@@ -112,10 +103,10 @@ func TestCollectionBesidePuts(t *testing.T) {
 	c := e.client()
 	for i := range 15 {
 		img := newImage(t, 100, 100)
-		if code, body := c.push("race", img.digest.String(), img); code != http.StatusCreated {
+		if code, body := c.push("race", img.Digest.String(), img); code != http.StatusCreated {
 			t.Fatalf("push: %d %s", code, body)
 		}
-		if err := e.reg.DeleteImage(ctx, "race", img.digest.String()); err != nil {
+		if err := e.reg.DeleteImage(ctx, "race", img.Digest.String()); err != nil {
 			t.Fatal(err)
 		}
 		// Age the blobs: condemned by one collection, old enough at the next.
@@ -125,7 +116,7 @@ func TestCollectionBesidePuts(t *testing.T) {
 		e.clock.advance(11 * time.Minute)
 		var wg sync.WaitGroup
 		var putErr error
-		wg.Go(func() { _, putErr = e.reg.PutImage(ctx, "race", "t", "", img.manifest) })
+		wg.Go(func() { _, putErr = e.reg.PutImage(ctx, "race", "t", "", img.Manifest) })
 		wg.Go(func() {
 			if _, err := e.reg.CollectGarbage(ctx); err != nil {
 				t.Error(err)
@@ -136,12 +127,12 @@ func TestCollectionBesidePuts(t *testing.T) {
 			t.Fatalf("round %d: the put was acknowledged but its image lost blobs", i)
 		}
 		if putErr != nil {
-			if _, _, _, err := e.reg.Manifest(ctx, "race", img.digest.String()); err == nil {
+			if _, _, _, err := e.reg.Manifest(ctx, "race", img.Digest.String()); err == nil {
 				t.Fatalf("round %d: a failed put (%v) left its manifest", i, putErr)
 			}
 		}
 		if putErr == nil {
-			if err := e.reg.DeleteImage(ctx, "race", img.digest.String()); err != nil {
+			if err := e.reg.DeleteImage(ctx, "race", img.Digest.String()); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -3,10 +3,6 @@ package registry_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/minato-project/minato/internal/registry"
+	"github.com/minato-project/minato/internal/registry/registrytest"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
@@ -97,136 +94,68 @@ func (e *env) createRepo(name, mutability string) {
 	}
 }
 
-// client speaks the registry HTTP API as docker does.
+// client is a registrytest.Client that fails the test on transport errors.
 type client struct {
-	t          *testing.T
-	base       string
-	user, pass string
+	t *testing.T
+	registrytest.Client
 }
 
 func (e *env) client() *client {
 	tok, _ := e.reg.IssueToken()
-	return &client{t: e.t, base: e.srv.URL, user: registry.TokenUser, pass: tok}
+	return &client{t: e.t, Client: registrytest.Client{Base: e.srv.URL, User: registry.TokenUser, Pass: tok}}
 }
 
 func (c *client) do(method, path string, body []byte, header map[string]string) (*http.Response, []byte) {
 	c.t.Helper()
-	u := path
-	if !strings.HasPrefix(path, "http") {
-		u = c.base + path
-	}
-	req, err := http.NewRequest(method, u, bytes.NewReader(body))
+	resp, b, err := c.Do(method, path, bytes.NewReader(body), header)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.pass)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	return resp, b
 }
 
-// pushBlob uploads data to repo (POST, then PUT with the digest) and
-// returns its digest.
 func (c *client) pushBlob(repo string, data []byte) digest.Digest {
 	c.t.Helper()
-	resp, b := c.do(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, nil)
-	if resp.StatusCode != http.StatusAccepted {
-		c.t.Fatalf("start upload to %s: %d %s", repo, resp.StatusCode, b)
-	}
-	d := digest.FromBytes(data)
-	loc := resp.Header.Get("Location")
-	sep := "?"
-	if strings.Contains(loc, "?") {
-		sep = "&"
-	}
-	resp, b = c.do(http.MethodPut, loc+sep+"digest="+d.String(), data, map[string]string{"Content-Type": "application/octet-stream"})
-	if resp.StatusCode != http.StatusCreated {
-		c.t.Fatalf("finish upload to %s: %d %s", repo, resp.StatusCode, b)
+	d, err := c.PushBlob(repo, data)
+	if err != nil {
+		c.t.Fatal(err)
 	}
 	return d
 }
 
 const (
-	ociManifest = "application/vnd.oci.image.manifest.v1+json"
-	ociConfig   = "application/vnd.oci.image.config.v1+json"
-	ociLayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
-	ociIndex    = "application/vnd.oci.image.index.v1+json"
+	ociManifest = registrytest.MediaTypeManifest
+	ociConfig   = registrytest.MediaTypeConfig
+	ociLayer    = registrytest.MediaTypeLayer
+	ociIndex    = registrytest.MediaTypeIndex
 )
 
-type descriptor struct {
-	MediaType string        `json:"mediaType"`
-	Digest    digest.Digest `json:"digest"`
-	Size      int64         `json:"size"`
-}
+type (
+	image      = registrytest.Image
+	descriptor = registrytest.Descriptor
+)
 
-// image is a manifest and the blobs it names.
-type image struct {
-	manifest []byte
-	digest   digest.Digest
-	blobs    [][]byte
-}
+func newImage(_ *testing.T, layerSizes ...int) image { return registrytest.NewImage(layerSizes...) }
 
-// newImage makes an image of random layers of the given sizes.
-func newImage(t *testing.T, layerSizes ...int) image {
-	t.Helper()
-	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"nonce":%q}`, rand.Text()))
-	img := image{blobs: [][]byte{cfg}}
-	m := struct {
-		SchemaVersion int          `json:"schemaVersion"`
-		MediaType     string       `json:"mediaType"`
-		Config        descriptor   `json:"config"`
-		Layers        []descriptor `json:"layers"`
-	}{SchemaVersion: 2, MediaType: ociManifest, Config: descriptor{ociConfig, digest.FromBytes(cfg), int64(len(cfg))}, Layers: []descriptor{}}
-	for _, n := range layerSizes {
-		l := make([]byte, n)
-		_, _ = rand.Read(l)
-		img.blobs = append(img.blobs, l)
-		m.Layers = append(m.Layers, descriptor{ociLayer, digest.FromBytes(l), int64(n)})
-	}
-	img.manifest, _ = json.Marshal(m)
-	img.digest = digest.FromBytes(img.manifest)
-	return img
-}
-
-// push uploads img's blobs and puts its manifest under ref, and returns
-// the manifest PUT's status and body.
 func (c *client) push(repo, ref string, img image) (int, string) {
 	c.t.Helper()
-	for _, b := range img.blobs {
-		c.pushBlob(repo, b)
+	code, body, err := c.Push(repo, ref, img)
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	return c.putManifest(repo, ref, img.manifest)
+	return code, body
 }
 
 func (c *client) putManifest(repo, ref string, manifest []byte) (int, string) {
 	c.t.Helper()
-	resp, b := c.do(http.MethodPut, "/v2/"+repo+"/manifests/"+ref, manifest, map[string]string{"Content-Type": ociManifest})
-	return resp.StatusCode, string(b)
+	code, body, err := c.PutManifest(repo, ref, ociManifest, manifest)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return code, body
 }
 
-// errorCode is the first registry error code of a response body.
-func errorCode(body string) string {
-	var e struct {
-		Errors []struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"errors"`
-	}
-	_ = json.Unmarshal([]byte(body), &e)
-	if len(e.Errors) == 0 {
-		return ""
-	}
-	return e.Errors[0].Code
-}
+func errorCode(body string) string { return registrytest.ErrorCode(body) }
 
 // tagsOf returns the images of repo as digest -> tags.
 func (e *env) tagsOf(repo string) map[string][]string {

@@ -51,12 +51,12 @@ func TestExpireSeedPolicy(t *testing.T) {
 		if code, body := c.push("my-app", fmt.Sprintf("v%d", i), img); code != http.StatusCreated {
 			t.Fatalf("push v%d: %d %s", i, code, body)
 		}
-		e.setPushedAt("my-app", img.digest, base.Add(time.Duration(i)*time.Minute))
-		pushed = append(pushed, img.digest)
+		e.setPushedAt("my-app", img.Digest, base.Add(time.Duration(i)*time.Minute))
+		pushed = append(pushed, img.Digest)
 	}
 	other := newImage(t, 32)
 	c.push("my-app", "latest", other)
-	e.setPushedAt("my-app", other.digest, base)
+	e.setPushedAt("my-app", other.Digest, base)
 
 	// Without a policy nothing expires.
 	if done, err := e.reg.Expire(ctx, "my-app"); err != nil || len(done) != 0 {
@@ -106,9 +106,9 @@ func TestIndexChildrenGoWithTheirIndex(t *testing.T) {
 	e.createRepo("multi", "MUTABLE")
 	c := e.client()
 	child := newImage(t, 16)
-	c.push("multi", child.digest.String(), child)
+	c.push("multi", child.Digest.String(), child)
 	idx := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":%q,"size":%d,"platform":{"architecture":"amd64","os":"linux"}}]}`,
-		ociIndex, ociManifest, child.digest, len(child.manifest)))
+		ociIndex, ociManifest, child.Digest, len(child.Manifest)))
 	resp, body := c.do(http.MethodPut, "/v2/multi/manifests/v1", idx, map[string]string{"Content-Type": ociIndex})
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("put index: %d %s", resp.StatusCode, body)
@@ -128,7 +128,7 @@ func TestIndexChildrenGoWithTheirIndex(t *testing.T) {
 		}
 	}
 	for _, img := range imgs {
-		if img.MediaType == ociIndex && (img.Size != 16 || !slices.Equal(img.Children, []string{child.digest.String()})) {
+		if img.MediaType == ociIndex && (img.Size != 16 || !slices.Equal(img.Children, []string{child.Digest.String()})) {
 			t.Fatalf("index: %+v", img)
 		}
 	}

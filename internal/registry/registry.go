@@ -289,6 +289,10 @@ func (r *Registry) pushed(repo string) {
 	}
 }
 
+// PolicyChanged tells the registry that the lifecycle policy of repo
+// changed: it runs within seconds.
+func (r *Registry) PolicyChanged(repo string) { r.pushed(repo) }
+
 // Close releases the registry. Requests still being served may fail.
 func (r *Registry) Close() error {
 	instances.Delete(r.id)

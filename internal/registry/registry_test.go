@@ -13,22 +13,23 @@ import (
 
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/registry"
+	"github.com/minato-project/minato/internal/registry/registrytest"
 )
 
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t)
-	anon := &client{t: t, base: e.srv.URL}
+	anon := &client{t: t, Client: registrytest.Client{Base: e.srv.URL}}
 	resp, body := anon.do(http.MethodGet, "/v2/", nil, nil)
 	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Basic realm="http://`) ||
 		errorCode(string(body)) != "UNAUTHORIZED" {
 		t.Fatalf("no credentials: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 	}
-	bad := &client{t: t, base: e.srv.URL, user: registry.TokenUser, pass: "not-a-token"}
+	bad := &client{t: t, Client: registrytest.Client{Base: e.srv.URL, User: registry.TokenUser, Pass: "not-a-token"}}
 	if resp, body := bad.do(http.MethodGet, "/v2/", nil, nil); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "invalid") {
 		t.Fatalf("bad token: %d %s", resp.StatusCode, body)
 	}
 	c := e.client()
-	wrongUser := &client{t: t, base: e.srv.URL, user: "admin", pass: c.pass}
+	wrongUser := &client{t: t, Client: registrytest.Client{Base: e.srv.URL, User: "admin", Pass: c.Pass}}
 	if resp, _ := wrongUser.do(http.MethodGet, "/v2/", nil, nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("user other than AWS: %d", resp.StatusCode)
 	}
@@ -38,7 +39,7 @@ func TestAuthentication(t *testing.T) {
 	// A token from another registry (another key) is refused.
 	other := newEnv(t)
 	foreign := other.client()
-	foreign.base = e.srv.URL
+	foreign.Base = e.srv.URL
 	if resp, _ := foreign.do(http.MethodGet, "/v2/", nil, nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("foreign token: %d", resp.StatusCode)
 	}
@@ -55,7 +56,7 @@ func TestAuthentication(t *testing.T) {
 	fresh := e.client()
 	e.reg.Close()
 	e.open()
-	fresh.base = e.srv.URL
+	fresh.Base = e.srv.URL
 	if resp, body := fresh.do(http.MethodGet, "/v2/", nil, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("token after restart: %d %s", resp.StatusCode, body)
 	}
@@ -82,32 +83,32 @@ func TestPushRules(t *testing.T) {
 		t.Fatalf("images: %v %+v", err, imgs)
 	}
 	got := imgs[0]
-	if got.Digest != img.digest.String() || !slices.Equal(got.Tags, []string{"v1"}) || got.Size != 3000 ||
+	if got.Digest != img.Digest.String() || !slices.Equal(got.Tags, []string{"v1"}) || got.Size != 3000 ||
 		got.MediaType != ociManifest || got.ArtifactMediaType != ociConfig || time.Since(got.PushedAt) > time.Minute {
 		t.Fatalf("image %+v", got)
 	}
 	// Pull it back, by tag and by digest.
-	for _, ref := range []string{"v1", img.digest.String()} {
+	for _, ref := range []string{"v1", img.Digest.String()} {
 		resp, body := c.do(http.MethodGet, "/v2/team/app/manifests/"+ref, nil, map[string]string{"Accept": ociManifest})
-		if resp.StatusCode != http.StatusOK || string(body) != string(img.manifest) {
+		if resp.StatusCode != http.StatusOK || string(body) != string(img.Manifest) {
 			t.Fatalf("pull %s: %d", ref, resp.StatusCode)
 		}
 	}
 
 	// A manifest whose digest is not the one in the URL.
-	code, msg := c.putManifest("team/app", newImage(t).digest.String(), img.manifest)
+	code, msg := c.putManifest("team/app", newImage(t).Digest.String(), img.Manifest)
 	if code != http.StatusBadRequest || errorCode(msg) != "DIGEST_INVALID" {
 		t.Fatalf("wrong digest: %d %s", code, msg)
 	}
 	// A manifest naming a layer that was never pushed.
 	missing := newImage(t, 10)
-	c.pushBlob("team/app", missing.blobs[0]) // the config only
-	code, msg = c.putManifest("team/app", "v2", missing.manifest)
+	c.pushBlob("team/app", missing.Blobs[0]) // the config only
+	code, msg = c.putManifest("team/app", "v2", missing.Manifest)
 	if code != http.StatusBadRequest || errorCode(msg) != "MANIFEST_BLOB_UNKNOWN" {
 		t.Fatalf("missing layer: %d %s", code, msg)
 	}
 	// Nothing of the refused pushes is visible.
-	if tags := e.tagsOf("team/app"); len(tags) != 1 || !slices.Equal(tags[img.digest.String()], []string{"v1"}) {
+	if tags := e.tagsOf("team/app"); len(tags) != 1 || !slices.Equal(tags[img.Digest.String()], []string{"v1"}) {
 		t.Fatalf("after refused pushes: %v", tags)
 	}
 	// Pushing another image under v1 moves the tag; the old image stays,
@@ -117,7 +118,7 @@ func TestPushRules(t *testing.T) {
 		t.Fatalf("re-push: %d %s", code, body)
 	}
 	tags := e.tagsOf("team/app")
-	if len(tags[img.digest.String()]) != 0 || !slices.Equal(tags[img2.digest.String()], []string{"v1"}) {
+	if len(tags[img.Digest.String()]) != 0 || !slices.Equal(tags[img2.Digest.String()], []string{"v1"}) {
 		t.Fatalf("after moving v1: %v", tags)
 	}
 }
@@ -136,15 +137,15 @@ func TestImmutableTags(t *testing.T) {
 		t.Fatalf("re-push of an immutable tag: %d %s", code, body)
 	}
 	// The same image again is no change, and allowed.
-	if code, body := c.putManifest("fixed", "v1", a.manifest); code != http.StatusCreated {
+	if code, body := c.putManifest("fixed", "v1", a.Manifest); code != http.StatusCreated {
 		t.Fatalf("same image again: %d %s", code, body)
 	}
 	// Through the ECR API's PutImage too.
-	_, err := e.reg.PutImage(ctx, "fixed", "v1", "", b.manifest)
+	_, err := e.reg.PutImage(ctx, "fixed", "v1", "", b.Manifest)
 	if ce, ok := core.AsError(err); !ok || ce.Code != "ImageTagAlreadyExistsException" {
 		t.Fatalf("PutImage over an immutable tag: %v", err)
 	}
-	if tags := e.tagsOf("fixed"); !slices.Equal(tags[a.digest.String()], []string{"v1"}) {
+	if tags := e.tagsOf("fixed"); !slices.Equal(tags[a.Digest.String()], []string{"v1"}) {
 		t.Fatalf("v1 moved: %v", tags)
 	}
 
@@ -153,7 +154,7 @@ func TestImmutableTags(t *testing.T) {
 	var imgs []image
 	for range 6 {
 		img := newImage(t, 50)
-		for _, bl := range img.blobs {
+		for _, bl := range img.Blobs {
 			c.pushBlob("fixed", bl)
 		}
 		imgs = append(imgs, img)
@@ -161,14 +162,14 @@ func TestImmutableTags(t *testing.T) {
 	codes := make([]int, len(imgs))
 	var wg sync.WaitGroup
 	for i, img := range imgs {
-		wg.Go(func() { codes[i], _ = c.putManifest("fixed", "race", img.manifest) })
+		wg.Go(func() { codes[i], _ = c.putManifest("fixed", "race", img.Manifest) })
 	}
 	wg.Wait()
 	won := slices.Index(codes, http.StatusCreated)
 	if won < 0 || slices.Index(codes[won+1:], http.StatusCreated) >= 0 {
 		t.Fatalf("concurrent pushes of an immutable tag: statuses %v, want exactly one 201", codes)
 	}
-	if tags := e.tagsOf("fixed"); !slices.Equal(tags[imgs[won].digest.String()], []string{"race"}) {
+	if tags := e.tagsOf("fixed"); !slices.Equal(tags[imgs[won].Digest.String()], []string{"race"}) {
 		t.Fatalf("race went to another image than the one acknowledged: %v", tags)
 	}
 }
@@ -185,7 +186,7 @@ func TestConcurrentPushesOfOneTag(t *testing.T) {
 			if code, body := c.push("busy", "latest", img); code != http.StatusCreated {
 				t.Errorf("push %d: %d %s", i, code, body)
 			}
-			digests[i] = img.digest.String()
+			digests[i] = img.Digest.String()
 		})
 	}
 	wg.Wait()
@@ -217,12 +218,12 @@ func TestInterruptedPushLeavesNoImage(t *testing.T) {
 	img := newImage(t, 4096)
 	// Some blobs uploaded, one upload cut halfway, no manifest: a push
 	// that died.
-	c.pushBlob("half", img.blobs[0])
+	c.pushBlob("half", img.Blobs[0])
 	resp, body := c.do(http.MethodPost, "/v2/half/blobs/uploads/", nil, nil)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start upload: %d %s", resp.StatusCode, body)
 	}
-	resp, body = c.do(http.MethodPatch, resp.Header.Get("Location"), img.blobs[1][:2048], map[string]string{"Content-Type": "application/octet-stream"})
+	resp, body = c.do(http.MethodPatch, resp.Header.Get("Location"), img.Blobs[1][:2048], map[string]string{"Content-Type": "application/octet-stream"})
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("patch: %d %s", resp.StatusCode, body)
 	}
@@ -230,7 +231,7 @@ func TestInterruptedPushLeavesNoImage(t *testing.T) {
 		t.Fatalf("images after a broken push: %v %+v", err, imgs)
 	}
 	// The half layer is no blob.
-	if resp, _ := c.do(http.MethodHead, "/v2/half/blobs/"+digest.FromBytes(img.blobs[1]).String(), nil, nil); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := c.do(http.MethodHead, "/v2/half/blobs/"+digest.FromBytes(img.Blobs[1]).String(), nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("half layer: HEAD %d", resp.StatusCode)
 	}
 	// A later complete push works.
@@ -244,25 +245,25 @@ func TestPutImageGetAndDelete(t *testing.T) {
 	e.createRepo("api", "MUTABLE")
 	c := e.client()
 	img := newImage(t, 300)
-	for _, b := range img.blobs {
+	for _, b := range img.Blobs {
 		c.pushBlob("api", b)
 	}
-	got, err := e.reg.PutImage(ctx, "api", "v1", "", img.manifest)
-	if err != nil || got.Digest != img.digest.String() || !slices.Equal(got.Tags, []string{"v1"}) {
+	got, err := e.reg.PutImage(ctx, "api", "v1", "", img.Manifest)
+	if err != nil || got.Digest != img.Digest.String() || !slices.Equal(got.Tags, []string{"v1"}) {
 		t.Fatalf("PutImage: %v %+v", err, got)
 	}
 	// Put images can be pulled.
-	if resp, body := c.do(http.MethodGet, "/v2/api/manifests/v1", nil, map[string]string{"Accept": ociManifest}); resp.StatusCode != http.StatusOK || string(body) != string(img.manifest) {
+	if resp, body := c.do(http.MethodGet, "/v2/api/manifests/v1", nil, map[string]string{"Accept": ociManifest}); resp.StatusCode != http.StatusOK || string(body) != string(img.Manifest) {
 		t.Fatalf("pull a put image: %d", resp.StatusCode)
 	}
-	_, err = e.reg.PutImage(ctx, "api", "v1", "", img.manifest)
+	_, err = e.reg.PutImage(ctx, "api", "v1", "", img.Manifest)
 	if ce, ok := core.AsError(err); !ok || ce.Code != "ImageAlreadyExistsException" {
 		t.Fatalf("put again: %v", err)
 	}
-	if _, err := e.reg.PutImage(ctx, "api", "v2", "", img.manifest); err != nil {
+	if _, err := e.reg.PutImage(ctx, "api", "v2", "", img.Manifest); err != nil {
 		t.Fatalf("second tag: %v", err)
 	}
-	_, err = e.reg.PutImage(ctx, "api", "v3", "", newImage(t, 10).manifest)
+	_, err = e.reg.PutImage(ctx, "api", "v3", "", newImage(t, 10).Manifest)
 	if ce, ok := core.AsError(err); !ok || ce.Code != "LayersNotFoundException" {
 		t.Fatalf("missing layers: %v", err)
 	}
@@ -271,7 +272,7 @@ func TestPutImageGetAndDelete(t *testing.T) {
 		t.Fatalf("bad manifest: %v", err)
 	}
 	b, mt, d, err := e.reg.Manifest(ctx, "api", "v2")
-	if err != nil || string(b) != string(img.manifest) || mt != ociManifest || d != img.digest.String() {
+	if err != nil || string(b) != string(img.Manifest) || mt != ociManifest || d != img.Digest.String() {
 		t.Fatalf("Manifest: %v %q %q", err, mt, d)
 	}
 	if _, _, _, err := e.reg.Manifest(ctx, "api", "v9"); !errors.Is(err, registry.ErrImageNotFound) {
@@ -280,10 +281,10 @@ func TestPutImageGetAndDelete(t *testing.T) {
 	if err := e.reg.Untag(ctx, "api", "v2"); err != nil {
 		t.Fatal(err)
 	}
-	if tags := e.tagsOf("api"); !slices.Equal(tags[img.digest.String()], []string{"v1"}) {
+	if tags := e.tagsOf("api"); !slices.Equal(tags[img.Digest.String()], []string{"v1"}) {
 		t.Fatalf("after untag: %v", tags)
 	}
-	if err := e.reg.DeleteImage(ctx, "api", img.digest.String()); err != nil {
+	if err := e.reg.DeleteImage(ctx, "api", img.Digest.String()); err != nil {
 		t.Fatal(err)
 	}
 	if tags := e.tagsOf("api"); len(tags) != 0 {
@@ -292,7 +293,7 @@ func TestPutImageGetAndDelete(t *testing.T) {
 	if resp, _ := c.do(http.MethodGet, "/v2/api/manifests/v1", nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("pull a deleted image: %d", resp.StatusCode)
 	}
-	if err := e.reg.DeleteImage(ctx, "api", img.digest.String()); !errors.Is(err, registry.ErrImageNotFound) {
+	if err := e.reg.DeleteImage(ctx, "api", img.Digest.String()); !errors.Is(err, registry.ErrImageNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
 }
@@ -323,7 +324,7 @@ func TestRestartKeepsImages(t *testing.T) {
 	c.push("keep", "v1", img)
 	e.reg.Close()
 	e.open()
-	if tags := e.tagsOf("keep"); !slices.Equal(tags[img.digest.String()], []string{"v1"}) {
+	if tags := e.tagsOf("keep"); !slices.Equal(tags[img.Digest.String()], []string{"v1"}) {
 		t.Fatalf("after restart: %v", tags)
 	}
 }
