@@ -17,6 +17,7 @@ import (
 
 	"github.com/minato-project/minato/internal/agentproto"
 	"github.com/minato-project/minato/internal/api/agentserver"
+	ecrapi "github.com/minato-project/minato/internal/api/ecr"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	logsapi "github.com/minato-project/minato/internal/api/logs"
@@ -55,6 +56,10 @@ type Config struct {
 	// LBAddr is the address every load balancer listener binds (and what
 	// the load balancers' DNSName resolves to); default 127.0.0.1.
 	LBAddr string
+	// RegistryHost is the host[:port] of the image registry in
+	// repositoryUri ("": the API listener's address); the registry is
+	// served on the API listener under /v2/.
+	RegistryHost string
 	// SecretsKey says where the master key of secret values comes from;
 	// its DataDir defaults to DataDir.
 	SecretsKey secretstore.KeySource
@@ -157,10 +162,16 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	}()
 	vst := view.Store()
 
+	reg, stopRegistry, err := startRegistry(cfg, vst, clock, log)
+	if err != nil {
+		return err
+	}
+	defer stopRegistry()
+
 	agents := liveness.New(clock, 2*agentproto.PollTimeout)
 	agentSrv := agentserver.New(agentserver.Config{
 		Store: vst, View: view, Agents: agents, Clock: clock, Logger: log.With("component", "agentserver"), Token: token,
-		Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID},
+		Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, Images: registryImages{reg},
 	})
 	// The load balancer: the data plane, the ELBv2 API over its records,
 	// and the sync that feeds the one from the other. The plane closes
@@ -224,6 +235,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	api.RegisterQuery(stsapi.Service())
 	api.RegisterQuery(elb.Service())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
+	api.RegisterJSON(ecrapi.New(ecrapi.Config{Store: vst, Registry: reg, Clock: clock, Logger: log.With("service", "ecr")}).Service())
 	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm")}).Service())
 
 	var isReady atomic.Bool
@@ -238,6 +250,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	mux.Handle("/minato/agent/", agentSrv.Handler())
 	mux.Handle("/minato/agent/v1/logs/", agentSrv.LogsHandler(logs))
 	mux.Handle("POST "+agentproto.PathSecrets, agentSrv.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
+	mux.Handle("/v2/", reg.Handler())
 	mux.Handle("/", api)
 
 	ln, err := net.Listen("tcp", cfg.APIAddr)
@@ -257,6 +270,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	if cfg.TLSCertFile != "" {
 		scheme = "https"
 	}
+	reg.SetEndpoint(scheme, registryHost(cfg, ln.Addr()))
 	isReady.Store(true)
 	log.Info("api listening", "addr", ln.Addr().String())
 	if ready != nil {
