@@ -2,8 +2,8 @@ package registry
 
 import (
 	"context"
-	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,43 +11,54 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 )
 
-// durable wraps distribution's filesystem driver so that what it writes
-// survives a crash once the write returns: the registry acknowledges a
-// push only after its writes returned.
+// durable wraps distribution's filesystem driver so that a push, once
+// acknowledged, survives a crash (kill -9, power loss).
 //
 // What the filesystem driver does itself (v3.1): a blob upload's data is
 // fsynced on commit (FileWriter.Commit), and PutContent (links, tags,
-// manifests' revision links) writes a temporary file, fsyncs it, renames it
-// into place and fsyncs the parent directory. What it does not: Move (a
-// committed upload renamed to its content-addressed place) fsyncs no
-// directory, and neither does the MkdirAll that creates the directories of
-// a new blob, link or repository. After a crash the rename, or the new
-// directories with everything below them, could be gone although the push
-// was acknowledged.
+// manifests) writes a temporary file, fsyncs it, renames it into place and
+// fsyncs the parent directory. What it does not: Move (a committed upload
+// renamed to its content-addressed place) fsyncs no directory, and neither
+// does the MkdirAll that creates the directories of a new blob, link or
+// repository, nor Delete. After a crash the rename, or new directories
+// with everything below them, could be gone although the push that wrote
+// them was acknowledged.
 //
-// So after Move and PutContent, durable fsyncs every directory from the
-// file's own up to the storage root: each holds the entry of the one below
-// it, and any of them may have been created by this write or by a
-// concurrent one that has not synced yet. A directory that has no unsynced
-// change costs microseconds to fsync; the dirty ones share one journal
-// commit.
+// A push is acknowledged when its manifest put answers; its layers'
+// uploads answer before, but docker counts nothing pushed until the
+// manifest is, and a layer lost in a crash is only missing (a later push
+// uploads it again), never half there. So durable keeps, instead of
+// syncing at every write, the set of directories that writes changed
+// (each directory from the written file's up to the root: any of them may
+// be new) and syncs the whole set at the commit points: every write under
+// a repository's _manifests (the revision link that makes a manifest part
+// of a repository, and the tag links), which distribution makes after the
+// manifest's blobs are in place and before the put answers, and Flush,
+// which the ECR API's deletes call. One commit point makes durable every
+// change made before it, its own push's and any other's it relies on (a
+// push that found a layer another, still running, push uploaded).
 //
-// One gap remains: a concurrent request can see a file another request is
-// still making durable (a second push of the same layer finds the blob
-// already there and skips writing it) and be acknowledged first. durable
-// closes it: until a write has synced, Stat, GetContent and Reader of its
-// path wait for it.
+// A directory enters the set before the write that changes it, so a
+// change that anyone can see is in the set already; it leaves the set
+// only when a sync that started after every write to it had ended
+// covered it. Uploads in progress (_uploads) are not tracked: they are
+// scratch space until committed.
 type durable struct {
 	storagedriver.StorageDriver
 	root string // the driver's root directory, as a file path
 	sync func(dir string) error
 
 	mu      sync.Mutex
-	pending map[string]chan struct{} // driver paths being made durable
+	pending map[string]*dirtyDir // file paths of directories to sync
+}
+
+type dirtyDir struct {
+	writers int    // writes to it in progress
+	gen     uint64 // bumped by every write that starts
 }
 
 func newDurable(d storagedriver.StorageDriver, root string) *durable {
-	return &durable{StorageDriver: d, root: filepath.Clean(root), sync: syncDir, pending: map[string]chan struct{}{}}
+	return &durable{StorageDriver: d, root: filepath.Clean(root), sync: syncDir, pending: map[string]*dirtyDir{}}
 }
 
 func syncDir(dir string) error {
@@ -59,95 +70,123 @@ func syncDir(dir string) error {
 	return f.Sync()
 }
 
-// begin registers a write of path; the returned func makes it durable
-// and releases the readers waiting for it.
-func (d *durable) begin(path string) (done func() error) {
-	ch := make(chan struct{})
-	d.mu.Lock()
-	prev := d.pending[path]
-	d.pending[path] = ch
-	d.mu.Unlock()
-	return func() error {
-		err := d.syncUp(path)
-		d.mu.Lock()
-		if d.pending[path] == ch {
-			delete(d.pending, path)
-		}
-		d.mu.Unlock()
-		close(ch)
-		if prev != nil {
-			<-prev // an earlier write of the same path: it too must be durable
-		}
-		return err
-	}
-}
+// tracked reports whether writes of driver path p must be made durable.
+func tracked(p string) bool { return !strings.Contains(p, "/_uploads/") }
 
-// wait blocks while a write of path is being made durable.
-func (d *durable) wait(ctx context.Context, path string) error {
-	d.mu.Lock()
-	ch := d.pending[path]
-	d.mu.Unlock()
-	if ch == nil {
-		return nil
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// commitPoint reports whether a write of driver path p acknowledges a
+// push: the links under a repository's _manifests.
+func commitPoint(p string) bool { return strings.Contains(p, "/_manifests/") }
 
-// syncUp fsyncs the directories from the one holding driver path p up to
-// the root.
-func (d *durable) syncUp(p string) error {
-	dir := filepath.Dir(filepath.Join(d.root, filepath.FromSlash(p)))
-	for {
-		if err := d.sync(dir); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		if dir == d.root || !strings.HasPrefix(dir, d.root+string(filepath.Separator)) {
-			return nil
+// dirs returns the file paths of the directories from the one holding
+// driver path p up to the root.
+func (d *durable) dirs(p string) []string {
+	var out []string
+	dir := filepath.Join(d.root, filepath.FromSlash(path.Dir(p)))
+	for strings.HasPrefix(dir, d.root) {
+		out = append(out, dir)
+		if dir == d.root {
+			break
 		}
 		dir = filepath.Dir(dir)
 	}
+	return out
 }
 
-func (d *durable) PutContent(ctx context.Context, path string, content []byte) error {
-	done := d.begin(path)
-	err := d.StorageDriver.PutContent(ctx, path, content)
-	if serr := done(); err == nil {
-		err = serr
+// begin marks the directories of p as being written.
+func (d *durable) begin(p string) []string {
+	dirs := d.dirs(p)
+	d.mu.Lock()
+	for _, dir := range dirs {
+		e := d.pending[dir]
+		if e == nil {
+			e = &dirtyDir{}
+			d.pending[dir] = e
+		}
+		e.writers++
+		e.gen++
+	}
+	d.mu.Unlock()
+	return dirs
+}
+
+func (d *durable) end(dirs []string) {
+	d.mu.Lock()
+	for _, dir := range dirs {
+		d.pending[dir].writers--
+	}
+	d.mu.Unlock()
+}
+
+// Flush makes every change made so far durable.
+func (d *durable) Flush() error {
+	d.mu.Lock()
+	snap := make(map[string]uint64, len(d.pending))
+	for dir, e := range d.pending {
+		snap[dir] = e.gen
+	}
+	d.mu.Unlock()
+	// Deepest first: a directory's entry in its parent is synced after
+	// its own content (any order is correct; this one is tidier).
+	dirs := make([]string, 0, len(snap))
+	for dir := range snap {
+		dirs = append(dirs, dir)
+	}
+	sortDeepestFirst(dirs)
+	for _, dir := range dirs {
+		if err := d.sync(dir); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	d.mu.Lock()
+	for dir, gen := range snap {
+		if e := d.pending[dir]; e != nil && e.writers == 0 && e.gen == gen {
+			delete(d.pending, dir)
+		}
+	}
+	d.mu.Unlock()
+	return nil
+}
+
+func sortDeepestFirst(dirs []string) {
+	depth := func(s string) int { return strings.Count(s, string(filepath.Separator)) }
+	for i := 1; i < len(dirs); i++ {
+		for j := i; j > 0 && depth(dirs[j]) > depth(dirs[j-1]); j-- {
+			dirs[j], dirs[j-1] = dirs[j-1], dirs[j]
+		}
+	}
+}
+
+// write runs a write of driver path p, tracked, and flushes at commit
+// points.
+func (d *durable) write(p string, op func() error) error {
+	if !tracked(p) {
+		return op()
+	}
+	dirs := d.begin(p)
+	err := op()
+	d.end(dirs)
+	if err == nil && commitPoint(p) {
+		err = d.Flush()
 	}
 	return err
+}
+
+func (d *durable) PutContent(ctx context.Context, p string, content []byte) error {
+	return d.write(p, func() error { return d.StorageDriver.PutContent(ctx, p, content) })
 }
 
 func (d *durable) Move(ctx context.Context, src, dst string) error {
-	done := d.begin(dst)
-	err := d.StorageDriver.Move(ctx, src, dst)
-	if serr := done(); err == nil {
-		err = serr
-	}
-	return err
+	return d.write(dst, func() error { return d.StorageDriver.Move(ctx, src, dst) })
 }
 
-func (d *durable) Stat(ctx context.Context, path string) (storagedriver.FileInfo, error) {
-	if err := d.wait(ctx, path); err != nil {
-		return nil, err
+// Delete is tracked but never a commit point: whoever needs a delete
+// durable calls Flush (the ECR API's deletes do; garbage collection does
+// once per sweep).
+func (d *durable) Delete(ctx context.Context, p string) error {
+	if !tracked(p) {
+		return d.StorageDriver.Delete(ctx, p)
 	}
-	return d.StorageDriver.Stat(ctx, path)
-}
-
-func (d *durable) GetContent(ctx context.Context, path string) ([]byte, error) {
-	if err := d.wait(ctx, path); err != nil {
-		return nil, err
-	}
-	return d.StorageDriver.GetContent(ctx, path)
-}
-
-func (d *durable) Reader(ctx context.Context, path string, offset int64) (io.ReadCloser, error) {
-	if err := d.wait(ctx, path); err != nil {
-		return nil, err
-	}
-	return d.StorageDriver.Reader(ctx, path, offset)
+	dirs := d.begin(p)
+	defer d.end(dirs)
+	return d.StorageDriver.Delete(ctx, p)
 }

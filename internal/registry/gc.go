@@ -190,6 +190,9 @@ func (r *Registry) CollectGarbage(ctx context.Context) (GCStats, error) {
 		}
 	}
 	g.condemned = condemned
+	if st.Blobs > 0 {
+		return st, r.durable.Flush()
+	}
 	return st, nil
 }
 

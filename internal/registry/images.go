@@ -360,7 +360,7 @@ func (r *Registry) DeleteImage(ctx context.Context, name, d string) error {
 		}
 		return err
 	}
-	return nil
+	return r.durable.Flush()
 }
 
 // Untag removes tag from repository name.
@@ -375,7 +375,7 @@ func (r *Registry) Untag(ctx context.Context, name, tag string) error {
 		}
 		return err
 	}
-	return nil
+	return r.durable.Flush()
 }
 
 // ClearRepository removes every image, tag, layer link and upload of
@@ -386,7 +386,10 @@ func (r *Registry) ClearRepository(ctx context.Context, name string) error {
 	if _, err := reference.WithName(name); err != nil {
 		return err
 	}
-	return storage.NewVacuum(ctx, r.driver).RemoveRepository(name)
+	if err := storage.NewVacuum(ctx, r.driver).RemoveRepository(name); err != nil {
+		return err
+	}
+	return r.durable.Flush()
 }
 
 // isUnknown reports whether err says a manifest, tag or blob is not there.

@@ -13,70 +13,98 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 )
 
-func TestDurableSyncsEveryDirectoryUpToTheRoot(t *testing.T) {
+func TestDurableSyncsAtCommitPoints(t *testing.T) {
 	root := t.TempDir()
 	d := newDurable(filesystem.New(filesystem.DriverParameters{RootDirectory: root, MaxThreads: 25}), root)
 	var mu sync.Mutex
-	var synced []string
+	synced := map[string]bool{}
 	d.sync = func(dir string) error {
 		mu.Lock()
-		synced = append(synced, dir)
+		synced[dir] = true
 		mu.Unlock()
 		return syncDir(dir)
 	}
 	ctx := context.Background()
-	want := []string{filepath.Join(root, "a", "b", "c"), filepath.Join(root, "a", "b"), filepath.Join(root, "a"), root}
+	j := func(parts ...string) string { return filepath.Join(append([]string{root}, parts...)...) }
 
-	if err := d.PutContent(ctx, "/up/x", []byte("upload")); err != nil {
+	// An upload in progress is not tracked; a committed blob and its layer
+	// link are, but not synced yet.
+	if err := d.PutContent(ctx, "/repositories/app/_uploads/u1/data", []byte("layer")); err != nil {
 		t.Fatal(err)
 	}
-	synced = nil
-	if err := d.Move(ctx, "/up/x", "/a/b/c/data"); err != nil {
+	if err := d.Move(ctx, "/repositories/app/_uploads/u1/data", "/blobs/sha256/ab/abcd/data"); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(synced, want) {
-		t.Fatalf("Move synced %v, want %v", synced, want)
-	}
-	synced = nil
-	if err := d.PutContent(ctx, "/a/b/c/link", []byte("sha256:00")); err != nil {
+	if err := d.PutContent(ctx, "/repositories/app/_layers/sha256/abcd/link", []byte("sha256:abcd")); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(synced, want) {
-		t.Fatalf("PutContent synced %v, want %v", synced, want)
+	if len(synced) != 0 {
+		t.Fatalf("synced before a commit point: %v", synced)
 	}
-	if b, err := os.ReadFile(filepath.Join(root, "a", "b", "c", "data")); err != nil || string(b) != "upload" {
-		t.Fatalf("moved file: %q %v", b, err)
+	if d.pending[j("repositories", "app", "_uploads", "u1")] != nil {
+		t.Fatal("an upload directory is tracked")
 	}
-	// A failing fsync fails the write: it must not be acknowledged.
+	// The manifest's revision link is a commit point: every directory any
+	// tracked write changed, up to the root, is synced.
+	if err := d.PutContent(ctx, "/repositories/app/_manifests/revisions/sha256/ef01/link", []byte("sha256:ef01")); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{
+		j("blobs", "sha256", "ab", "abcd"), j("blobs", "sha256", "ab"), j("blobs", "sha256"), j("blobs"),
+		j("repositories", "app", "_layers", "sha256", "abcd"), j("repositories", "app", "_layers"),
+		j("repositories", "app", "_manifests", "revisions", "sha256", "ef01"), j("repositories", "app"), j("repositories"), root,
+	} {
+		if !synced[dir] {
+			t.Errorf("%s not synced at the commit point", dir)
+		}
+	}
+	if len(d.pending) != 0 {
+		t.Fatalf("still pending after a flush: %v", d.pending)
+	}
+	// A failing sync fails the commit point: the push is not acknowledged.
 	d.sync = func(string) error { return errors.New("disk gone") }
-	if err := d.PutContent(ctx, "/a/b/c/other", []byte("x")); err == nil {
-		t.Fatal("PutContent succeeded although fsync failed")
+	if err := d.PutContent(ctx, "/repositories/app/_manifests/tags/v1/current/link", []byte("sha256:ef01")); err == nil {
+		t.Fatal("a commit point succeeded although fsync failed")
+	}
+	if b, err := os.ReadFile(j("blobs", "sha256", "ab", "abcd", "data")); err != nil || string(b) != "layer" {
+		t.Fatalf("moved file: %q %v", b, err)
 	}
 }
 
-func TestDurableReadsWaitForPendingWrites(t *testing.T) {
+// A flush keeps a directory that a write still in progress changes, or
+// that a write started after the flush's snapshot: a later flush must
+// sync it again.
+func TestDurableFlushKeepsWhatItDidNotCover(t *testing.T) {
 	root := t.TempDir()
 	d := newDurable(filesystem.New(filesystem.DriverParameters{RootDirectory: root, MaxThreads: 25}), root)
-	done := d.begin("/blobs/x/data")
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	// While the write is not durable, a read of its path waits (here: until
-	// its context ends).
-	if _, err := d.Stat(cancelled, "/blobs/x/data"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Stat of a pending path = %v, want it to wait", err)
-	}
-	if _, err := d.GetContent(cancelled, "/blobs/x/data"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("GetContent of a pending path = %v, want it to wait", err)
-	}
-	// Other paths do not wait.
-	if _, err := d.Stat(cancelled, "/blobs/y/data"); errors.Is(err, context.Canceled) {
-		t.Fatal("Stat of another path waited")
-	}
-	if err := done(); err != nil {
+	dirs := d.begin("/blobs/sha256/cd/cdef/data")
+	if err := d.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.wait(cancelled, "/blobs/x/data"); err != nil {
-		t.Fatalf("after the write: %v", err)
+	if d.pending[dirs[0]] == nil {
+		t.Fatal("a directory with a write in progress left the set")
+	}
+	d.end(dirs)
+	var again []string
+	d.sync = func(dir string) error {
+		again = append(again, dir)
+		if len(again) == 1 {
+			d.end(d.begin("/blobs/sha256/cd/cdef/data")) // a write during the flush
+		}
+		return nil
+	}
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if d.pending[dirs[0]] == nil {
+		t.Fatal("a directory written during the flush left the set")
+	}
+	if !slices.Contains(again, dirs[0]) {
+		t.Fatalf("flush synced %v, not %s", again, dirs[0])
+	}
+	d.sync = func(string) error { return nil }
+	if err := d.Flush(); err != nil || len(d.pending) != 0 {
+		t.Fatalf("third flush: %v, pending %v", err, d.pending)
 	}
 }
 

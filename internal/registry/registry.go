@@ -64,7 +64,9 @@ type Registry struct {
 	clock  core.Clock
 	id     string
 	driver storagedriver.StorageDriver
-	app    *handlers.App
+	// durable is driver: Flush makes deletes durable.
+	durable *durable
+	app     *handlers.App
 	// base is distribution's namespace over the storage; ns is base with
 	// minato's rules, the one the HTTP API and the ECR API both use.
 	base, ns distribution.Namespace
@@ -156,7 +158,8 @@ func New(cfg Config) (reg *Registry, err error) {
 	_, _ = rand.Read(idb)
 	r := &Registry{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, id: hex.EncodeToString(idb), tokens: tokens{key: key},
 		kicks: make(chan string, 64)}
-	r.driver = newDurable(filesystem.New(filesystem.DriverParameters{RootDirectory: root, MaxThreads: 100}), root)
+	r.durable = newDurable(filesystem.New(filesystem.DriverParameters{RootDirectory: root, MaxThreads: 100}), root)
+	r.driver = r.durable
 	r.gc.init(r.clock.Now(), r.clock.Now)
 	r.endpoint.Store(&endpoint{scheme: "http", host: "127.0.0.1"})
 	instances.Store(r.id, r)

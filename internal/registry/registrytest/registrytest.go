@@ -145,6 +145,70 @@ func (c *Client) PushBlob(repo string, data []byte) (digest.Digest, error) {
 	return d, nil
 }
 
+// PushStream uploads a blob of digest d and size bytes read from r as
+// docker does: POST to start an upload, one PATCH streaming the whole
+// blob, PUT with the digest to commit it. It does not check first whether
+// the registry has the blob.
+func (c *Client) PushStream(repo string, d digest.Digest, size int64, r io.Reader) error {
+	resp, b, err := c.Do(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, nil)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("start upload to %s: %d %s", repo, resp.StatusCode, b)
+	}
+	loc := c.absolute(resp.Header.Get("Location"))
+	req, err := http.NewRequest(http.MethodPatch, loc, r)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if c.User != "" {
+		req.SetBasicAuth(c.User, c.Pass)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	presp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	pb, _ := io.ReadAll(presp.Body)
+	presp.Body.Close()
+	if presp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("upload to %s: %d %s", repo, presp.StatusCode, pb)
+	}
+	loc = c.absolute(presp.Header.Get("Location"))
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	resp, b, err = c.Do(http.MethodPut, loc+sep+"digest="+d.String(), nil, nil)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("commit upload to %s: %d %s", repo, resp.StatusCode, b)
+	}
+	return nil
+}
+
+// absolute makes a Location header absolute.
+func (c *Client) absolute(loc string) string {
+	if strings.HasPrefix(loc, "/") {
+		return c.Base + loc
+	}
+	return loc
+}
+
+// PullBlob streams blob d of repo to w, checking its digest, and returns
+// the bytes read.
+func (c *Client) PullBlob(repo string, d digest.Digest, w io.Writer) (int64, error) {
+	return c.pullBlob(repo, d, w)
+}
+
 // PutManifest puts a manifest under ref (a tag or digest) and returns the
 // status and body of the answer.
 func (c *Client) PutManifest(repo, ref, mediaType string, manifest []byte) (int, string, error) {
@@ -182,7 +246,7 @@ func (c *Client) Pull(repo, ref string) (int64, error) {
 	}
 	n := int64(len(b))
 	for _, d := range append([]Descriptor{m.Config}, m.Layers...) {
-		got, err := c.pullBlob(repo, d.Digest)
+		got, err := c.pullBlob(repo, d.Digest, io.Discard)
 		n += got
 		if err != nil {
 			return n, err
@@ -191,8 +255,8 @@ func (c *Client) Pull(repo, ref string) (int64, error) {
 	return n, nil
 }
 
-// pullBlob streams one blob, checking its digest.
-func (c *Client) pullBlob(repo string, d digest.Digest) (int64, error) {
+// pullBlob streams one blob to w, checking its digest.
+func (c *Client) pullBlob(repo string, d digest.Digest, w io.Writer) (int64, error) {
 	req, err := http.NewRequest(http.MethodGet, c.Base+"/v2/"+repo+"/blobs/"+d.String(), nil)
 	if err != nil {
 		return 0, err
@@ -210,7 +274,7 @@ func (c *Client) pullBlob(repo string, d digest.Digest) (int64, error) {
 	}
 	defer resp.Body.Close()
 	v := d.Verifier()
-	n, err := io.Copy(v, resp.Body)
+	n, err := io.Copy(io.MultiWriter(v, w), resp.Body)
 	if err != nil {
 		return n, err
 	}
