@@ -107,8 +107,8 @@ func (r *runner) secretEnv(name string) []ecstypes.KeyValuePair {
 
 // registryAuth is the registry login of container name, if it has one.
 func (r *runner) registryAuth(name string) *rt.RegistryAuth {
-	if a := r.secrets[name].RegistryAuth; a != nil {
-		return &rt.RegistryAuth{Username: a.Username, Password: a.Password}
+	if cs := r.secrets[name]; cs.RegistryAuth != nil {
+		return &rt.RegistryAuth{Username: cs.RegistryAuth.Username, Password: cs.RegistryAuth.Password, Refresh: cs.RegistryImage != ""}
 	}
 	return nil
 }

@@ -220,6 +220,24 @@ func TestRegistrySeedFlow(t *testing.T) {
 		t.Fatalf("task container has no image digest: %+v", task.Containers[0])
 	}
 
+	// A new push of latest: the next task runs the new image, although
+	// the host has the old one under that name (the agent pulls images of
+	// minato's registry every time, as ECS's agent does by default).
+	first := valueOr(task.Containers[0].ImageDigest)
+	u.build("my-app", fmt.Sprint("seed, second build ", time.Now().UnixNano()))
+	u.tag("my-app:latest", uri+":latest")
+	if out, ok := u.push(uri + ":latest"); !ok {
+		t.Fatalf("docker push of the second build: %s", out)
+	}
+	// The host still has the first build under the name.
+	u.mustSh(fmt.Sprintf("%s tag %s %s:latest", u.docker, first, uri))
+	var again struct{ Tasks []struct{ TaskArn string } }
+	n.cliJSON(t, &again, "ecs", "run-task", "--cluster", "default", "--task-definition", "by-uri")
+	second := waitTaskStatus(t, n, again.Tasks[0].TaskArn, "RUNNING", 120*time.Second)
+	if got := valueOr(second.Containers[0].ImageDigest); got == first || got == "" {
+		t.Fatalf("the task after a new push of latest runs image %q, the first build was %q", got, first)
+	}
+
 	const ecrName = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-app:latest"
 	registerImage(t, n, "by-ecr-name", ecrName)
 	arn = serviceTask(t, n, "by-ecr-name", "by-ecr-name")
