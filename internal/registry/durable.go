@@ -30,13 +30,12 @@ import (
 // uploads it again), never half there. So durable keeps, instead of
 // syncing at every write, the set of directories that writes changed
 // (each directory from the written file's up to the root: any of them may
-// be new) and syncs the whole set at the commit points: every write under
-// a repository's _manifests (the revision link that makes a manifest part
-// of a repository, and the tag links), which distribution makes after the
-// manifest's blobs are in place and before the put answers, and Flush,
-// which the ECR API's deletes call. One commit point makes durable every
-// change made before it, its own push's and any other's it relies on (a
-// push that found a layer another, still running, push uploaded).
+// be new), and Flush syncs the whole set. The registry calls it at the
+// commit points: before a manifest put's answer goes out (front.go holds
+// it), at the end of PutImage and of the ECR API's deletes. One flush makes
+// durable every change made before it, its own push's and any other's it
+// relies on (a push that found a layer another, still running, push
+// uploaded).
 //
 // A directory enters the set before the write that changes it, so a
 // change that anyone can see is in the set already; it leaves the set
@@ -72,10 +71,6 @@ func syncDir(dir string) error {
 
 // tracked reports whether writes of driver path p must be made durable.
 func tracked(p string) bool { return !strings.Contains(p, "/_uploads/") }
-
-// commitPoint reports whether a write of driver path p acknowledges a
-// push: the links under a repository's _manifests.
-func commitPoint(p string) bool { return strings.Contains(p, "/_manifests/") }
 
 // dirs returns the file paths of the directories from the one holding
 // driver path p up to the root.
@@ -156,19 +151,14 @@ func sortDeepestFirst(dirs []string) {
 	}
 }
 
-// write runs a write of driver path p, tracked, and flushes at commit
-// points.
+// write runs a write of driver path p, tracked.
 func (d *durable) write(p string, op func() error) error {
 	if !tracked(p) {
 		return op()
 	}
 	dirs := d.begin(p)
-	err := op()
-	d.end(dirs)
-	if err == nil && commitPoint(p) {
-		err = d.Flush()
-	}
-	return err
+	defer d.end(dirs)
+	return op()
 }
 
 func (d *durable) PutContent(ctx context.Context, p string, content []byte) error {
@@ -179,9 +169,9 @@ func (d *durable) Move(ctx context.Context, src, dst string) error {
 	return d.write(dst, func() error { return d.StorageDriver.Move(ctx, src, dst) })
 }
 
-// Delete is tracked but never a commit point: whoever needs a delete
-// durable calls Flush (the ECR API's deletes do; garbage collection does
-// once per sweep).
+// Delete is tracked like the writes: whoever needs a delete durable calls
+// Flush (the ECR API's deletes do; garbage collection does once per
+// sweep).
 func (d *durable) Delete(ctx context.Context, p string) error {
 	if !tracked(p) {
 		return d.StorageDriver.Delete(ctx, p)

@@ -135,12 +135,23 @@ func (r *Registry) putManifest(app http.Handler, w http.ResponseWriter, req *htt
 		defer unlock()
 	}
 	leave := r.gc.enter()
-	sw := &statusWriter{ResponseWriter: w}
-	app.ServeHTTP(sw, req)
+	bw := &bufferedWriter{ResponseWriter: w, status: http.StatusOK}
+	app.ServeHTTP(bw, req)
 	leave()
-	if sw.status == http.StatusCreated {
+	// The answer is held until what the push wrote is durable: a 201 is
+	// the push's acknowledgement.
+	if bw.status == http.StatusCreated {
+		if err := r.durable.Flush(); err != nil {
+			r.log.Error("registry: the pushed manifest could not be made durable", "repository", rt.repo, "err", err)
+			w.Header().Del("Location")
+			w.Header().Del("Docker-Content-Digest")
+			_ = errcode.ServeJSON(w, errcode.ErrorCodeUnknown.WithDetail("storage: "+err.Error()))
+			return
+		}
 		r.pushed(rt.repo)
 	}
+	w.WriteHeader(bw.status)
+	_, _ = w.Write(bw.body.Bytes())
 }
 
 // authenticate checks the request's token and returns what to answer when
@@ -177,24 +188,22 @@ func challenge(w http.ResponseWriter, req *http.Request, msg string) {
 // repoChecked is the context key of the repository the front found.
 type repoChecked struct{}
 
-// statusWriter records the status of a response.
-type statusWriter struct {
+// bufferedWriter holds a response's status and body (a manifest put's
+// answer is small) until the caller sends them.
+type bufferedWriter struct {
 	http.ResponseWriter
 	status int
+	body   bytes.Buffer
+	wrote  bool
 }
 
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+func (b *bufferedWriter) WriteHeader(code int) {
+	if !b.wrote {
+		b.status, b.wrote = code, true
 	}
-	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	b.wrote = true
+	return b.body.Write(p)
 }
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

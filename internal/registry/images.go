@@ -275,6 +275,9 @@ func (r *Registry) PutImage(ctx context.Context, name, tag, mediaType string, bo
 			return Image{}, fmt.Errorf("registry: tag %s:%s: %w", name, tag, err)
 		}
 	}
+	if err := r.durable.Flush(); err != nil {
+		return Image{}, fmt.Errorf("registry: make the image durable: %w", err)
+	}
 	r.pushed(name)
 	raw, err := r.repo(ctx, name)
 	if err != nil {

@@ -3,17 +3,25 @@ package registry
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+
+	"github.com/minato-project/minato/internal/registry/registrytest"
+	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/store"
+	"github.com/minato-project/minato/internal/store/bolt"
 )
 
-func TestDurableSyncsAtCommitPoints(t *testing.T) {
+func TestDurableSyncsWhatWritesChanged(t *testing.T) {
 	root := t.TempDir()
 	d := newDurable(filesystem.New(filesystem.DriverParameters{RootDirectory: root, MaxThreads: 25}), root)
 	var mu sync.Mutex
@@ -27,26 +35,29 @@ func TestDurableSyncsAtCommitPoints(t *testing.T) {
 	ctx := context.Background()
 	j := func(parts ...string) string { return filepath.Join(append([]string{root}, parts...)...) }
 
-	// An upload in progress is not tracked; a committed blob and its layer
-	// link are, but not synced yet.
+	// An upload in progress is not tracked; a committed blob, its layer
+	// link and the manifest's links are, but nothing is synced before a
+	// flush.
 	if err := d.PutContent(ctx, "/repositories/app/_uploads/u1/data", []byte("layer")); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Move(ctx, "/repositories/app/_uploads/u1/data", "/blobs/sha256/ab/abcd/data"); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.PutContent(ctx, "/repositories/app/_layers/sha256/abcd/link", []byte("sha256:abcd")); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{"/repositories/app/_layers/sha256/abcd/link", "/repositories/app/_manifests/revisions/sha256/ef01/link"} {
+		if err := d.PutContent(ctx, p, []byte("sha256:abcd")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if len(synced) != 0 {
-		t.Fatalf("synced before a commit point: %v", synced)
+		t.Fatalf("synced before a flush: %v", synced)
 	}
 	if d.pending[j("repositories", "app", "_uploads", "u1")] != nil {
 		t.Fatal("an upload directory is tracked")
 	}
-	// The manifest's revision link is a commit point: every directory any
-	// tracked write changed, up to the root, is synced.
-	if err := d.PutContent(ctx, "/repositories/app/_manifests/revisions/sha256/ef01/link", []byte("sha256:ef01")); err != nil {
+	// A flush syncs every directory any tracked write changed, up to the
+	// root.
+	if err := d.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{
@@ -55,19 +66,22 @@ func TestDurableSyncsAtCommitPoints(t *testing.T) {
 		j("repositories", "app", "_manifests", "revisions", "sha256", "ef01"), j("repositories", "app"), j("repositories"), root,
 	} {
 		if !synced[dir] {
-			t.Errorf("%s not synced at the commit point", dir)
+			t.Errorf("%s not synced by the flush", dir)
 		}
 	}
 	if len(d.pending) != 0 {
 		t.Fatalf("still pending after a flush: %v", d.pending)
 	}
-	// A failing sync fails the commit point: the push is not acknowledged.
-	d.sync = func(string) error { return errors.New("disk gone") }
-	if err := d.PutContent(ctx, "/repositories/app/_manifests/tags/v1/current/link", []byte("sha256:ef01")); err == nil {
-		t.Fatal("a commit point succeeded although fsync failed")
+	if err := d.Delete(ctx, "/blobs/sha256/ab/abcd"); err != nil {
+		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(j("blobs", "sha256", "ab", "abcd", "data")); err != nil || string(b) != "layer" {
-		t.Fatalf("moved file: %q %v", b, err)
+	if d.pending[j("blobs", "sha256", "ab")] == nil {
+		t.Fatal("a delete is not tracked")
+	}
+	// A failing sync fails the flush.
+	d.sync = func(string) error { return errors.New("disk gone") }
+	if err := d.Flush(); err == nil {
+		t.Fatal("a flush succeeded although fsync failed")
 	}
 }
 
@@ -215,3 +229,41 @@ func TestParseImage(t *testing.T) {
 }
 
 const sixtyFour = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// A manifest put is answered 201 only once what the push wrote is
+// durable: when the flush fails, the push fails.
+func TestManifestPutWaitsForTheFlush(t *testing.T) {
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "state.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := New(Config{Dir: filepath.Join(dir, "registry"), Store: st, AccountID: "123456789012"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, _ := state.Encode(state.ECRRepository{Name: "app", ImageTagMutability: "MUTABLE"})
+	if _, err := st.Txn(context.Background(), nil, []store.Op{store.Put(state.ECRRepositoryKey("app"), b)}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	tok, _ := r.IssueToken()
+	c := &registrytest.Client{Base: srv.URL, User: TokenUser, Pass: tok}
+	var flushes atomic.Int32
+	r.durable.sync = func(string) error {
+		flushes.Add(1)
+		return errors.New("disk gone")
+	}
+	img := registrytest.NewImage(10)
+	code, body, err := c.Push("app", "v1", img)
+	if err != nil || code != http.StatusInternalServerError || flushes.Load() == 0 {
+		t.Fatalf("push with a failing disk: %v %d %s (%d syncs)", err, code, body, flushes.Load())
+	}
+	r.durable.sync = syncDir
+	if code, body, err := c.PutManifest("app", "v1", registrytest.MediaTypeManifest, img.Manifest); err != nil || code != http.StatusCreated {
+		t.Fatalf("push once the disk is back: %v %d %s", err, code, body)
+	}
+}

@@ -444,6 +444,9 @@ func TestRegistryBadInput(t *testing.T) {
 // acknowledged are there and can be pulled; the interrupted one is not
 // half there; pushing it again works.
 func TestRegistryKillDuringPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and pushes a 32 MiB layer twice; skipped with -short")
+	}
 	n := startDockerNode(t)
 	u := newDockerUser(t, n)
 	uri := createRepo(t, n, "crash")
