@@ -17,9 +17,10 @@
 //     other name is NAME_UNKNOWN); an IMMUTABLE repository's tags never
 //     move (TAG_INVALID), checked and set under one lock per tag.
 //   - durable.go: the filesystem driver fsyncs file data but not the
-//     directories a rename or a new blob changes; durable does, before a
-//     write returns, so that what a push was acknowledged for survives a
-//     crash (kill -9, power loss).
+//     directories a rename or a new blob changes; durable records them and
+//     syncs them before a push is acknowledged (front.go holds the manifest
+//     put's answer until then), so that what a push was acknowledged for
+//     survives a crash (kill -9, power loss).
 //   - images.go: the image operations of the ECR API (list, describe, get,
 //     put, delete, untag) over the same storage. The storage is the one
 //     source of truth of images; nothing about an image is copied into
