@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -113,6 +114,9 @@ type Agent struct {
 	pending map[string]agentproto.TaskReport
 	kick    chan struct{} // wakes the reporter
 	logs    *logShipper   // awslogs containers' output (logs.go)
+	// registryHost is the host[:port] of cfg.Server: minato's registry is
+	// served there, and images of it are pulled from there.
+	registryHost string
 }
 
 // ErrTokenRefused is Run's error when the control plane refuses the
@@ -139,6 +143,9 @@ func Run(ctx context.Context, cfg Config) error {
 	a := &Agent{cfg: cfg, log: cfg.Logger, client: c, runners: map[string]*runner{},
 		sent: map[string]agentproto.TaskReport{}, pending: map[string]agentproto.TaskReport{}, kick: make(chan struct{}, 1)}
 	a.logs = newLogShipper(a)
+	if u, err := url.Parse(cfg.Server); err == nil {
+		a.registryHost = u.Host
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}

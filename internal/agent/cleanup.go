@@ -33,8 +33,8 @@ func (a *Agent) cleanupImages(ctx context.Context) {
 	needed := map[string]bool{}
 	a.mu.Lock()
 	for _, r := range a.runners {
-		for _, d := range r.defs {
-			needed[d.Image] = true
+		for name := range r.defs {
+			needed[r.image(name)] = true
 		}
 	}
 	a.mu.Unlock()

@@ -40,6 +40,10 @@ type runner struct {
 	// secrets are the task's secret values by container name, held from
 	// just before its containers are created until they are (secrets.go).
 	secrets map[string]agentproto.ContainerSecrets
+	// images are the images containers run when not their definition's:
+	// an image of minato's registry is pulled from the server's host
+	// (secrets.go). Guarded by mu: the image cleanup reads it.
+	images map[string]string
 	// hostPorts are the host ports of each container's port mappings:
 	// the assignment's, until a taken one moved (ports.go).
 	hostPorts map[string][]int
@@ -325,7 +329,7 @@ func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 		if _, ok := r.ids[name]; ok {
 			continue
 		}
-		if err := cfg.Runtime.EnsureImage(ctx, r.defs[name].Image, r.registryAuth(name)); err != nil {
+		if err := cfg.Runtime.EnsureImage(ctx, r.image(name), r.registryAuth(name)); err != nil {
 			r.rep.PullStoppedAt = cfg.Clock.Now()
 			return ecstypes.TaskStopCodeTaskFailedToStart, "CannotPullContainerError: " + err.Error()
 		}
@@ -352,6 +356,7 @@ func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 // spec builds the runtime spec of one container.
 func (r *runner) spec(name string) rt.ContainerSpec {
 	def := r.defs[name]
+	def.Image = r.image(name)
 	td := r.base.Definition
 	spec := rt.ContainerSpec{
 		Name:        fmt.Sprintf("minato-%s-%d-%s-%s", td.Family, td.Revision, name, r.base.TaskID),

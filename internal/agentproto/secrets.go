@@ -3,8 +3,9 @@ package agentproto
 import "github.com/minato-project/minato/internal/model/ecstypes"
 
 // PathSecrets is where an agent fetches the secret values of a task it is
-// about to start: the environment variables of its containers' secrets and
-// the registry credentials of their repositoryCredentials. The control
+// about to start: the environment variables of its containers' secrets,
+// the registry credentials of their repositoryCredentials, and how to pull
+// the images of minato's own registry. The control
 // plane answers only for a task assigned to the asking instance, and only
 // for that task's definition. Nothing of the answer is stored or logged on
 // either side.
@@ -32,8 +33,16 @@ type ContainerSecrets struct {
 	// Env are the secrets' environment variables, in definition order.
 	Env []ecstypes.KeyValuePair `json:"env,omitzero"`
 	// RegistryAuth is the private registry login of the container's
-	// repositoryCredentials.
+	// repositoryCredentials, or a token of minato's registry when
+	// RegistryImage is set.
 	RegistryAuth *RegistryAuth `json:"registryAuth,omitzero"`
+	// RegistryImage, when set, is the image to pull and run in place of
+	// the definition's, which names an image of minato's own registry (by
+	// its repositoryUri, or by an ECR-style name of a repository minato
+	// has). It is the repository and reference ("my-app:v1"); the agent
+	// prefixes the host and port of the server it talks to, where the
+	// registry is served.
+	RegistryImage string `json:"registryImage,omitzero"`
 }
 
 // RegistryAuth is a registry username and password.

@@ -18,6 +18,14 @@ type SecretResolver interface {
 	Resolve(ctx context.Context, valueFrom string) (string, error)
 }
 
+// ImageResolver says whether image, as a task definition names it, is an
+// image of minato's registry: then ref is its repository and reference
+// ("my-app:v1") and login the registry token to pull it with; ref is ""
+// for any other image.
+type ImageResolver interface {
+	ResolveImage(ctx context.Context, image string) (ref string, login *agentproto.RegistryAuth, err error)
+}
+
 // SecretsHandler returns the handler of agentproto.PathSecrets: it
 // resolves, with r, the secrets and registry credentials of one task's
 // definition, for the agent of the instance the task is assigned to. The
@@ -77,6 +85,12 @@ func (s *Server) taskSecrets(ctx context.Context, r SecretResolver, in agentprot
 					rc.CredentialsParameter)}, nil
 			}
 			cs.RegistryAuth = &login
+		} else if s.cfg.Images != nil {
+			ref, login, err := s.cfg.Images.ResolveImage(ctx, c.Image)
+			if err != nil {
+				return agentproto.SecretsResponse{Error: "unable to retrieve registry credentials for " + c.Image + ": " + errText(err)}, nil
+			}
+			cs.RegistryImage, cs.RegistryAuth = ref, login
 		}
 		if len(cs.Env) > 0 || cs.RegistryAuth != nil {
 			out.Containers[c.Name] = cs

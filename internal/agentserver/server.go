@@ -64,6 +64,9 @@ type Config struct {
 	Scope arn.Scope
 	// PollTimeout bounds a long poll; default agentproto.PollTimeout.
 	PollTimeout time.Duration
+	// Images says which task images are minato's registry's and how to
+	// pull them (nil: none are).
+	Images ImageResolver
 }
 
 // Server serves the agent protocol.

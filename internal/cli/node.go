@@ -17,6 +17,8 @@ type nodeFlags struct {
 	tlsKey    string
 	lbAddr    string
 	masterKey string
+	// registryHost is --registry-host: the host[:port] of repositoryUri.
+	registryHost string
 	// profile is --write-aws-profile: the AWS profile to write once the
 	// node is ready ("": none).
 	profile string
@@ -31,6 +33,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.tlsCert, "tls-cert-file", "", "serve the API over HTTPS with this certificate (PEM)")
 	fs.StringVar(&n.tlsKey, "tls-key-file", "", "the private key of --tls-cert-file (PEM)")
 	fs.StringVar(&n.lbAddr, "lb-addr", "127.0.0.1", "address the load balancers' listeners bind (their DNSName)")
+	fs.StringVar(&n.registryHost, "registry-host", "", "host[:port] of the image registry in repositoryUri, as docker on other hosts reaches this node (default: the --api-addr address; the registry is served there under /v2/)")
 	fs.StringVar(&n.masterKey, "master-key-file", "", "file holding the master key of secret values (default: $MINATO_MASTER_KEY, else secrets.key in the data dir, created on first start)")
 	fs.StringVar(&n.profile, "write-aws-profile", "", "write the key pair, region and endpoint as this AWS profile into ~/.aws/credentials and ~/.aws/config ($AWS_SHARED_CREDENTIALS_FILE, $AWS_CONFIG_FILE), keeping the rest of both files")
 }

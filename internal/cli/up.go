@@ -75,6 +75,7 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 		TLSCertFile:     nf.tlsCert,
 		TLSKeyFile:      nf.tlsKey,
 		LBAddr:          nf.lbAddr,
+		RegistryHost:    nf.registryHost,
 		SecretsKey:      secretstore.KeySource{EnvValue: os.Getenv(secretstore.EnvMasterKey), File: nf.masterKey, DataDir: nf.dataDir},
 		AgentToken:      os.Getenv("MINATO_AGENT_TOKEN"),
 		Logger:          log,

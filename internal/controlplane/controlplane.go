@@ -22,6 +22,7 @@ import (
 
 	"github.com/minato-project/minato/internal/agentproto"
 	"github.com/minato-project/minato/internal/agentserver"
+	ecrapi "github.com/minato-project/minato/internal/api/ecr"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	logsapi "github.com/minato-project/minato/internal/api/logs"
@@ -66,6 +67,10 @@ type Config struct {
 	// LBAddr is the address every load balancer listener binds (and what
 	// the load balancers' DNSName resolves to); default 127.0.0.1.
 	LBAddr string
+	// RegistryHost is the host[:port] of the image registry in
+	// repositoryUri ("": the API listener's address); the registry is
+	// served on the API listener under /v2/.
+	RegistryHost string
 	// SecretsKey says where the master key of secret values comes from;
 	// its DataDir defaults to DataDir.
 	SecretsKey secretstore.KeySource
@@ -192,11 +197,16 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	vst := n.View.Store()
 	n.Store = vst
 
+	if n.Registry, err = openRegistry(cfg, vst, clock, log); err != nil {
+		return n, err
+	}
+
 	n.Agents = liveness.New(clock, cfg.AgentTimeout)
 	n.Tasks = tasks.New(tasks.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "tasks"), Agents: n.Agents})
 	n.AgentServer = agentserver.New(agentserver.Config{
 		Store: vst, View: n.View, Tasks: n.Tasks, Agents: n.Agents, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "agentserver"),
 		Token: token, Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, PollTimeout: cfg.AgentPollTimeout,
+		Images: registryImages{n.Registry},
 	})
 	// The load balancer: the data plane, the ELBv2 API over its records,
 	// and the sync that feeds the one from the other.
@@ -231,6 +241,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	api.RegisterQuery(stsapi.Service())
 	api.RegisterQuery(n.ELB.Service())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
+	api.RegisterJSON(ecrapi.New(ecrapi.Config{Store: vst, Registry: n.Registry, Clock: clock, Logger: log.With("service", "ecr")}).Service())
 	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm")}).Service())
 
 	n.local = &localAgent{connected: n.Agents.Connected}
@@ -244,6 +255,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	mux.Handle("/minato/agent/", n.AgentServer.Handler())
 	mux.Handle("/minato/agent/v1/logs/", n.AgentServer.LogsHandler(n.Logs))
 	mux.Handle("POST "+agentproto.PathSecrets, n.AgentServer.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
+	mux.Handle("/v2/", n.Registry.Handler())
 	mux.Handle("/", api)
 
 	if n.ln == nil {
@@ -256,6 +268,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.TLSCertFile != "" {
 		scheme = "https"
 	}
+	n.Registry.SetEndpoint(scheme, registryHost(cfg, n.ln.Addr()))
 	n.info = Info{
 		APIURL:         scheme + "://" + n.ln.Addr().String(),
 		DataDir:        cfg.DataDir,

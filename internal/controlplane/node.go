@@ -20,6 +20,7 @@ import (
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
+	"github.com/minato-project/minato/internal/registry"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
 	"github.com/minato-project/minato/internal/tasks"
@@ -45,6 +46,8 @@ type Node struct {
 	Agents *liveness.Tracker
 	LB     *lb.Plane
 	Logs   *logstore.Store
+	// Registry is the embedded image registry behind the ECR API.
+	Registry *registry.Registry
 	// Services is the service controller; nil with Config.NoControllers.
 	Services *controller.Services
 
@@ -109,6 +112,7 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 	start(func(ctx context.Context) { n.View.Run(ctx) })
 	start(n.lbSync.Run)
+	start(n.Registry.Run)
 
 	if err := n.ECS.EnsureDefaultCluster(ctx); err != nil {
 		return fmt.Errorf("default cluster: %w", err)
@@ -164,6 +168,9 @@ func (n *Node) Close() error {
 		}
 		if n.Logs != nil {
 			errs = append(errs, n.Logs.Close())
+		}
+		if n.Registry != nil {
+			errs = append(errs, n.Registry.Close())
 		}
 		if n.bolt != nil {
 			errs = append(errs, n.bolt.Close())

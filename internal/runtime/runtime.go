@@ -98,6 +98,11 @@ type HostInfo struct {
 // RegistryAuth is a username/password for a private registry.
 type RegistryAuth struct {
 	Username, Password string
+	// Refresh asks EnsureImage to pull even an image that is local, and to
+	// use the local one only when the pull fails (ECS's default pull
+	// behaviour). The agent sets it for images of minato's own registry,
+	// whose tags move with every push.
+	Refresh bool
 }
 
 // TaskNetworkSpec describes the network namespace of an awsvpc task.

@@ -7,12 +7,14 @@ import (
 	"slices"
 	"testing"
 
+	ecrapi "github.com/minato-project/minato/internal/api/ecr"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	logsapi "github.com/minato-project/minato/internal/api/logs"
 	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
 	ssmapi "github.com/minato-project/minato/internal/api/ssm"
 	stsapi "github.com/minato-project/minato/internal/api/sts"
+	"github.com/minato-project/minato/internal/model/ecrtypes"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/elbv2types"
 	"github.com/minato-project/minato/internal/model/logstypes"
@@ -40,6 +42,8 @@ func services() []Service {
 			Implemented: smapi.New(smapi.Config{}).Implemented(), Notes: smapi.Notes},
 		{Name: "AWS Systems Manager Parameter Store", CLI: "ssm", Model: ssmtypes.Operations,
 			Implemented: ssmapi.New(ssmapi.Config{}).Implemented(), Notes: ssmapi.Notes},
+		{Name: "Amazon ECR", CLI: "ecr", Model: ecrtypes.Operations,
+			Implemented: ecrapi.New(ecrapi.Config{}).Implemented(), Notes: ecrapi.Notes},
 	}
 }
 

@@ -31,13 +31,15 @@ func (e *imageError) Error() string   { return e.msg }
 func (e *imageError) Unwrap() []error { return []error{runtime.ErrImageNotFound, e.err} }
 
 // EnsureImage uses a local image as is and pulls anything else, with auth
-// when given.
+// when given; with auth.Refresh it pulls a local image too, and keeps
+// using the local one if that pull fails.
 func (r *Runtime) EnsureImage(ctx context.Context, ref string, auth *runtime.RegistryAuth) error {
 	img, err := r.cli.ImageInspect(ctx, ref)
-	if err == nil {
+	local := err == nil
+	if local && (auth == nil || !auth.Refresh) {
 		return nil // a local image is used as it is, and never cleaned up by minato
 	}
-	if !client.IsErrNotFound(err) {
+	if err != nil && !client.IsErrNotFound(err) {
 		return fmt.Errorf("inspect image %q: %w", ref, err)
 	}
 	opts := image.PullOptions{}
@@ -60,6 +62,11 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, auth *runtime.Reg
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("pull %q: %w", ref, ctx.Err())
+		}
+		if local {
+			r.log.Warn("pull failed; using the local image", "image", ref, "err", err)
+			r.markUsed(img.ID)
+			return nil
 		}
 		return &imageError{msg: err.Error(), err: err}
 	}

@@ -154,7 +154,8 @@ func (r *Runtime) Info(ctx context.Context) (runtime.HostInfo, error) {
 	return r.Host, nil
 }
 
-// EnsureImage succeeds for a local image and asks Pull for any other.
+// EnsureImage succeeds for a local image and asks Pull for any other
+// (with auth.Refresh, for a local one too, whose failure is then ignored).
 func (r *Runtime) EnsureImage(ctx context.Context, ref string, auth *runtime.RegistryAuth) error {
 	if err := r.delay(ctx, "EnsureImage"); err != nil {
 		return err
@@ -163,7 +164,11 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, auth *runtime.Reg
 	r.init()
 	_, ok := r.images[ref]
 	r.mu.Unlock()
+	if ok && (auth == nil || !auth.Refresh || r.Pull == nil) {
+		return nil
+	}
 	if ok {
+		_ = r.Pull(ctx, ref, auth)
 		return nil
 	}
 	err := fmt.Errorf("%w: pull access denied for %s, repository does not exist or may require 'docker login'", runtime.ErrImageNotFound, ref)
