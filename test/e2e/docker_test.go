@@ -86,6 +86,24 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
 }
 
+// holdsFor checks a claim that something does not happen: cond must hold
+// at every poll for d, and the test fails at the first poll where it does
+// not. Unlike a wait, a slow machine cannot fail it; it can only make the
+// claim weaker.
+func holdsFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for {
+		if ok, state := cond(); !ok {
+			t.Fatalf("%s: %s", what, state)
+		}
+		if time.Now().After(end) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func taskID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
 func dockerClient() (*client.Client, error) {

@@ -128,6 +128,7 @@ func (r *secRecorder) runTask(t *testing.T, family string) string {
 // then searched for in the store file, the data dir, the server's debug
 // log and every reply the CLI got: it must not be there.
 func TestSecretsSeedTaskDefinition(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	r := &secRecorder{n: n}
 	image := testimage.Build(t, "")
