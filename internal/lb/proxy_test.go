@@ -457,13 +457,15 @@ func TestUnusedAndDisabled(t *testing.T) {
 	}
 	// The unused group's target is not probed: only "used" probes a.
 	before := a.hcHits.Load()
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, "a probe while used", func() bool { return a.hcHits.Load() > before })
 	used.InUse = false
 	mustUpdate(t, p, cfg)
 	n := a.hcHits.Load()
-	time.Sleep(150 * time.Millisecond)
-	if a.hcHits.Load() != n || n == before {
-		t.Fatalf("probes: %d before, %d when all unused, %d later", before, n, a.hcHits.Load())
+	// Ten intervals: a target still checked would be probed again. One
+	// probe may have been on its way when the check stopped.
+	time.Sleep(10 * fastHC().Interval)
+	if got := a.hcHits.Load(); got > n+1 {
+		t.Fatalf("probes: %d when all unused, %d later", n, got)
 	}
 	// In use again: back from initial.
 	used.InUse = true
