@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 
 	"github.com/minato-project/minato/internal/testutil/testimage"
 )
@@ -396,9 +398,13 @@ func TestKillServerMidDeployment(t *testing.T) {
 			t.Fatalf("task %s has %d containers", aws.ToString(tk.TaskArn), len(cs))
 		}
 	}
-	all, err := cli.ContainerList(ctx, container.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// The node's own containers: other tests (and other test runs) share
+	// the Docker engine.
+	instance := agentInstanceID(filepath.Join(n.dataDir, "agent"))
+	all, err := cli.ContainerList(ctx, container.ListOptions{
+		Filters: filters.NewArgs(filters.Arg("label", "minato.container-instance="+instance))})
+	if err != nil || instance == "" {
+		t.Fatalf("containers of instance %q: %v", instance, err)
 	}
 	running := 0
 	for _, c := range all {

@@ -32,7 +32,7 @@ func startDockerNode(t *testing.T, args ...string) *node {
 func waitForInstances(t *testing.T, n *node, cluster string, want int) []string {
 	t.Helper()
 	var arns []string
-	waitFor(t, 30*time.Second, "container instances to register", func() (bool, string) {
+	waitFor(t, 60*time.Second, "container instances to register", func() (bool, string) {
 		out, err := n.ecs().ListContainerInstances(context.Background(), &ecs.ListContainerInstancesInput{Cluster: aws.String(cluster)})
 		if err != nil {
 			return false, err.Error()
