@@ -8,9 +8,9 @@ STATICCHECK := $(GOBIN)/staticcheck
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 	@echo
-	@echo "Test tiers: 'make test-short' is the fast tier (pure and in-process tests, about"
-	@echo "two minutes); 'make test' is everything (the README's command): Docker, the"
-	@echo "real binary and the aws CLI too, end-to-end tests in parallel."
+	@echo "Test tiers: 'make test-short' is the fast tier (pure and in-process tests, under"
+	@echo "a minute with a warm build cache); 'make test' is everything (the README's"
+	@echo "command): Docker, the real binary and the aws CLI too, end-to-end tests in parallel."
 
 up: ## run minato on this machine
 	go run ./cmd/minato up
