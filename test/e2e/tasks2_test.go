@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -81,19 +80,11 @@ func TestAwsvpcFargateTask(t *testing.T) {
 			t.Fatalf("container %s networkInterfaces: %+v", aws.ToString(c.Name), c.NetworkInterfaces)
 		}
 	}
-	resp, err := http.Get("http://" + ip + ":8080/health")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET the task at its address %s: %v %v", ip, resp, err)
-	}
-	resp.Body.Close()
+	getOK(t, "http://"+ip+":8080/health")
 	// The two containers share the task's network namespace: the app
-	// reaches the sidecar on localhost.
-	resp, err = http.Get("http://" + ip + ":8080/fetch?url=" + "http://127.0.0.1:9090/health")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// reaches the sidecar on localhost (once the sidecar listens: the app
+	// answers 502 until then).
+	body := getOK(t, "http://"+ip+":8080/fetch?url="+"http://127.0.0.1:9090/health")
 	var fetched struct{ Status int }
 	json.Unmarshal(body, &fetched)
 	if fetched.Status != 200 {
@@ -132,13 +123,8 @@ func TestStopTimeoutAndOverrides(t *testing.T) {
 	arn := aws.ToString(out.Tasks[0].TaskArn)
 	task := waitTaskStatus(t, n, arn, "RUNNING", 60*time.Second)
 	port := aws.ToInt32(task.Containers[0].NetworkBindings[0].HostPort)
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/env", port))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var env map[string]string
-	json.NewDecoder(resp.Body).Decode(&env)
-	resp.Body.Close()
+	json.Unmarshal(getOK(t, fmt.Sprintf("http://127.0.0.1:%d/env", port)), &env)
 	if env["MODE"] != "override" {
 		t.Fatalf("environment override not applied: MODE=%q", env["MODE"])
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -113,11 +112,7 @@ func TestCLIRunTaskDynamicPortAndStop(t *testing.T) {
 	if from := n.ports.base + dynamicFirst; hostPort < from || hostPort >= n.ports.base+blockSize {
 		t.Fatalf("dynamic host port %d is outside the node's --dynamic-ports %s", hostPort, n.ports.dynamicPorts())
 	}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", hostPort))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET the task on its reported host port: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	getOK(t, fmt.Sprintf("http://127.0.0.1:%d/health", hostPort))
 	// Every field describe-tasks shows is true of the real container.
 	ctrs := containersOfTask(t, taskID(arn))
 	if len(ctrs) != 1 || ctrs[0].ID != aws.ToString(c.RuntimeId) || ctrs[0].State != "running" {
