@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,11 +40,18 @@ var minatoBin string
 
 // TestMain builds the minato binary once for every test, outside any
 // test's deadline; in -short there is nothing to build, since every test
-// here skips.
+// here skips. Without -parallel it runs GOMAXPROCS+1 tests at once: they
+// wait on processes and containers more than they compute (measured on 2
+// cores: 3 at once took 10-40% less time than 2, 4 no less than 3).
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
 		os.Exit(m.Run())
+	}
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		flag.Set("test.parallel", strconv.Itoa(runtime.GOMAXPROCS(0)+1))
 	}
 	dir, err := os.MkdirTemp("", "minato-e2e-bin")
 	if err != nil {
