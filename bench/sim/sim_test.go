@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/bench/internal/harness"
+	"github.com/minato-project/minato/internal/testutil"
 )
 
 // TestMain lets the test binary play the simulator's child processes.
@@ -66,6 +67,7 @@ func TestPlacementSmoke(t *testing.T) {
 
 // The mixed load and a ramp step, everything in this process.
 func TestMixedSmoke(t *testing.T) {
+	testutil.SkipShort(t, "a timed simulation of several seconds")
 	res := runSim(t, "-scenario", "mixed", "-procs", "1", "-hosts", "20", "-tasks", "100",
 		"-duration", "2s", "-rate", "40", "-ramp", "20", "-ramp-step", "1s", "-profile=false")
 	m := res.Mixed

@@ -229,6 +229,7 @@ func (r *runner) run(ctx context.Context) {
 	if err := r.adopt(ctx); err != nil {
 		log.Warn("adopting containers", "err", err)
 	}
+	adopted := len(r.ids)
 	r.followLogs(ctx)
 	if r.rep.LastStatus == core.TaskStatusUnknown {
 		r.rep.LastStatus = core.TaskProvisioning
@@ -236,6 +237,10 @@ func (r *runner) run(ctx context.Context) {
 	stopCode, reason := ecstypes.TaskStopCode(""), ""
 	if len(r.ids) < len(r.order) && r.assignment().DesiredStatus != core.TaskStopped {
 		stopCode, reason = r.start(ctx)
+	}
+	if adopted > 0 {
+		// After an agent restart: what it found and what it had to start.
+		log.Debug("task resumed", "adopted", adopted, "started", len(r.ids)-adopted)
 	}
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()

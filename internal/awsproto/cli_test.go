@@ -20,6 +20,9 @@ const awsCLIPath = "/usr/bin/aws"
 // environment (no profile, config or credentials files).
 func runAWS(t *testing.T, url, secret string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipped (runs the aws CLI); run without -short to include it")
+	}
 	if _, statErr := os.Stat(awsCLIPath); statErr != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is required when CI=true: %v", awsCLIPath, statErr)

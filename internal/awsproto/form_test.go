@@ -47,6 +47,7 @@ type formInput struct {
 	Blob       []byte                    `xml:"Blob,omitempty"`
 	NoTag      string
 	Skipped    string `xml:"-"`
+	//lint:ignore U1000 the decoder must skip an unexported field
 	unexported string
 	Lists      [][]string `xml:"Lists>member,omitempty"`
 }

@@ -147,6 +147,20 @@ func waitFor(t *testing.T, v *View, rev int64) {
 	}
 }
 
+// settled waits until cond holds. A transaction committed around the
+// view, as another node's would be, can be seen in part when WaitFor
+// returns: its watch events carry no transaction boundary.
+func settled(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the view never showed %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestListThenWatch(t *testing.T) {
 	st := openTestStore(t)
 	commit(t, st, put(t, state.ContainerInstanceKey("c", "i1"), instance("i1", "ACTIVE", 1000)),
@@ -156,7 +170,9 @@ func TestListThenWatch(t *testing.T) {
 		put(t, state.ServiceKey("c", "web"), map[string]string{"not": "indexed"}),
 		put(t, state.TaskKey("other", "t3"), task("t3", "", "", "", "STOPPED", "STOPPED", "")))
 	waitFor(t, v, rev)
-	if got := v.ClusterCounts("c"); got != (ClusterCounts{Instances: 1, RunningTasks: 1, PendingTasks: 1, NotStoppedTasks: 2}) {
+	want := ClusterCounts{Instances: 1, RunningTasks: 1, PendingTasks: 1, NotStoppedTasks: 2}
+	settled(t, "the whole transaction", func() bool { return v.ClusterCounts("c") == want })
+	if got := v.ClusterCounts("c"); got != want {
 		t.Fatalf("cluster counts %+v", got)
 	}
 	if got := v.ClusterCounts("other"); got != (ClusterCounts{}) {
@@ -203,6 +219,7 @@ func TestListThenWatch(t *testing.T) {
 	// Deletes take records out of every sum.
 	rev = commit(t, st, store.Delete(state.TaskKey("c", "t1")), store.Delete(state.ContainerInstanceKey("c", "i1")))
 	waitFor(t, v, rev)
+	settled(t, "both deletes", func() bool { return v.ClusterCounts("c") == (ClusterCounts{PendingTasks: 1, NotStoppedTasks: 1}) })
 	if got := v.ClusterCounts("c"); got != (ClusterCounts{PendingTasks: 1, NotStoppedTasks: 1}) {
 		t.Fatalf("cluster counts after deletes %+v", got)
 	}
@@ -221,7 +238,10 @@ func TestListThenWatch(t *testing.T) {
 func TestReadsAreCopies(t *testing.T) {
 	st := openTestStore(t)
 	v := start(t, st)
-	rev := commit(t, st, put(t, state.ContainerInstanceKey("c", "i1"), instance("i1", "ACTIVE", 1000)),
+	// Through the view's store, as the API writes: a transaction written
+	// around the view can be seen in part when WaitFor returns (its watch
+	// events carry no transaction boundary).
+	rev := commit(t, v.Store(), put(t, state.ContainerInstanceKey("c", "i1"), instance("i1", "ACTIVE", 1000)),
 		put(t, state.TaskKey("c", "t1"), task("t1", "i1", "web", "d1", "RUNNING", "RUNNING", "g")))
 	waitFor(t, v, rev)
 	tk, _ := v.Task("c", "t1")

@@ -229,10 +229,7 @@ func (c *feConn) handoff() bool {
 		return false
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
-	if !c.l.hand.give(&handedConn{Conn: c.nc, br: c.br}) {
-		return false
-	}
-	return true
+	return c.l.hand.give(&handedConn{Conn: c.nc, br: c.br})
 }
 
 // armRead pushes the read deadline IdleTimeout ahead, at most every

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -197,31 +198,43 @@ func TestXForwardedHeaders(t *testing.T) {
 	mustUpdate(t, p, oneListener(group("tg", a)))
 	base := baseURL(t, p, "l1")
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
-	req, _ := http.NewRequest("GET", base+"/x", nil)
-	req.Host = "app.example.com"
-	req.Header.Set("X-Forwarded-For", "203.0.113.7")
-	req.Header.Set("X-Forwarded-Proto", "https") // overwritten, as ALB does
-	if r := do(t, newClient(), req); r.code != 200 {
-		t.Fatalf("status %d", r.code)
-	}
-	h := a.lastHeader()
-	if got := h.Get("X-Forwarded-For"); got != "203.0.113.7, 127.0.0.1" {
-		t.Errorf("X-Forwarded-For = %q", got)
-	}
-	if got := h.Values("X-Forwarded-Proto"); len(got) != 1 || got[0] != "http" {
-		t.Errorf("X-Forwarded-Proto = %q", got)
-	}
-	if got := h.Get("X-Forwarded-Port"); got != port {
-		t.Errorf("X-Forwarded-Port = %q, want %q", got, port)
-	}
-	if got := h.Get("Host"); got != "app.example.com" {
-		t.Errorf("Host = %q", got)
-	}
-	if got := h.Get("X-Amzn-Trace-Id"); !strings.HasPrefix(got, "Root=1-") || len(got) != len("Root=1-")+8+1+24 {
-		t.Errorf("X-Amzn-Trace-Id = %q", got)
+	// GET takes the fast path, POST with a body the reverse proxy: both
+	// forward alike.
+	for _, method := range []string{"GET", "POST"} {
+		var body io.Reader
+		if method == "POST" {
+			body = strings.NewReader("payload")
+		}
+		req, _ := http.NewRequest(method, base+"/x", body)
+		req.Host = "app.example.com"
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		req.Header.Set("X-Forwarded-Proto", "https") // overwritten, as ALB does
+		req.Header.Set("X-Forwarded-Host", "kept.example.com")
+		if r := do(t, newClient(), req); r.code != 200 {
+			t.Fatalf("%s: status %d", method, r.code)
+		}
+		h := a.lastHeader()
+		if got := h.Get("X-Forwarded-For"); got != "203.0.113.7, 127.0.0.1" {
+			t.Errorf("%s: X-Forwarded-For = %q", method, got)
+		}
+		if got := h.Values("X-Forwarded-Proto"); len(got) != 1 || got[0] != "http" {
+			t.Errorf("%s: X-Forwarded-Proto = %q", method, got)
+		}
+		if got := h.Get("X-Forwarded-Port"); got != port {
+			t.Errorf("%s: X-Forwarded-Port = %q, want %q", method, got, port)
+		}
+		if got := h.Values("X-Forwarded-Host"); len(got) != 1 || got[0] != "kept.example.com" {
+			t.Errorf("%s: X-Forwarded-Host = %q", method, got)
+		}
+		if got := h.Get("Host"); got != "app.example.com" {
+			t.Errorf("%s: Host = %q", method, got)
+		}
+		if got := h.Get("X-Amzn-Trace-Id"); !strings.HasPrefix(got, "Root=1-") || len(got) != len("Root=1-")+8+1+24 {
+			t.Errorf("%s: X-Amzn-Trace-Id = %q", method, got)
+		}
 	}
 	// A client's own trace id is kept.
-	req, _ = http.NewRequest("GET", base+"/x", nil)
+	req, _ := http.NewRequest("GET", base+"/x", nil)
 	req.Header.Set("X-Amzn-Trace-Id", "Root=1-67891233-abcdef012345678912345678")
 	do(t, newClient(), req)
 	if got := a.lastHeader().Get("X-Amzn-Trace-Id"); got != "Root=1-67891233-abcdef012345678912345678" {
@@ -444,13 +457,15 @@ func TestUnusedAndDisabled(t *testing.T) {
 	}
 	// The unused group's target is not probed: only "used" probes a.
 	before := a.hcHits.Load()
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, "a probe while used", func() bool { return a.hcHits.Load() > before })
 	used.InUse = false
 	mustUpdate(t, p, cfg)
 	n := a.hcHits.Load()
-	time.Sleep(150 * time.Millisecond)
-	if a.hcHits.Load() != n || n == before {
-		t.Fatalf("probes: %d before, %d when all unused, %d later", before, n, a.hcHits.Load())
+	// Ten intervals: a target still checked would be probed again. One
+	// probe may have been on its way when the check stopped.
+	time.Sleep(10 * fastHC().Interval)
+	if got := a.hcHits.Load(); got > n+1 {
+		t.Fatalf("probes: %d when all unused, %d later", n, got)
 	}
 	// In use again: back from initial.
 	used.InUse = true

@@ -63,9 +63,21 @@ func (p *Plane) newTarget(k targetKey) *target {
 	t.pool = newConnPool(k.addr, p.dialer, p.opts.IdleTimeout, p.opts.MaxIdleConnsPerTarget)
 	addr := k.addr
 	t.proxy = &httputil.ReverseProxy{
-		Director: func(out *http.Request) {
-			out.URL.Scheme = "http"
-			out.URL.Host = addr
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = addr
+			// X-Forwarded-For gains the client's address; the other
+			// forwarding headers go as they came, X-Forwarded-Proto and
+			// -Port as the listener set them (as on the fast path).
+			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			pr.SetXForwarded()
+			for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
+				if v, ok := pr.In.Header[k]; ok {
+					pr.Out.Header[k] = v
+				} else {
+					delete(pr.Out.Header, k)
+				}
+			}
 		},
 		Transport:    t.tr,
 		BufferPool:   &p.bufPool,

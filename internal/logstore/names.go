@@ -6,6 +6,7 @@ import "fmt"
 // CloudWatch Logs defines it: 1 to 512 of [.-_/#A-Za-z0-9].
 func CheckGroupName(name string) error {
 	if len(name) < 1 || len(name) > 512 {
+		//lint:ignore ST1005 CloudWatch Logs' own message, which the client shows as it is
 		return fmt.Errorf("Log group name must be between 1 and 512 characters long.")
 	}
 	for _, c := range []byte(name) {
@@ -21,6 +22,7 @@ func CheckGroupName(name string) error {
 // 512 characters, no ':' or '*'.
 func CheckStreamName(name string) error {
 	if len(name) < 1 || len(name) > 512 {
+		//lint:ignore ST1005 CloudWatch Logs' own message, which the client shows as it is
 		return fmt.Errorf("Log stream name must be between 1 and 512 characters long.")
 	}
 	for _, c := range name {

@@ -21,6 +21,7 @@ import (
 // `minato agent` with a token the server refuses exits non-zero at once
 // and says where the right token is.
 func TestAgentWrongTokenExits(t *testing.T) {
+	e2eTest(t)
 	testimage.RequireDocker(t)
 	n := startNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -41,16 +42,13 @@ func TestAgentWrongTokenExits(t *testing.T) {
 // registers once it is created. Without --dynamic-ports it registers
 // dynamic host ports outside the kernel's ephemeral port range.
 func TestAgentWaitsForClusterCLI(t *testing.T) {
+	e2eTest(t)
 	testimage.RequireDocker(t)
 	n := startNode(t)
 	a := &agentProc{t: t, dataDir: t.TempDir()}
 	token := strings.TrimSpace(readFileT(t, n.dataDir+"/agent-token"))
-	a.cmd = exec.Command(minatoBin, "agent", "--server", n.url(), "--token", token, "--data-dir", a.dataDir, "--cluster", "later")
 	a.out = &syncBuffer{}
-	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	a.proc = startProc(t, exec.Command(minatoBin, "agent", "--server", n.url(), "--token", token, "--data-dir", a.dataDir, "--cluster", "later"), a.out)
 	t.Cleanup(func() {
 		a.kill()
 		removeInstanceContainers(t, agentInstanceID(a.dataDir))

@@ -23,11 +23,12 @@ type agentProc struct {
 	t       *testing.T
 	args    []string
 	dataDir string
-	cmd     *exec.Cmd
+	proc    *proc
 	out     *syncBuffer
 }
 
-// startAgent runs `minato agent` against n.
+// startAgent runs `minato agent` against n, with dynamic host ports of
+// its own.
 func startAgent(t *testing.T, n *node, args ...string) *agentProc {
 	t.Helper()
 	return startAgentURL(t, n, n.url(), args...)
@@ -38,8 +39,10 @@ func startAgentURL(t *testing.T, n *node, server string, args ...string) *agentP
 	t.Helper()
 	token := strings.TrimSpace(readFileT(t, filepath.Join(n.dataDir, "agent-token")))
 	a := &agentProc{t: t, dataDir: t.TempDir()}
+	// Its own dynamic host ports: agents on one Docker engine must not
+	// share any (see reservePorts).
 	a.args = append([]string{"agent", "--server", server, "--token", token, "--data-dir", a.dataDir,
-		"--stop-timeout", "5s", "--log-level", "debug"}, args...)
+		"--stop-timeout", "5s", "--log-level", "debug", "--dynamic-ports", agentPorts(t)}, args...)
 	a.start()
 	t.Cleanup(func() {
 		a.kill()
@@ -51,25 +54,56 @@ func startAgentURL(t *testing.T, n *node, server string, args ...string) *agentP
 func (a *agentProc) start() {
 	a.t.Helper()
 	a.out = &syncBuffer{}
-	a.cmd = exec.Command(minatoBin, a.args...)
-	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
-	if err := a.cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	waitFor(a.t, 20*time.Second, "the agent to register", func() (bool, string) {
+	a.proc = startProc(a.t, exec.Command(minatoBin, a.args...), a.out)
+	waitFor(a.t, 60*time.Second, "the agent to register", func() (bool, string) {
+		if a.proc.exited() {
+			a.t.Fatalf("the agent exited (%v):\n%s", a.proc.err, a.out.String())
+		}
 		return agentInstanceID(a.dataDir) != "", a.out.String()
 	})
 }
 
 func (a *agentProc) kill() {
-	if a.cmd != nil {
-		a.cmd.Process.Kill()
-		a.cmd.Wait()
-		a.cmd = nil
+	if a.proc != nil {
+		a.proc.kill()
+		a.proc = nil
 	}
 }
 
 func (a *agentProc) instanceID() string { return agentInstanceID(a.dataDir) }
+
+// waitResumed waits until the log of a restarted agent shows it resumed
+// each of the tasks with the containers it found, starting none.
+func waitResumed(t *testing.T, out *syncBuffer, taskArns []string) {
+	t.Helper()
+	waitFor(t, 60*time.Second, "the restarted agent to resume its tasks", func() (bool, string) {
+		log := out.String()
+		for _, arn := range taskArns {
+			line := logLine(log, `msg="task resumed"`, "task="+taskID(arn))
+			if line == "" {
+				return false, "not yet: " + taskID(arn)
+			}
+			if !strings.Contains(line, " started=0") {
+				t.Fatalf("the restarted agent started containers again: %s", line)
+			}
+		}
+		return true, ""
+	})
+}
+
+// logLine is the first line of log that has every one of parts.
+func logLine(log string, parts ...string) string {
+	for line := range strings.Lines(log) {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return line
+		}
+	}
+	return ""
+}
 
 func readFileT(t *testing.T, p string) string {
 	t.Helper()
@@ -98,10 +132,11 @@ func placedOn(t *testing.T, n *node, in *ecs.RunTaskInput) (map[string]int, []ty
 // availability zones: spread, constraints, placement failures, draining and
 // StartTask work across them for real, and an agent restart loses nothing.
 func TestTwoAgents(t *testing.T) {
+	e2eTest(t)
 	testimage.RequireDocker(t)
 	n := startNode(t)
-	a := startAgent(t, n, "--availability-zone", "zone-a", "--dynamic-ports", "61000-61999", "--attribute", "disk=ssd")
-	b := startAgent(t, n, "--availability-zone", "zone-b", "--dynamic-ports", "62000-62999")
+	a := startAgent(t, n, "--availability-zone", "zone-a", "--attribute", "disk=ssd")
+	b := startAgent(t, n, "--availability-zone", "zone-b")
 	waitForInstances(t, n, "default", 2)
 	ctx := context.Background()
 	c := n.ecs()
@@ -195,7 +230,7 @@ func TestTwoAgents(t *testing.T) {
 	}
 	a.kill()
 	a.start()
-	time.Sleep(2 * time.Second)
+	waitResumed(t, a.out, onA.TaskArns)
 	for arn, id := range runtimeIDs {
 		task := describeTask(t, n, arn)
 		cs := containersOfTask(t, taskID(arn))
@@ -212,8 +247,13 @@ func TestTwoAgents(t *testing.T) {
 	}
 	// kill -9 the control plane: the agents keep their containers running,
 	// reconnect when it is back, and nothing is lost or duplicated.
+	marks := []int{len(a.out.String()), len(b.out.String())}
 	n.kill()
-	time.Sleep(time.Second)
+	for i, ag := range []*agentProc{a, b} {
+		waitFor(t, 60*time.Second, "the agents to notice the control plane is gone", func() (bool, string) {
+			return strings.Contains(ag.out.String()[marks[i]:], "failed; retrying"), ""
+		})
+	}
 	n.start()
 	c = n.ecs()
 	waitFor(t, 30*time.Second, "both agents to reconnect", func() (bool, string) {

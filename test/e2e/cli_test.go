@@ -14,6 +14,7 @@ import (
 // Every task definition of the seed documents registers through
 // `aws ecs register-task-definition --cli-input-json file://...` and reads back the same.
 func TestCLISeedTaskDefinitions(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	files, err := filepath.Glob("../testdata/seeds/*.json")
 	if err != nil || len(files) < 4 {
@@ -70,6 +71,7 @@ func TestCLISeedTaskDefinitions(t *testing.T) {
 // An invalid definition is refused with a ClientException, through the CLI,
 // and nothing is stored.
 func TestCLIInvalidTaskDefinition(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	var before struct{ TaskDefinitionArns []string }
 	n.cliJSON(t, &before, "ecs", "list-task-definitions")
@@ -111,6 +113,7 @@ func TestCLIInvalidTaskDefinition(t *testing.T) {
 }
 
 func TestCLIClusters(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	var created struct{ Cluster map[string]any }
 	n.cliJSON(t, &created, "ecs", "create-cluster", "--cluster-name", "my-cluster",
@@ -180,6 +183,7 @@ func TestCLIClusters(t *testing.T) {
 }
 
 func TestCLICallerIdentityAndAuth(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	var id struct{ Account, Arn, UserId string }
 	n.cliJSON(t, &id, "sts", "get-caller-identity")

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -86,10 +88,46 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 	t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, last)
 }
 
+// holdsFor checks a claim that something does not happen: cond must hold
+// at every poll for d, and the test fails at the first poll where it does
+// not. Unlike a wait, a slow machine cannot fail it; it can only make the
+// claim weaker.
+func holdsFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for {
+		if ok, state := cond(); !ok {
+			t.Fatalf("%s: %s", what, state)
+		}
+		if time.Now().After(end) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func taskID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
 func dockerClient() (*client.Client, error) {
 	return client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+}
+
+// getOK GETs url until it answers 200 and returns the body. A task is
+// RUNNING once its containers have started, which can be a moment before
+// their processes listen.
+func getOK(t *testing.T, url string) []byte {
+	t.Helper()
+	var body []byte
+	waitFor(t, 60*time.Second, "GET "+url+" to answer 200", func() (bool, string) {
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err == nil && resp.StatusCode == http.StatusOK, fmt.Sprintf("%s %s", resp.Status, body)
+	})
+	return body
 }
 
 func httpGet(url string) (int, error) {

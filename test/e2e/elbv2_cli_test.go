@@ -57,6 +57,7 @@ func elbGet(url string) (int, string) {
 }
 
 func TestELBv2CLI(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	backend := elbBackend(t)
 	bport := strconv.Itoa(backend)
@@ -91,7 +92,7 @@ func TestELBv2CLI(t *testing.T) {
 		t.Fatalf("create-target-group: %+v", tgs.TargetGroups[0])
 	}
 
-	_, lport, _ := net.SplitHostPort(freeAddr(t))
+	lport := strconv.Itoa(n.ports.listenerPort(t))
 	var ls struct {
 		Listeners []struct{ ListenerArn string }
 	}
@@ -126,7 +127,7 @@ func TestELBv2CLI(t *testing.T) {
 		"--query", "TargetHealthDescriptions[*].{Target:Target.Id,Health:TargetHealth.State,Description:TargetHealth.Description}",
 		"--output", "table"}
 	var table string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		r := n.cli(t, seedQuery...)
 		if r.exit != 0 {
@@ -232,7 +233,7 @@ func TestELBv2CLI(t *testing.T) {
 	if len(th.TargetHealthDescriptions) == 1 && th.TargetHealthDescriptions[0].TargetHealth.State != "draining" {
 		t.Fatalf("after deregister-targets: %+v", th)
 	}
-	deadline = time.Now().Add(15 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for {
 		n.cliJSON(t, &th, "elbv2", "describe-target-health", "--target-group-arn", tgARN)
 		if len(th.TargetHealthDescriptions) == 0 {

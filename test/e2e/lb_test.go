@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,8 +43,8 @@ func createALB(t *testing.T, n *node, name string, delay int) albSetup {
 	}
 	s := albSetup{lbARN: lbs.LoadBalancers[0].LoadBalancerArn, dns: lbs.LoadBalancers[0].DNSName}
 	s.tgARN = createTG(t, n, name+"-tg", delay)
-	_, portS, _ := net.SplitHostPort(freeAddr(t))
-	s.port, _ = strconv.Atoi(portS)
+	s.port = n.ports.listenerPort(t)
+	portS := strconv.Itoa(s.port)
 	var ls struct {
 		Listeners []struct{ ListenerArn string }
 	}
@@ -137,6 +137,10 @@ type load struct {
 	stop    chan struct{}
 }
 
+// loadGap spaces each client's requests: the load is steady without
+// taking the CPU that tests running alongside need.
+const loadGap = 10 * time.Millisecond
+
 func startLoad(url string, clients int) *load {
 	l := &load{stop: make(chan struct{})}
 	for i := 0; i < clients; i++ {
@@ -146,7 +150,7 @@ func startLoad(url string, clients int) *load {
 				select {
 				case <-l.stop:
 					return
-				default:
+				case <-time.After(loadGap):
 				}
 				resp, err := c.Get(url)
 				if err == nil {
@@ -170,6 +174,78 @@ func startLoad(url string, clients int) *load {
 	return l
 }
 
+// waitMore waits until n more requests have answered 2xx.
+func (l *load) waitMore(t *testing.T, n int64) {
+	t.Helper()
+	from := l.ok.Load()
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d more requests of the load", n), func() (bool, string) {
+		got := l.ok.Load() - from
+		return got >= n, fmt.Sprintf("%d answered 2xx, %d did not", got, l.bad.Load())
+	})
+}
+
+// heldAnswer is what a held request got: its status and body, or code -1.
+type heldAnswer struct {
+	code int
+	body string
+}
+
+// holdVia sends a request through the listener at url that the task
+// holds until releaseHeld.
+func holdVia(url string) chan heldAnswer {
+	c := make(chan heldAnswer, 1)
+	go func() {
+		resp, err := lbClient().Get(strings.TrimSuffix(url, "/") + "/hold?ms=120000")
+		if err != nil {
+			c <- heldAnswer{code: -1, body: err.Error()}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		c <- heldAnswer{code: resp.StatusCode, body: strings.TrimSpace(string(b))}
+	}()
+	return c
+}
+
+// holdOnEach sends held requests through the listener at url until the
+// task on each of hostPorts holds at least one, whatever order the load
+// balancer picks them in.
+func holdOnEach(t *testing.T, url string, hostPorts []int) []chan heldAnswer {
+	t.Helper()
+	var held []chan heldAnswer
+	for len(held) < 5*len(hostPorts) {
+		held = append(held, holdVia(url))
+		var per []int
+		waitFor(t, 60*time.Second, fmt.Sprintf("%d requests in flight on the tasks", len(held)), func() (bool, string) {
+			per = per[:0]
+			sum := 0
+			for _, hp := range hostPorts {
+				code, body := elbGet(fmt.Sprintf("http://127.0.0.1:%d/inflight", hp))
+				k, err := strconv.Atoi(strings.TrimSpace(body))
+				if code != http.StatusOK || err != nil {
+					return false, fmt.Sprintf("port %d: %d %q", hp, code, body)
+				}
+				per = append(per, k)
+				sum += k
+			}
+			return sum >= len(held), fmt.Sprint(per)
+		})
+		if !slices.Contains(per, 0) {
+			return held
+		}
+	}
+	t.Fatalf("%d held requests did not reach every task", len(held))
+	return nil
+}
+
+// releaseHeld answers every held request of the task on hostPort.
+func releaseHeld(t *testing.T, hostPort int) {
+	t.Helper()
+	if code, body := elbGet(fmt.Sprintf("http://127.0.0.1:%d/release", hostPort)); code != http.StatusOK {
+		t.Fatalf("release on host port %d: %d %q", hostPort, code, body)
+	}
+}
+
 func (l *load) finish() (ok, bad int64, errs []string) {
 	close(l.stop)
 	l.wg.Wait()
@@ -177,9 +253,12 @@ func (l *load) finish() (ok, bad int64, errs []string) {
 }
 
 func TestLoadBalancedServiceCLI(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "web", nil)
-	alb := createALB(t, n, "web", 5)
+	// A long deregistration delay: the drains below end when their
+	// requests do, and a slow machine must not cut them short.
+	alb := createALB(t, n, "web", 30)
 	if alb.dns != "localhost" {
 		t.Fatalf("DNSName %q, want localhost (where the listeners bind)", alb.dns)
 	}
@@ -212,13 +291,13 @@ func TestLoadBalancedServiceCLI(t *testing.T) {
 
 	// A rolling deployment under continuous load drops nothing.
 	l := startLoad(url, 4)
-	time.Sleep(time.Second)
+	l.waitMore(t, 100) // the load flows before the deployment starts
 	n.cliJSON(t, nil, "ecs", "update-service", "--cluster", "default", "--service", "web", "--force-new-deployment")
 	waitStable(t, n, "web", 180*time.Second)
 	waitCompleted(t, n, "web")
-	time.Sleep(time.Second)
+	l.waitMore(t, 100) // and after it ended
 	ok, bad, errs := l.finish()
-	if bad != 0 || ok < 100 {
+	if bad != 0 || ok < 200 {
 		t.Fatalf("rolling deployment under load: %d answered 2xx, %d did not: %v", ok, bad, errs)
 	}
 	t.Logf("rolling deployment under load: %d requests, none failed", ok)
@@ -227,26 +306,18 @@ func TestLoadBalancedServiceCLI(t *testing.T) {
 		t.Fatalf("events: %v", firstEvents(svc, 20))
 	}
 
-	// Draining: slow requests in flight on tasks that the service stops
-	// still complete.
-	var wg sync.WaitGroup
-	codes := make([]int, 3)
-	for i := range codes {
-		wg.Go(func() {
-			resp, err := lbClient().Get(strings.TrimSuffix(url, "/") + "/sleep?ms=3000")
-			if err != nil {
-				codes[i] = -1
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			codes[i] = resp.StatusCode
-		})
+	// Draining: requests in flight on tasks that the service stops still
+	// complete. They are held in the tasks (testapp's /hold) until the
+	// test has seen the tasks DEACTIVATING, so the drain has to wait for
+	// them however slow the machine is.
+	var hostPorts []int
+	for _, tk := range serviceTasks(t, n, "web") {
+		hostPorts = append(hostPorts, int(aws.ToInt32(tk.Containers[0].NetworkBindings[0].HostPort)))
 	}
-	time.Sleep(500 * time.Millisecond)
+	held := holdOnEach(t, url, hostPorts)
 	n.cliJSON(t, nil, "ecs", "update-service", "--cluster", "default", "--service", "web", "--desired-count", "1")
 	// The tasks being stopped show ECS's DEACTIVATING while they drain.
-	waitFor(t, 10*time.Second, "a task to be DEACTIVATING", func() (bool, string) {
+	waitFor(t, 60*time.Second, "a task to be DEACTIVATING", func() (bool, string) {
 		out, err := n.ecs().ListTasks(context.Background(), &ecs.ListTasksInput{ServiceName: aws.String("web"), DesiredStatus: types.DesiredStatusStopped})
 		if err != nil || len(out.TaskArns) == 0 {
 			return false, fmt.Sprint(err)
@@ -264,36 +335,29 @@ func TestLoadBalancedServiceCLI(t *testing.T) {
 		}
 		return false, fmt.Sprint(st)
 	})
-	wg.Wait()
-	for i, code := range codes {
-		if code != http.StatusOK {
-			t.Fatalf("slow request %d in flight during scale-in: %d", i, code)
+	for _, hp := range hostPorts {
+		releaseHeld(t, hp)
+	}
+	for i, c := range held {
+		if a := <-c; a.code != http.StatusOK || a.body != "released" {
+			t.Fatalf("request %d in flight during scale-in: %d %q", i, a.code, a.body)
 		}
 	}
 	waitStable(t, n, "web", 60*time.Second)
 	waitHealthy(t, n, alb.tgARN, 1)
 
-	// A task you stop yourself is drained as well: a slow request in
-	// flight on it completes.
+	// A task you stop yourself is drained as well: a request in flight
+	// on it completes, and it is DEACTIVATING until then.
 	only := serviceTasks(t, n, "web")[0]
-	slow := make(chan int, 1)
-	go func() {
-		resp, err := lbClient().Get(strings.TrimSuffix(url, "/") + "/sleep?ms=3000")
-		if err != nil {
-			slow <- -1
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		slow <- resp.StatusCode
-	}()
-	time.Sleep(500 * time.Millisecond)
+	onlyPort := int(aws.ToInt32(only.Containers[0].NetworkBindings[0].HostPort))
+	slow := holdOnEach(t, url, []int{onlyPort})[0]
 	n.cliJSON(t, nil, "ecs", "stop-task", "--cluster", "default", "--task", aws.ToString(only.TaskArn))
 	if st := aws.ToString(describeTask(t, n, aws.ToString(only.TaskArn)).LastStatus); st != "DEACTIVATING" {
-		t.Fatalf("a stopped load balancer target is %s, want DEACTIVATING", st)
+		t.Fatalf("a stopped load balancer target with a request in flight is %s, want DEACTIVATING", st)
 	}
-	if code := <-slow; code != http.StatusOK {
-		t.Fatalf("slow request in flight on a task stopped with stop-task: %d", code)
+	releaseHeld(t, onlyPort)
+	if a := <-slow; a.code != http.StatusOK || a.body != "released" {
+		t.Fatalf("request in flight on a task stopped with stop-task: %d %q", a.code, a.body)
 	}
 	if st := waitTaskStatus(t, n, aws.ToString(only.TaskArn), "STOPPED", 60*time.Second); st.StopCode != types.TaskStopCodeUserInitiated {
 		t.Fatalf("stopCode %s", st.StopCode)
@@ -333,6 +397,7 @@ func containsInt(xs []int, x int) bool {
 // Rules and weights: two services behind one load balancer, a path rule,
 // a host rule and a weighted forward.
 func TestLoadBalancerRulesCLI(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "blue", func(c *types.ContainerDefinition) {
 		c.Environment = []types.KeyValuePair{{Name: aws.String("ECS_COLOR"), Value: aws.String("blue")}}

@@ -72,6 +72,7 @@ func (tp *tailProc) output() []string {
 // describe-log-streams --order-by LastEventTime --descending, and the
 // logs of a stopped, replaced task still there.
 func TestLogsSeedCLI(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	n.cliJSON(t, nil, "logs", "create-log-group", "--log-group-name", "/ecs/my-app")
 	n.cliJSON(t, nil, "logs", "put-retention-policy", "--log-group-name", "/ecs/my-app", "--retention-in-days", "7")

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,8 @@ import (
 	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/minato-project/minato/internal/testutil/testimage"
 )
@@ -88,35 +92,80 @@ func checkNumbered(t *testing.T, msgs []string, want int) {
 	}
 }
 
-func waitLines(t *testing.T, n *node, group string, want int, timeout time.Duration) []string {
+// linesDone is the line testapp's lines mode prints after its numbered
+// lines ("end" argument): once it is in the group, every line before it
+// has been shipped.
+const linesDone = "lines done"
+
+// waitLines waits until the group holds the line linesDone, which the
+// container prints after its numbered lines, and returns the lines before
+// it. Lines are shipped in order, so a duplicate of any numbered line
+// would be there by then.
+func waitLines(t *testing.T, n *node, group string, timeout time.Duration) []string {
 	t.Helper()
 	var msgs []string
-	waitFor(t, timeout, fmt.Sprintf("%d lines in %s", want, group), func() (bool, string) {
+	waitFor(t, timeout, fmt.Sprintf("%q in %s", linesDone, group), func() (bool, string) {
 		msgs, _ = groupMessages(t, n, group)
-		return len(msgs) >= want, fmt.Sprintf("%d lines", len(msgs))
+		return slices.Contains(msgs, linesDone), fmt.Sprintf("%d lines", len(msgs))
 	})
-	time.Sleep(time.Second) // anything beyond want would be a duplicate
-	msgs, _ = groupMessages(t, n, group)
-	return msgs
+	if i := slices.Index(msgs, linesDone); i != len(msgs)-1 {
+		t.Fatalf("%q is event %d of %d, want it last", linesDone, i, len(msgs))
+	}
+	return msgs[:len(msgs)-1]
+}
+
+// lastWritten is the number of the last numbered line a container of
+// testapp's lines mode has written, read from Docker (0 before the first).
+func lastWritten(t *testing.T, containerID string) int {
+	t.Helper()
+	cli := testimage.RequireDocker(t)
+	rc, err := cli.ContainerLogs(context.Background(), containerID, container.LogsOptions{ShowStdout: true, Tail: "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var out strings.Builder
+	if _, err := stdcopy.StdCopy(&out, io.Discard, rc); err != nil {
+		t.Fatal(err)
+	}
+	last := 0
+	for line := range strings.Lines(out.String()) {
+		if sm := lineRE.FindStringSubmatch(strings.TrimSpace(line)); sm != nil {
+			last, _ = strconv.Atoi(sm[1])
+		}
+	}
+	return last
+}
+
+// waitWritten waits until the container has written more lines: while
+// some part of minato is down, so that its lines wait to be shipped.
+func waitWritten(t *testing.T, containerID string, more, total int) {
+	t.Helper()
+	want := min(lastWritten(t, containerID)+more, total)
+	waitFor(t, 60*time.Second, fmt.Sprintf("line %d to be written", want), func() (bool, string) {
+		got := lastWritten(t, containerID)
+		return got >= want, strconv.Itoa(got)
+	})
 }
 
 // A container's numbered lines arrive once each and in order, in the
 // stream ECS would name, stamped with Docker's times; the task's logs stay
 // readable after it stopped.
 func TestLogsNumberedLinesArriveOnceInOrder(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	testimage.Build(t, "")
 	registerLogger(t, n, "logger", map[string]string{
 		"awslogs-group": "/ecs/logger", "awslogs-region": testRegion, "awslogs-stream-prefix": "ecs", "awslogs-create-group": "true",
-	}, "lines", "3000", "0", "exit", "0")
+	}, "lines", "3000", "0", "end", linesDone, "exit", "0")
 	before := time.Now()
 	arn := runOne(t, n, "logger")
 	waitTaskStatus(t, n, arn, "STOPPED", 60*time.Second)
-	msgs := waitLines(t, n, "/ecs/logger", 3000, 60*time.Second)
+	msgs := waitLines(t, n, "/ecs/logger", 60*time.Second)
 	checkNumbered(t, msgs, 3000)
 	_, streams := groupMessages(t, n, "/ecs/logger")
 	want := "ecs/app/" + taskID(arn)
-	if len(streams) != 1 || streams[want] != 3000 {
+	if len(streams) != 1 || streams[want] != 3000+1 {
 		t.Fatalf("streams %v, want all in %s", streams, want)
 	}
 	ge, err := n.logs().GetLogEvents(context.Background(), &cwl.GetLogEventsInput{LogGroupName: aws.String("/ecs/logger"),
@@ -135,6 +184,7 @@ func TestLogsNumberedLinesArriveOnceInOrder(t *testing.T) {
 // Across a kill -9 of the agent and then of the server, while the
 // container keeps writing, every line arrives once and in order.
 func TestLogsSurviveAgentAndServerKill(t *testing.T) {
+	e2eTest(t)
 	testimage.RequireDocker(t)
 	n := startNode(t)
 	a := startAgent(t, n)
@@ -143,27 +193,34 @@ func TestLogsSurviveAgentAndServerKill(t *testing.T) {
 	const total = 8000
 	registerLogger(t, n, "durable-logs", map[string]string{
 		"awslogs-group": "/ecs/durable", "awslogs-stream-prefix": "ecs", "awslogs-create-group": "true",
-	}, "lines", strconv.Itoa(total), "800")
+	}, "lines", strconv.Itoa(total), "800", "end", linesDone)
 	arn := runOne(t, n, "durable-logs")
 	waitTaskStatus(t, n, arn, "RUNNING", 60*time.Second)
+	ctr := containersOfTask(t, taskID(arn))[0].ID
 	count := func() int { msgs, _ := groupMessages(t, n, "/ecs/durable"); return len(msgs) }
-	waitFor(t, 30*time.Second, "the first lines", func() (bool, string) { c := count(); return c > 500, strconv.Itoa(c) })
+	waitFor(t, 60*time.Second, "the first lines", func() (bool, string) { c := count(); return c > 500, strconv.Itoa(c) })
 
 	a.kill()
-	time.Sleep(2 * time.Second) // the container writes on meanwhile
+	waitWritten(t, ctr, 800, total) // the container writes on meanwhile
 	a.start()
-	waitFor(t, 30*time.Second, "lines after the agent restart", func() (bool, string) { c := count(); return c > 3000, strconv.Itoa(c) })
+	shipped := count()
+	waitFor(t, 60*time.Second, "lines after the agent restart", func() (bool, string) { c := count(); return c > shipped, strconv.Itoa(c) })
 
+	mark := len(a.out.String())
 	n.kill()
-	time.Sleep(2 * time.Second)
+	waitFor(t, 60*time.Second, "the agent to notice the server is gone", func() (bool, string) {
+		return strings.Contains(a.out.String()[mark:], "failed; retrying"), ""
+	})
+	waitWritten(t, ctr, 800, total)
 	n.start()
-	msgs := waitLines(t, n, "/ecs/durable", total, 90*time.Second)
+	msgs := waitLines(t, n, "/ecs/durable", 120*time.Second)
 	checkNumbered(t, msgs, total)
 }
 
 // A missing group without awslogs-create-group fails the task as ECS
 // does; other log drivers go to Docker unchanged.
 func TestLogsMissingGroupAndOtherDrivers(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerLogger(t, n, "nogroup", map[string]string{"awslogs-group": "/ecs/absent", "awslogs-stream-prefix": "ecs"}, "pause")
 	task := waitTaskStatus(t, n, runOne(t, n, "nogroup"), "STOPPED", 60*time.Second)

@@ -39,6 +39,7 @@ func apiErrorCode(err error) string {
 }
 
 func TestSDKTaskDefinitionRevisionsAndPagination(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	c, ctx := n.ecs(), ctxT(t)
 	for i := 1; i <= 12; i++ {
@@ -128,6 +129,7 @@ func TestSDKTaskDefinitionRevisionsAndPagination(t *testing.T) {
 }
 
 func TestSDKTaskDefinitionTags(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	c, ctx := n.ecs(), ctxT(t)
 	out, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
@@ -161,6 +163,7 @@ func TestSDKTaskDefinitionTags(t *testing.T) {
 // Everything acknowledged survives kill -9, including writes in flight at
 // the moment of the kill that had been answered.
 func TestCrashRecovery(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	c, ctx := n.ecs(), ctxT(t)
 	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("durable"),
@@ -243,6 +246,7 @@ func TestCrashRecovery(t *testing.T) {
 }
 
 func TestGracefulStopAndRestart(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	c, ctx := n.ecs(), ctxT(t)
 	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("kept")}); err != nil {
@@ -266,6 +270,7 @@ func TestGracefulStopAndRestart(t *testing.T) {
 }
 
 func TestUnsignedAndMalformedRequests(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	post := func(target, body string, header map[string]string) (int, map[string]any) {
 		req, _ := http.NewRequest("POST", n.url()+"/", strings.NewReader(body))

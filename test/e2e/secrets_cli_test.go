@@ -25,6 +25,7 @@ func (n *node) secFail(t *testing.T, code string, args ...string) string {
 // partial ARN, versions and stages, update, describe, list, tags, delete
 // with a recovery window, restore, and AWS's error names.
 func TestSecretsManagerCLI(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	var c struct{ ARN, Name, VersionId string }
 	n.cliJSON(t, &c, "secretsmanager", "create-secret", "--name", "prod/db-credentials", "--description", "database login",
@@ -127,6 +128,7 @@ func TestSecretsManagerCLI(t *testing.T) {
 
 // Parameter Store with the aws CLI: the calls ECS users make.
 func TestSSMParametersCLI(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	type put struct {
 		Version int
@@ -187,6 +189,7 @@ func TestSSMParametersCLI(t *testing.T) {
 // every secret and parameter reads as before. A node started with another
 // key refuses to start rather than serve unreadable secrets.
 func TestSecretsKeyRotation(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	n.cliJSON(t, nil, "secretsmanager", "create-secret", "--name", "a", "--secret-string", "value-a")
 	n.cliJSON(t, nil, "secretsmanager", "put-secret-value", "--secret-id", "a", "--secret-string", "value-a2")

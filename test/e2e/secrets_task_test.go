@@ -3,9 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,6 +126,7 @@ func (r *secRecorder) runTask(t *testing.T, family string) string {
 // then searched for in the store file, the data dir, the server's debug
 // log and every reply the CLI got: it must not be there.
 func TestSecretsSeedTaskDefinition(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	r := &secRecorder{n: n}
 	image := testimage.Build(t, "")
@@ -167,12 +166,7 @@ func TestSecretsSeedTaskDefinition(t *testing.T) {
 			}
 		}
 	}
-	resp, err := http.Get("http://" + ip + ":3000/env")
-	if err != nil {
-		t.Fatalf("GET /env of the task at %q: %v", ip, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := getOK(t, "http://"+ip+":3000/env")
 	var env map[string]string
 	if err := json.Unmarshal(body, &env); err != nil {
 		t.Fatalf("/env: %v: %s", err, body)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 
 	"github.com/minato-project/minato/internal/testutil/testimage"
 )
@@ -90,6 +92,7 @@ func serviceTasks(t *testing.T, n *node, name string) []types.Task {
 // revision, force a new deployment, and read the deployments as the guide
 // does.
 func TestServiceRollingCLI(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "web", nil)
 	registerApp(t, n, "web", func(c *types.ContainerDefinition) {
@@ -238,6 +241,7 @@ func TestServiceRollingCLI(t *testing.T) {
 // A deployment whose containers exit at once trips the circuit breaker:
 // with rollback the service goes back to the last completed revision.
 func TestCircuitBreakerRollback(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "cb", nil)
 	registerApp(t, n, "cb", func(c *types.ContainerDefinition) { c.Command = []string{"exit", "1"} })
@@ -287,6 +291,7 @@ func TestCircuitBreakerRollback(t *testing.T) {
 
 // Without rollback the failed deployment is left FAILED for the user.
 func TestCircuitBreakerWithoutRollback(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "cbn", func(c *types.ContainerDefinition) { c.Command = []string{"exit", "1"} })
 	ctx := context.Background()
@@ -301,16 +306,22 @@ func TestCircuitBreakerWithoutRollback(t *testing.T) {
 		svc := describeService(t, n, "cbn")
 		return svc.Deployments[0].RolloutState == types.DeploymentRolloutStateFailed, string(svc.Deployments[0].RolloutState)
 	})
-	failed := describeService(t, n, "cbn").Deployments[0].FailedTasks
-	time.Sleep(6 * time.Second)
-	svc := describeService(t, n, "cbn")
-	if svc.Deployments[0].FailedTasks != failed || svc.PendingCount != 0 || svc.RunningCount != 0 {
-		t.Fatalf("a FAILED deployment kept launching: failed %d -> %d, pending %d", failed, svc.Deployments[0].FailedTasks, svc.PendingCount)
-	}
+	var failed int32
+	waitFor(t, 60*time.Second, "the last launched task to be gone", func() (bool, string) {
+		svc := describeService(t, n, "cbn")
+		failed = svc.Deployments[0].FailedTasks
+		return svc.PendingCount == 0 && svc.RunningCount == 0, fmt.Sprintf("pending %d, running %d", svc.PendingCount, svc.RunningCount)
+	})
+	holdsFor(t, 6*time.Second, "a FAILED deployment kept launching", func() (bool, string) {
+		svc := describeService(t, n, "cbn")
+		return svc.Deployments[0].FailedTasks == failed && svc.PendingCount == 0 && svc.RunningCount == 0,
+			fmt.Sprintf("failed %d -> %d, pending %d, running %d", failed, svc.Deployments[0].FailedTasks, svc.PendingCount, svc.RunningCount)
+	})
 }
 
 // A task that turns UNHEALTHY is replaced, with ECS's stoppedReason.
 func TestUnhealthyTaskReplaced(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "hc", func(c *types.ContainerDefinition) {
 		c.HealthCheck = &types.HealthCheck{Command: []string{"CMD", "/testapp", "health", "http://127.0.0.1:8080/health"},
@@ -350,6 +361,7 @@ func TestUnhealthyTaskReplaced(t *testing.T) {
 // kill -9 the server in the middle of a rolling deployment: after the
 // restart the deployment finishes, and no task is started twice.
 func TestKillServerMidDeployment(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "mid", nil)
 	registerApp(t, n, "mid", func(c *types.ContainerDefinition) { c.Command = []string{"serve"} })
@@ -386,9 +398,13 @@ func TestKillServerMidDeployment(t *testing.T) {
 			t.Fatalf("task %s has %d containers", aws.ToString(tk.TaskArn), len(cs))
 		}
 	}
-	all, err := cli.ContainerList(ctx, container.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// The node's own containers: other tests (and other test runs) share
+	// the Docker engine.
+	instance := agentInstanceID(filepath.Join(n.dataDir, "agent"))
+	all, err := cli.ContainerList(ctx, container.ListOptions{
+		Filters: filters.NewArgs(filters.Arg("label", "minato.container-instance="+instance))})
+	if err != nil || instance == "" {
+		t.Fatalf("containers of instance %q: %v", instance, err)
 	}
 	running := 0
 	for _, c := range all {
@@ -404,10 +420,11 @@ func TestKillServerMidDeployment(t *testing.T) {
 // A DAEMON service runs one task on every instance, including one that
 // joins later; draining an instance moves a REPLICA service's tasks.
 func TestDaemonAndDraining(t *testing.T) {
+	e2eTest(t)
 	testimage.RequireDocker(t)
 	n := startNode(t)
-	a := startAgent(t, n, "--availability-zone", "zone-a", "--dynamic-ports", "63000-63499")
-	b := startAgent(t, n, "--availability-zone", "zone-b", "--dynamic-ports", "63500-63999")
+	a := startAgent(t, n, "--availability-zone", "zone-a")
+	b := startAgent(t, n, "--availability-zone", "zone-b")
 	waitForInstances(t, n, "default", 2)
 	ctx := context.Background()
 	registerApp(t, n, "daemon", func(c *types.ContainerDefinition) { c.Memory = aws.Int32(16) })
@@ -428,7 +445,7 @@ func TestDaemonAndDraining(t *testing.T) {
 		m := perInstance("daemon")
 		return len(m) == 2 && m[a.instanceID()] == 1 && m[b.instanceID()] == 1, fmt.Sprint(m)
 	})
-	c3 := startAgent(t, n, "--availability-zone", "zone-c", "--dynamic-ports", "64000-64499")
+	c3 := startAgent(t, n, "--availability-zone", "zone-c")
 	waitFor(t, 60*time.Second, "a daemon task on the new instance", func() (bool, string) {
 		m := perInstance("daemon")
 		return len(m) == 3 && m[c3.instanceID()] == 1, fmt.Sprint(m)

@@ -11,13 +11,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +32,7 @@ import (
 // An awsvpc task (here the seed's Fargate shape) gets its own address,
 // reported in its attachment and on its containers, and answers there.
 func TestAwsvpcFargateTask(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	image := testimage.Build(t, "")
 	ctx := context.Background()
@@ -79,19 +80,11 @@ func TestAwsvpcFargateTask(t *testing.T) {
 			t.Fatalf("container %s networkInterfaces: %+v", aws.ToString(c.Name), c.NetworkInterfaces)
 		}
 	}
-	resp, err := http.Get("http://" + ip + ":8080/health")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET the task at its address %s: %v %v", ip, resp, err)
-	}
-	resp.Body.Close()
+	getOK(t, "http://"+ip+":8080/health")
 	// The two containers share the task's network namespace: the app
-	// reaches the sidecar on localhost.
-	resp, err = http.Get("http://" + ip + ":8080/fetch?url=" + "http://127.0.0.1:9090/health")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// reaches the sidecar on localhost (once the sidecar listens: the app
+	// answers 502 until then).
+	body := getOK(t, "http://"+ip+":8080/fetch?url="+"http://127.0.0.1:9090/health")
 	var fetched struct{ Status int }
 	json.Unmarshal(body, &fetched)
 	if fetched.Status != 200 {
@@ -114,6 +107,7 @@ func TestAwsvpcFargateTask(t *testing.T) {
 // StopTask sends SIGTERM, then SIGKILL after the container's stopTimeout;
 // overrides change the command and environment of one run.
 func TestStopTimeoutAndOverrides(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "stubborn", func(c *types.ContainerDefinition) {
 		c.StopTimeout = aws.Int32(3)
@@ -129,13 +123,8 @@ func TestStopTimeoutAndOverrides(t *testing.T) {
 	arn := aws.ToString(out.Tasks[0].TaskArn)
 	task := waitTaskStatus(t, n, arn, "RUNNING", 60*time.Second)
 	port := aws.ToInt32(task.Containers[0].NetworkBindings[0].HostPort)
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/env", port))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var env map[string]string
-	json.NewDecoder(resp.Body).Decode(&env)
-	resp.Body.Close()
+	json.Unmarshal(getOK(t, fmt.Sprintf("http://127.0.0.1:%d/env", port)), &env)
 	if env["MODE"] != "override" {
 		t.Fatalf("environment override not applied: MODE=%q", env["MODE"])
 	}
@@ -155,6 +144,7 @@ func TestStopTimeoutAndOverrides(t *testing.T) {
 
 // Stopped containers are removed after the cleanup wait.
 func TestStoppedContainersCleanedUp(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t, "--container-cleanup-wait", "2s")
 	registerApp(t, n, "brief", func(c *types.ContainerDefinition) { c.Command = []string{"exit", "0"} })
 	out, err := n.ecs().RunTask(context.Background(), &ecs.RunTaskInput{TaskDefinition: aws.String("brief")})
@@ -175,11 +165,12 @@ func TestStoppedContainersCleanedUp(t *testing.T) {
 
 // The agent channel works over TLS when the server has a certificate.
 func TestAgentOverTLS(t *testing.T) {
+	e2eTest(t)
 	testimage.RequireDocker(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeSelfSigned(t, certFile, keyFile)
-	n := &node{t: t, dataDir: t.TempDir(), addr: freeAddr(t), args: []string{"--no-agent", "--tls-cert-file", certFile, "--tls-key-file", keyFile}}
+	n := newNode(t, "--no-agent", "--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	n.startTLS(certFile)
 	t.Cleanup(func() { n.stop() })
 	a := startAgentURL(t, n, "https://"+n.addr, "--ca-file", certFile)
@@ -195,13 +186,14 @@ func TestAgentOverTLS(t *testing.T) {
 	// Without the CA the agent refuses the server.
 	bad := &agentProc{t: t, dataDir: t.TempDir()}
 	token := readFileT(t, filepath.Join(n.dataDir, "agent-token"))
-	cmd := exec.Command(minatoBin, "agent", "--server", "https://"+n.addr, "--token", token[:len(token)-1], "--data-dir", bad.dataDir)
-	cmd.Env = os.Environ()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Run() }()
-	time.Sleep(3 * time.Second)
-	cmd.Process.Kill()
-	<-done
+	bad.out = &syncBuffer{}
+	bad.proc = startProc(t, exec.Command(minatoBin, "agent", "--server", "https://"+n.addr, "--token", token[:len(token)-1], "--data-dir", bad.dataDir), bad.out)
+	t.Cleanup(bad.kill)
+	waitFor(t, 60*time.Second, "the agent without the CA to refuse the server", func() (bool, string) {
+		out := bad.out.String()
+		return strings.Contains(out, "register failed") && strings.Contains(out, "x509"), out
+	})
+	bad.kill()
 	if agentInstanceID(bad.dataDir) != "" {
 		t.Fatal("an agent without the CA registered")
 	}
@@ -210,23 +202,12 @@ func TestAgentOverTLS(t *testing.T) {
 func (n *node) startTLS(caFile string) {
 	n.t.Helper()
 	n.out = &syncBuffer{}
-	n.cmd = exec.Command(minatoBin, append([]string{"up", "--data-dir", n.dataDir, "--api-addr", n.addr}, n.args...)...)
-	n.cmd.Env = append(os.Environ(), "MINATO_ACCESS_KEY_ID="+testKeyID, "MINATO_SECRET_ACCESS_KEY="+testSecret)
-	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
+	cmd := exec.Command(minatoBin, append([]string{"up", "--data-dir", n.dataDir, "--api-addr", n.addr}, n.args...)...)
+	cmd.Env = append(os.Environ(), "MINATO_ACCESS_KEY_ID="+testKeyID, "MINATO_SECRET_ACCESS_KEY="+testSecret)
+	n.proc = startProc(n.t, cmd, n.out)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(readFileT(n.t, caFile)))
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	waitFor(n.t, 20*time.Second, "the TLS node to be ready", func() (bool, string) {
-		resp, err := hc.Get("https://" + n.addr + "/healthz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200, resp.Status
-	})
+	n.waitReady(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, "https://"+n.addr)
 }
 
 func writeSelfSigned(t *testing.T, certFile, keyFile string) {

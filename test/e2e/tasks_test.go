@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +20,10 @@ import (
 func startDockerNode(t *testing.T, args ...string) *node {
 	t.Helper()
 	testimage.RequireDocker(t)
-	// Dynamic host ports above Linux's ephemeral range (32768-60999), so
-	// that no client socket of the test itself can hold one.
-	n := startNodeArgs(t, append([]string{"--stop-timeout", "5s", "--dynamic-ports", "64500-65535"}, args...)...)
+	n := newNode(t)
+	// The test's own dynamic host ports (see reservePorts).
+	n.args = append([]string{"--stop-timeout", "5s", "--dynamic-ports", n.ports.dynamicPorts()}, args...)
+	n.launch()
 	waitForInstances(t, n, "default", 1)
 	return n
 }
@@ -31,7 +31,7 @@ func startDockerNode(t *testing.T, args ...string) *node {
 func waitForInstances(t *testing.T, n *node, cluster string, want int) []string {
 	t.Helper()
 	var arns []string
-	waitFor(t, 30*time.Second, "container instances to register", func() (bool, string) {
+	waitFor(t, 60*time.Second, "container instances to register", func() (bool, string) {
 		out, err := n.ecs().ListContainerInstances(context.Background(), &ecs.ListContainerInstancesInput{Cluster: aws.String(cluster)})
 		if err != nil {
 			return false, err.Error()
@@ -85,6 +85,7 @@ func waitTaskStatus(t *testing.T, n *node, arn, status string, timeout time.Dura
 // container on its dynamic host port, stop-task, wait tasks-stopped, and
 // read the stop reason with list-tasks --desired-status STOPPED.
 func TestCLIRunTaskDynamicPortAndStop(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "web", nil)
 
@@ -107,15 +108,11 @@ func TestCLIRunTaskDynamicPortAndStop(t *testing.T) {
 	if len(c.NetworkBindings) != 1 || aws.ToInt32(c.NetworkBindings[0].ContainerPort) != 8080 {
 		t.Fatalf("networkBindings: %+v", c.NetworkBindings)
 	}
-	hostPort := aws.ToInt32(c.NetworkBindings[0].HostPort)
-	if hostPort < 49153 {
-		t.Fatalf("dynamic host port %d is outside the ephemeral range", hostPort)
+	hostPort := int(aws.ToInt32(c.NetworkBindings[0].HostPort))
+	if from := n.ports.base + dynamicFirst; hostPort < from || hostPort >= n.ports.base+blockSize {
+		t.Fatalf("dynamic host port %d is outside the node's --dynamic-ports %s", hostPort, n.ports.dynamicPorts())
 	}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", hostPort))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET the task on its reported host port: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	getOK(t, fmt.Sprintf("http://127.0.0.1:%d/health", hostPort))
 	// Every field describe-tasks shows is true of the real container.
 	ctrs := containersOfTask(t, taskID(arn))
 	if len(ctrs) != 1 || ctrs[0].ID != aws.ToString(c.RuntimeId) || ctrs[0].State != "running" {
@@ -154,6 +151,7 @@ func TestCLIRunTaskDynamicPortAndStop(t *testing.T) {
 }
 
 func TestEssentialContainerExit(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "crash", func(c *types.ContainerDefinition) { c.Command = []string{"exit", "3", "after", "1s"} })
 	out, err := n.ecs().RunTask(context.Background(), &ecs.RunTaskInput{TaskDefinition: aws.String("crash")})
@@ -170,6 +168,7 @@ func TestEssentialContainerExit(t *testing.T) {
 }
 
 func TestMissingImageFailsToStart(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "ghost", func(c *types.ContainerDefinition) { c.Image = aws.String("minato-e2e-no-such-image:never") })
 	out, err := n.ecs().RunTask(context.Background(), &ecs.RunTaskInput{TaskDefinition: aws.String("ghost")})
@@ -186,6 +185,7 @@ func TestMissingImageFailsToStart(t *testing.T) {
 }
 
 func TestDependsOnOrder(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	image := testimage.Build(t, "")
 	_, err := n.ecs().RegisterTaskDefinition(context.Background(), &ecs.RegisterTaskDefinitionInput{
@@ -223,6 +223,7 @@ func TestDependsOnOrder(t *testing.T) {
 }
 
 func TestHealthChecks(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	hc := func(c *types.ContainerDefinition) {
 		c.HealthCheck = &types.HealthCheck{Command: []string{"CMD", "/testapp", "health", "http://127.0.0.1:8080/health"},
@@ -257,6 +258,7 @@ func TestHealthChecks(t *testing.T) {
 // Nothing is lost or duplicated when the server is killed with tasks
 // running: the restarted node adopts its containers.
 func TestKillServerWithTasksRunning(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	registerApp(t, n, "durable", nil)
 	out, err := n.ecs().RunTask(context.Background(), &ecs.RunTaskInput{TaskDefinition: aws.String("durable"), Count: aws.Int32(2)})
@@ -271,7 +273,11 @@ func TestKillServerWithTasksRunning(t *testing.T) {
 	n.kill()
 	n.start()
 	waitForInstances(t, n, "default", 1)
-	time.Sleep(2 * time.Second) // let the restarted agent poll and adopt
+	arns := make([]string, 0, len(before))
+	for arn := range before {
+		arns = append(arns, arn)
+	}
+	waitResumed(t, n.out, arns)
 	for arn, runtimeID := range before {
 		task := describeTask(t, n, arn)
 		if aws.ToString(task.LastStatus) != "RUNNING" || aws.ToString(task.Containers[0].RuntimeId) != runtimeID {

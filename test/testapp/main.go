@@ -11,10 +11,11 @@
 //	exit CODE [after DURATION]  exit with CODE, at once or after DURATION
 //	print N [exit CODE]         print N numbered lines to stdout, then sleep
 //	                            until stopped (or exit with CODE)
-//	lines N RATE [exit CODE]    print "line I t=UNIXNANO" for I in 1..N at RATE
+//	lines N RATE [end LINE] [exit CODE]
+//	                            print "line I t=UNIXNANO" for I in 1..N at RATE
 //	                            lines a second (0: as fast as it can) to
-//	                            stdout, then sleep until stopped (or exit
-//	                            with CODE)
+//	                            stdout, then LINE if given, then sleep until
+//	                            stopped (or exit with CODE)
 //	sleep DURATION              sleep, then exit 0
 //	health URL [within DURATION]
 //	                            exit 0 if URL answers 200 (retrying for up to
@@ -29,6 +30,10 @@
 //	/           hostname, addresses, arguments and task metadata as JSON
 //	/env        the environment as a JSON object
 //	/sleep?ms=N answer after N milliseconds
+//	/hold?ms=N  answer "released" at the next /release ("timed out" after
+//	            N milliseconds, default 60000)
+//	/release    release every /hold request
+//	/inflight   the number of /sleep and /hold requests being answered
 //	/exit?code=N
 //	            exit with code N right after answering
 //	/file?path=P
@@ -52,6 +57,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -226,7 +232,11 @@ func serve() int {
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, environ())
 	})
+	var inflight atomic.Int64 // /sleep and /hold requests being answered
+	var held gate
 	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Add(-1)
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		select {
 		case <-time.After(time.Duration(ms) * time.Millisecond):
@@ -234,6 +244,28 @@ func serve() int {
 			return
 		}
 		fmt.Fprintf(w, "slept %dms\n", ms)
+	})
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms <= 0 {
+			ms = 60000
+		}
+		select {
+		case <-held.wait():
+			fmt.Fprintln(w, "released")
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			fmt.Fprintln(w, "timed out")
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("/release", func(w http.ResponseWriter, r *http.Request) {
+		held.release()
+		fmt.Fprintln(w, "released")
+	})
+	mux.HandleFunc("/inflight", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%d\n", inflight.Load())
 	})
 	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
@@ -287,6 +319,30 @@ func serve() int {
 		return 1
 	}
 	return 0
+}
+
+// gate holds /hold requests until the next /release.
+type gate struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (g *gate) wait() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ch == nil {
+		g.ch = make(chan struct{})
+	}
+	return g.ch
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ch != nil {
+		close(g.ch)
+		g.ch = nil
+	}
 }
 
 func info(r *http.Request) map[string]any {
@@ -344,7 +400,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 // log tests' and benchmarks' chatty container.
 func linesMode(args []string) int {
 	if len(args) < 2 {
-		return usage(fmt.Errorf("lines: want N RATE"))
+		return usage(fmt.Errorf("lines: want N RATE [end LINE] [exit CODE]"))
 	}
 	n, err1 := strconv.Atoi(args[0])
 	rate, err2 := strconv.ParseFloat(args[1], 64)
@@ -366,6 +422,10 @@ func linesMode(args []string) int {
 		buf = strconv.AppendInt(buf, time.Now().UnixNano(), 10)
 		buf = append(buf, '\n')
 		os.Stdout.Write(buf)
+	}
+	if len(args) >= 4 && args[2] == "end" {
+		fmt.Println(args[3])
+		args = append(args[:2], args[4:]...)
 	}
 	if len(args) >= 4 && args[2] == "exit" {
 		code, err := strconv.Atoi(args[3])

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"runtime"
 	rpprof "runtime/pprof"
 	"strings"
 	"sync"
@@ -194,6 +193,3 @@ func sharedDebugServer() (*debugServer, error) {
 	})
 	return inProcessDebug, inProcessErr
 }
-
-// goroutines is runtime.NumGoroutine, for statistics.
-func goroutines() int { return runtime.NumGoroutine() }

@@ -223,6 +223,7 @@ func TestStreamsAndEvents(t *testing.T) {
 	if fmt.Sprint(order) != "[ecs/app/t2 ecs/app/t1 ecs/app/t3 empty]" {
 		t.Fatalf("by last event time, descending: %v", order)
 	}
+	//lint:ignore SA1019 minato reports a stream's storedBytes (AWS reports 0); the test checks it is there
 	if s := ds.LogStreams[0]; aws.ToInt64(s.FirstEventTimestamp) != now-1000 || aws.ToInt64(s.LastEventTimestamp) != now-999 || s.StoredBytes == nil {
 		t.Fatalf("stream t2: %+v", s)
 	}

@@ -57,6 +57,7 @@ func Parse(s string) (*Pattern, error) {
 	case len(t) >= 2 && strings.HasPrefix(t, "%") && strings.HasSuffix(t, "%"):
 		re, err := regexp.Compile(t[1 : len(t)-1])
 		if err != nil {
+			//lint:ignore ST1005 CloudWatch Logs' own message, which the client shows as it is
 			return nil, fmt.Errorf("Invalid regex in filter pattern: %v", err)
 		}
 		return &Pattern{match: re.MatchString}, nil
@@ -64,6 +65,7 @@ func Parse(s string) (*Pattern, error) {
 	return parseTerms(t)
 }
 
+//lint:ignore ST1005 CloudWatch Logs' own message, which the client shows as it is
 func errInvalid(s string) error { return fmt.Errorf("Invalid filter pattern: %s", s) }
 
 // ---- terms ----

@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/minato-project/minato/internal/model/ecstypes"
@@ -278,13 +279,16 @@ func TestStateOf(t *testing.T) {
 		},
 		Config: &container.Config{Image: "app:1", Labels: map[string]string{"a": "b"}},
 		NetworkSettings: &container.NetworkSettings{
-			NetworkSettingsBase: container.NetworkSettingsBase{Ports: nat.PortMap{
-				"8080/tcp": {{HostIP: "::", HostPort: "32768"}, {HostIP: "0.0.0.0", HostPort: "32768"}},
-				"53/udp":   {{HostIP: "0.0.0.0", HostPort: "5353"}},
-				"9000/tcp": nil, // exposed, not published
-			}},
-			DefaultNetworkSettings: container.DefaultNetworkSettings{IPAddress: "172.17.0.5"},
+			Networks: map[string]*network.EndpointSettings{
+				"other":  {IPAddress: "10.0.0.9"},
+				"bridge": {IPAddress: "172.17.0.5"},
+			},
 		},
+	}
+	c.NetworkSettings.Ports = nat.PortMap{
+		"8080/tcp": {{HostIP: "::", HostPort: "32768"}, {HostIP: "0.0.0.0", HostPort: "32768"}},
+		"53/udp":   {{HostIP: "0.0.0.0", HostPort: "5353"}},
+		"9000/tcp": nil, // exposed, not published
 	}
 	st := stateOf(c)
 	if st.ID != "abc" || st.Name != "t-web" || st.Image != "app:1" || st.ImageID != "sha256:1" || st.Running || st.Created {
@@ -309,6 +313,12 @@ func TestStateOf(t *testing.T) {
 	st = stateOf(c)
 	if !st.Created || st.ExitCode != nil || !st.StartedAt.IsZero() || st.Health != runtime.HealthUnknown {
 		t.Fatalf("created: %+v", st)
+	}
+	// Off the default bridge: the address on the first network by name.
+	delete(c.NetworkSettings.Networks, "bridge")
+	c.NetworkSettings.Networks["a-net"] = &network.EndpointSettings{}
+	if st := stateOf(c); st.IPv4 != "10.0.0.9" {
+		t.Fatalf("IPv4 off the bridge: %q", st.IPv4)
 	}
 }
 

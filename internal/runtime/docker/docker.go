@@ -213,14 +213,14 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, timeout time.Dur
 // then the task-scoped volumes it mounted that no other container uses.
 func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	c, err := r.cli.ContainerInspect(ctx, id)
-	if client.IsErrNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return containerErr("remove", id, err)
 	}
 	err = r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !client.IsErrNotFound(err) && !removing(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) && !removing(err) {
 		return containerErr("remove", id, err)
 	}
 	r.removeTaskVolumes(ctx, c.Mounts)
@@ -257,7 +257,7 @@ func (r *Runtime) List(ctx context.Context, labels map[string]string) ([]runtime
 	byID := map[string]container.InspectResponse{}
 	for _, s := range cs {
 		c, err := r.cli.ContainerInspect(ctx, s.ID)
-		if client.IsErrNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			continue // removed meanwhile
 		}
 		if err != nil {
@@ -333,8 +333,8 @@ func ipOf(c container.InspectResponse) string {
 	if ns == nil {
 		return ""
 	}
-	if ns.IPAddress != "" {
-		return ns.IPAddress
+	if ep := ns.Networks["bridge"]; ep != nil && ep.IPAddress != "" {
+		return ep.IPAddress
 	}
 	names := make([]string, 0, len(ns.Networks))
 	for n := range ns.Networks {
@@ -366,7 +366,7 @@ func removing(err error) bool {
 // containerErr wraps a Docker error about a container; "no such container"
 // becomes runtime.ErrNotFound.
 func containerErr(op, id string, err error) error {
-	if client.IsErrNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("%s container %q: %w", op, id, runtime.ErrNotFound)
 	}
 	return fmt.Errorf("%s container %q: %w", op, id, err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
@@ -23,6 +24,7 @@ type env struct {
 	run   string
 	net   string
 	pause string
+	image string // the test image, once a test has built it (testimage.Build)
 }
 
 func newEnv(t *testing.T) *env {
@@ -36,10 +38,10 @@ func newEnv(t *testing.T) *env {
 		if err := testimage.RemoveLabelled(ctx, cli, runtimetest.LabelRun, runtimetest.RunID); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
-		if err := cli.NetworkRemove(ctx, e.net); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.NetworkRemove(ctx, e.net); err != nil && !cerrdefs.IsNotFound(err) {
 			t.Errorf("cleanup: remove network %s: %v", e.net, err)
 		}
-		if _, err := cli.ImageRemove(ctx, e.pause, image.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+		if _, err := cli.ImageRemove(ctx, e.pause, image.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			t.Errorf("cleanup: remove image %s: %v", e.pause, err)
 		}
 	})

@@ -14,7 +14,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
-	"github.com/docker/docker/client"
 
 	"github.com/minato-project/minato/internal/runtime"
 )
@@ -39,7 +38,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, auth *runtime.Reg
 	if local && (auth == nil || !auth.Refresh) {
 		return nil // a local image is used as it is, and never cleaned up by minato
 	}
-	if err != nil && !client.IsErrNotFound(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("inspect image %q: %w", ref, err)
 	}
 	opts := image.PullOptions{}
@@ -136,20 +135,20 @@ func (r *Runtime) ListImages(ctx context.Context) ([]runtime.Image, error) {
 // uses. A missing image is not an error; one in use is refused by Docker.
 func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 	img, err := r.cli.ImageInspect(ctx, ref)
-	if client.IsErrNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("remove image %q: %w", ref, err)
 	}
 	_, err = r.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
-	if err != nil && !client.IsErrNotFound(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		if cerrdefs.IsConflict(err) {
 			return fmt.Errorf("remove image %q: in use: %w", ref, err)
 		}
 		return fmt.Errorf("remove image %q: %w", ref, err)
 	}
-	if _, err := r.cli.ImageInspect(ctx, img.ID); client.IsErrNotFound(err) {
+	if _, err := r.cli.ImageInspect(ctx, img.ID); cerrdefs.IsNotFound(err) {
 		r.mu.Lock()
 		delete(r.used, img.ID)
 		r.mu.Unlock()

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/client"
 
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/runtime"
@@ -37,7 +37,7 @@ func (e *env) spec(task, name string, args ...string) runtime.ContainerSpec {
 			runtime.LabelTask: e.run + "-" + task, runtime.LabelContainer: name,
 			runtimetest.LabelRun: runtimetest.RunID,
 		},
-		Def: ecstypes.ContainerDefinition{Name: name, Image: testimage.DefaultTag, Command: args},
+		Def: ecstypes.ContainerDefinition{Name: name, Image: e.image, Command: args},
 	}
 }
 
@@ -91,7 +91,7 @@ var webPort = []ecstypes.PortMapping{{ContainerPort: i32(8080)}}
 // mapped field, reads back what Docker stored, and runs it.
 func TestFieldMapping(t *testing.T) {
 	e := newEnv(t)
-	testimage.Build(t, "")
+	e.image = testimage.Build(t, "")
 	rt := e.runtime(t)
 	spec := e.spec("map", "web", "serve")
 	d := &spec.Def
@@ -202,7 +202,7 @@ func TestFieldMapping(t *testing.T) {
 // the task's last container.
 func TestVolumes(t *testing.T) {
 	e := newEnv(t)
-	testimage.Build(t, "")
+	e.image = testimage.Build(t, "")
 	rt := e.runtime(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -276,7 +276,7 @@ func TestVolumes(t *testing.T) {
 	if err := rt.RemoveContainer(ctx, rID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cli.VolumeInspect(ctx, taskVol); !client.IsErrNotFound(err) {
+	if _, err := e.cli.VolumeInspect(ctx, taskVol); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("task volume after the task's last container: %v", err)
 	}
 	if _, err := e.cli.VolumeInspect(ctx, shared); err != nil {
@@ -298,6 +298,7 @@ func TestVolumes(t *testing.T) {
 func TestImages(t *testing.T) {
 	e := newEnv(t)
 	img := testimage.Build(t, "")
+	e.image = img
 	rt := e.runtime(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -343,7 +344,7 @@ func TestImages(t *testing.T) {
 	if err := rt.RemoveImage(ctx, tmp); err != nil {
 		t.Fatalf("RemoveImage: %v", err)
 	}
-	if _, err := e.cli.ImageInspect(ctx, tmp); !client.IsErrNotFound(err) {
+	if _, err := e.cli.ImageInspect(ctx, tmp); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("image still there: %v", err)
 	}
 	if err := rt.RemoveImage(ctx, tmp); err != nil {

@@ -6,10 +6,10 @@ import (
 	"maps"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
 
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/runtime"
@@ -79,7 +79,7 @@ func (r *Runtime) sharedVolume(ctx context.Context, name string, c *ecstypes.Doc
 	if err == nil {
 		return name, nil
 	}
-	if !client.IsErrNotFound(err) {
+	if !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("volume %q: %w", name, err)
 	}
 	if !isTrue(c.Autoprovision) {
@@ -148,7 +148,7 @@ func (r *Runtime) removeTaskVolumes(ctx context.Context, mounts []container.Moun
 		if err != nil || v.Labels[labelVolumeScope] != "task" {
 			continue
 		}
-		if err := r.cli.VolumeRemove(ctx, m.Name, false); err != nil && !client.IsErrNotFound(err) {
+		if err := r.cli.VolumeRemove(ctx, m.Name, false); err != nil && !cerrdefs.IsNotFound(err) {
 			r.log.Debug("task volume kept", "volume", m.Name, "err", err)
 		}
 	}

@@ -1,7 +1,17 @@
 // Package testimage gives tests a Docker client and minato's test image:
 // test/testapp compiled as a static binary and packed FROM scratch, built
 // locally (no registry is ever reached). Tests that need Docker call
-// RequireDocker, which skips them when Docker is missing unless CI=true.
+// RequireDocker, which skips them in -short, and when Docker is missing
+// unless CI=true.
+//
+// The image is built once per source: its tag is minato-testapp:<hash of
+// test/testapp, go.mod and the Go version>, so every test binary of a
+// `go test ./...` run (and every later run, and other worktrees with the
+// same source) finds it ready, and worktrees with different sources do not
+// replace each other's image. The build runs under a lock file in
+// os.TempDir() and with no deadline of its own: a busy machine makes it
+// slow, never kills it. Old images stay (a few MB each); remove them with
+// `docker rmi $(docker images -q minato-testapp)`.
 package testimage
 
 import (
@@ -18,11 +28,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -30,36 +42,60 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
+
+	"github.com/minato-project/minato/internal/testutil"
 )
 
 const (
-	// DefaultTag is the tag Build uses when given "".
-	DefaultTag = "minato-testapp:test"
+	// Repository is the image repository of the test image; its tag is the
+	// source hash.
+	Repository = "minato-testapp"
 	// LabelTest marks everything tests create in Docker, so a cleanup (or a
 	// person) can find leftovers: docker ps -a --filter label=minato.test.
 	LabelTest = "minato.test"
 	// LabelBinary on the test image holds the SHA-256 of the testapp binary
-	// inside, so an image built from the same source is reused.
+	// inside.
 	LabelBinary = "minato.testapp.sha256"
+	// LabelSource on the test image holds the hash of the source it was
+	// built from (the tag is its first 16 digits).
+	LabelSource = "minato.testapp.source"
+)
+
+// pingTimeout bounds the one Docker ping of a test binary. A missing
+// daemon fails at once; this only matters for a daemon too busy to answer.
+const pingTimeout = 30 * time.Second
+
+var (
+	probeOnce sync.Once
+	probeErr  error
 )
 
 // RequireDocker returns a client for the local Docker Engine, or skips the
-// test when there is none — unless CI=true, where a missing Docker fails it.
-// The client is closed when the test ends.
+// test in -short, or when there is no Docker — unless CI=true, where a
+// missing Docker fails it. The client is closed when the test ends.
 func RequireDocker(t testing.TB) *client.Client {
 	t.Helper()
-	cli, err := newClient()
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = cli.Ping(ctx)
-		if err == nil {
-			// Negotiate before any concurrent use: lazy negotiation races.
-			cli.NegotiateAPIVersion(ctx)
-		}
-		cancel()
+	testutil.SkipShort(t, "needs Docker")
+	probeOnce.Do(func() {
+		cli, err := newClient()
 		if err != nil {
-			cli.Close()
+			probeErr = err
+			return
 		}
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		defer cancel()
+		_, probeErr = cli.Ping(ctx)
+	})
+	cli, err := newClient()
+	if err == nil && probeErr == nil {
+		// Negotiate before any concurrent use: lazy negotiation races.
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		cli.NegotiateAPIVersion(ctx)
+		cancel()
+	} else if err == nil {
+		cli.Close()
+		err = probeErr
 	}
 	if err != nil {
 		msg := fmt.Sprintf("Docker not available (%v): start Docker Engine, or set CI=true to make this a failure", err)
@@ -87,17 +123,15 @@ var (
 	builds = map[string]*result{}
 )
 
-// Build makes sure the test image exists under tag (DefaultTag if "") and
-// returns its reference. It compiles test/testapp with CGO_ENABLED=0 and
-// builds an image FROM scratch with the binary as ENTRYPOINT, once per test
-// binary; an existing image labelled with the same binary hash is reused.
-// The image stays as a cache between runs: it carries LabelTest.
+// Build makes sure the test image of the current test/testapp source
+// exists and returns its reference: minato-testapp:<source hash>, or tag
+// if it is not "". It compiles test/testapp with CGO_ENABLED=0 and builds
+// an image FROM scratch with the binary as ENTRYPOINT, unless an image
+// built from the same source is there already; at most once per test
+// binary, and one process at a time on the machine.
 func Build(t testing.TB, tag string) string {
 	t.Helper()
 	RequireDocker(t)
-	if tag == "" {
-		tag = DefaultTag
-	}
 	mu.Lock()
 	r, ok := builds[tag]
 	if !ok {
@@ -109,7 +143,7 @@ func Build(t testing.TB, tag string) string {
 		start := time.Now()
 		r.ref, r.err = buildImage(tag)
 		if r.err == nil {
-			t.Logf("test image %s ready in %v", tag, time.Since(start).Round(time.Millisecond))
+			t.Logf("test image %s ready in %v", r.ref, time.Since(start).Round(time.Millisecond))
 		}
 	})
 	if r.err != nil {
@@ -118,35 +152,57 @@ func Build(t testing.TB, tag string) string {
 	return r.ref
 }
 
+// buildImage has no deadline: a build that a busy machine slows down
+// finishes late rather than failing every test that needs the image. A
+// daemon that never answers is the test binary's -timeout to catch.
 func buildImage(tag string) (string, error) {
 	cli, err := newClient()
 	if err != nil {
 		return "", err
 	}
 	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := context.Background()
 
 	info, err := cli.Info(ctx)
 	if err != nil {
 		return "", err
 	}
-	bin, err := compile(ctx, goArch(info.Architecture))
+	arch := goArch(info.Architecture)
+	src, err := sourceDir()
+	if err != nil {
+		return "", err
+	}
+	hash, err := sourceHash(src, arch)
+	if err != nil {
+		return "", err
+	}
+	ref := tag
+	if ref == "" {
+		ref = Repository + ":" + hash[:16]
+	}
+	current := func() bool {
+		img, err := cli.ImageInspect(ctx, ref)
+		return err == nil && img.Config != nil && img.Config.Labels[LabelSource] == hash
+	}
+	if current() {
+		return ref, nil
+	}
+	unlock, err := testutil.LockFile(filepath.Join(os.TempDir(), "minato-testimage-"+hash[:16]+".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if current() { // another test binary built it while this one waited
+		return ref, nil
+	}
+
+	bin, err := compile(ctx, src, arch)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(bin)
-	hash := hex.EncodeToString(sum[:])
-
-	old := ""
-	if img, err := cli.ImageInspect(ctx, tag); err == nil {
-		if img.Config != nil && img.Config.Labels[LabelBinary] == hash {
-			return tag, nil
-		}
-		old = img.ID
-	}
-
-	dockerfile := fmt.Sprintf("FROM scratch\nCOPY testapp /testapp\nENTRYPOINT [\"/testapp\"]\nLABEL %s=true %s=%s\n", LabelTest, LabelBinary, hash)
+	dockerfile := fmt.Sprintf("FROM scratch\nCOPY testapp /testapp\nENTRYPOINT [\"/testapp\"]\nLABEL %s=true %s=%s %s=%s\n",
+		LabelTest, LabelBinary, hex.EncodeToString(sum[:]), LabelSource, hash)
 	tarball, err := tarFiles(map[string]tarFile{
 		"Dockerfile": {data: []byte(dockerfile), mode: 0o644},
 		"testapp":    {data: bin, mode: 0o755},
@@ -155,7 +211,7 @@ func buildImage(tag string) (string, error) {
 		return "", err
 	}
 	resp, err := cli.ImageBuild(ctx, bytes.NewReader(tarball), build.ImageBuildOptions{
-		Tags:        []string{tag},
+		Tags:        []string{ref},
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
@@ -167,20 +223,41 @@ func buildImage(tag string) (string, error) {
 	if err := readStream(resp.Body); err != nil {
 		return "", fmt.Errorf("docker build: %w", err)
 	}
-	if old != "" {
-		// The image the new one replaced, now untagged; Docker keeps it
-		// while some container still uses it.
-		_, _ = cli.ImageRemove(ctx, old, image.RemoveOptions{PruneChildren: true})
+	return ref, nil
+}
+
+// sourceHash identifies what the test image is built from: every file of
+// test/testapp, the module's go.mod, the Go version and the target
+// architecture.
+func sourceHash(src, arch string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s\n", goruntime.Version(), arch)
+	var files []string
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
-	return tag, nil
+	sort.Strings(files)
+	files = append(files, filepath.Join(src, "..", "..", "go.mod"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		rel, _ := filepath.Rel(src, f)
+		fmt.Fprintf(h, "%s %d\n", filepath.ToSlash(rel), len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // compile builds test/testapp for linux/arch and returns the binary.
-func compile(ctx context.Context, arch string) ([]byte, error) {
-	src, err := sourceDir()
-	if err != nil {
-		return nil, err
-	}
+func compile(ctx context.Context, src, arch string) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "minato-testapp-")
 	if err != nil {
 		return nil, err
@@ -289,21 +366,21 @@ func RemoveLabelled(ctx context.Context, cli *client.Client, label, value string
 	errs = append(errs, err)
 	for _, c := range cs {
 		err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !client.IsErrNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
+		if err != nil && !cerrdefs.IsNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
 			errs = append(errs, err)
 		}
 	}
 	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
 	errs = append(errs, err)
 	for _, n := range ns {
-		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
 	vs, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
 	errs = append(errs, err)
 	for _, v := range vs.Volumes {
-		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
@@ -324,7 +401,7 @@ func RemoveImages(ctx context.Context, cli *client.Client, label, value string) 
 	var errs []error
 	for _, img := range imgs {
 		_, err := cli.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true})
-		if err != nil && !client.IsErrNotFound(err) {
+		if err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, err)
 		}
 	}

@@ -15,8 +15,8 @@ import (
 func TestBuildAndRun(t *testing.T) {
 	cli := testimage.RequireDocker(t)
 	ref := testimage.Build(t, "")
-	if ref != testimage.DefaultTag {
-		t.Fatalf("Build returned %q, want %q", ref, testimage.DefaultTag)
+	if !strings.HasPrefix(ref, testimage.Repository+":") || len(ref) != len(testimage.Repository)+1+16 {
+		t.Fatalf("Build returned %q, want %s:<16 hex digits>", ref, testimage.Repository)
 	}
 	if again := testimage.Build(t, ""); again != ref {
 		t.Fatalf("second Build returned %q", again)
@@ -30,7 +30,7 @@ func TestBuildAndRun(t *testing.T) {
 	if got := img.Config.Entrypoint; len(got) != 1 || got[0] != "/testapp" {
 		t.Fatalf("entrypoint = %q", got)
 	}
-	if len(img.Config.Labels[testimage.LabelBinary]) != 64 {
+	if len(img.Config.Labels[testimage.LabelBinary]) != 64 || !strings.HasPrefix(img.Config.Labels[testimage.LabelSource], strings.TrimPrefix(ref, testimage.Repository+":")) {
 		t.Fatalf("labels = %v", img.Config.Labels)
 	}
 
