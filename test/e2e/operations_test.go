@@ -54,6 +54,7 @@ func copyFile(t *testing.T, from, to string) {
 // before the backup began, the secret value readable. Without the master
 // key the restored node refuses to start and says why.
 func TestBackupRestore(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	ctx := ctxT(t)
 	c := n.ssm()
@@ -176,6 +177,7 @@ func TestBackupRestore(t *testing.T) {
 // TestStartRefusesDamagedState: a node refuses a damaged state.db at startup
 // with an error that names the file and the remedy.
 func TestStartRefusesDamagedState(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	if err := n.stop(); err != nil {
 		t.Fatal(err)
@@ -206,6 +208,7 @@ func TestStartRefusesDamagedState(t *testing.T) {
 // and is ready again by itself, without a restart. Needs permission to
 // mount (root); skips otherwise.
 func TestReadyzDiskFull(t *testing.T) {
+	e2eTest(t)
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "minato-e2e", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs here (%v: %s); run as root to include this test", err, bytes.TrimSpace(out))

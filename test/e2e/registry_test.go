@@ -190,6 +190,7 @@ func valueOr(s *string) string {
 // agent pulls it from minato's registry with a token it gets from the
 // server). A missing tag fails its task with ECS's CannotPullContainerError.
 func TestRegistrySeedFlow(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	u := newDockerUser(t, n)
 	uri := createRepo(t, n, "my-app")
@@ -268,6 +269,7 @@ func TestRegistrySeedFlow(t *testing.T) {
 // the three oldest, and the expiry, which runs within seconds of
 // put-lifecycle-policy, removes exactly those.
 func TestRegistryLifecyclePolicySeed(t *testing.T) {
+	e2eTest(t)
 	if testing.Short() {
 		t.Skip("13 docker builds and pushes; skipped with -short")
 	}
@@ -327,6 +329,7 @@ func TestRegistryLifecyclePolicySeed(t *testing.T) {
 // Bad input to the registry and the ECR API, with the real clients: each
 // gets ECR's or the registry protocol's error and nothing changes.
 func TestRegistryBadInput(t *testing.T) {
+	e2eTest(t)
 	n := startDockerNode(t)
 	u := newDockerUser(t, n)
 	// (The CLI itself refuses names of fewer than two characters.)
@@ -444,6 +447,7 @@ func TestRegistryBadInput(t *testing.T) {
 // acknowledged are there and can be pulled; the interrupted one is not
 // half there; pushing it again works.
 func TestRegistryKillDuringPush(t *testing.T) {
+	e2eTest(t)
 	if testing.Short() {
 		t.Skip("builds and pushes a 32 MiB layer twice; skipped with -short")
 	}
@@ -506,6 +510,7 @@ func TestRegistryKillDuringPush(t *testing.T) {
 // The token of get-login-password is base64 "AWS:<token>", and
 // authorization data says where to log in.
 func TestRegistryAuthorizationTokenCLI(t *testing.T) {
+	e2eTest(t)
 	n := startNode(t)
 	var out struct {
 		AuthorizationData []struct {
