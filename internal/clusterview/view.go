@@ -80,7 +80,7 @@ func (v *View) Stats() Stats {
 	}
 }
 
-// Revision returns the view's revision: every change at a lower revision is
+// Revision returns the view's revision: every change at it and below is
 // applied. It is -1 before the first listing.
 func (v *View) Revision() int64 { return v.cur.Load() }
 
@@ -215,12 +215,19 @@ func (v *View) reset(rev int64, changes []change) {
 	v.mu.Unlock()
 }
 
-// publish makes v.rev visible to WaitFor. Called with v.mu held.
+// publish makes the newest revision the view holds whole visible to
+// WaitFor: v.rev once all its changes are applied, else the one before
+// (the watch delivers a revision's changes together, but not always in
+// one receive). Called with v.mu held.
 func (v *View) publish() {
-	if v.cur.Load() == v.rev {
+	done := v.rev
+	if !v.whole {
+		done--
+	}
+	if v.cur.Load() == done {
 		return
 	}
-	v.cur.Store(v.rev)
+	v.cur.Store(done)
 	close(v.waitc)
 	v.waitc = make(chan struct{})
 }
@@ -307,6 +314,9 @@ func (v *View) applyEvents(evs []store.Event) {
 		if ch != nil {
 			v.idx.apply(ch)
 		}
+		if ev.Last {
+			v.whole = true // every change of r is applied
+		}
 	}
 	v.idx.finish()
 	for r := range v.pending {
@@ -356,6 +366,7 @@ func (v *View) committed(rev int64, ops []store.Op) {
 		v.applyChanges(chs)
 		v.idx.finish()
 		v.whole = true
+		v.publish()
 	default:
 		v.pending[rev] = chs
 	}
@@ -370,7 +381,7 @@ func (v *View) WaitFor(ctx context.Context, rev int64) error {
 	}
 	for {
 		v.mu.RLock()
-		ok := v.synced && v.rev >= rev
+		ok := v.synced && (v.rev > rev || (v.rev == rev && v.whole))
 		ch, err := v.waitc, v.err
 		v.mu.RUnlock()
 		if ok {

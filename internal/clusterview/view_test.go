@@ -295,6 +295,47 @@ func TestHandedOverTransactionIsWhole(t *testing.T) {
 	close(gate)
 }
 
+// A transaction another writer committed straight to the store (another
+// node's, with etcd) is applied whole before WaitFor reports its revision:
+// the watch's Last marks where a revision ends.
+func TestWatchedTransactionIsWhole(t *testing.T) {
+	st := openTestStore(t)
+	v := start(t, st)
+	waitFor(t, v, 0)
+	st.mu.Lock()
+	st.gate = make(chan struct{})
+	gate := st.gate
+	st.mu.Unlock()
+	st.compact() // restart the watch with the gate in place
+	for v.Stats().Listings < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	events := v.Stats().Events
+	rev := commit(t, st, // not through the view's store: nothing is handed over
+		put(t, state.TaskKey("c", "t1"), task("t1", "i1", "", "", "PENDING", "RUNNING", "g")),
+		put(t, state.TaskKey("c", "t2"), task("t2", "i1", "", "", "PENDING", "RUNNING", "g")),
+		put(t, state.ContainerInstanceKey("c", "i1"), instance("i1", "ACTIVE", 1000)))
+	gate <- struct{}{} // one event of three
+	for v.Stats().Events < events+1 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := v.WaitFor(ctx, rev); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitFor with one event of the revision applied: %v", err)
+	}
+	if got := v.Revision(); got >= rev {
+		t.Fatalf("Revision() = %d with half of revision %d applied", got, rev)
+	}
+	gate <- struct{}{}
+	gate <- struct{}{}
+	waitFor(t, v, rev)
+	if got := v.ClusterCounts("c"); got != (ClusterCounts{Instances: 1, PendingTasks: 2, NotStoppedTasks: 2}) {
+		t.Fatalf("after the revision: %+v", got)
+	}
+	close(gate)
+}
+
 // When the watch ends with ErrCompacted the view lists again and holds
 // what changed meanwhile, deletes included.
 func TestCompactedWatchListsAgain(t *testing.T) {

@@ -81,6 +81,11 @@ const (
 type Event struct {
 	Type EventType
 	KV   KV
+	// Last marks the last event of its revision that the watch delivers:
+	// a watch delivers the events of one revision together, and a reader
+	// that must not act on half a transaction (the cluster view) waits for
+	// it before it treats the revision as applied.
+	Last bool
 }
 
 // ListOptions narrow a List.

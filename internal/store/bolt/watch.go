@@ -307,12 +307,30 @@ func (w *watcher) fill(batch []store.Event) ([]store.Event, <-chan struct{}, err
 		return batch, h.changed, nil
 	}
 	n := uint64(len(h.buf))
-	for i := 0; i < scanChunk && w.cursor < h.end; i++ {
+	from := len(batch)
+	var rev int64
+	// Whole revisions only (a revision is published whole, under h.mu):
+	// past scanChunk, the scan goes on to the end of the revision it is in.
+	for i := 0; w.cursor < h.end; i++ {
 		ev := h.buf[w.cursor%n]
+		if i >= scanChunk && ev.KV.ModRevision != rev {
+			break
+		}
+		rev = ev.KV.ModRevision
 		w.cursor++
 		if ev.KV.ModRevision > w.after && strings.HasPrefix(ev.KV.Key, w.prefix) {
+			ev.Last = false
 			batch = append(batch, ev)
 		}
 	}
+	markLast(batch[from:])
 	return batch, nil, nil
+}
+
+// markLast sets Last on the last event of each revision in evs, which
+// holds whole revisions in order.
+func markLast(evs []store.Event) {
+	for i := range evs {
+		evs[i].Last = i == len(evs)-1 || evs[i+1].KV.ModRevision != evs[i].KV.ModRevision
+	}
 }

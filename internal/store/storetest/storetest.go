@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TxnConflictIsAtomic", testTxnConflictIsAtomic},
 		{"TxnCondOnly", testTxnCondOnly},
 		{"WatchEvents", testWatchEvents},
+		{"WatchRevisionEnds", testWatchRevisionEnds},
 		{"WatchReplay", testWatchReplay},
 		{"WatchFromNow", testWatchFromNow},
 		{"WatchCompacted", testWatchCompacted},
@@ -194,6 +195,12 @@ func wantEvents(t *testing.T, got []store.Event, want []ev) {
 		}
 		if w.typ == store.EventDelete && g.KV.Value != nil {
 			t.Fatalf("event %d: delete carries value %q", i, g.KV.Value)
+		}
+		// Within the list, the last event of each revision is marked.
+		if i+1 < len(want) {
+			if last := want[i+1].mod != w.mod; g.Last != last {
+				t.Fatalf("event %d (revision %d): Last = %v, want %v", i, w.mod, g.Last, last)
+			}
 		}
 	}
 }

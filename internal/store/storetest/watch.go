@@ -36,6 +36,37 @@ func testWatchEvents(t *testing.T, s store.Store) {
 	noEvent(t, w)
 }
 
+// testWatchRevisionEnds checks Last: the last event of each revision that
+// the watch delivers carries it, also when the transaction's last write is
+// outside the watched prefix, and in a replay as in a live watch.
+func testWatchRevisionEnds(t *testing.T, s store.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r0, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(got []store.Event, want []bool) {
+		t.Helper()
+		for i, g := range got {
+			if g.Last != want[i] {
+				t.Fatalf("event %d (%q at %d): Last = %v, want %v", i, g.KV.Key, g.KV.ModRevision, g.Last, want[i])
+			}
+		}
+	}
+	live := watch(t, ctx, s, "e/", r0)
+	txn(t, s, nil, store.Put("e/a", []byte("1")), store.Put("e/b", []byte("1")), store.Put("e/c", []byte("1")))
+	txn(t, s, nil, store.Put("e/d", []byte("1")), store.Put("other/e", []byte("1")))
+	txn(t, s, nil, store.Put("other/f", []byte("1")), store.Delete("e/a"))
+	put(t, s, "e/g", "1")
+	want := []bool{false, false, true, true, true, true}
+	check(recv(t, live, 6), want)
+	replay := watch(t, ctx, s, "e/", r0)
+	check(recv(t, replay, 6), want)
+	all := watch(t, ctx, s, "", r0)
+	check(recv(t, all, 8), []bool{false, false, true, false, true, false, true, true})
+}
+
 func testWatchReplay(t *testing.T, s store.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
