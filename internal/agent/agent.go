@@ -48,6 +48,10 @@ type Config struct {
 	// ports from. Zero: the ports outside the kernel's ephemeral port
 	// range (ports.go).
 	DynamicPorts [2]int
+	// Fargate offers the host's capacity to the Fargate pool: it then
+	// runs the FARGATE tasks of every cluster as well as its own
+	// cluster's EC2 tasks.
+	Fargate bool
 	// ReservedMemoryMiB is kept back from the host's memory.
 	ReservedMemoryMiB int64
 	// Address is where this host's tasks are reached; default: the
@@ -213,6 +217,7 @@ func (a *Agent) register(ctx context.Context) error {
 			PortsUDP:  []int{},
 		},
 		DynamicPorts: a.cfg.DynamicPorts,
+		Fargate:      a.cfg.Fargate,
 		Attributes:   attributes(info, a.cfg),
 	}
 	if req.Address == "" {

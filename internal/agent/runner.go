@@ -54,7 +54,7 @@ func newRunner(a *Agent, asg agentproto.Assignment) *runner {
 	r := &runner{a: a, wake: make(chan struct{}, 1), asg: asg, base: asg,
 		ids: map[string]string{}, seen: map[string]rt.ContainerState{}, defs: map[string]ecstypes.ContainerDefinition{},
 		hostPorts: maps.Clone(asg.HostPorts)}
-	r.rep = agentproto.TaskReport{TaskID: asg.TaskID, LastStatus: asg.LastStatus}
+	r.rep = agentproto.TaskReport{TaskID: asg.TaskID, Cluster: asg.Cluster, LastStatus: asg.LastStatus}
 	for _, d := range asg.Definition.ContainerDefinitions {
 		r.order = append(r.order, d.Name)
 		r.defs[d.Name] = applyOverrides(d, asg.Overrides)

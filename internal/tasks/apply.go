@@ -13,7 +13,11 @@ import (
 // Report is what an agent observed of one task: the whole state, not a
 // change (the agent server converts it from the agent protocol).
 type Report struct {
-	TaskID             string
+	TaskID string
+	// Cluster is the task's cluster, as its assignment named it: another
+	// cluster than the instance's for a task of the Fargate pool. ""
+	// (an older agent does not say) means the instance's.
+	Cluster            string
 	LastStatus         core.TaskStatus
 	HealthStatus       ecstypes.HealthStatus
 	Containers         []ContainerReport
