@@ -74,3 +74,36 @@ func TestTaskLifecycleOnFakeRuntime(t *testing.T) {
 		}
 	}
 }
+
+// A container that mounts volumes from another (volumesFrom) starts
+// whether the definition lists its source before or after it: ECS gives
+// volumesFrom an implicit dependency, so the agent creates the source
+// first.
+func TestVolumesFromInBothOrders(t *testing.T) {
+	h := minicluster.New(t, minicluster.Options{})
+	h.AddAgent("zone-a", "app:1")
+	mem := int32(32)
+	data := ecstypes.ContainerDefinition{Name: "data", Image: "app:1", Memory: &mem, Essential: new(false),
+		MountPoints: []ecstypes.MountPoint{{SourceVolume: "shared", ContainerPath: "/data"}}}
+	app := ecstypes.ContainerDefinition{Name: "app", Image: "app:1", Memory: &mem,
+		VolumesFrom: []ecstypes.VolumeFrom{{SourceContainer: "data", ReadOnly: new(true)}}}
+	for family, defs := range map[string][]ecstypes.ContainerDefinition{
+		"source-first": {data, app},
+		"source-after": {app, data},
+	} {
+		if _, err := h.ECS.RegisterTaskDefinition(context.Background(), call, &ecstypes.RegisterTaskDefinitionRequest{Family: family,
+			ContainerDefinitions: defs, Volumes: []ecstypes.Volume{{Name: "shared"}}}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := h.ECS.RunTask(context.Background(), call, &ecstypes.RunTaskRequest{TaskDefinition: family})
+		if err != nil || len(out.Tasks) != 1 {
+			t.Fatalf("RunTask %s: %v %+v", family, err, out)
+		}
+		task := h.WaitTask(out.Tasks[0].TaskArn, "RUNNING")
+		for _, c := range task.Containers {
+			if c.LastStatus != "RUNNING" {
+				t.Fatalf("%s: container %s is %s (%s)", family, c.Name, c.LastStatus, c.Reason)
+			}
+		}
+	}
+}

@@ -32,6 +32,10 @@ type runner struct {
 	asg  agentproto.Assignment
 
 	order []string                                // container names, definition order
+	// create is the order containers are created in: a volumesFrom
+	// source before the containers that mount from it
+	// (lifecycle.CreateOrder).
+	create []string
 	defs  map[string]ecstypes.ContainerDefinition // with overrides applied
 	ids   map[string]string                       // runtime container IDs by name
 	seen  map[string]rt.ContainerState
@@ -59,6 +63,7 @@ func newRunner(a *Agent, asg agentproto.Assignment) *runner {
 		r.order = append(r.order, d.Name)
 		r.defs[d.Name] = applyOverrides(d, asg.Overrides)
 	}
+	r.create = lifecycle.CreateOrder(asg.Definition.ContainerDefinitions)
 	return r
 }
 
@@ -336,7 +341,7 @@ func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 	}
 	r.rep.PullStoppedAt = cfg.Clock.Now()
 	r.submit()
-	for _, name := range r.order {
+	for _, name := range r.create {
 		if _, ok := r.ids[name]; ok {
 			continue
 		}
