@@ -31,16 +31,16 @@ type runner struct {
 	mu   sync.Mutex
 	asg  agentproto.Assignment
 
-	order []string                                // container names, definition order
+	order []string // container names, definition order
 	// create is the order containers are created in: a volumesFrom
 	// source before the containers that mount from it
 	// (lifecycle.CreateOrder).
 	create []string
-	defs  map[string]ecstypes.ContainerDefinition // with overrides applied
-	ids   map[string]string                       // runtime container IDs by name
-	seen  map[string]rt.ContainerState
-	net   *rt.TaskNetwork
-	rep   agentproto.TaskReport
+	defs   map[string]ecstypes.ContainerDefinition // with overrides applied
+	ids    map[string]string                       // runtime container IDs by name
+	seen   map[string]rt.ContainerState
+	net    *rt.TaskNetwork
+	rep    agentproto.TaskReport
 	// secrets are the task's secret values by container name, held from
 	// just before its containers are created until they are (secrets.go).
 	secrets map[string]agentproto.ContainerSecrets
