@@ -386,9 +386,25 @@ func (a *Agent) pollLoop(ctx context.Context) error {
 }
 
 // apply starts a runner for each new assignment and passes changes on.
+// tasks is the whole desired state: a runner whose task it no longer holds
+// was given up by the control plane (it stopped the task while this agent
+// could not be reached: a host of the Fargate pool counted lost, say), so
+// the runner takes its containers down.
 func (a *Agent) apply(ctx context.Context, tasks []agentproto.Assignment) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	assigned := make(map[string]bool, len(tasks))
+	for _, asg := range tasks {
+		assigned[asg.TaskID] = true
+	}
+	for id, r := range a.runners {
+		if asg := r.assignment(); !assigned[id] && asg.DesiredStatus != core.TaskStopped {
+			a.log.Info("the control plane no longer assigns a task to this instance; stopping it", "task", id)
+			asg.DesiredStatus = core.TaskStopped
+			asg.StoppedReason = "The task is no longer assigned to this container instance"
+			r.update(asg)
+		}
+	}
 	for _, asg := range tasks {
 		if r, ok := a.runners[asg.TaskID]; ok {
 			r.update(asg)
