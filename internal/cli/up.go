@@ -99,7 +99,7 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 	defer node.Close()
 	var readyErr error // set by the ready callback before it cancels ctx
 	err = node.Run(ctx, func(info controlplane.Info) {
-		o := readyOptions{command: command, joinHint: af == nil, tlsCA: nf.tlsCert}
+		o := readyOptions{command: command, joinHint: af == nil, tlsCA: nf.tlsCert, fargate: af != nil && af.fargate}
 		if nf.profile != "" {
 			o.configFile, o.credsFile, readyErr = writeAWSProfile(awsProfile{name: nf.profile, region: info.Region,
 				endpoint: info.APIURL, keyID: info.Key.AccessKeyID, secret: info.Key.SecretAccessKey}, os.Getenv)
