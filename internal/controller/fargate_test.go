@@ -91,7 +91,26 @@ func TestFargateServiceOnThePool(t *testing.T) {
 		t.Fatalf("my-cluster has container instances: %v %v", err, l)
 	}
 
-	// Host a is lost: its five tasks are stopped and replaced on b.
+	// Draining host b (of the default cluster) moves the service's tasks
+	// of my-cluster off it: the controller finds a FARGATE task's host in
+	// the host's own cluster.
+	drain := func(id string, status ecstypes.ContainerInstanceStatus) {
+		t.Helper()
+		if _, err := c.ECS.UpdateContainerInstancesState(ctx, call, &ecstypes.UpdateContainerInstancesStateRequest{
+			ContainerInstances: []string{id}, Status: status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(hostB.InstanceID, ecstypes.ContainerInstanceStatusDraining)
+	c.Eventually(60*time.Second, "the tasks of the draining host moved to the other", func() (bool, string) {
+		s := service()
+		onA, onB := runningOn(t, hostA), runningOn(t, hostB)
+		return s.RunningCount == 10 && len(onA) == 10 && len(onB) == 0, fmt.Sprintf("running %d, %d on a, %d on b", s.RunningCount, len(onA), len(onB))
+	})
+	drain(hostB.InstanceID, ecstypes.ContainerInstanceStatusActive)
+	onA = runningOn(t, hostA)
+
+	// Host a is lost: its ten tasks are stopped and replaced on b.
 	t0 := time.Now()
 	hostA.Stop()
 	c.Eventually(60*time.Second, "the tasks of the lost host replaced on the other", func() (bool, string) {
@@ -114,8 +133,8 @@ func TestFargateServiceOnThePool(t *testing.T) {
 			lost++
 		}
 	}
-	if lost != 5 {
-		t.Fatalf("%d of the lost host's 5 tasks are STOPPED with stopCode InfrastructureHealth: %+v", lost, desc.Tasks)
+	if lost != 10 {
+		t.Fatalf("%d of the lost host's 10 tasks are STOPPED with stopCode InfrastructureHealth: %+v", lost, desc.Tasks)
 	}
 }
 

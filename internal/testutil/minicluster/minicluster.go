@@ -42,6 +42,7 @@ type ECS interface {
 	DescribeTasks(ctx context.Context, c *awsproto.Call, in *ecstypes.DescribeTasksRequest) (*ecstypes.DescribeTasksResponse, error)
 	ListContainerInstances(ctx context.Context, c *awsproto.Call, in *ecstypes.ListContainerInstancesRequest) (*ecstypes.ListContainerInstancesResponse, error)
 	DescribeContainerInstances(ctx context.Context, c *awsproto.Call, in *ecstypes.DescribeContainerInstancesRequest) (*ecstypes.DescribeContainerInstancesResponse, error)
+	UpdateContainerInstancesState(ctx context.Context, c *awsproto.Call, in *ecstypes.UpdateContainerInstancesStateRequest) (*ecstypes.UpdateContainerInstancesStateResponse, error)
 }
 
 // Cluster is a running in-process control plane.
