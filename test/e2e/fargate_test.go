@@ -64,8 +64,8 @@ func seed000TaskDefinition(image string) string {
 type cliTask struct {
 	TaskArn, LastStatus, LaunchType, PlatformVersion, PlatformFamily string
 	AvailabilityZone, CapacityProviderName, StopCode                 string
-	ContainerInstanceArn                                              *string
-	Attachments                                                       []struct {
+	ContainerInstanceArn                                             *string
+	Attachments                                                      []struct {
 		Type, Status string
 		Details      []struct{ Name, Value string }
 	}
@@ -137,9 +137,13 @@ func TestFargateSeedCLI(t *testing.T) {
 	n.cliJSON(t, nil, "ecs", "stop-task", "--cluster", "my-cluster", "--task", arn)
 
 	// A FARGATE service of ten 256-CPU tasks behind the load balancer.
-	var lbs struct{ LoadBalancers []struct{ LoadBalancerArn, DNSName string } }
+	var lbs struct {
+		LoadBalancers []struct{ LoadBalancerArn, DNSName string }
+	}
 	n.cliJSON(t, &lbs, "elbv2", "create-load-balancer", "--name", "my-alb", "--subnets", "subnet-local")
-	var tgs struct{ TargetGroups []struct{ TargetGroupArn string } }
+	var tgs struct {
+		TargetGroups []struct{ TargetGroupArn string }
+	}
 	n.cliJSON(t, &tgs, "elbv2", "create-target-group", "--name", "my-tg", "--protocol", "HTTP", "--port", "80", "--vpc-id", "vpc-local",
 		"--target-type", "ip", "--health-check-path", "/health", "--health-check-interval-seconds", "5", "--health-check-timeout-seconds", "2", "--healthy-threshold-count", "2")
 	tg := tgs.TargetGroups[0].TargetGroupArn
