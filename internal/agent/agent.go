@@ -48,6 +48,10 @@ type Config struct {
 	// ports from. Zero: the ports outside the kernel's ephemeral port
 	// range (ports.go).
 	DynamicPorts [2]int
+	// Fargate offers the host's capacity to the Fargate pool: it then
+	// runs the FARGATE tasks of every cluster as well as its own
+	// cluster's EC2 tasks.
+	Fargate bool
 	// ReservedMemoryMiB is kept back from the host's memory.
 	ReservedMemoryMiB int64
 	// Address is where this host's tasks are reached; default: the
@@ -213,6 +217,7 @@ func (a *Agent) register(ctx context.Context) error {
 			PortsUDP:  []int{},
 		},
 		DynamicPorts: a.cfg.DynamicPorts,
+		Fargate:      a.cfg.Fargate,
 		Attributes:   attributes(info, a.cfg),
 	}
 	if req.Address == "" {
@@ -381,9 +386,25 @@ func (a *Agent) pollLoop(ctx context.Context) error {
 }
 
 // apply starts a runner for each new assignment and passes changes on.
+// tasks is the whole desired state: a runner whose task it no longer holds
+// was given up by the control plane (it stopped the task while this agent
+// could not be reached: a host of the Fargate pool counted lost, say), so
+// the runner takes its containers down.
 func (a *Agent) apply(ctx context.Context, tasks []agentproto.Assignment) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	assigned := make(map[string]bool, len(tasks))
+	for _, asg := range tasks {
+		assigned[asg.TaskID] = true
+	}
+	for id, r := range a.runners {
+		if asg := r.assignment(); !assigned[id] && asg.DesiredStatus != core.TaskStopped {
+			a.log.Info("the control plane no longer assigns a task to this instance; stopping it", "task", id)
+			asg.DesiredStatus = core.TaskStopped
+			asg.StoppedReason = "The task is no longer assigned to this container instance"
+			r.update(asg)
+		}
+	}
 	for _, asg := range tasks {
 		if r, ok := a.runners[asg.TaskID]; ok {
 			r.update(asg)

@@ -31,12 +31,16 @@ type runner struct {
 	mu   sync.Mutex
 	asg  agentproto.Assignment
 
-	order []string                                // container names, definition order
-	defs  map[string]ecstypes.ContainerDefinition // with overrides applied
-	ids   map[string]string                       // runtime container IDs by name
-	seen  map[string]rt.ContainerState
-	net   *rt.TaskNetwork
-	rep   agentproto.TaskReport
+	order []string // container names, definition order
+	// create is the order containers are created in: a volumesFrom
+	// source before the containers that mount from it
+	// (lifecycle.CreateOrder).
+	create []string
+	defs   map[string]ecstypes.ContainerDefinition // with overrides applied
+	ids    map[string]string                       // runtime container IDs by name
+	seen   map[string]rt.ContainerState
+	net    *rt.TaskNetwork
+	rep    agentproto.TaskReport
 	// secrets are the task's secret values by container name, held from
 	// just before its containers are created until they are (secrets.go).
 	secrets map[string]agentproto.ContainerSecrets
@@ -54,11 +58,12 @@ func newRunner(a *Agent, asg agentproto.Assignment) *runner {
 	r := &runner{a: a, wake: make(chan struct{}, 1), asg: asg, base: asg,
 		ids: map[string]string{}, seen: map[string]rt.ContainerState{}, defs: map[string]ecstypes.ContainerDefinition{},
 		hostPorts: maps.Clone(asg.HostPorts)}
-	r.rep = agentproto.TaskReport{TaskID: asg.TaskID, LastStatus: asg.LastStatus}
+	r.rep = agentproto.TaskReport{TaskID: asg.TaskID, Cluster: asg.Cluster, LastStatus: asg.LastStatus}
 	for _, d := range asg.Definition.ContainerDefinitions {
 		r.order = append(r.order, d.Name)
 		r.defs[d.Name] = applyOverrides(d, asg.Overrides)
 	}
+	r.create = lifecycle.CreateOrder(asg.Definition.ContainerDefinitions)
 	return r
 }
 
@@ -341,7 +346,7 @@ func (r *runner) start(ctx context.Context) (ecstypes.TaskStopCode, string) {
 	}
 	r.rep.PullStoppedAt = cfg.Clock.Now()
 	r.submit()
-	for _, name := range r.order {
+	for _, name := range r.create {
 		if _, ok := r.ids[name]; ok {
 			continue
 		}

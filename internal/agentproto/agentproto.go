@@ -54,6 +54,10 @@ type RegisterRequest struct {
 	// ephemeral port range).
 	DynamicPorts [2]int               `json:"dynamicPorts"`
 	Attributes   []ecstypes.Attribute `json:"attributes"`
+	// Fargate offers the host's capacity to the Fargate pool: it then
+	// runs the FARGATE tasks of every cluster, besides its own cluster's
+	// EC2 tasks. Its assignments name each task's cluster.
+	Fargate bool `json:"fargate,omitzero"`
 }
 
 // Resources is an amount of what a host offers.
@@ -114,7 +118,11 @@ type Report struct {
 
 // TaskReport is the whole observed state of one task.
 type TaskReport struct {
-	TaskID             string                `json:"taskId"`
+	TaskID string `json:"taskId"`
+	// Cluster is the task's cluster, as its assignment named it (a task
+	// of the Fargate pool belongs to another cluster than the instance);
+	// empty from older agents.
+	Cluster            string                `json:"cluster,omitzero"`
 	LastStatus         core.TaskStatus       `json:"lastStatus"`
 	HealthStatus       ecstypes.HealthStatus `json:"healthStatus,omitzero"`
 	Containers         []ContainerReport     `json:"containers"`

@@ -25,7 +25,7 @@ func reportsOf(in []agentproto.TaskReport) []tasks.Report {
 	out := make([]tasks.Report, len(in))
 	for i, tr := range in {
 		r := tasks.Report{
-			TaskID: tr.TaskID, LastStatus: tr.LastStatus, HealthStatus: tr.HealthStatus,
+			TaskID: tr.TaskID, Cluster: tr.Cluster, LastStatus: tr.LastStatus, HealthStatus: tr.HealthStatus,
 			PullStartedAt: tr.PullStartedAt, PullStoppedAt: tr.PullStoppedAt, StartedAt: tr.StartedAt, ExecutionStoppedAt: tr.ExecutionStoppedAt,
 			StopCode: tr.StopCode, StoppedReason: tr.StoppedReason,
 			PrivateIPv4: tr.PrivateIPv4, MACAddress: tr.MACAddress, SubnetCIDR: tr.SubnetCIDR,

@@ -15,7 +15,7 @@ import (
 // converted fails here.
 func TestReportsOfConvertsEveryField(t *testing.T) {
 	at := time.Unix(1700000000, 0)
-	in := agentproto.TaskReport{TaskID: "t1", LastStatus: core.TaskStopped, HealthStatus: ecstypes.HealthStatusUnhealthy,
+	in := agentproto.TaskReport{TaskID: "t1", Cluster: "my-cluster", LastStatus: core.TaskStopped, HealthStatus: ecstypes.HealthStatusUnhealthy,
 		PullStartedAt: at, PullStoppedAt: at.Add(1), StartedAt: at.Add(2), ExecutionStoppedAt: at.Add(3),
 		StopCode: ecstypes.TaskStopCodeEssentialContainerExited, StoppedReason: "exited",
 		PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05", SubnetCIDR: "172.30.0.0/16",

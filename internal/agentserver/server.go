@@ -242,6 +242,7 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 		inst.Registered = resourcesOf(req.Resources)
 		inst.DynamicPorts = req.DynamicPorts
 		inst.Attributes = mergeAttributes(inst.Attributes, req.Attributes)
+		inst.Fargate = req.Fargate
 		inst.Version++
 		b, err := state.Encode(inst)
 		if err != nil {
@@ -256,7 +257,7 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	s.cfg.Agents.Touch(inst.ID)
-	s.log.Info("container instance registered", "cluster", req.Cluster, "instance", inst.ID, "hostname", req.Hostname)
+	s.log.Info("container instance registered", "cluster", req.Cluster, "instance", inst.ID, "hostname", req.Hostname, "fargate", req.Fargate)
 	return agentproto.RegisterResponse{InstanceID: inst.ID, InstanceARN: s.instanceARN(req.Cluster, inst.ID), Cluster: req.Cluster}, nil
 }
 
@@ -366,6 +367,13 @@ func (s *Server) assignments(ctx context.Context, cluster, id string) (agentprot
 	resp := agentproto.PollResponse{Revision: rev, InstanceStatus: status, Tasks: []agentproto.Assignment{}}
 	for _, kv := range idx {
 		taskID := state.LastSegment(kv.Key)
+		// The entry names the task's cluster: the instance's, or, for a
+		// task of the Fargate pool, its own.
+		taskCluster := cluster
+		var entry state.IndexEntry
+		if err := json.Unmarshal(kv.Value, &entry); err == nil && entry.Cluster != "" {
+			taskCluster = entry.Cluster
+		}
 		var t state.Task
 		// The index entry is written with the task whenever the
 		// assignment changes. A view task older than its entry, or none,
@@ -374,13 +382,13 @@ func (s *Server) assignments(ctx context.Context, cluster, id string) (agentprot
 		// yet): the store has it.
 		it, ok := state.Item[state.Task]{}, false
 		if s.cfg.View != nil {
-			it, ok = s.cfg.View.Task(cluster, taskID)
+			it, ok = s.cfg.View.Task(taskCluster, taskID)
 			ok = ok && it.ModRevision >= kv.ModRevision
 		}
 		if ok {
 			t = it.Value
 		} else {
-			it, err := state.Get[state.Task](ctx, s.cfg.Store, state.TaskKey(cluster, taskID))
+			it, err := state.Get[state.Task](ctx, s.cfg.Store, state.TaskKey(taskCluster, taskID))
 			if state.IsNotFound(err) {
 				continue
 			}

@@ -94,3 +94,40 @@ func TestAWSCLIBadSecret(t *testing.T) {
 		mustContain(t, "stderr", stderr, tc.want...)
 	}
 }
+
+// The aws CLI calling services minato does not serve prints that minato
+// does not serve them, whatever their protocol: REST-JSON (EKS, App Mesh),
+// JSON (CodeDeploy) and Query (CloudFormation); never a parse error.
+// (With AWS_MAX_ATTEMPTS=1 the CLI adds "(reached max retries: 0)" after
+// the operation's name.)
+func TestAWSCLIUnservedServices(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"eks", "list-clusters"}, []string{"An error occurred (UnknownOperationException) when calling the ListClusters operation",
+			": minato does not serve the Amazon EKS API (signing name eks); see docs/compatibility.md"}},
+		{[]string{"eks", "delete-cluster", "--name", "x"}, []string{"(UnknownOperationException) when calling the DeleteCluster operation",
+			": minato does not serve the Amazon EKS API (signing name eks)"}},
+		{[]string{"appmesh", "list-meshes"}, []string{"(UnknownOperationException) when calling the ListMeshes operation",
+			": minato does not serve the AWS App Mesh API (signing name appmesh)"}},
+		{[]string{"appmesh", "create-mesh", "--mesh-name", "my-mesh"}, []string{": minato does not serve the AWS App Mesh API"}},
+		{[]string{"deploy", "list-applications"}, []string{"(UnknownOperationException) when calling the ListApplications operation",
+			": minato does not serve the AWS CodeDeploy API (signing name codedeploy)"}},
+		{[]string{"cloudformation", "list-stacks"}, []string{"An error occurred (InvalidAction) when calling the ListStacks operation",
+			": minato does not serve the AWS CloudFormation API (signing name cloudformation); see docs/compatibility.md"}},
+		{[]string{"s3api", "list-buckets"}, []string{"(InvalidAction) when calling the ListBuckets operation",
+			": minato does not serve the Amazon S3 API (signing name s3)"}},
+	} {
+		_, stderr, err := runAWS(t, f.URL, testSecret, tc.args...)
+		if err == nil {
+			t.Errorf("aws %s succeeded", strings.Join(tc.args, " "))
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("aws %s:\n%s\nwant %q", strings.Join(tc.args, " "), stderr, w)
+			}
+		}
+	}
+}

@@ -403,3 +403,47 @@ func TestMethodNotAllowed(t *testing.T) {
 		t.Errorf("DELETE: %d %s", r.Status, r.Body)
 	}
 }
+
+// A request signed for a service minato does not serve is answered in its
+// protocol: JSON with __type and x-amzn-ErrorType for JSON and REST-JSON,
+// an XML ErrorResponse for Query and REST-XML; a served service's unknown
+// operation keeps its own error.
+func TestUnservedService(t *testing.T) {
+	f := newFixture(t, nil)
+	const jsonMsg = `"message":"minato does not serve the Amazon EKS API (signing name eks); see docs/compatibility.md"`
+	for _, tc := range []struct {
+		name          string
+		method, path  string
+		body          string
+		hdr           map[string]string
+		service       string
+		ctype, errTyp string
+		want          []string
+	}{
+		{"REST-JSON GET", "GET", "/clusters", "", nil, "eks", "application/x-amz-json-1.1", "UnknownOperationException",
+			[]string{`"__type":"UnknownOperationException"`, jsonMsg}},
+		{"REST-JSON DELETE", "DELETE", "/clusters/x", "", nil, "eks", "application/x-amz-json-1.1", "UnknownOperationException", []string{jsonMsg}},
+		{"REST-JSON PUT", "PUT", "/v20190125/meshes", `{"meshName":"m"}`, map[string]string{"Content-Type": "application/json"}, "appmesh",
+			"application/x-amz-json-1.1", "UnknownOperationException", []string{"AWS App Mesh API (signing name appmesh)"}},
+		{"JSON", "POST", "/", `{}`, map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "CodeDeploy_20141006.ListApplications"},
+			"codedeploy", "application/x-amz-json-1.1", "UnknownOperationException", []string{"AWS CodeDeploy API (signing name codedeploy)"}},
+		{"Query", "POST", "/", "Action=ListStacks&Version=2010-05-15", formHeaders, "cloudformation", "text/xml", "",
+			[]string{"<Code>InvalidAction</Code>", "<Type>Sender</Type>", "AWS CloudFormation API (signing name cloudformation)"}},
+		{"REST-XML", "GET", "/", "", nil, "s3", "text/xml", "", []string{"<Code>InvalidAction</Code>", "Amazon S3 API (signing name s3)"}},
+		{"a name minato has no title for", "GET", "/things", "", nil, "frobnicator", "application/x-amz-json-1.1", "UnknownOperationException",
+			[]string{"minato does not serve the frobnicator API (signing name frobnicator)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, signed(t, tc.method, f.URL+tc.path, []byte(tc.body), tc.hdr, tc.service, goodCreds(), time.Now()))
+			if r.Status != 400 || !strings.HasPrefix(r.Header.Get("Content-Type"), tc.ctype) || r.Header.Get("X-Amzn-Errortype") != tc.errTyp {
+				t.Fatalf("%d %s %q: %s", r.Status, r.Header.Get("Content-Type"), r.Header.Get("X-Amzn-Errortype"), r.Body)
+			}
+			mustContain(t, tc.name, r.Body, tc.want...)
+		})
+	}
+	// An unknown key is refused as such, not told the service is missing.
+	r := do(t, signed(t, "GET", f.URL+"/clusters", nil, nil, "eks", aws.Credentials{AccessKeyID: "AKIAUNKNOWN000000000", SecretAccessKey: "x"}, time.Now()))
+	if r.Status == 400 && strings.Contains(r.Body, "does not serve") {
+		t.Fatalf("an unknown key learnt what minato serves: %s", r.Body)
+	}
+}

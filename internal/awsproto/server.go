@@ -313,13 +313,16 @@ func detectProtocol(r *http.Request) Protocol {
 // processing slot, then its handler.
 func (x *exchange) serve(ctx context.Context, start time.Time) {
 	s, r := x.s, x.r
+	// 1. The header part of the signature; the body is not read yet.
+	sr, werr := parseAuth(r)
+	if werr == nil && x.answerUnserved(ctx, sr) {
+		return
+	}
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		x.refuse(ctx, newWireError(http.StatusMethodNotAllowed, "MethodNotAllowed",
 			"The specified method is not allowed against this resource."))
 		return
 	}
-	// 1. The header part of the signature; the body is not read yet.
-	sr, werr := parseAuth(r)
 	x.findService(sr)
 	var pr Principal
 	if werr == nil {
@@ -398,6 +401,28 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 		return
 	}
 	x.reply(ctx, out)
+}
+
+// answerUnserved answers a request signed for a service minato does not
+// serve (see unserved.go), in the protocol its client expects, once its
+// access key and date check out; it reports whether it answered. Nothing
+// is read of the body: whatever the call, the answer is the same.
+func (x *exchange) answerUnserved(ctx context.Context, sr *sigRequest) bool {
+	uerr, p := x.s.unserved(x.r, sr)
+	if uerr == nil {
+		return false
+	}
+	x.proto, x.service, x.keyID = p, sr.service, sr.accessKeyID
+	x.op = x.r.Method + " " + x.r.URL.Path
+	if target := x.r.Header.Get("X-Amz-Target"); target != "" {
+		x.op = target
+	}
+	if _, werr := x.s.authHeaders(sr, p, ""); werr != nil {
+		x.refuse(ctx, werr)
+		return true
+	}
+	x.refuse(ctx, uerr)
+	return true
 }
 
 // findService finds the service a request is for from its headers and URL

@@ -26,9 +26,13 @@ type agentFlags struct {
 	stopTimeout  time.Duration
 	cleanupWait  time.Duration
 	imageCleanup time.Duration
+	fargate      bool
 }
 
-func (f *agentFlags) register(fs *flag.FlagSet) {
+// register adds the agent's flags to fs; fargate is the default of
+// --fargate: on for the agent of minato up, off for minato agent.
+func (f *agentFlags) register(fs *flag.FlagSet, fargate bool) {
+	fs.BoolVar(&f.fargate, "fargate", fargate, "offer this host's capacity to the Fargate pool, which runs the FARGATE and FARGATE_SPOT tasks of every cluster (--fargate=false: EC2 tasks of --cluster only)")
 	fs.StringVar(&f.cluster, "cluster", "default", "cluster the host joins")
 	fs.StringVar(&f.az, "availability-zone", "local-1a", "reported as the ecs.availability-zone attribute")
 	fs.Var(&f.attributes, "attribute", "custom attribute `name=value` (repeatable)")
@@ -59,6 +63,7 @@ func (f *agentFlags) config(log *slog.Logger) (agent.Config, error) {
 		StopTimeout:          f.stopTimeout,
 		CleanupWait:          f.cleanupWait,
 		ImageCleanupInterval: f.imageCleanup,
+		Fargate:              f.fargate,
 		Logger:               log,
 	}, nil
 }
@@ -88,7 +93,7 @@ func (a *attrFlag) Set(s string) error {
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("agent", stderr)
 	var af agentFlags
-	af.register(fs)
+	af.register(fs, false)
 	server := fs.String("server", "http://127.0.0.1:7400", "control plane URL")
 	token := fs.String("token", "", "join token: the server's <data-dir>/agent-token (default $MINATO_AGENT_TOKEN)")
 	caFile := fs.String("ca-file", "", "CA certificate of an https control plane")
@@ -120,6 +125,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Server, cfg.Token, cfg.CAFile, cfg.DataDir, cfg.Runtime = *server, *token, *caFile, *dataDir, rt
 	cfg.Ready = func(id string) {
 		fmt.Fprintf(stdout, "minato agent registered as container instance %s in cluster %s\n", id, cfg.Cluster)
+		if cfg.Fargate {
+			fmt.Fprintln(stdout, "it offers Fargate capacity: it runs the FARGATE tasks of every cluster")
+		}
 	}
 	return agent.Run(ctx, cfg)
 }

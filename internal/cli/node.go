@@ -4,6 +4,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+
+	"github.com/minato-project/minato/internal/scheduler"
 )
 
 // nodeFlags are the flags shared by up and server.
@@ -22,6 +24,8 @@ type nodeFlags struct {
 	// profile is --write-aws-profile: the AWS profile to write once the
 	// node is ready ("": none).
 	profile string
+	// fargateOvercommit is --fargate-cpu-overcommit.
+	fargateOvercommit float64
 }
 
 func (n *nodeFlags) register(fs *flag.FlagSet) {
@@ -35,6 +39,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.lbAddr, "lb-addr", "127.0.0.1", "address the load balancers' listeners bind (their DNSName)")
 	fs.StringVar(&n.registryHost, "registry-host", "", "host[:port] of the image registry in repositoryUri, as docker on other hosts reaches this node (default: the --api-addr address; the registry is served there under /v2/)")
 	fs.StringVar(&n.masterKey, "master-key-file", "", "file holding the master key of secret values (default: $MINATO_MASTER_KEY, else secrets.key in the data dir, created on first start)")
+	fs.Float64Var(&n.fargateOvercommit, "fargate-cpu-overcommit", scheduler.DefaultFargateCPUOvercommit, "how many Fargate CPU units one CPU unit of a Fargate pool host holds: a FARGATE task's cpu is divided by it on its host (memory is not overcommitted)")
 	fs.StringVar(&n.profile, "write-aws-profile", "", "write the key pair, region and endpoint as this AWS profile into ~/.aws/credentials and ~/.aws/config ($AWS_SHARED_CREDENTIALS_FILE, $AWS_CONFIG_FILE), keeping the rest of both files")
 }
 

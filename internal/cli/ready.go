@@ -16,6 +16,7 @@ type readyOptions struct {
 	profile               string
 	configFile, credsFile string
 	joinHint              bool // print how agents join (no local agent)
+	fargate               bool // the local agent serves the Fargate pool
 	tlsCA                 string
 }
 
@@ -32,6 +33,9 @@ func printReady(w io.Writer, info controlplane.Info, o readyOptions) {
 		p("  Agent token  %s\n", info.AgentTokenFile)
 	} else {
 		p("  Agent token  from $MINATO_AGENT_TOKEN\n")
+	}
+	if o.fargate {
+		p("  Fargate      this machine runs the FARGATE tasks of every cluster (docs/fargate.md)\n")
 	}
 	p("\n")
 	if info.KeyCreated {

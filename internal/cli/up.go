@@ -25,7 +25,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var nf nodeFlags
 	nf.register(fs)
 	var af agentFlags
-	af.register(fs)
+	af.register(fs, true)
 	noAgent := fs.Bool("no-agent", false, "run no agent (the API only)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -79,6 +79,11 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 		SecretsKey:      secretstore.KeySource{EnvValue: os.Getenv(secretstore.EnvMasterKey), File: nf.masterKey, DataDir: nf.dataDir},
 		AgentToken:      os.Getenv("MINATO_AGENT_TOKEN"),
 		Logger:          log,
+
+		FargateCPUOvercommit: nf.fargateOvercommit,
+	}
+	if nf.fargateOvercommit < 1 {
+		return fmt.Errorf("--fargate-cpu-overcommit %v: want a ratio of at least 1", nf.fargateOvercommit)
 	}
 	if (nf.tlsCert == "") != (nf.tlsKey == "") {
 		return fmt.Errorf("--tls-cert-file and --tls-key-file go together")
@@ -94,7 +99,7 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 	defer node.Close()
 	var readyErr error // set by the ready callback before it cancels ctx
 	err = node.Run(ctx, func(info controlplane.Info) {
-		o := readyOptions{command: command, joinHint: af == nil, tlsCA: nf.tlsCert}
+		o := readyOptions{command: command, joinHint: af == nil, tlsCA: nf.tlsCert, fargate: af != nil && af.fargate}
 		if nf.profile != "" {
 			o.configFile, o.credsFile, readyErr = writeAWSProfile(awsProfile{name: nf.profile, region: info.Region,
 				endpoint: info.APIURL, keyID: info.Key.AccessKeyID, secret: info.Key.SecretAccessKey}, os.Getenv)

@@ -92,8 +92,9 @@ type instAgg struct {
 // add adds (d = 1) or removes (d = -1) what t contributes.
 func (a *instAgg) add(t *state.Task, d int) {
 	last, desired := t.LastStatus(), t.DesiredStatus()
+	group := taskGroup(t)
 	if !t.Released {
-		k := scheduler.Task{Group: t.Task.Group, Family: t.Family}
+		k := scheduler.Task{Group: group, Family: t.Family}
 		bump(&a.placed, k, d)
 		if last == core.TaskRunning {
 			a.placedRunning += d
@@ -107,10 +108,20 @@ func (a *instAgg) add(t *state.Task, d int) {
 	}
 	if !last.Terminal() {
 		a.counts.NotStopped += int32(d)
-		if t.Task.Group != "" {
-			bump(&a.groups, t.Task.Group, d)
+		if group != "" {
+			bump(&a.groups, group, d)
 		}
 	}
+}
+
+// taskGroup is the group a task counts in on its instance: its own, or,
+// for a task of the Fargate pool, the pool's (scheduler.PoolGroup), as
+// placement asks for it.
+func taskGroup(t *state.Task) string {
+	if t.OnPool() && t.Task.Group != "" {
+		return scheduler.PoolGroup(t.Cluster, t.Task.Group)
+	}
+	return t.Task.Group
 }
 
 // bump adds d to m[k], creating m, and drops k at zero.
@@ -170,6 +181,7 @@ func (n *instNode) rebuild() {
 			DynamicPorts:      scheduler.PortRange{From: ci.DynamicPorts[0], To: ci.DynamicPorts[1]},
 			RunningTasksCount: n.agg.placedRunning,
 			RegisteredAt:      ci.RegisteredAt,
+			Fargate:           ci.Fargate,
 		}
 		s.sched.Tasks = placedTasks(n.agg.placed)
 		s.sched.GroupCounts = groupCounts(n.agg.placed)
@@ -284,14 +296,27 @@ func activeInstance(ci *state.ContainerInstance) int32 {
 	return 0
 }
 
-// index is the view's state: every cluster, and the instance nodes changed
-// by the batch being applied.
+// index is the view's state: every cluster, the hosts of the Fargate pool,
+// and the instance nodes changed by the batch being applied.
 type index struct {
 	clusters map[string]*cluster
-	dirty    []*instNode
+	// pool holds the instance nodes whose record offers Fargate capacity,
+	// by instance ID, whatever their cluster.
+	pool  map[string]*instNode
+	dirty []*instNode
 }
 
-func newIndex() *index { return &index{clusters: map[string]*cluster{}} }
+func newIndex() *index { return &index{clusters: map[string]*cluster{}, pool: map[string]*instNode{}} }
+
+// setPool keeps n in the pool exactly while its record offers Fargate
+// capacity.
+func (x *index) setPool(n *instNode) {
+	if n.rec != nil && n.rec.Fargate {
+		x.pool[n.id] = n
+	} else if x.pool[n.id] == n {
+		delete(x.pool, n.id)
+	}
+}
 
 func (x *index) cluster(name string) *cluster {
 	c := x.clusters[name]
@@ -364,6 +389,7 @@ func (x *index) apply(ch *change) {
 			}
 			c.counts.Instances -= activeInstance(n.rec)
 			n.rec, n.attrs, n.key, n.rev = nil, nil, "", 0
+			x.setPool(n)
 			c.removeSorted(n)
 			x.touch(n)
 			x.dropNode(c, n)
@@ -377,15 +403,19 @@ func (x *index) apply(ch *change) {
 		}
 		c.counts.Instances += activeInstance(ch.inst) - activeInstance(n.rec)
 		n.rec, n.attrs, n.key, n.rev = ch.inst, ch.attrs, ch.key, ch.rev
+		x.setPool(n)
 		x.touch(n)
 	}
 }
 
+// linkTask adds task n of cluster c to the sums. A task counts in its own
+// cluster (counts, services) and on its instance, which for a task of the
+// Fargate pool is in another cluster (state.Task.InstanceCluster).
 func (x *index) linkTask(c *cluster, id string, n *taskNode) {
 	t := n.t
 	c.counts.addTask(t, 1)
 	if t.InstanceID != "" {
-		in := x.node(c, t.InstanceID)
+		in := x.node(x.instanceCluster(c, t), t.InstanceID)
 		in.tasks[id] = n
 		in.agg.add(t, 1)
 		x.touch(in)
@@ -401,14 +431,23 @@ func (x *index) linkTask(c *cluster, id string, n *taskNode) {
 	}
 }
 
+// instanceCluster is the cluster of t's instance: c, or the pool host's.
+func (x *index) instanceCluster(c *cluster, t *state.Task) *cluster {
+	if t.OnPool() {
+		return x.cluster(t.HostCluster)
+	}
+	return c
+}
+
 func (x *index) unlinkTask(c *cluster, id string, n *taskNode) {
 	t := n.t
 	c.counts.addTask(t, -1)
-	if in := c.instances[t.InstanceID]; t.InstanceID != "" && in != nil {
+	ic := x.instanceCluster(c, t)
+	if in := ic.instances[t.InstanceID]; t.InstanceID != "" && in != nil {
 		delete(in.tasks, id)
 		in.agg.add(t, -1)
 		x.touch(in)
-		x.dropNode(c, in)
+		x.dropNode(ic, in)
 	}
 	if s := c.services[t.ServiceName]; t.ServiceName != "" && s != nil {
 		delete(s.tasks, id)

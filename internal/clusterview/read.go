@@ -79,6 +79,60 @@ func (v *View) Hosts(cluster string) Hosts {
 	return Hosts{hosts: out}
 }
 
+// FargateHosts returns the hosts of the Fargate pool: the container
+// instances of every cluster whose agent offers Fargate capacity and that
+// are not INACTIVE, in ID order (IDs are unique across clusters). It costs
+// one pointer per pool host. Which of them take a task is the scheduler's
+// rule (scheduler.FargatePool); this is the index it reads.
+func (v *View) FargateHosts() Hosts {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]*instSnap, 0, len(v.idx.pool))
+	for _, n := range v.idx.pool {
+		if s := n.snap; s != nil && s.rec != nil && s.rec.Status != state.InstanceInactive {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b *instSnap) int { return strings.Compare(a.id, b.id) })
+	return Hosts{hosts: out}
+}
+
+// PoolHosts returns the records of the hosts of the Fargate pool, whatever
+// their status (INACTIVE ones too), in no particular order.
+func (v *View) PoolHosts() []state.ContainerInstance {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]state.ContainerInstance, 0, len(v.idx.pool))
+	for _, n := range v.idx.pool {
+		if n.rec != nil {
+			out = append(out, *n.rec)
+		}
+	}
+	return out
+}
+
+// TasksOn returns copies of the tasks, of any cluster, whose instance is
+// container instance id of cluster: its own cluster's tasks and, on a host
+// of the Fargate pool, the pool tasks it runs. They come in no particular
+// order.
+func (v *View) TasksOn(cluster, id string) []state.Task {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	c := v.idx.clusters[cluster]
+	if c == nil {
+		return nil
+	}
+	n := c.instances[id]
+	if n == nil {
+		return nil
+	}
+	out := make([]state.Task, 0, len(n.tasks))
+	for _, tn := range n.tasks {
+		out = append(out, *tn.t)
+	}
+	return out
+}
+
 // Len returns the number of instances.
 func (h Hosts) Len() int { return len(h.hosts) }
 
@@ -257,8 +311,10 @@ func (v *View) ListTasks(cluster string, f TaskFilter, after string, limit int) 
 			return nil, false
 		}
 		keys := make([]string, 0, len(n.tasks))
-		for id := range n.tasks {
-			if id > after {
+		for id, tn := range n.tasks {
+			// A host of the Fargate pool runs other clusters' tasks too:
+			// they are listed in their own cluster only.
+			if id > after && tn.t.Cluster == cluster {
 				keys = append(keys, id)
 			}
 		}

@@ -330,7 +330,8 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 
 // instances returns the container instances the decision needs: every one
 // of the cluster for a DAEMON service, otherwise those its tasks are on
-// (whether they are DRAINING).
+// (whether they are DRAINING), in their own cluster: a FARGATE task's host
+// of the Fargate pool may be in another.
 func (c *Services) instances(cluster string, svc state.Service, tasks []state.Task) []state.ContainerInstance {
 	var out []state.ContainerInstance
 	if svc.Service.SchedulingStrategy == ecstypes.SchedulingStrategyDaemon {
@@ -345,7 +346,7 @@ func (c *Services) instances(cluster string, svc state.Service, tasks []state.Ta
 			continue
 		}
 		seen[t.InstanceID] = true
-		if i, ok := c.View.Instance(cluster, t.InstanceID); ok {
+		if i, ok := c.View.Instance(t.InstanceCluster(), t.InstanceID); ok {
 			out = append(out, i.Record)
 		}
 	}

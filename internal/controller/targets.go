@@ -137,7 +137,7 @@ func (c *Services) targetsOf(svc state.Service, t state.Task) ([]state.TargetRef
 		if len(ctr.NetworkInterfaces) > 0 && ctr.NetworkInterfaces[0].PrivateIpv4Address != "" {
 			ref.ID, ref.Port = ctr.NetworkInterfaces[0].PrivateIpv4Address, port
 		} else {
-			inst, ok := c.View.Instance(t.Cluster, t.InstanceID)
+			inst, ok := c.View.Instance(t.InstanceCluster(), t.InstanceID)
 			if !ok {
 				return nil, false
 			}
@@ -163,7 +163,7 @@ func (c *Services) targetsOf(svc state.Service, t state.Task) ([]state.TargetRef
 // rather than losing them.
 func (c *Services) register(ctx context.Context, svc state.Service, t state.Task, refs []state.TargetRef) ([]string, error) {
 	az := ""
-	if inst, ok := c.View.Instance(t.Cluster, t.InstanceID); ok {
+	if inst, ok := c.View.Instance(t.InstanceCluster(), t.InstanceID); ok {
 		for _, a := range inst.Record.Attributes {
 			if a.Name == "ecs.availability-zone" {
 				az = a.Value

@@ -92,6 +92,10 @@ type Config struct {
 	// NoControllers runs no controller: the APIs and the agent channel
 	// only (tests of those alone).
 	NoControllers bool
+	// FargateCPUOvercommit is how many Fargate CPU units a CPU unit of a
+	// host of the Fargate pool holds; default
+	// scheduler.DefaultFargateCPUOvercommit.
+	FargateCPUOvercommit float64
 }
 
 // Info describes a node that is ready.
@@ -202,7 +206,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 
 	n.Agents = liveness.New(clock, cfg.AgentTimeout)
-	n.Tasks = tasks.New(tasks.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "tasks"), Agents: n.Agents})
+	n.Tasks = tasks.New(tasks.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "tasks"), Agents: n.Agents,
+		FargateCPUOvercommit: cfg.FargateCPUOvercommit})
 	n.AgentServer = agentserver.New(agentserver.Config{
 		Store: vst, View: n.View, Tasks: n.Tasks, Agents: n.Agents, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "agentserver"),
 		Token: token, Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, PollTimeout: cfg.AgentPollTimeout,
@@ -222,6 +227,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		n.Services = &controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
 			Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
 			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod}
+		n.Pool = &controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
+			Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}
 	}
 
 	api := awsproto.NewServer(awsproto.Config{

@@ -50,6 +50,9 @@ type Node struct {
 	Registry *registry.Registry
 	// Services is the service controller; nil with Config.NoControllers.
 	Services *controller.Services
+	// Pool stops the FARGATE tasks of lost pool hosts; nil with
+	// Config.NoControllers.
+	Pool *controller.Pool
 
 	cfg    Config
 	log    *slog.Logger
@@ -119,6 +122,9 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 	if err := n.View.Sync(ctx); err != nil {
 		return fmt.Errorf("cluster view: %w", err)
+	}
+	if n.Pool != nil {
+		start(func(ctx context.Context) { n.Pool.Run(ctx) })
 	}
 	if n.Services != nil {
 		start(func(ctx context.Context) { n.Services.Run(ctx) })

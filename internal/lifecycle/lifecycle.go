@@ -33,6 +33,50 @@ type Plan struct {
 	Waiting []string
 }
 
+// CreateOrder returns the order to create a task's containers in: the
+// definition's, except that a container comes after every container it
+// mounts volumes from (volumesFrom), since the engine needs the source
+// container to exist first. ECS gives volumesFrom this implicit
+// dependency, so the order of the definition does not matter. A source
+// that is not a container of the task is ignored (registration refuses
+// it); containers in a volumesFrom cycle keep the definition's order.
+func CreateOrder(defs []ecstypes.ContainerDefinition) []string {
+	known := make(map[string]bool, len(defs))
+	for _, d := range defs {
+		known[d.Name] = true
+	}
+	placed := make(map[string]bool, len(defs))
+	out := make([]string, 0, len(defs))
+	ready := func(d ecstypes.ContainerDefinition) bool {
+		for _, vf := range d.VolumesFrom {
+			if known[vf.SourceContainer] && !placed[vf.SourceContainer] && vf.SourceContainer != d.Name {
+				return false
+			}
+		}
+		return true
+	}
+	for len(out) < len(defs) {
+		next := -1
+		for i, d := range defs {
+			if !placed[d.Name] && ready(d) {
+				next = i
+				break
+			}
+		}
+		if next < 0 { // a cycle: the first one left, in definition order
+			for i, d := range defs {
+				if !placed[d.Name] {
+					next = i
+					break
+				}
+			}
+		}
+		placed[defs[next].Name] = true
+		out = append(out, defs[next].Name)
+	}
+	return out
+}
+
 // NextStarts decides which containers to start now. cs is keyed by name.
 func NextStarts(order []string, cs map[string]Container) Plan {
 	var p Plan

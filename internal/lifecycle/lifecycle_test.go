@@ -125,3 +125,36 @@ func TestTaskHealth(t *testing.T) {
 		})
 	}
 }
+
+// A volumesFrom source is created before the container that mounts from
+// it, whichever the definition lists first; the rest keep their order.
+func TestCreateOrder(t *testing.T) {
+	from := func(name string, sources ...string) ecstypes.ContainerDefinition {
+		d := ecstypes.ContainerDefinition{Name: name}
+		for _, s := range sources {
+			d.VolumesFrom = append(d.VolumesFrom, ecstypes.VolumeFrom{SourceContainer: s})
+		}
+		return d
+	}
+	tests := []struct {
+		name string
+		defs []ecstypes.ContainerDefinition
+		want []string
+	}{
+		{"no volumesFrom: the definition's order", []ecstypes.ContainerDefinition{from("a"), from("b"), from("c")}, []string{"a", "b", "c"}},
+		{"source listed first", []ecstypes.ContainerDefinition{from("data"), from("app", "data")}, []string{"data", "app"}},
+		{"source listed after", []ecstypes.ContainerDefinition{from("app", "data"), from("data")}, []string{"data", "app"}},
+		{"a chain backwards", []ecstypes.ContainerDefinition{from("c", "b"), from("b", "a"), from("a"), from("x")}, []string{"a", "b", "c", "x"}},
+		{"two sources", []ecstypes.ContainerDefinition{from("app", "logs", "data"), from("side"), from("data"), from("logs")},
+			[]string{"side", "data", "logs", "app"}},
+		{"an unknown source is ignored", []ecstypes.ContainerDefinition{from("app", "ghost"), from("b")}, []string{"app", "b"}},
+		{"a cycle keeps the definition's order", []ecstypes.ContainerDefinition{from("a", "b"), from("b", "a"), from("c", "a")}, []string{"a", "b", "c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := CreateOrder(tt.defs); !slices.Equal(got, tt.want) {
+				t.Fatalf("CreateOrder = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

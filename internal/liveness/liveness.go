@@ -18,6 +18,7 @@ import (
 type Tracker struct {
 	clock   core.Clock
 	timeout time.Duration
+	started int64 // when the tracker was made, Unix nanoseconds
 
 	mu  sync.Mutex
 	all map[string]*agent // every agent heard from; entries are never removed
@@ -35,7 +36,7 @@ type agent struct {
 
 // New returns a Tracker that considers an agent gone after timeout of silence.
 func New(clock core.Clock, timeout time.Duration) *Tracker {
-	t := &Tracker{clock: clock, timeout: timeout, all: map[string]*agent{}}
+	t := &Tracker{clock: clock, timeout: timeout, all: map[string]*agent{}, started: clock.Now().UnixNano()}
 	t.snap.Store(&map[string]*agent{})
 	return t
 }
@@ -119,4 +120,12 @@ type Reader struct {
 func (r Reader) Connected(id string) bool {
 	a := r.t.lookup(r.snap, id)
 	return a != nil && (a.open.Load() > 0 || a.last.Load() >= r.since)
+}
+
+// Lost reports whether agent id is gone: not connected, and silent for
+// longer than the timeout since the tracker was made as well, so that
+// every agent is not lost at once after a restart of the control plane
+// (none of them was heard from by this tracker yet).
+func (r Reader) Lost(id string) bool {
+	return !r.Connected(id) && r.t.started < r.since
 }

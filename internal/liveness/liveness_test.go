@@ -99,3 +99,29 @@ func TestReaderSeesNewAgents(t *testing.T) {
 		}
 	}
 }
+
+// An agent is lost once it is not connected and the tracker itself has
+// run for longer than the timeout: right after a restart of the control
+// plane nobody is lost, though nobody is connected yet.
+func TestLost(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tr := New(core.ClockFunc(func() time.Time { return now }), 30*time.Second)
+	if r := tr.Reader(); r.Connected("a") || r.Lost("a") {
+		t.Fatal("an agent never heard of is lost before the tracker ran for the timeout")
+	}
+	release := tr.Hold("a")
+	now = now.Add(20 * time.Second)
+	if r := tr.Reader(); r.Lost("a") || r.Lost("never") {
+		t.Fatalf("20 s after the start: a (poll open) lost %v, never-heard lost %v", r.Lost("a"), r.Lost("never"))
+	}
+	release()
+	now = now.Add(29 * time.Second)
+	if r := tr.Reader(); !r.Connected("a") || r.Lost("a") || !r.Lost("never") {
+		t.Fatalf("29 s after a's poll closed, 49 s after the start: connected %v, lost %v, never-heard lost %v",
+			r.Connected("a"), r.Lost("a"), r.Lost("never"))
+	}
+	now = now.Add(2 * time.Second)
+	if r := tr.Reader(); !r.Lost("a") {
+		t.Fatal("a silent for 31 s is not lost")
+	}
+}

@@ -52,4 +52,14 @@
 // minato places at random (RunTaskDefaultStrategies), which is what Place
 // does when it is given no strategy. FARGATE tasks ignore strategies and
 // constraints, as on ECS, and are spread like service tasks.
+//
+// # Fargate
+//
+// A FARGATE request is placed on the Fargate pool (fargate.go): the
+// instances, of any cluster, whose agent offers Fargate capacity. Its CPU is
+// what the pool accounts (FargateCPU: the task's cpu divided by the
+// overcommit ratio), its group the pool's (PoolGroup). When it cannot be
+// placed, the result holds one failure, ECS's capacity shortage
+// (ReasonCapacity), instead of one per instance, and EventMessage is ECS's
+// Fargate event; an empty pool answers the same, never NoInstances.
 package scheduler

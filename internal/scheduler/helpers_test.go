@@ -34,6 +34,9 @@ func status(s string) opt { return func(in *Instance) { in.Status = s } }
 
 func disconnected(in *Instance) { in.AgentConnected = false }
 
+// pool makes the instance a host of the Fargate pool.
+func pool(in *Instance) { in.Fargate = true }
+
 func running(groups ...string) opt {
 	return func(in *Instance) {
 		for _, g := range groups {

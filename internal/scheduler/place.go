@@ -39,9 +39,12 @@ func Place(instances []Instance, req Request, count int, strategies []ecstypes.P
 func PlaceShared(instances []*Instance, connected func(id string) bool, req Request, count int,
 	strategies []ecstypes.PlacementStrategy, constraints []ecstypes.PlacementConstraint, rnd *rand.Rand) Result {
 	count = max(count, 0)
-	if req.LaunchType == ecstypes.LaunchTypeFargate {
+	fargate := req.LaunchType == ecstypes.LaunchTypeFargate
+	if fargate {
 		// ECS does not take placement strategies or constraints for Fargate
-		// and spreads its tasks across Availability Zones.
+		// and spreads its tasks across Availability Zones; minato's pool
+		// spreads them across its hosts too.
+		instances = FargatePool(instances)
 		strategies, constraints = ServiceDefaultStrategies(), nil
 	} else if len(strategies) == 0 {
 		strategies = RunTaskDefaultStrategies()
@@ -52,7 +55,7 @@ func PlaceShared(instances []*Instance, connected func(id string) bool, req Requ
 	}
 	s := newState(instances, connected, &req, pol)
 	var res Result
-	if len(s.nodes) == 0 {
+	if len(s.nodes) == 0 && !fargate {
 		res.NoInstances, res.Unplaced = true, count
 		return res
 	}
@@ -61,7 +64,11 @@ func PlaceShared(instances []*Instance, connected func(id string) bool, req Requ
 		cands = s.feasible(cands[:0])
 		if len(cands) == 0 {
 			res.Unplaced = count - i
-			s.failures(&res)
+			if fargate {
+				s.fargateFailure(&res)
+			} else {
+				s.failures(&res)
+			}
 			break
 		}
 		res.Placements = append(res.Placements, s.reserve(s.choose(cands, rnd), rnd))

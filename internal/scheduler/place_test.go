@@ -312,11 +312,12 @@ func TestConstraints(t *testing.T) {
 
 func TestFargateIgnoresPlacement(t *testing.T) {
 	big := 1 << 20
-	instances := []Instance{inst("a1", big, big, az("a")), inst("a2", big, big, az("a")), inst("b1", big, big, az("b"))}
+	instances := []Instance{inst("a1", big, big, az("a"), pool), inst("a2", big, big, az("a"), pool), inst("b1", big, big, az("b"), pool),
+		inst("ec2", big, big, az("c"))}
 	req := web
 	req.LaunchType = ecstypes.LaunchTypeFargate
 	r := mustPlace(t, instances, req, 4, strategies(binpack("memory")), constraints(memberOf("attribute:nope exists")), seeded(1))
-	if got := perInstance(r); got["b1"] != 2 || got["a1"] != 1 || got["a2"] != 1 {
+	if got := perInstance(r); got["b1"] != 2 || got["a1"] != 1 || got["a2"] != 1 || got["ec2"] != 0 {
 		t.Errorf("placements %v", got)
 	}
 }

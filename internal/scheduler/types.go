@@ -69,6 +69,9 @@ type Instance struct {
 	// Placement does not change it: a placed task is PENDING.
 	RunningTasksCount int
 	RegisteredAt      time.Time
+	// Fargate says the instance offers Fargate capacity: it is a host of
+	// the pool that runs every cluster's FARGATE tasks (FargatePool).
+	Fargate bool
 }
 
 // Task is what placement needs to know of a task on an instance.
@@ -113,8 +116,11 @@ type Request struct {
 	RequiredAttributes []ecstypes.Attribute
 	Group              string // task group; spread and distinctInstance count it
 	Family             string
-	// LaunchType FARGATE makes Place ignore strategies and constraints and
-	// spread by zone; the others place as given.
+	// LaunchType FARGATE places the task on the Fargate pool (FargatePool
+	// of the instances given), ignoring strategies and constraints and
+	// spreading by zone, then host; the others place as given. The caller
+	// sets CPU to what the pool accounts (FargateCPU) and Group to the
+	// pool's group (PoolGroup).
 	LaunchType ecstypes.LaunchType
 }
 
@@ -142,8 +148,13 @@ type Result struct {
 	// Failures explain the first copy that could not be placed: one per
 	// ACTIVE instance, with its ARN and the first check it failed.
 	Failures []ecstypes.Failure
-	// NoInstances is set when the cluster has no ACTIVE container instance.
+	// NoInstances is set when the cluster has no ACTIVE container instance
+	// (never for FARGATE: the pool has capacity or it has not).
 	NoInstances bool
+	// Fargate is set when a FARGATE request could not be placed: Failures
+	// then hold one capacity shortage (ReasonCapacity), not one failure per
+	// instance.
+	Fargate bool
 	// Err is set, and nothing placed, when a strategy or constraint is
 	// invalid. ValidatePlacement reports the same error up front.
 	Err error
@@ -169,6 +180,9 @@ func (r Result) EventMessage(service string) string {
 	const tail = " For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
 	if r.Unplaced == 0 || r.Err != nil {
 		return ""
+	}
+	if r.Fargate {
+		return fmt.Sprintf("(service %s) was unable to place a task. Reason: %s.", service, ReasonCapacity)
 	}
 	msg := fmt.Sprintf(head, service)
 	id, f, ok := r.Closest()

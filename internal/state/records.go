@@ -70,17 +70,26 @@ type ContainerInstance struct {
 	Tags         []ecstypes.Tag       `json:"tags,omitzero"`
 	RegisteredAt time.Time            `json:"registeredAt"`
 	Version      int64                `json:"version"`
+	// Fargate says the host offers Fargate capacity: it joins the pool
+	// that runs the FARGATE tasks of every cluster (its agent was started
+	// with Fargate capacity on), besides its own cluster's EC2 tasks.
+	Fargate bool `json:"fargate,omitzero"`
 }
 
 // Task is one task. Its ECS view is kept in Task with the ARN fields empty;
 // they are filled in when it is rendered for a request.
 type Task struct {
-	ID         string        `json:"id"`
-	Cluster    string        `json:"cluster"`
-	InstanceID string        `json:"instanceId"`
-	Family     string        `json:"family"`
-	Revision   int32         `json:"revision"`
-	Task       ecstypes.Task `json:"task"`
+	ID         string `json:"id"`
+	Cluster    string `json:"cluster"`
+	InstanceID string `json:"instanceId"`
+	// HostCluster is the cluster of the container instance that runs a
+	// FARGATE task: a host of the Fargate pool, which may belong to
+	// another cluster than the task's. Empty for every other task, whose
+	// instance is in Cluster.
+	HostCluster string        `json:"hostCluster,omitzero"`
+	Family      string        `json:"family"`
+	Revision    int32         `json:"revision"`
+	Task        ecstypes.Task `json:"task"`
 	// ContainerIDs are the container UUIDs (the last part of containerArn),
 	// in task definition order.
 	ContainerIDs []string `json:"containerIds"`
@@ -110,6 +119,18 @@ type Task struct {
 	// running until the load balancer has drained it.
 	DeactivatingAt time.Time `json:"deactivatingAt,omitzero"`
 }
+
+// InstanceCluster is the cluster of the container instance the task runs
+// on: HostCluster for a task of the Fargate pool, else its own cluster.
+func (t *Task) InstanceCluster() string {
+	if t.HostCluster != "" {
+		return t.HostCluster
+	}
+	return t.Cluster
+}
+
+// OnPool reports whether the task runs on a host of the Fargate pool.
+func (t *Task) OnPool() bool { return t.HostCluster != "" }
 
 // LastStatus is the task's lastStatus in the lifecycle's order
 // (core.TaskStatusUnknown for a string that names no status).

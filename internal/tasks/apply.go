@@ -13,7 +13,11 @@ import (
 // Report is what an agent observed of one task: the whole state, not a
 // change (the agent server converts it from the agent protocol).
 type Report struct {
-	TaskID             string
+	TaskID string
+	// Cluster is the task's cluster, as its assignment named it: another
+	// cluster than the instance's for a task of the Fargate pool. ""
+	// (an older agent does not say) means the instance's.
+	Cluster            string
 	LastStatus         core.TaskStatus
 	HealthStatus       ecstypes.HealthStatus
 	Containers         []ContainerReport
@@ -192,13 +196,15 @@ func setENIDetails(t *state.Task, tr Report) bool {
 			continue
 		}
 		aChanged := false
-		set := func(name, value string) {
+		// keep is set for a detail the launch wrote and the agent must not
+		// overwrite: the subnet the caller named.
+		set := func(name, value string, keep bool) {
 			if value == "" {
 				return
 			}
 			for j := range a.Details {
 				if a.Details[j].Name == name {
-					if a.Details[j].Value != value {
+					if a.Details[j].Value != value && !keep {
 						if !aChanged {
 							a.Details = slices.Clone(a.Details)
 						}
@@ -212,9 +218,11 @@ func setENIDetails(t *state.Task, tr Report) bool {
 			}
 			a.Details, aChanged = append(a.Details, ecstypes.KeyValuePair{Name: name, Value: value}), true
 		}
-		set("privateIPv4Address", tr.PrivateIPv4)
-		set("macAddress", tr.MACAddress)
-		set("subnetId", tr.SubnetCIDR)
+		set("privateIPv4Address", tr.PrivateIPv4, false)
+		set("macAddress", tr.MACAddress, false)
+		// The subnet ID is the caller's (networkConfiguration); the
+		// agent's subnet CIDR names it only for a task launched without.
+		set("subnetId", tr.SubnetCIDR, true)
 		if a.Status != "ATTACHED" {
 			a.Status, aChanged = "ATTACHED", true
 		}

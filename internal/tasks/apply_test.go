@@ -56,12 +56,17 @@ func TestApplyMovesForwardOnly(t *testing.T) {
 	}
 }
 
+// The agent's report attaches an awsvpc task's interface with its address;
+// the subnet stays the one the caller named (the agent's subnet CIDR is
+// no subnet ID).
 func TestApplyAwsvpcDetails(t *testing.T) {
 	task := newTask()
-	task.Task.Attachments = []ecstypes.Attachment{{Id: "att-1", Type: "ElasticNetworkInterface", Status: "PRECREATED"}}
-	Apply(&task, Report{LastStatus: core.TaskPending, PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05"}, time.Now())
+	task.Task.Attachments = []ecstypes.Attachment{{Id: "att-1", Type: "ElasticNetworkInterface", Status: "PRECREATED",
+		Details: []ecstypes.KeyValuePair{{Name: "subnetId", Value: "subnet-local"}}}}
+	Apply(&task, Report{LastStatus: core.TaskPending, PrivateIPv4: "172.30.0.5", MACAddress: "02:42:ac:1e:00:05", SubnetCIDR: "172.30.0.0/16"}, time.Now())
 	a := task.Task.Attachments[0]
-	if a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "privateIPv4Address", Value: "172.30.0.5"}) {
+	if a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "privateIPv4Address", Value: "172.30.0.5"}) ||
+		!slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "subnetId", Value: "subnet-local"}) {
 		t.Fatalf("attachment: %+v", a)
 	}
 	if ni := task.Task.Containers[0].NetworkInterfaces; len(ni) != 1 || ni[0].PrivateIpv4Address != "172.30.0.5" || ni[0].AttachmentId != "att-1" {
@@ -74,10 +79,10 @@ func TestApplyAwsvpcDetails(t *testing.T) {
 func TestApplyCopiesSharedSlices(t *testing.T) {
 	shared := newTask()
 	shared.Task.Attachments = []ecstypes.Attachment{{Id: "att-1", Type: "ElasticNetworkInterface", Status: "PRECREATED",
-		Details: []ecstypes.KeyValuePair{{Name: "subnetId", Value: "old"}}}}
+		Details: []ecstypes.KeyValuePair{{Name: "macAddress", Value: "old"}}}}
 	task := shared // a shallow copy, as clusterview.View.Task returns
 	now := time.Unix(1700000000, 0)
-	if !Apply(&task, Report{LastStatus: core.TaskRunning, PrivateIPv4: "172.30.0.5", SubnetCIDR: "new", HealthStatus: ecstypes.HealthStatusHealthy,
+	if !Apply(&task, Report{LastStatus: core.TaskRunning, PrivateIPv4: "172.30.0.5", MACAddress: "new", HealthStatus: ecstypes.HealthStatusHealthy,
 		Containers: []ContainerReport{{Name: "app", LastStatus: core.TaskRunning, RuntimeID: "c1", ExitCode: new(int32(0)),
 			NetworkBindings: []ecstypes.NetworkBinding{{BindIP: "0.0.0.0", HostPort: new(int32(49153))}}}}}, now) {
 		t.Fatal("no change")
@@ -91,7 +96,7 @@ func TestApplyCopiesSharedSlices(t *testing.T) {
 	if c := task.Task.Containers[0]; c.LastStatus != "RUNNING" || c.RuntimeId != "c1" || len(c.NetworkBindings) != 1 || len(c.NetworkInterfaces) != 1 {
 		t.Fatalf("applied container: %+v", c)
 	}
-	if a := task.Task.Attachments[0]; a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "subnetId", Value: "new"}) {
+	if a := task.Task.Attachments[0]; a.Status != "ATTACHED" || !slices.Contains(a.Details, ecstypes.KeyValuePair{Name: "macAddress", Value: "new"}) {
 		t.Fatalf("applied attachment: %+v", a)
 	}
 }

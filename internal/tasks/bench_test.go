@@ -100,7 +100,7 @@ func BenchmarkPlacementRead(b *testing.B) {
 		b.Run(fmt.Sprintf("snapshot/stored=%dk", stored/1000), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if insts, _, err := m.snapshot(context.Background(), "default", nil); err != nil || len(insts) != benchInstances {
+				if insts, _, err := m.snapshot(context.Background(), "default", nil, false); err != nil || len(insts) != benchInstances {
 					b.Fatal(err, len(insts))
 				}
 			}

@@ -10,8 +10,13 @@
 //     instance changed meanwhile) proposes again. This is Nomad's split
 //     between a scheduler that submits a plan and the leader that applies
 //     it.
+//     A FARGATE launch places on the Fargate pool, the hosts of every
+//     cluster that offer Fargate capacity, with the task's cpu
+//     overcommitted (Config.FargateCPUOvercommit); the task stays in its
+//     cluster and records its host's (state.Task.HostCluster).
 //   - Stop, StopServiceTask, FinishDeactivation: the desired status
 //     STOPPED, and the DEACTIVATING detour of a load balancer target.
+//     StopOnLostHost: a pool task whose host was lost, STOPPED at once.
 //   - ApplyReports: what agents report, merged forward only (Apply), and
 //     the resources of a task that reached STOPPED given back.
 //   - MovePorts: a container's dynamic host ports moved off ports found

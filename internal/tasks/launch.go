@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -39,6 +40,27 @@ type Launch struct {
 	// OnlyInstances restricts placement to these instance IDs (StartTask,
 	// DAEMON services).
 	OnlyInstances []string
+	// CapacityProviderStrategy, when the call's capacity came from a
+	// strategy (FARGATE, FARGATE_SPOT), names each task's
+	// capacityProviderName (scheduler.CapacityProviders); ProviderTasks
+	// counts the tasks each provider holds already (a service's).
+	CapacityProviderStrategy []ecstypes.CapacityProviderStrategyItem
+	ProviderTasks            map[string]int
+	// PlatformVersion is a FARGATE task's platform version as asked for
+	// ("" and LATEST: the latest, PlatformVersionLatest).
+	PlatformVersion string
+}
+
+// PlatformVersionLatest is the Fargate platform version minato's pool
+// runs, and what LATEST resolves to.
+const PlatformVersionLatest = "1.4.0"
+
+// platformVersion resolves a FARGATE task's platform version.
+func platformVersion(v string) string {
+	if v == "" || v == "LATEST" {
+		return PlatformVersionLatest
+	}
+	return v
 }
 
 // LaunchTypeOf picks the launch type of a RunTask or CreateService call:
@@ -70,6 +92,12 @@ func (m *Manager) Launch(ctx context.Context, l Launch) ([]state.Task, scheduler
 	if err != nil {
 		return nil, res, invalidParam("%v", err)
 	}
+	if l.LaunchType == ecstypes.LaunchTypeFargate {
+		// The pool accounts a Fargate task's cpu overcommitted, and
+		// counts its group per cluster.
+		req.CPU = scheduler.FargateCPU(req.CPU, m.overcommit)
+		req.Group = scheduler.PoolGroup(l.Cluster, req.Group)
+	}
 	constraints := scheduler.Constraints(&l.TaskDefinition, l.Constraints)
 	strategies := l.Strategies
 	if len(strategies) == 0 && l.Service == "" {
@@ -98,15 +126,16 @@ func (m *Manager) Launch(ctx context.Context, l Launch) ([]state.Task, scheduler
 }
 
 // propose reads the cluster's container instances that are not INACTIVE
-// (only those named by l.OnlyInstances, when it is not nil) from the view,
-// as placement sees them, and asks the scheduler where the tasks go. It
+// (only those named by l.OnlyInstances, when it is not nil; for a FARGATE
+// launch the hosts of the Fargate pool, whatever their cluster) from the
+// view, as placement sees them, and asks the scheduler where the tasks go. It
 // returns the scheduler's result and the snapshot it read, which holds
 // the record (with its revision) each instance was computed from. It
 // copies nothing of the view: its cost does not depend on the tasks
 // stored.
 func (m *Manager) propose(ctx context.Context, l Launch, req scheduler.Request, strategies []ecstypes.PlacementStrategy,
 	constraints []ecstypes.PlacementConstraint) (scheduler.Result, clusterview.Hosts, error) {
-	insts, hosts, err := m.snapshot(ctx, l.Cluster, l.OnlyInstances)
+	insts, hosts, err := m.snapshot(ctx, l.Cluster, l.OnlyInstances, l.LaunchType == ecstypes.LaunchTypeFargate)
 	if err != nil {
 		return scheduler.Result{}, hosts, err
 	}
@@ -123,11 +152,14 @@ func (m *Manager) propose(ctx context.Context, l Launch, req scheduler.Request, 
 // snapshot returns the instances placement reads (see propose) and the
 // view they were read from, once the view holds every write committed
 // before the call.
-func (m *Manager) snapshot(ctx context.Context, cluster string, only []string) ([]*scheduler.Instance, clusterview.Hosts, error) {
+func (m *Manager) snapshot(ctx context.Context, cluster string, only []string, pool bool) ([]*scheduler.Instance, clusterview.Hosts, error) {
 	if err := m.view.Sync(ctx); err != nil {
 		return nil, clusterview.Hosts{}, err
 	}
 	hosts := m.view.Hosts(cluster)
+	if pool {
+		hosts = m.view.FargateHosts()
+	}
 	if only != nil {
 		hosts = hosts.Only(only)
 	}
@@ -149,8 +181,12 @@ func (m *Manager) commit(ctx context.Context, l Launch, res scheduler.Result, ho
 	var created []state.Task
 	used := map[string]state.Resources{}
 	var ops []store.Op
-	for _, p := range res.Placements {
+	providers := scheduler.CapacityProviders(l.CapacityProviderStrategy, l.ProviderTasks, len(res.Placements))
+	for i, p := range res.Placements {
 		t := NewRecord(l, p, items[p.InstanceID].Value, m.clock.Now(), m.ids)
+		if i < len(providers) {
+			t.Task.CapacityProviderName = providers[i]
+		}
 		created = append(created, t)
 		u, ok := used[p.InstanceID]
 		if !ok {
@@ -233,7 +269,11 @@ func NewRecord(l Launch, p scheduler.Placement, inst state.ContainerInstance, no
 		}
 	}
 	if l.LaunchType == ecstypes.LaunchTypeFargate {
-		task.PlatformVersion, task.PlatformFamily = "1.4.0", "Linux"
+		// A host of the Fargate pool runs it: the task names no container
+		// instance (renderers leave it out), but its record remembers the
+		// host's cluster.
+		t.HostCluster = cmp.Or(inst.Cluster, l.Cluster)
+		task.PlatformVersion, task.PlatformFamily = platformVersion(l.PlatformVersion), "Linux"
 	}
 	if td.NetworkMode == ecstypes.NetworkModeAwsvpc {
 		att := ecstypes.Attachment{Id: uuidFromID(ids.NewID()), Type: eniAttachment, Status: "PRECREATED",

@@ -159,8 +159,7 @@ func TestLaunchService(t *testing.T) {
 	h.put(state.TaskDefKey("web", 2), state.TaskDef{TaskDefinition: h.addTaskDef("web", 2, 64, 64), Tags: []ecstypes.Tag{{Key: "from", Value: "td"}}})
 	svc := state.Service{Name: "web", Cluster: "c", Service: ecstypes.Service{
 		PropagateTags: ecstypes.PropagateTagsTaskDefinition, EnableExecuteCommand: true,
-		CapacityProviderStrategy: []ecstypes.CapacityProviderStrategyItem{{CapacityProvider: "FARGATE_SPOT"}},
-		SchedulingStrategy:       ecstypes.SchedulingStrategyDaemon,
+		LaunchType: ecstypes.LaunchTypeEc2, SchedulingStrategy: ecstypes.SchedulingStrategyDaemon,
 	}}
 	created, _, err := h.m.LaunchService(h.ctx, ServiceLaunch{Service: svc, DeploymentID: "ecs-svc/7", TaskDefinition: "web:2", Count: 1, InstanceID: "i2"})
 	if err != nil || len(created) != 1 {
@@ -169,8 +168,8 @@ func TestLaunchService(t *testing.T) {
 	got := h.task("c", created[0].ID).Value
 	tk := got.Task
 	if got.InstanceID != "i2" || got.ServiceName != "web" || got.DeploymentID != "ecs-svc/7" || tk.StartedBy != "ecs-svc/7" ||
-		tk.Group != "service:web" || tk.LaunchType != ecstypes.LaunchTypeFargate || !tk.EnableExecuteCommand ||
-		len(tk.Tags) != 1 || tk.Tags[0].Value != "td" || tk.PlatformVersion != "1.4.0" {
+		tk.Group != "service:web" || tk.LaunchType != ecstypes.LaunchTypeEc2 || !tk.EnableExecuteCommand ||
+		len(tk.Tags) != 1 || tk.Tags[0].Value != "td" || tk.PlatformVersion != "" || got.OnPool() {
 		t.Fatalf("service task: %+v", got)
 	}
 	if _, _, err := h.m.LaunchService(h.ctx, ServiceLaunch{Service: svc, TaskDefinition: "web", Count: 1}); errCode(err) != ecstypes.ErrCodeInvalidParameterException {

@@ -50,7 +50,7 @@ func (m *Manager) MovePorts(ctx context.Context, instanceID, taskID, container s
 		if err != nil {
 			return core.Errorf(core.KindConflict, "", "%s", err.Error())
 		}
-		inst, err := state.Get[state.ContainerInstance](ctx, m.store, state.ContainerInstanceKey(cluster, instanceID))
+		inst, err := state.Get[state.ContainerInstance](ctx, m.store, state.ContainerInstanceKey(task.InstanceCluster(), instanceID))
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/minato-project/minato/internal/state"
@@ -17,21 +18,13 @@ import (
 // held on the instance is given back and it leaves the instance's index in
 // the same transaction.
 //
-// cluster is the instance's cluster; "" (an older agent does not say)
-// finds each task's cluster through the instance's index. A report of a
-// task that is not on instanceID (any more) is stale and ignored.
+// cluster is the instance's cluster. Each report names its task's cluster
+// (another one for a task of the Fargate pool); one that does not is the
+// instance's, and "" for both (an older agent) finds the task through the
+// instance's index. A report of a task that is not on instanceID (any
+// more) is stale and ignored.
 func (m *Manager) ApplyReports(ctx context.Context, instanceID, cluster string, reports []Report) error {
 	now := m.clock.Now()
-	clusterOf := func(taskID string) (string, bool, error) {
-		if cluster != "" {
-			return cluster, true, nil
-		}
-		idx, err := state.Get[state.IndexEntry](ctx, m.store, state.InstanceTaskKey(instanceID, taskID))
-		if state.IsNotFound(err) {
-			return "", false, nil
-		}
-		return idx.Value.Cluster, err == nil, err
-	}
 	type release struct {
 		key  string
 		rev  int64
@@ -45,21 +38,19 @@ func (m *Manager) ApplyReports(ctx context.Context, instanceID, cluster string, 
 		}
 		var conds []store.Cond
 		var ops []store.Op
-		releases := map[string]*release{} // by cluster; nil: no record
+		releases := map[string]*release{} // by the instance's cluster; nil: no record
 		for _, tr := range reports {
-			cluster, ok, err := clusterOf(tr.TaskID)
-			if err != nil {
-				return err
+			taskCluster := cmp.Or(tr.Cluster, cluster)
+			it, ok := state.Item[state.Task]{}, false
+			if taskCluster != "" {
+				it, ok = m.view.Task(taskCluster, tr.TaskID)
 			}
-			if !ok {
-				continue
-			}
-			it, ok := m.view.Task(cluster, tr.TaskID)
 			if !ok {
 				// The view may hold the newest revision only in part
-				// (a large transaction being delivered): ask the store.
+				// (a large transaction being delivered), or the agent
+				// did not say the cluster: ask the store.
 				var err error
-				if it, cluster, err = m.findTask(ctx, instanceID, tr.TaskID); err != nil {
+				if it, _, err = m.findTask(ctx, instanceID, tr.TaskID); err != nil {
 					return err
 				}
 				ok = it.ModRevision != 0
@@ -74,12 +65,13 @@ func (m *Manager) ApplyReports(ctx context.Context, instanceID, cluster string, 
 			changes = append(changes, taskChange{from: it.Value.LastStatus(), task: task})
 			conds = append(conds, store.Cond{Key: it.Key, ModRevision: it.ModRevision})
 			if task.LastStatus().Terminal() && !task.Released {
-				rel, seen := releases[cluster]
+				ic := task.InstanceCluster()
+				rel, seen := releases[ic]
 				if !seen {
-					if in, ok := m.view.Instance(cluster, instanceID); ok {
+					if in, ok := m.view.Instance(ic, instanceID); ok {
 						rel = &release{key: in.Key, rev: in.ModRevision, inst: in.Record}
 					} else {
-						in, err := state.Get[state.ContainerInstance](ctx, m.store, state.ContainerInstanceKey(cluster, instanceID))
+						in, err := state.Get[state.ContainerInstance](ctx, m.store, state.ContainerInstanceKey(ic, instanceID))
 						if err != nil && !state.IsNotFound(err) {
 							return err
 						}
@@ -87,7 +79,7 @@ func (m *Manager) ApplyReports(ctx context.Context, instanceID, cluster string, 
 							rel = &release{key: in.Key, rev: in.ModRevision, inst: in.Value}
 						}
 					}
-					releases[cluster] = rel
+					releases[ic] = rel
 				}
 				if rel != nil {
 					rel.inst.Used = Release(rel.inst.Used, task.Holds)

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 
+	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/state"
@@ -65,6 +66,20 @@ func (m *Manager) LaunchService(ctx context.Context, l ServiceLaunch) ([]state.T
 	}
 	if l.InstanceID != "" {
 		lch.OnlyInstances = []string{l.InstanceID}
+	}
+	if lch.LaunchType == ecstypes.LaunchTypeFargate {
+		lch.PlatformVersion = svc.PlatformVersion
+		if len(svc.CapacityProviderStrategy) > 0 {
+			// The strategy's bases and weights count the service's tasks
+			// that are not STOPPED.
+			lch.CapacityProviderStrategy = svc.CapacityProviderStrategy
+			lch.ProviderTasks = map[string]int{}
+			for _, t := range m.view.ServiceTasks(l.Service.Cluster, l.Service.Name, m.clock.Now()) {
+				if !t.LastStatus().Terminal() && t.DesiredStatus() != core.TaskStopped {
+					lch.ProviderTasks[t.Task.CapacityProviderName]++
+				}
+			}
+		}
 	}
 	return m.Launch(ctx, lch)
 }

@@ -134,7 +134,7 @@ func (m *Manager) FinishDeactivation(ctx context.Context, cluster, id string) er
 // task's agent to stop it, and marks it STOPPED at once when no agent is
 // left to do so (its instance is gone) or it holds nothing any more.
 func (m *Manager) stopOps(ctx context.Context, cluster string, t *state.Task) ([]store.Op, error) {
-	inst, ierr := state.Get[state.ContainerInstance](ctx, m.store, state.ContainerInstanceKey(cluster, t.InstanceID))
+	inst, ierr := state.Get[state.ContainerInstance](ctx, m.store, state.ContainerInstanceKey(t.InstanceCluster(), t.InstanceID))
 	gone := state.IsNotFound(ierr) || (ierr == nil && inst.Value.Status == state.InstanceInactive)
 	if ierr != nil && !gone {
 		return nil, ierr
@@ -151,4 +151,80 @@ func (m *Manager) stopOps(ctx context.Context, cluster string, t *state.Task) ([
 		return nil, err
 	}
 	return []store.Op{store.Put(state.InstanceTaskKey(t.InstanceID, t.ID), ib)}, nil
+}
+
+// StopOnLostHost stops a task of the Fargate pool whose host was lost (its
+// agent has not been heard from for longer than the agents' timeout): as on
+// ECS, where a Fargate task whose infrastructure fails is stopped, it is
+// STOPPED at once with stopCode InfrastructureHealth and reason, what it
+// held on the host is given back and it leaves the host's index, in one
+// transaction. Its service then replaces it. Should the host's agent come
+// back, the task is no longer assigned to it and its containers go. A task
+// already STOPPED, or not on the pool, is left as it is.
+func (m *Manager) StopOnLostHost(ctx context.Context, cluster, id, reason string) error {
+	var done state.Task
+	err := store.RetryConflicts(ctx, func() error {
+		done = state.Task{}
+		it, err := state.Get[state.Task](ctx, m.store, state.TaskKey(cluster, id))
+		if state.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		t := it.Value
+		if !t.OnPool() || t.LastStatus().Terminal() {
+			return nil
+		}
+		now := shape.NewTimestamp(m.clock.Now())
+		t.Task.DesiredStatus, t.Task.LastStatus = core.TaskStopped.String(), core.TaskStopped.String()
+		if t.Task.StopCode == "" {
+			t.Task.StopCode, t.Task.StoppedReason = ecstypes.TaskStopCodeInfrastructureHealth, reason
+		}
+		if t.Task.StoppingAt.IsZero() {
+			t.Task.StoppingAt = now
+		}
+		t.Task.StoppedAt, t.Task.ExecutionStoppedAt = now, now
+		for i := range t.Task.Containers {
+			if t.Task.Containers[i].LastStatus != core.TaskStopped.String() {
+				t.Task.Containers[i].LastStatus = core.TaskStopped.String()
+			}
+		}
+		t.Task.Version++
+		conds := []store.Cond{{Key: it.Key, ModRevision: it.ModRevision}}
+		ops := []store.Op{store.Delete(state.InstanceTaskKey(t.InstanceID, t.ID))}
+		var instOps []store.Op // after the task's, as Launch orders them
+		if !t.Released {
+			inst, err := state.Get[state.ContainerInstance](ctx, m.store, state.ContainerInstanceKey(t.InstanceCluster(), t.InstanceID))
+			if err != nil && !state.IsNotFound(err) {
+				return err
+			}
+			if err == nil {
+				ci := inst.Value
+				ci.Used = Release(ci.Used, t.Holds)
+				ci.Version++
+				b, err := state.Encode(ci)
+				if err != nil {
+					return err
+				}
+				conds = append(conds, store.Cond{Key: inst.Key, ModRevision: inst.ModRevision})
+				instOps = append(instOps, store.Put(inst.Key, b))
+			}
+			t.Released = true
+		}
+		b, err := state.Encode(t)
+		if err != nil {
+			return err
+		}
+		ops = append(append(ops, store.Put(it.Key, b)), instOps...)
+		if _, err := m.store.Txn(ctx, conds, ops); err != nil {
+			return err
+		}
+		done = t
+		return nil
+	})
+	if err == nil && done.ID != "" {
+		m.logTaskStopping(done)
+	}
+	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/store"
 )
 
@@ -30,6 +31,10 @@ type Config struct {
 	// whose agent is not. Default: a tracker nobody touches (no agent is
 	// connected).
 	Agents *liveness.Tracker
+	// FargateCPUOvercommit is how many Fargate CPU units one CPU unit of a
+	// host of the Fargate pool holds (scheduler.FargateCPU); memory is
+	// not overcommitted. Default scheduler.DefaultFargateCPUOvercommit.
+	FargateCPUOvercommit float64
 }
 
 // Manager carries out every change of task state.
@@ -40,11 +45,17 @@ type Manager struct {
 	ids    core.IDs
 	log    *slog.Logger
 	agents *liveness.Tracker
+	// overcommit is Config.FargateCPUOvercommit.
+	overcommit float64
 }
 
 // New returns the task domain over cfg.Store.
 func New(cfg Config) *Manager {
-	m := &Manager{store: cfg.Store, view: cfg.View, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger, agents: cfg.Agents}
+	m := &Manager{store: cfg.Store, view: cfg.View, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger, agents: cfg.Agents,
+		overcommit: cfg.FargateCPUOvercommit}
+	if m.overcommit == 0 {
+		m.overcommit = scheduler.DefaultFargateCPUOvercommit
+	}
 	if m.clock == nil {
 		m.clock = core.SystemClock{}
 	}

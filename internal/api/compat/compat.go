@@ -29,6 +29,10 @@ func Render(services []Service) string {
 	b.WriteString("Which operations of each AWS API minato serves, and how. Every operation of the official AWS model is\n")
 	b.WriteString("listed; those minato does not serve yet answer `UnknownOperationException` (JSON) or `InvalidAction`\n")
 	b.WriteString("(Query). Deliberate differences from AWS are collected in [differences.md](differences.md).\n\n")
+	b.WriteString("A call to an AWS service that is not in this table (Amazon EKS, AWS App Mesh, AWS CodeDeploy, AWS CloudFormation,\n")
+	b.WriteString("...) is answered in the protocol its client expects, `UnknownOperationException` (JSON, REST-JSON) or\n")
+	b.WriteString("`InvalidAction` (Query, REST-XML), with the message \"minato does not serve the <service> API (signing name\n")
+	b.WriteString("<name>)\": the SigV4 credential scope of the call names the service.\n\n")
 	b.WriteString("| Service | Served | In the AWS model |\n|---|---:|---:|\n")
 	for _, s := range services {
 		fmt.Fprintf(&b, "| %s (`aws %s`) | %d | %d |\n", s.Name, s.CLI, len(s.Implemented), len(s.Model))

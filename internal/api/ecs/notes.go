@@ -25,11 +25,18 @@ var Notes = map[string]string{
 	"TagResource":         "Clusters, services, task definitions, tasks and container instances (long ARN format).",
 	"UntagResource":       "Clusters, services, task definitions, tasks and container instances (long ARN format).",
 	"ListTagsForResource": "Clusters, services, task definitions, tasks and container instances (long ARN format).",
-	"RunTask": "`count` 1–10, `launchType` (EC2, FARGATE, EXTERNAL; FARGATE tasks run on minato's agents), " +
-		"`capacityProviderStrategy` (FARGATE*), `overrides` (container command, environment, cpu, memory, " +
-		"memoryReservation; task cpu and memory), `startedBy`, `group`, `tags`, `placementStrategy`, " +
-		"`placementConstraints`, `networkConfiguration` (awsvpc: the task gets its own address), " +
-		"`enableExecuteCommand` (stored). Unplaceable copies come back in `failures` with ECS's reasons.",
+	"RunTask": "`count` 1–10, `launchType` (EC2, FARGATE, EXTERNAL) or `capacityProviderStrategy` (FARGATE and " +
+		"FARGATE_SPOT, associated with the cluster, with ECS's base and weight; default: the cluster's default strategy, " +
+		"else EC2; each task's `capacityProviderName` says which it got). FARGATE tasks need no container instance: they " +
+		"run on minato's Fargate pool, the hosts whose agent offers Fargate capacity, whatever their cluster " +
+		"(docs/fargate.md); they name no containerInstanceArn and have `platformVersion` (LATEST is 1.4.0) and " +
+		"`platformFamily` Linux; a full pool fails them with ECS's \"Capacity is unavailable at this time...\". EC2 tasks " +
+		"need container instances of the cluster (InvalidParameterException \"No Container Instances were found in your " +
+		"cluster.\"). `overrides` (container command, environment, cpu, memory, memoryReservation; task cpu and memory, " +
+		"a valid Fargate combination for FARGATE), `startedBy`, `group`, `tags`, `placementStrategy`, " +
+		"`placementConstraints` (ignored for FARGATE, as in ECS), `networkConfiguration` (awsvpc: the task gets its own " +
+		"address; any subnet ID is accepted), `platformVersion`, `enableExecuteCommand` (stored). Unplaceable copies come " +
+		"back in `failures` with ECS's reasons.",
 	"StartTask":     "On the named container instances (1–10); same fields as RunTask.",
 	"StopTask":      "SIGTERM, then SIGKILL after the container's `stopTimeout` (default 30 s, `minato agent --stop-timeout`). stopCode UserInitiated.",
 	"DescribeTasks": "By ID or ARN, up to 100; `include` TAGS. The lifecycle PROVISIONING → PENDING → ACTIVATING → RUNNING → DEACTIVATING → STOPPING → DEPROVISIONING → STOPPED with ECS's timestamps, stop codes and reasons.",

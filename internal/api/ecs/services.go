@@ -196,7 +196,7 @@ func (a *API) newServiceSpec(ctx context.Context, c *awsproto.Call, cl ecstypes.
 	case in.DesiredCount != nil:
 		desired = *in.DesiredCount
 	}
-	lt, cps, err := serviceCapacity(cl, in.LaunchType, in.CapacityProviderStrategy)
+	lt, cps, err := launchCapacity(cl, in.LaunchType, in.CapacityProviderStrategy)
 	if err != nil {
 		return ecstypes.Service{}, td, err
 	}
@@ -375,7 +375,7 @@ func (a *API) applyUpdate(ctx context.Context, cl ecstypes.Cluster, svc *ecstype
 		if len(cps) == 0 { // back to the launch type the strategy stood for
 			lt, cps = tasks.LaunchTypeOf("", svc.CapacityProviderStrategy), nil
 		}
-		if err := checkStrategyProviders(cl, cps); err != nil {
+		if err := checkStrategy(cl, cps); err != nil {
 			return false, err
 		}
 		if lt != svc.LaunchType || !sameJSON(cps, svc.CapacityProviderStrategy) {

@@ -72,33 +72,6 @@ func checkUnsupported(sc *ecstypes.ServiceConnectConfiguration, vols []ecstypes.
 	return nil
 }
 
-// serviceCapacity picks a new service's launch type or capacity provider
-// strategy: the one given, else the cluster's default strategy, else EC2.
-func serviceCapacity(cl ecstypes.Cluster, lt ecstypes.LaunchType, cps []ecstypes.CapacityProviderStrategyItem) (ecstypes.LaunchType, []ecstypes.CapacityProviderStrategyItem, error) {
-	if lt != "" && len(cps) > 0 {
-		return "", nil, invalidParam("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
-	}
-	if lt == "" && len(cps) == 0 {
-		cps = cl.DefaultCapacityProviderStrategy
-		if len(cps) == 0 {
-			lt = ecstypes.LaunchTypeEc2
-		}
-	}
-	if err := checkStrategyProviders(cl, cps); err != nil {
-		return "", nil, err
-	}
-	return lt, cps, nil
-}
-
-func checkStrategyProviders(cl ecstypes.Cluster, cps []ecstypes.CapacityProviderStrategyItem) error {
-	for _, s := range cps {
-		if !slices.Contains(cl.CapacityProviders, s.CapacityProvider) {
-			return invalidParam("The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.")
-		}
-	}
-	return nil
-}
-
 // setPlatform sets the platform version of a Fargate service (default
 // LATEST); other launch types have none.
 func setPlatform(svc *ecstypes.Service, version string) error {
@@ -108,6 +81,9 @@ func setPlatform(svc *ecstypes.Service, version string) error {
 		}
 		svc.PlatformVersion, svc.PlatformFamily = "", ""
 		return nil
+	}
+	if err := checkPlatform(ecstypes.LaunchTypeFargate, version); err != nil {
+		return err
 	}
 	if version == "" {
 		version = "LATEST"

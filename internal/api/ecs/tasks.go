@@ -13,6 +13,7 @@ import (
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/taskdef"
 	"github.com/minato-project/minato/internal/tasks"
 )
 
@@ -33,7 +34,9 @@ func renderTask(scope arn.Scope, t state.Task) ecstypes.Task {
 	out.TaskArn = scope.New("ecs", "task/"+t.Cluster+"/"+t.ID)
 	out.ClusterArn = scope.New("ecs", "cluster/"+t.Cluster)
 	out.TaskDefinitionArn = taskDefARN(scope, t.Family, t.Revision)
-	if t.InstanceID != "" {
+	if t.InstanceID != "" && !t.OnPool() {
+		// A FARGATE task names no container instance, as on ECS: the host
+		// of the Fargate pool that runs it is minato's business.
 		out.ContainerInstanceArn = scope.New("ecs", "container-instance/"+t.Cluster+"/"+t.InstanceID)
 	}
 	out.Containers = slices.Clone(t.Task.Containers)
@@ -78,6 +81,11 @@ func checkTaskLaunch(td ecstypes.TaskDefinition, lt ecstypes.LaunchType, nc *ecs
 	case awsvpc && len(nc.AwsvpcConfiguration.Subnets) == 0:
 		return invalidParam("subnets can not be empty.")
 	}
+	if o != nil && lt == ecstypes.LaunchTypeFargate && (o.Cpu != "" || o.Memory != "") {
+		if err := checkFargateSize(firstSet(o.Cpu, td.Cpu), firstSet(o.Memory, td.Memory)); err != nil {
+			return err
+		}
+	}
 	if o != nil {
 		for _, co := range o.ContainerOverrides {
 			if !slices.ContainsFunc(td.ContainerDefinitions, func(c ecstypes.ContainerDefinition) bool { return c.Name == co.Name }) {
@@ -98,9 +106,97 @@ func checkTaskLaunch(td ecstypes.TaskDefinition, lt ecstypes.LaunchType, nc *ecs
 	return nil
 }
 
+// checkFargateSize checks a FARGATE task's size, the task definition's
+// with RunTask's overrides, against Fargate's cpu and memory combinations,
+// as ECS does.
+func checkFargateSize(cpu, memory string) error {
+	c, err1 := taskdef.ParseCPU(cpu)
+	m, err2 := taskdef.ParseMemory(memory)
+	if err1 != nil || err2 != nil || !taskdef.FargateSupports(c, m) {
+		return clientErr("No Fargate configuration exists for given values: %s CPU, %s memory. See the Amazon ECS documentation for the valid combinations.", cpu, memory)
+	}
+	return nil
+}
+
+func firstSet(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// launchCapacity picks the launch type and capacity provider strategy of a
+// RunTask or CreateService call as ECS does: the launch type or strategy
+// given (not both), else the cluster's default capacity provider
+// strategy, else EC2. A strategy may name only providers associated with
+// the cluster, at most one of them with a base, and one at least with a
+// weight.
+func launchCapacity(cl ecstypes.Cluster, lt ecstypes.LaunchType, cps []ecstypes.CapacityProviderStrategyItem) (ecstypes.LaunchType, []ecstypes.CapacityProviderStrategyItem, error) {
+	if lt != "" && len(cps) > 0 {
+		return "", nil, invalidParam("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+	}
+	if lt == "" && len(cps) == 0 {
+		cps = cl.DefaultCapacityProviderStrategy
+		if len(cps) == 0 {
+			lt = ecstypes.LaunchTypeEc2
+		}
+	}
+	if err := checkStrategy(cl, cps); err != nil {
+		return "", nil, err
+	}
+	return lt, cps, nil
+}
+
+// checkStrategy checks a capacity provider strategy against the cluster.
+func checkStrategy(cl ecstypes.Cluster, cps []ecstypes.CapacityProviderStrategyItem) error {
+	if len(cps) > 20 {
+		return invalidParam("A capacity provider strategy can hold at most 20 capacity providers, not %d.", len(cps))
+	}
+	bases, weighted := 0, false
+	for i, s := range cps {
+		if !slices.Contains(cl.CapacityProviders, s.CapacityProvider) {
+			return invalidParam("The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.")
+		}
+		if slices.ContainsFunc(cps[:i], func(o ecstypes.CapacityProviderStrategyItem) bool { return o.CapacityProvider == s.CapacityProvider }) {
+			return invalidParam("The capacity provider %s is specified more than once in the capacity provider strategy.", s.CapacityProvider)
+		}
+		if s.Weight < 0 || s.Weight > 1000 {
+			return invalidParam("The weight of capacity provider %s must be between 0 and 1000, not %d.", s.CapacityProvider, s.Weight)
+		}
+		if s.Base < 0 || s.Base > 100000 {
+			return invalidParam("The base of capacity provider %s must be between 0 and 100000, not %d.", s.CapacityProvider, s.Base)
+		}
+		if s.Base > 0 {
+			bases++
+		}
+		weighted = weighted || s.Weight > 0
+	}
+	switch {
+	case bases > 1:
+		return invalidParam("Only one capacity provider in a capacity provider strategy can have a base defined.")
+	case len(cps) > 0 && !weighted:
+		return invalidParam("At least one capacity provider in a capacity provider strategy must have a weight greater than zero.")
+	}
+	return nil
+}
+
+// checkPlatform checks the platform version a call asks for: FARGATE runs
+// LATEST (1.4.0) and accepts 1.4.0 and 1.3.0 by name; EC2 takes none.
+func checkPlatform(lt ecstypes.LaunchType, version string) error {
+	switch {
+	case version == "":
+		return nil
+	case lt != ecstypes.LaunchTypeFargate:
+		return invalidParam("The platform version must be null when specifying an EC2 launch type.")
+	case version == "LATEST" || version == "1.4.0" || version == "1.3.0":
+		return nil
+	}
+	return invalidParam("The specified platform version (%s) does not exist. Valid Fargate Linux platform versions: LATEST, 1.4.0, 1.3.0.", version)
+}
+
 // launched renders the tasks a launch created, and the failures of the
 // copies it could not place with the instances named by ARN (the domain
-// names them by ID).
+// names them by ID; a FARGATE capacity shortage names none).
 func launched(scope arn.Scope, cluster string, created []state.Task, failures []ecstypes.Failure) ([]ecstypes.Task, []ecstypes.Failure) {
 	out := make([]ecstypes.Task, 0, len(created))
 	for _, t := range created {
@@ -108,7 +204,9 @@ func launched(scope arn.Scope, cluster string, created []state.Task, failures []
 	}
 	fs := make([]ecstypes.Failure, len(failures))
 	for i, f := range failures {
-		f.Arn = instanceARN(scope, cluster, f.Arn)
+		if f.Arn != "" {
+			f.Arn = instanceARN(scope, cluster, f.Arn)
+		}
 		fs[i] = f
 	}
 	return out, fs
@@ -140,7 +238,14 @@ func (a *API) RunTask(ctx context.Context, c *awsproto.Call, in *ecstypes.RunTas
 	if err != nil {
 		return nil, err
 	}
-	lt := tasks.LaunchTypeOf(in.LaunchType, in.CapacityProviderStrategy)
+	lt, cps, err := launchCapacity(cl.Value, in.LaunchType, in.CapacityProviderStrategy)
+	if err != nil {
+		return nil, err
+	}
+	lt = tasks.LaunchTypeOf(lt, cps)
+	if err := checkPlatform(lt, in.PlatformVersion); err != nil {
+		return nil, err
+	}
 	if err := checkTaskLaunch(td, lt, in.NetworkConfiguration, in.Overrides); err != nil {
 		return nil, err
 	}
@@ -153,6 +258,7 @@ func (a *API) RunTask(ctx context.Context, c *awsproto.Call, in *ecstypes.RunTas
 		Cluster: cluster, TaskDefinition: td, Count: count, LaunchType: lt, Overrides: in.Overrides,
 		Network: in.NetworkConfiguration, Group: group, StartedBy: in.StartedBy, Tags: in.Tags,
 		ExecuteCommand: in.EnableExecuteCommand, Strategies: in.PlacementStrategy, Constraints: in.PlacementConstraints,
+		CapacityProviderStrategy: cps, PlatformVersion: in.PlatformVersion,
 	})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ type ECS interface {
 	DescribeTasks(ctx context.Context, c *awsproto.Call, in *ecstypes.DescribeTasksRequest) (*ecstypes.DescribeTasksResponse, error)
 	ListContainerInstances(ctx context.Context, c *awsproto.Call, in *ecstypes.ListContainerInstancesRequest) (*ecstypes.ListContainerInstancesResponse, error)
 	DescribeContainerInstances(ctx context.Context, c *awsproto.Call, in *ecstypes.DescribeContainerInstancesRequest) (*ecstypes.DescribeContainerInstancesResponse, error)
+	UpdateContainerInstancesState(ctx context.Context, c *awsproto.Call, in *ecstypes.UpdateContainerInstancesStateRequest) (*ecstypes.UpdateContainerInstancesStateResponse, error)
 }
 
 // Cluster is a running in-process control plane.
@@ -65,6 +67,12 @@ type Options struct {
 	// Logger receives the control plane's log (default: discarded); the
 	// agents' log is discarded.
 	Logger *slog.Logger
+	// AgentTimeout is how long after its last poll an agent still counts
+	// as connected (default a minute); a Fargate pool host is lost once
+	// it is past.
+	AgentTimeout time.Duration
+	// FargateCPUOvercommit is the node's (default: the node's default).
+	FargateCPUOvercommit float64
 }
 
 // New starts a control plane; it stops when the test ends.
@@ -74,11 +82,16 @@ func New(t testing.TB, opts Options) *Cluster {
 	if sp == 0 {
 		sp = 200 * time.Millisecond
 	}
+	agentTimeout := opts.AgentTimeout
+	if agentTimeout == 0 {
+		agentTimeout = time.Minute
+	}
 	node, err := controlplane.New(context.Background(), controlplane.Config{
 		DataDir: t.TempDir(), APIAddr: "127.0.0.1:0", Region: "us-east-1", AccountID: "000000000000",
 		AgentToken: Token, Logger: opts.Logger,
-		AgentPollTimeout: 2 * time.Second, AgentTimeout: time.Minute,
+		AgentPollTimeout: 2 * time.Second, AgentTimeout: agentTimeout,
 		ServiceInterval: 200 * time.Millisecond, StablePeriod: sp, NoControllers: !opts.Controller,
+		FargateCPUOvercommit: opts.FargateCPUOvercommit,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,36 +124,73 @@ func New(t testing.TB, opts Options) *Cluster {
 // URL is where agents reach the control plane (agent.Config.Server).
 func (c *Cluster) URL() string { return c.url }
 
-// AddAgent starts an agent on a new fake runtime that has images and
-// returns the runtime. The agent stops when the test ends.
+// AddAgent starts an agent of the default cluster on a new fake runtime
+// that has images and returns the runtime. The agent stops when the test
+// ends.
 func (c *Cluster) AddAgent(az string, images ...string) *fake.Runtime {
 	c.t.Helper()
+	return c.StartAgent(AgentOptions{AZ: az, Images: images}).Runtime
+}
+
+// AgentOptions say how StartAgent runs an agent.
+type AgentOptions struct {
+	AZ      string
+	Cluster string // default "default"
+	// Fargate offers the host to the Fargate pool.
+	Fargate bool
+	Images  []string
+	// CPUs and MemoryMiB size the fake host (default: the fake's).
+	CPUs      int
+	MemoryMiB int64
+}
+
+// Agent is an agent StartAgent started.
+type Agent struct {
+	Runtime    *fake.Runtime
+	InstanceID string
+	stop       func()
+}
+
+// Stop stops the agent at once, as a host that is lost: it answers and
+// reports nothing more, and its containers stay as they were.
+func (a *Agent) Stop() { a.stop() }
+
+// StartAgent starts an agent on a new fake runtime and waits until it
+// registered. It stops when the test ends, if Stop did not stop it.
+func (c *Cluster) StartAgent(o AgentOptions) *Agent {
+	c.t.Helper()
 	rt := fake.New()
-	for _, img := range images {
+	for _, img := range o.Images {
 		rt.AddImage(img)
+	}
+	if o.CPUs > 0 {
+		rt.Host.CPUs = o.CPUs
+	}
+	if o.MemoryMiB > 0 {
+		rt.Host.MemoryMiB = o.MemoryMiB
 	}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(c.ctx)
 	go func() {
 		done <- agent.Run(ctx, agent.Config{
-			Server: c.url, Token: Token, DataDir: c.t.TempDir(), Runtime: rt, AvailabilityZone: az,
+			Server: c.url, Token: Token, DataDir: c.t.TempDir(), Runtime: rt, AvailabilityZone: o.AZ, Cluster: o.Cluster, Fargate: o.Fargate,
 			StopTimeout: time.Second, CleanupWait: time.Minute, Logger: slog.New(slog.DiscardHandler),
 			Ready: func(id string) { ready <- id },
 		})
 	}()
-	c.t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	c.t.Cleanup(stop)
+	a := &Agent{Runtime: rt, stop: stop}
 	select {
-	case <-ready:
+	case a.InstanceID = <-ready:
 	case err := <-done:
 		c.t.Fatalf("agent: %v", err)
 	case <-time.After(10 * time.Second):
 		c.t.Fatal("agent did not register")
 	}
-	return rt
+	return a
 }
 
 // Register registers a one-container task definition.
