@@ -60,12 +60,18 @@ func newHarness(t *testing.T, wrap func(store.Store) store.Store) *harness {
 	done := make(chan struct{})
 	go func() { view.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; raw.Close() })
+	if err := view.Sync(ctx); err != nil { // as the node waits before serving
+		t.Fatal(err)
+	}
 	clock := fakeclock.New(t0)
 	agents := liveness.New(clock, time.Minute)
+	// As in the node, the domain writes through the view, so a write is
+	// in the view before the call returns.
 	st := store.Store(raw)
 	if wrap != nil {
 		st = wrap(raw)
 	}
+	st = view.Wrap(st)
 	m := New(Config{Store: st, View: view, Clock: clock, IDs: &seqIDs{}, Agents: agents})
 	return &harness{t: t, ctx: context.Background(), raw: raw, view: view, m: m, clock: clock, agents: agents}
 }

@@ -74,6 +74,9 @@ func (m *Manager) LaunchService(ctx context.Context, l ServiceLaunch) ([]state.T
 			// that are not STOPPED.
 			lch.CapacityProviderStrategy = svc.CapacityProviderStrategy
 			lch.ProviderTasks = map[string]int{}
+			if err := m.view.Sync(ctx); err != nil { // count the caller's own launches
+				return nil, scheduler.Result{}, err
+			}
 			for _, t := range m.view.ServiceTasks(l.Service.Cluster, l.Service.Name, m.clock.Now()) {
 				if !t.LastStatus().Terminal() && t.DesiredStatus() != core.TaskStopped {
 					lch.ProviderTasks[t.Task.CapacityProviderName]++
