@@ -50,22 +50,22 @@ type Stage string
 
 // The stages, in order, and the two of a rollback.
 const (
-	StageReconcile      Stage = "RECONCILE_SERVICE"
-	StagePreScaleUp     Stage = "PRE_SCALE_UP"
-	StageScaleUp        Stage = "SCALE_UP"
-	StagePostScaleUp    Stage = "POST_SCALE_UP"
-	StageTestShift      Stage = "TEST_TRAFFIC_SHIFT"
-	StagePostTestShift  Stage = "POST_TEST_TRAFFIC_SHIFT"
-	StagePreProdShift   Stage = "PRE_PRODUCTION_TRAFFIC_SHIFT"
-	StageProdShift      Stage = "PRODUCTION_TRAFFIC_SHIFT"
-	StagePostProdShift  Stage = "POST_PRODUCTION_TRAFFIC_SHIFT"
-	StageBake           Stage = "BAKE_TIME"
-	StageCleanUp        Stage = "CLEAN_UP"
-	StageRollback       Stage = "ROLLBACK" // traffic back to blue, green scales in
-	StageDone           Stage = "DONE"
-	resultSuccessful          = "SUCCESSFUL"
-	resultRolledBack          = "ROLLBACK_SUCCESSFUL"
-	resultStopped             = "STOPPED"
+	StageReconcile     Stage = "RECONCILE_SERVICE"
+	StagePreScaleUp    Stage = "PRE_SCALE_UP"
+	StageScaleUp       Stage = "SCALE_UP"
+	StagePostScaleUp   Stage = "POST_SCALE_UP"
+	StageTestShift     Stage = "TEST_TRAFFIC_SHIFT"
+	StagePostTestShift Stage = "POST_TEST_TRAFFIC_SHIFT"
+	StagePreProdShift  Stage = "PRE_PRODUCTION_TRAFFIC_SHIFT"
+	StageProdShift     Stage = "PRODUCTION_TRAFFIC_SHIFT"
+	StagePostProdShift Stage = "POST_PRODUCTION_TRAFFIC_SHIFT"
+	StageBake          Stage = "BAKE_TIME"
+	StageCleanUp       Stage = "CLEAN_UP"
+	StageRollback      Stage = "ROLLBACK" // traffic back to blue, green scales in
+	StageDone          Stage = "DONE"
+	resultSuccessful         = "SUCCESSFUL"
+	resultRolledBack         = "ROLLBACK_SUCCESSFUL"
+	resultStopped            = "STOPPED"
 )
 
 // Results of a finished deployment (Progress.Result): the service
