@@ -176,6 +176,10 @@ func isHealthy(t Task) bool {
 		(!t.LB || t.TargetHealth == TargetHealthy)
 }
 
+// Healthy says whether a task counts as healthy: RUNNING, not asked to
+// stop, its container health and its load balancer targets healthy.
+func Healthy(t Task) bool { return isHealthy(t) }
+
 // failedChecks says why a task failed its health checks, as its
 // stoppedReason: its containers' or its load balancer targets'; "" if it
 // did not.
@@ -443,7 +447,7 @@ func (d *decider) finish() Plan {
 	}
 	settled := d.settled()
 	p := d.primary()
-	if settled && p.RolloutState == RolloutInProgress {
+	if settled && p.RolloutState == RolloutInProgress && !d.in.Config.HoldCompletion {
 		p.RolloutState, p.RolloutReason = RolloutCompleted, RolloutReasonCompleted(p.ID)
 		d.touch(p)
 		plan.Completed = p.TaskDefinition
@@ -463,7 +467,7 @@ func (d *decider) finish() Plan {
 		}
 	}
 
-	plan.Steady = settled && p.RolloutState == RolloutCompleted && len(plan.Deployments) == 1
+	plan.Steady = settled && p.RolloutState == RolloutCompleted && len(plan.Deployments) == 1 && !d.in.Config.HoldCompletion
 	if plan.Steady && !d.in.Steady {
 		d.events = append(d.events, eventSteady(name))
 	}

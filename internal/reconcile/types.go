@@ -42,6 +42,10 @@ type Config struct {
 	// run this long, so that tasks which start and crash at once fail the
 	// deployment (and trip the circuit breaker) rather than complete it.
 	StablePeriod time.Duration
+	// HoldCompletion keeps the PRIMARY deployment IN_PROGRESS once it is
+	// settled: a progressive deployment (internal/deploy) decides when it
+	// completes, the decider only keeps its tasks running.
+	HoldCompletion bool
 }
 
 // Deployment is one deployment of the service; the snapshot lists the
