@@ -107,3 +107,15 @@ func (s serviceTargets) SetRuleForward(ctx context.Context, ruleARN string, grou
 	_, err = s.elb.ModifyRule(ctx, nil, &elbv2types.ModifyRuleInput{RuleArn: ruleARN, Actions: acts})
 	return err
 }
+
+var _ ecsapi.RuleChecker = serviceTargets{}
+
+// RuleTargetGroups lists the target groups a listener rule forwards to.
+func (s serviceTargets) RuleTargetGroups(ctx context.Context, ruleARN string) ([]string, error) {
+	groups, err := s.RuleForward(ctx, ruleARN)
+	var out []string
+	for _, g := range groups {
+		out = append(out, g.TargetGroupArn)
+	}
+	return out, err
+}
