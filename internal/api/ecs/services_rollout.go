@@ -49,7 +49,6 @@ func (a *API) deploymentRecords(ctx context.Context, ref string) (hist state.Ite
 	return hist, svc, err
 }
 
-
 // StopServiceDeployment stops a service deployment: ROLLBACK (the
 // default) goes back to the revision it replaced, ABORT stops it where
 // it is (a progressive deployment still moves traffic back to blue).
