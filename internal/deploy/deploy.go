@@ -284,7 +284,13 @@ func Step(cfg Config, p Progress, o Observed) Decision {
 	d.p.Finished = slices.Clone(p.Finished)
 	d.run()
 	d.out.Progress = d.p
-	d.out.Green = d.p.Stage != StageReconcile && d.p.Stage != StagePreScaleUp && d.p.Stage != StageDone && d.p.Stage != StageRollback
+	switch d.p.Stage {
+	case StageReconcile, StagePreScaleUp, StageRollback:
+	case StageDone:
+		d.out.Green = d.p.Result == resultSuccessful
+	default:
+		d.out.Green = true
+	}
 	d.out.StopBlue = d.p.Stage == StageCleanUp || (d.p.Stage == StageDone && d.p.Result == resultSuccessful)
 	return d.out
 }

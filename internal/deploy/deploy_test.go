@@ -164,6 +164,9 @@ func TestStrategies(t *testing.T) {
 				if p.Result != ResultSuccessful {
 					t.Fatalf("result %q", p.Result)
 				}
+				if d := Step(tt.cfg, p, Observed{Now: w.now}); !d.Green || !d.StopBlue {
+					t.Errorf("a finished deployment keeps green (%v) and not blue (%v)", d.Green, d.StopBlue)
+				}
 				if !reflect.DeepEqual(w.trace, tt.trace) {
 					t.Errorf("trace:\n%s\nwant:\n%s", strings.Join(w.trace, "\n"), strings.Join(tt.trace, "\n"))
 				}
