@@ -59,6 +59,12 @@ func setupBlueGreen(t *testing.T, n *node, name string) bgSetup {
 	s := bgSetup{alb: createALB(t, n, name, 5), serviceName: name}
 	s.blue = s.alb.tgARN
 	s.green = createTG(t, n, name+"-tg2", 5)
+	// Quicker health checks than createTG's: green is checked before
+	// traffic moves.
+	for _, tg := range []string{s.blue, s.green} {
+		n.cliJSON(t, nil, "elbv2", "modify-target-group", "--target-group-arn", tg, "--health-check-interval-seconds", "2",
+			"--health-check-timeout-seconds", "1")
+	}
 	var out struct{ Rules []struct{ RuleArn string } }
 	n.cliJSON(t, &out, "elbv2", "create-rule", "--listener-arn", s.alb.listenerARN, "--priority", "5",
 		"--conditions", "Field=http-header,HttpHeaderConfig={HttpHeaderName=X-Test,Values=1}",
@@ -255,7 +261,7 @@ func updateTD(t *testing.T, n *node, service, td string) {
 // of minato in the middle resumes from the step it was at.
 func TestLinearDeploymentUnderLoad(t *testing.T) {
 	e2eTest(t)
-	n := startDockerNode(t, "--deployment-minute", "3s")
+	n := startDockerNode(t, "--deployment-minute", "2s")
 	s := setupBlueGreen(t, n, "lin")
 	blueTD, greenTD := registerColor(t, n, "lin", "blue"), registerColor(t, n, "lin", "green")
 	createProgressive(t, n, s, blueTD, 2, &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyLinear,
@@ -516,7 +522,10 @@ func TestCanaryWithURLHooks(t *testing.T) {
 	hooks.mu.Lock()
 	first := hooks.calls[0]
 	hooks.mu.Unlock()
-	if first.LifecycleStage != "POST_SCALE_UP" || first.ResourceArn != aws.ToString(d.ServiceDeploymentArn) {
+	// (The event's ARNs are in the server's --region; the SDK's requests
+	// here use another, so only the resource part is compared.)
+	_, wantRes, _ := strings.Cut(aws.ToString(d.ServiceDeploymentArn), ":service-deployment/")
+	if _, res, _ := strings.Cut(first.ResourceArn, ":service-deployment/"); first.LifecycleStage != "POST_SCALE_UP" || res != wantRes {
 		t.Errorf("hook event: %+v", first)
 	}
 
