@@ -34,6 +34,10 @@ type Config struct {
 	MinimumHealthyPercent int
 	CircuitBreaker        bool // deploymentCircuitBreaker.enable
 	Rollback              bool // deploymentCircuitBreaker.rollback
+	// ThresholdType and ThresholdValue are the circuit breaker's
+	// thresholdConfiguration ("": ECS's default, see ThresholdOf).
+	ThresholdType  string
+	ThresholdValue int
 	// HealthCheckGracePeriod: container health is ignored this long after
 	// a task started.
 	HealthCheckGracePeriod time.Duration

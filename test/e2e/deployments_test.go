@@ -59,12 +59,6 @@ func setupBlueGreen(t *testing.T, n *node, name string) bgSetup {
 	s := bgSetup{alb: createALB(t, n, name, 5), serviceName: name}
 	s.blue = s.alb.tgARN
 	s.green = createTG(t, n, name+"-tg2", 5)
-	// Quicker health checks than createTG's: green is checked before
-	// traffic moves.
-	for _, tg := range []string{s.blue, s.green} {
-		n.cliJSON(t, nil, "elbv2", "modify-target-group", "--target-group-arn", tg, "--health-check-interval-seconds", "2",
-			"--health-check-timeout-seconds", "1")
-	}
 	var out struct{ Rules []struct{ RuleArn string } }
 	n.cliJSON(t, &out, "elbv2", "create-rule", "--listener-arn", s.alb.listenerARN, "--priority", "5",
 		"--conditions", "Field=http-header,HttpHeaderConfig={HttpHeaderName=X-Test,Values=1}",

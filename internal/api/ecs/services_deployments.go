@@ -105,7 +105,7 @@ func (a *API) startDeployment(rec *state.Service, now time.Time) state.ServiceDe
 			Status:                  ecstypes.ServiceDeploymentStatusInProgress,
 			DeploymentConfiguration: &dc,
 			DeploymentCircuitBreaker: &ecstypes.ServiceDeploymentCircuitBreaker{
-				Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled, Threshold: int32(reconcile.Threshold(int(svc.DesiredCount))),
+				Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled, Threshold: int32(threshold(svc)),
 			},
 			Alarms: &ecstypes.ServiceDeploymentAlarms{Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled},
 		},
@@ -131,6 +131,16 @@ func (a *API) startDeployment(rec *state.Service, now time.Time) state.ServiceDe
 		hist.Deployment.LifecycleStage = ecstypes.ServiceDeploymentLifecycleStageReconcileService
 	}
 	return hist
+}
+
+// threshold is the circuit breaker threshold of a service.
+func threshold(s *ecstypes.Service) int {
+	if dc := s.DeploymentConfiguration; dc != nil && dc.DeploymentCircuitBreaker != nil {
+		if tc := dc.DeploymentCircuitBreaker.ThresholdConfiguration; tc != nil {
+			return reconcile.ThresholdOf(string(tc.Type), int(tc.Value), int(s.DesiredCount))
+		}
+	}
+	return reconcile.Threshold(int(s.DesiredCount))
 }
 
 func serviceDeploymentARN(scope arn.Scope, cluster, service, id string) string {
