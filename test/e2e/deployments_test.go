@@ -34,11 +34,11 @@ const (
 // production rule (every path) and a test rule (header X-Test: 1), both
 // forwarding to blue.
 type bgSetup struct {
-	alb                  albSetup
-	blue, green          string
-	prodRule, testRule   string
-	prodURL              string
-	serviceName, appName string
+	alb                albSetup
+	blue, green        string
+	prodRule, testRule string
+	prodURL            string
+	serviceName        string
 }
 
 func setupBlueGreen(t *testing.T, n *node, name string) bgSetup {
