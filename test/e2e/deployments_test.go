@@ -282,8 +282,10 @@ func TestLinearDeploymentUnderLoad(t *testing.T) {
 		if math.Abs(share-want) > splitTolerance {
 			t.Errorf("at %v %% green got %.1f %% of %d requests", want, share, splitSample)
 		}
-		// describe-rules shows the weights the load balancer applies.
-		if rw := ruleWeights(t, n, s.prodRule); rw[s.green] != int(want*10) || rw[s.blue] != int(1000-want*10) {
+		// describe-rules shows the weights the load balancer applies
+		// (judged if the step did not move on meanwhile).
+		rw := ruleWeights(t, n, s.prodRule)
+		if w := prodWeight(currentDeployment(t, n, s.serviceName)); w == want && (rw[s.green] != int(want*10) || rw[s.blue] != int(1000-want*10)) {
 			t.Errorf("describe-rules at %v %%: %v", want, rw)
 		}
 	}
