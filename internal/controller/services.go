@@ -286,6 +286,11 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 			}
 		}
 	}
+	if svc.Rollout != nil && svc.Service.Status != state.ServiceActive {
+		// A service being deleted drops its progressive deployment (the
+		// API has stopped it in the history); its tasks all stop.
+		svc.Rollout = nil
+	}
 	if svc.Rollout != nil {
 		return c.progressive(ctx, r, it.ModRevision, svc, mine, in, events, now)
 	}
