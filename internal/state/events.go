@@ -100,6 +100,7 @@ type EventRule struct {
 // authorizes. Its secrets are kept in the record (see
 // docs/differences.md).
 type Connection struct {
+	ID                string                                `json:"id"` // the UUID in its ARN
 	Name              string                                `json:"name"`
 	Description       string                                `json:"description,omitzero"`
 	AuthorizationType string                                `json:"authorizationType"`
@@ -114,6 +115,7 @@ type Connection struct {
 
 // APIDestination is an HTTP endpoint with a connection and a rate limit.
 type APIDestination struct {
+	ID                 string    `json:"id"` // the UUID in its ARN
 	Name               string    `json:"name"`
 	Description        string    `json:"description,omitzero"`
 	Connection         string    `json:"connection"` // the connection's name

@@ -168,4 +168,3 @@ func Put(ctx context.Context, st store.Store, seq *Sequencer, bus string, evs []
 	_, err := st.Txn(ctx, nil, ops)
 	return err
 }
-
