@@ -145,10 +145,10 @@ func TestEventsAbnormalExitMonitor(t *testing.T) {
 	// A clean exit first: it must never reach the targets.
 	var run struct{ Tasks []struct{ TaskArn string } }
 	n.cliJSON(t, &run, "ecs", "run-task", "--task-definition", "clean0")
-	clean := run.Tasks[0].TaskArn
+	clean := taskID(run.Tasks[0].TaskArn) // events name the node's region; the CLI's ARNs its own
 	n.cliJSON(t, nil, "ecs", "wait", "tasks-stopped", "--tasks", clean)
 	n.cliJSON(t, &run, "ecs", "run-task", "--task-definition", "crash3")
-	crash := run.Tasks[0].TaskArn
+	crash := taskID(run.Tasks[0].TaskArn)
 	waitFor(t, 90*time.Second, "the exit-3 task's event in the log group and at the receiver", func() (bool, string) {
 		msgs := logMessages(t, n, group)
 		return containsAll(msgs, crash) && containsAll(recv.got(), crash), fmt.Sprintf("logs %d, http %v", len(msgs), recv.got())
@@ -179,11 +179,11 @@ func TestEventsAbnormalExitMonitor(t *testing.T) {
 	}
 	if ev.Source != "aws.ecs" || ev.DetailType != "ECS Task State Change" || ev.Detail.LastStatus != "STOPPED" ||
 		ev.Detail.StopCode != "EssentialContainerExited" || ev.Detail.Containers[0].ExitCode != 3 || ev.Detail.Version < 2 ||
-		len(ev.Resources) != 1 || ev.Resources[0] != crash {
+		len(ev.Resources) != 1 || !strings.HasSuffix(ev.Resources[0], ":task/default/"+crash) {
 		t.Fatalf("the logged event: %+v\n%s", ev, msgs[len(msgs)-1])
 	}
 	body := recv.got()[0]
-	if body != fmt.Sprintf(`{"task": %q, "exitCode": 3}`, crash) {
+	if !strings.HasPrefix(body, `{"task": "arn:aws:ecs:`) || !strings.HasSuffix(body, `/`+crash+`", "exitCode": 3}`) {
 		t.Fatalf("the receiver got %s", body)
 	}
 	recv.mu.Lock()
