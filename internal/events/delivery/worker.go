@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +68,7 @@ type Worker struct {
 
 	mu      sync.Mutex
 	rules   map[string][]*rule // by bus
+	indexes map[string]*index  // by bus
 	limits  map[string]*bucket // API destination rate limits
 	kick    chan struct{}
 	metrics Metrics
@@ -84,7 +84,6 @@ type rule struct {
 	arn     string
 	pattern *pattern.Pattern
 	sched   schedule.Schedule
-	sources []string // the literal sources of the pattern, for indexing (nil: any)
 }
 
 // Stats returns the worker's counters.
@@ -207,15 +206,24 @@ func (w *Worker) loadRules(ctx context.Context) error {
 			if r.pattern, err = pattern.Compile(r.rec.EventPattern); err != nil {
 				continue // the API checked it; a record that does not compile matches nothing
 			}
-			r.sources = r.pattern.Literals("source")
 		}
 		if r.rec.ScheduleExpression != "" {
 			r.sched, _ = schedule.Parse(r.rec.ScheduleExpression)
 		}
 		byBus[r.rec.Bus] = append(byBus[r.rec.Bus], r)
 	}
+	indexes := map[string]*index{}
+	for bus, rs := range byBus {
+		var live []*rule
+		for _, r := range rs {
+			if r.pattern != nil && r.rec.State == "ENABLED" && len(r.rec.Targets) > 0 {
+				live = append(live, r)
+			}
+		}
+		indexes[bus] = buildIndex(live)
+	}
 	w.mu.Lock()
-	w.rules = byBus
+	w.rules, w.indexes = byBus, indexes
 	w.mu.Unlock()
 	return nil
 }
@@ -313,26 +321,21 @@ func (w *Worker) match(ob state.OutboxEvent) []*rule {
 		}
 		return out
 	}
-	var ev map[string]any
-	var source string
-	for _, r := range rules {
-		if r.pattern == nil || r.rec.State != "ENABLED" || len(r.rec.Targets) == 0 {
-			continue
-		}
-		if ev == nil {
-			var err error
-			if ev, err = pattern.DecodeEvent(ob.Event); err != nil {
-				return nil
-			}
-			source, _ = ev["source"].(string)
-		}
-		if r.sources != nil && !slices.Contains(r.sources, source) {
-			continue
-		}
+	w.mu.Lock()
+	ix := w.indexes[ob.Bus]
+	w.mu.Unlock()
+	if ix == nil {
+		return nil
+	}
+	ev, err := pattern.DecodeEvent(ob.Event)
+	if err != nil {
+		return nil
+	}
+	ix.candidates(ev, func(r *rule) {
 		if r.pattern.Match(ev) {
 			out = append(out, r)
 		}
-	}
+	})
 	return out
 }
 

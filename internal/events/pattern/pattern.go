@@ -794,3 +794,80 @@ func leaves(v any, out []any) []any {
 	}
 	return append(out, v)
 }
+
+// LiteralPaths returns, for each field the pattern requires to hold one
+// of a set of exact strings, its path (the keys from the top) and the
+// strings. Fields under "$or" are left out. A matching event has one of
+// the strings at the path (Values), so a caller can index rules by one
+// of them and test only the candidates an event's values name.
+func (p *Pattern) LiteralPaths() map[string][]string {
+	out := map[string][]string{}
+	var walk func(n *node, path []string)
+	walk = func(n *node, path []string) {
+		for _, f := range n.fields {
+			fp := append(append([]string(nil), path...), f.key)
+			if f.sub != nil {
+				walk(f.sub, fp)
+				continue
+			}
+			var lits []string
+			for _, c := range f.conds {
+				e, ok := c.(exact)
+				if !ok {
+					lits = nil
+					break
+				}
+				s, ok := e.want.(string)
+				if !ok {
+					lits = nil
+					break
+				}
+				lits = append(lits, s)
+			}
+			if lits != nil {
+				out[PathKey(fp)] = lits
+			}
+		}
+	}
+	walk(p.root, nil)
+	return out
+}
+
+// PathKey joins a path's keys into one string (SplitPathKey undoes it).
+func PathKey(path []string) string { return strings.Join(path, "\x00") }
+
+// SplitPathKey splits a PathKey.
+func SplitPathKey(k string) []string { return strings.Split(k, "\x00") }
+
+// Values returns the string leaves of event at path, looking through
+// arrays (of objects on the way, of strings at the end).
+func Values(event map[string]any, path []string, out []string) []string {
+	var walk func(v any, rest []string)
+	walk = func(v any, rest []string) {
+		if len(rest) == 0 {
+			switch v := v.(type) {
+			case string:
+				out = append(out, v)
+			case []any:
+				for _, e := range v {
+					if s, ok := e.(string); ok {
+						out = append(out, s)
+					}
+				}
+			}
+			return
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			if x, ok := v[rest[0]]; ok {
+				walk(x, rest[1:])
+			}
+		case []any:
+			for _, e := range v {
+				walk(e, rest)
+			}
+		}
+	}
+	walk(event, path)
+	return out
+}

@@ -361,3 +361,22 @@ func TestEventNotObject(t *testing.T) {
 		t.Error("an array event: no error")
 	}
 }
+
+func TestLiteralPathsAndValues(t *testing.T) {
+	p := pattern.MustCompile(`{"source":["aws.ecs"],"detail":{"group":["a","b"],"n":[1],"containers":{"name":["app"]},"x":[{"prefix":"p"}]},"$or":[{"a":["1"]},{"b":["2"]}]}`)
+	got := p.LiteralPaths()
+	if len(got) != 3 || got["source"][0] != "aws.ecs" || len(got[pattern.PathKey([]string{"detail", "group"})]) != 2 ||
+		got[pattern.PathKey([]string{"detail", "containers", "name"})][0] != "app" {
+		t.Errorf("LiteralPaths = %q", got)
+	}
+	ev, _ := pattern.DecodeEvent([]byte(ecsStopped))
+	if v := pattern.Values(ev, []string{"detail", "containers", "name"}, nil); len(v) != 2 || v[0] != "app" || v[1] != "side" {
+		t.Errorf("Values(containers.name) = %q", v)
+	}
+	if v := pattern.Values(ev, []string{"resources"}, nil); len(v) != 1 {
+		t.Errorf("Values(resources) = %q", v)
+	}
+	if v := pattern.Values(ev, []string{"detail", "nope"}, nil); len(v) != 0 {
+		t.Errorf("Values(nope) = %q", v)
+	}
+}
