@@ -41,7 +41,6 @@ import (
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/secretstore"
-	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
 	"github.com/minato-project/minato/internal/tasks"
 )
@@ -203,8 +202,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.View = clusterview.New(n.bolt, log.With("component", "clusterview"))
 	// Every writer's store also writes the ECS events of the changes it
 	// commits, in the same transaction (internal/events/outbox).
-	ost := outbox.Wrap(n.View.Store(), arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, clock, cfg.IDs)
-	vst := store.Store(ost)
+	ost := outbox.Wrap(n.bolt, arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, clock, cfg.IDs)
+	vst := n.View.Wrap(ost)
 	n.Store = vst
 
 	if n.Registry, err = openRegistry(cfg, vst, clock, log); err != nil {
@@ -233,7 +232,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		n.Services = &controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
 			Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
 			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod}
-		n.Events = newEventsWorker(n, ost, cfg)
+		n.Events = newEventsWorker(n, vst, ost, cfg)
 		n.Pool = &controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
 			Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}
 	}

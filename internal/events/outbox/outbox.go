@@ -9,7 +9,8 @@
 // order of the transactions that wrote it, so a resource's events stay in
 // order.
 //
-// Every writer of task, instance and service records (internal/tasks,
+// The node puts it between the engine and the cluster view's wrapper, so
+// that every writer of task, instance and service records (internal/tasks,
 // internal/controller, internal/agentserver, internal/api/ecs) gets this
 // store from the composition root; none of them knows about events.
 package outbox
@@ -17,6 +18,7 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 
 	"github.com/minato-project/minato/internal/arn"
@@ -72,6 +74,18 @@ func Wrap(st store.Store, scope arn.Scope, clock core.Clock, ids core.IDs) *Stor
 }
 
 var _ store.Store = (*Store)(nil)
+
+// Compact passes a compaction on to the engine (the cluster view's
+// wrapper keeps it for whoever compacts).
+func (s *Store) Compact(ctx context.Context, rev int64) error {
+	c, ok := s.Store.(interface {
+		Compact(ctx context.Context, rev int64) error
+	})
+	if !ok {
+		return errors.New("outbox: the store cannot compact")
+	}
+	return c.Compact(ctx, rev)
+}
 
 // Txn commits ops with the outbox entries of the events they make. The
 // old value of a watched key is read here; conds guarantee it is what the

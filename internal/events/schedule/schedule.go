@@ -27,7 +27,7 @@ import (
 
 // ErrInvalid is the error of an expression that is not valid; the API
 // answers ValidationException "Parameter ScheduleExpression is not valid.".
-var ErrInvalid = errors.New("Parameter ScheduleExpression is not valid.")
+var ErrInvalid = errors.New("schedule expression is not valid")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w (%s)", ErrInvalid, fmt.Sprintf(format, args...))
