@@ -6,12 +6,13 @@
 //   - matching: the cost of matching one ECS Task State Change against
 //     the rules (the worker's index by source, then each pattern), per
 //     event, and the same rules without the index.
+//
 //   - end to end: -rate task changes/s for -duration from 4 writers; each
 //     change's event matches exactly one rule, whose target is a local
 //     HTTP receiver; latency is commit → received (the worker, store and
 //     receiver in this process).
 //
-//	go run ./bench/eventbench
+//     go run ./bench/eventbench
 package main
 
 import (
@@ -201,4 +202,3 @@ func sampleEvent(scope arn.Scope, group int) []byte {
 	b, _ := json.Marshal(m)
 	return b
 }
-

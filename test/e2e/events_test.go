@@ -23,7 +23,7 @@ type receiver struct {
 	bodies []string
 	auth   []string
 	calls  atomic.Int64
-	status atomic.Int64 // the status it answers; 0: 200
+	status atomic.Int64  // the status it answers; 0: 200
 	hold   chan struct{} // when set, requests wait until it is closed
 }
 
@@ -203,7 +203,10 @@ func TestEventsScheduledTask(t *testing.T) {
 	n.args = []string{"--stop-timeout", "5s", "--dynamic-ports", n.ports.dynamicPorts()}
 	n.launch()
 	waitForInstances(t, n, "default", 1)
-	registerApp(t, n, "nightly", func(c *types.ContainerDefinition) { c.Command = []string{"exit", "0", "after", "1s"}; c.PortMappings = nil })
+	registerApp(t, n, "nightly", func(c *types.ContainerDefinition) {
+		c.Command = []string{"exit", "0", "after", "1s"}
+		c.PortMappings = nil
+	})
 	n.cliJSON(t, nil, "events", "put-rule", "--name", "every-minute", "--schedule-expression", "rate(1 minute)")
 	var describe struct{ ScheduleExpression, State string }
 	n.cliJSON(t, &describe, "events", "describe-rule", "--name", "every-minute")
@@ -256,7 +259,9 @@ func TestEventsPutEventsCLI(t *testing.T) {
 		t.Fatalf("log group holds %q", msgs)
 	}
 
-	var list struct{ Rules []struct{ Name, EventBusName string } }
+	var list struct {
+		Rules []struct{ Name, EventBusName string }
+	}
 	n.cliJSON(t, &list, "events", "list-rules", "--event-bus-name", "orders")
 	if len(list.Rules) != 1 || list.Rules[0].Name != "big-orders" {
 		t.Fatalf("list-rules: %+v", list)
