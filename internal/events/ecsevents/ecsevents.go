@@ -25,6 +25,7 @@ import (
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/events"
 	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/state"
 )
 
@@ -83,10 +84,6 @@ func (m Maker) envelope(detailType string, resources []string, detail any) (even
 	if err != nil {
 		return events.Event{}, err
 	}
-	b, err = isoTimes(b)
-	if err != nil {
-		return events.Event{}, err
-	}
 	return events.Event{Version: "0", ID: events.UUID(m.NewID()), DetailType: detailType, Source: Source,
 		Account: m.Scope.AccountID, Time: events.FormatTime(m.Now), Region: m.Scope.Region, Resources: resources, Detail: b}, nil
 }
@@ -105,15 +102,39 @@ func (m Maker) task(old, new []byte) ([]events.Event, error) {
 			return nil, nil
 		}
 	}
-	detail := struct {
-		ecstypes.Task
-		UpdatedAt string `json:"updatedAt"`
-	}{RenderTask(m.Scope, t), isoTime(m.Now)}
-	ev, err := m.envelope(TaskStateChange, []string{detail.TaskArn}, detail)
+	task := RenderTask(m.Scope, t)
+	detail := taskDetail{Task: task, UpdatedAt: isoTime(m.Now),
+		ConnectivityAt: isoTS(task.ConnectivityAt), CreatedAt: isoTS(task.CreatedAt), ExecutionStoppedAt: isoTS(task.ExecutionStoppedAt),
+		PullStartedAt: isoTS(task.PullStartedAt), PullStoppedAt: isoTS(task.PullStoppedAt), StartedAt: isoTS(task.StartedAt),
+		StoppedAt: isoTS(task.StoppedAt), StoppingAt: isoTS(task.StoppingAt)}
+	ev, err := m.envelope(TaskStateChange, []string{task.TaskArn}, detail)
 	if err != nil {
 		return nil, err
 	}
 	return []events.Event{ev}, nil
+}
+
+// taskDetail is a task as its event shows it: the timestamps, which the
+// API sends as epoch seconds, as ISO 8601 text (these fields, shallower
+// than the embedded task's, take their JSON names).
+type taskDetail struct {
+	ecstypes.Task
+	ConnectivityAt     string `json:"connectivityAt,omitempty"`
+	CreatedAt          string `json:"createdAt,omitempty"`
+	ExecutionStoppedAt string `json:"executionStoppedAt,omitempty"`
+	PullStartedAt      string `json:"pullStartedAt,omitempty"`
+	PullStoppedAt      string `json:"pullStoppedAt,omitempty"`
+	StartedAt          string `json:"startedAt,omitempty"`
+	StoppedAt          string `json:"stoppedAt,omitempty"`
+	StoppingAt         string `json:"stoppingAt,omitempty"`
+	UpdatedAt          string `json:"updatedAt"`
+}
+
+func isoTS(ts shape.Timestamp) string {
+	if ts.IsZero() {
+		return ""
+	}
+	return isoTime(ts.Time())
 }
 
 // RenderTask fills in the ARNs of a task record, as DescribeTasks
@@ -284,39 +305,4 @@ func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.00
 func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-// timeKeys are the members that ECS's API sends as epoch seconds and its
-// events as ISO 8601 text.
-var timeKeys = map[string]bool{"createdAt": true, "startedAt": true, "stoppedAt": true, "stoppingAt": true,
-	"pullStartedAt": true, "pullStoppedAt": true, "connectivityAt": true, "executionStoppedAt": true,
-	"registeredAt": true}
-
-// isoTimes rewrites the epoch-seconds timestamps of a rendered detail as
-// ISO 8601 text.
-func isoTimes(b []byte) ([]byte, error) {
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, err
-	}
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				if f, ok := x.(float64); ok && timeKeys[k] {
-					sec := int64(f)
-					v[k] = isoTime(time.Unix(sec, int64((f-float64(sec))*1e9)))
-					continue
-				}
-				walk(x)
-			}
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
-		}
-	}
-	walk(v)
-	return json.Marshal(v)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/minato-project/minato/internal/events"
 	"github.com/minato-project/minato/internal/events/outbox"
 	"github.com/minato-project/minato/internal/model/ecstypes"
+	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/state"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
@@ -141,5 +142,32 @@ func TestServiceEvents(t *testing.T) {
 		if names[i] != want[i] {
 			t.Errorf("event %d = %s, want %s", i, names[i], want[i])
 		}
+	}
+}
+
+// TestTaskEventTimes: the task's timestamps are ISO 8601 text in its
+// event, as ECS's events show them.
+func TestTaskEventTimes(t *testing.T) {
+	ctx := context.Background()
+	b, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st := outbox.Wrap(b, arn.Scope{Region: "us-east-1", AccountID: "000000000000"}, nil, nil)
+	at := time.Date(2026, 12, 7, 10, 1, 2, 345e6, time.UTC)
+	task := state.Task{ID: "t1", Cluster: "default", Family: "web", Revision: 1,
+		Task: ecstypes.Task{LastStatus: "RUNNING", DesiredStatus: "RUNNING", Version: 2, CreatedAt: shape.NewTimestamp(at), StartedAt: shape.NewTimestamp(at)}}
+	v, _ := state.Encode(task)
+	if _, err := st.Txn(ctx, nil, []store.Op{store.Put(state.TaskKey("default", "t1"), v)}); err != nil {
+		t.Fatal(err)
+	}
+	var d map[string]any
+	json.Unmarshal(outboxEvents(t, b)[0].Detail, &d)
+	if d["createdAt"] != "2026-12-07T10:01:02.345Z" || d["startedAt"] != "2026-12-07T10:01:02.345Z" || d["updatedAt"] == nil {
+		t.Errorf("times: createdAt %v startedAt %v updatedAt %v", d["createdAt"], d["startedAt"], d["updatedAt"])
+	}
+	if _, ok := d["stoppedAt"]; ok {
+		t.Errorf("stoppedAt %v for a running task", d["stoppedAt"])
 	}
 }
