@@ -346,3 +346,43 @@ func TestEventsRetryAndKill9(t *testing.T) {
 		return containsAll(recv.got(), "in-flight", "in-outbox"), fmt.Sprint(recv.got())
 	})
 }
+
+// A service's deployment and steady state reach a rule on ECS Deployment
+// State Change and ECS Service Action; the container instance's events
+// reach one on ECS Container Instance State Change.
+func TestEventsServiceAndInstanceEvents(t *testing.T) {
+	e2eTest(t)
+	n := startDockerNode(t)
+	registerApp(t, n, "svc-web", func(c *types.ContainerDefinition) { c.PortMappings = nil })
+	group := "/aws/events/ecs-service"
+	n.cliJSON(t, nil, "logs", "create-log-group", "--log-group-name", group)
+	target := fmt.Sprintf(`[{"Id":"logs","Arn":"arn:aws:logs:%s:000000000000:log-group:%s"}]`, testRegion, group)
+	n.cliJSON(t, nil, "events", "put-rule", "--name", "svc", "--event-pattern",
+		`{"source":["aws.ecs"],"detail-type":["ECS Deployment State Change","ECS Service Action","ECS Container Instance State Change"]}`)
+	n.cliJSON(t, nil, "events", "put-targets", "--rule", "svc", "--targets", target)
+	n.cliJSON(t, nil, "ecs", "create-service", "--service-name", "web", "--task-definition", "svc-web", "--desired-count", "1")
+	waitFor(t, 120*time.Second, "the deployment's and the service's events", func() (bool, string) {
+		msgs := logMessages(t, n, group)
+		return containsAll(msgs, `"SERVICE_DEPLOYMENT_IN_PROGRESS"`, `"SERVICE_DEPLOYMENT_COMPLETED"`, `"SERVICE_STEADY_STATE"`,
+			`"ECS Container Instance State Change"`), fmt.Sprint(len(msgs), " events")
+	})
+	for _, m := range logMessages(t, n, group) {
+		var ev struct {
+			DetailType string   `json:"detail-type"`
+			Resources  []string `json:"resources"`
+			Detail     struct {
+				EventName, DeploymentID string
+				RemainingResources      []any `json:"remainingResources"`
+			} `json:"detail"`
+		}
+		if err := json.Unmarshal([]byte(m), &ev); err != nil || len(ev.Resources) != 1 {
+			t.Fatalf("event %s: %v", m, err)
+		}
+		if ev.DetailType == "ECS Deployment State Change" && !strings.HasSuffix(ev.Resources[0], ":service/default/web") {
+			t.Errorf("deployment event names %s", ev.Resources[0])
+		}
+		if ev.DetailType == "ECS Container Instance State Change" && len(ev.Detail.RemainingResources) != 4 {
+			t.Errorf("instance event: %s", m)
+		}
+	}
+}
