@@ -16,6 +16,7 @@ import (
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/controller"
+	"github.com/minato-project/minato/internal/events/delivery"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
@@ -53,6 +54,9 @@ type Node struct {
 	// Pool stops the FARGATE tasks of lost pool hosts; nil with
 	// Config.NoControllers.
 	Pool *controller.Pool
+	// Events delivers EventBridge events and fires schedules; nil with
+	// Config.NoControllers.
+	Events *delivery.Worker
 
 	cfg    Config
 	log    *slog.Logger
@@ -128,6 +132,9 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 	if n.Services != nil {
 		start(func(ctx context.Context) { n.Services.Run(ctx) })
+	}
+	if n.Events != nil {
+		start(n.Events.Run)
 	}
 
 	serveErr := make(chan error, 1)

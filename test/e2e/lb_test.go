@@ -195,7 +195,10 @@ type heldAnswer struct {
 func holdVia(url string) chan heldAnswer {
 	c := make(chan heldAnswer, 1)
 	go func() {
-		resp, err := lbClient().Get(strings.TrimSuffix(url, "/") + "/hold?ms=120000")
+		// The task holds it up to 120 s; the client waits longer, as long
+		// as the test takes to see the drain begin on a busy machine.
+		hc := &http.Client{Timeout: 150 * time.Second}
+		resp, err := hc.Get(strings.TrimSuffix(url, "/") + "/hold?ms=120000")
 		if err != nil {
 			c <- heldAnswer{code: -1, body: err.Error()}
 			return

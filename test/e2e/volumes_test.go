@@ -55,6 +55,11 @@ func TestVolumesFromEitherOrder(t *testing.T) {
 			}
 			port[aws.ToString(c.Name)] = aws.ToInt32(c.NetworkBindings[0].HostPort)
 		}
+		// RUNNING is the containers started, not the apps in them
+		// listening yet.
+		for _, hp := range port {
+			getOK(t, fmt.Sprintf("http://127.0.0.1:%d/", hp))
+		}
 		want := "written by data in " + tc.family
 		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/file?path=/shared/note", port["data"]), "text/plain", strings.NewReader(want))
 		if err != nil || resp.StatusCode != 200 {

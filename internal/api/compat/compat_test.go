@@ -10,6 +10,7 @@ import (
 	ecrapi "github.com/minato-project/minato/internal/api/ecr"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
+	eventsapi "github.com/minato-project/minato/internal/api/events"
 	logsapi "github.com/minato-project/minato/internal/api/logs"
 	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
 	ssmapi "github.com/minato-project/minato/internal/api/ssm"
@@ -17,6 +18,7 @@ import (
 	"github.com/minato-project/minato/internal/model/ecrtypes"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/elbv2types"
+	"github.com/minato-project/minato/internal/model/eventstypes"
 	"github.com/minato-project/minato/internal/model/logstypes"
 	"github.com/minato-project/minato/internal/model/secretsmanagertypes"
 	"github.com/minato-project/minato/internal/model/ssmtypes"
@@ -44,6 +46,8 @@ func services() []Service {
 			Implemented: ssmapi.New(ssmapi.Config{}).Implemented(), Notes: ssmapi.Notes},
 		{Name: "Amazon ECR", CLI: "ecr", Model: ecrtypes.Operations,
 			Implemented: ecrapi.New(ecrapi.Config{}).Implemented(), Notes: ecrapi.Notes},
+		{Name: "Amazon EventBridge", CLI: "events", Model: eventstypes.Operations,
+			Implemented: eventsapi.New(eventsapi.Config{}).Implemented(), Notes: eventsapi.Notes},
 	}
 }
 
