@@ -91,6 +91,9 @@ type Config struct {
 	// ServiceInterval and StablePeriod tune the service controller (its
 	// defaults: see controller.Services).
 	ServiceInterval, StablePeriod time.Duration
+	// DeploymentMinute is how long one minute of a deployment
+	// configuration lasts (bake times, hook timeouts); default a minute.
+	DeploymentMinute time.Duration
 	// NoControllers runs no controller: the APIs and the agent channel
 	// only (tests of those alone).
 	NoControllers bool
@@ -231,7 +234,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if !cfg.NoControllers {
 		n.Services = &controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
 			Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
-			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod}
+			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod, Minute: cfg.DeploymentMinute, Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}}
 		n.Events = newEventsWorker(n, vst, ost, cfg)
 		n.Pool = &controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
 			Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}
