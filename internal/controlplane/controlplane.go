@@ -36,6 +36,7 @@ import (
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
+	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/secretstore"
@@ -92,6 +93,9 @@ type Config struct {
 	// NoControllers runs no controller: the APIs and the agent channel
 	// only (tests of those alone).
 	NoControllers bool
+	// Elector chooses the server that runs the controllers (default
+	// leader.Always: this one, alone).
+	Elector leader.Elector
 	// FargateCPUOvercommit is how many Fargate CPU units a CPU unit of a
 	// host of the Fargate pool holds; default
 	// scheduler.DefaultFargateCPUOvercommit.
@@ -145,6 +149,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.AgentTimeout == 0 {
 		cfg.AgentTimeout = 2 * cfg.AgentPollTimeout
 	}
+	if cfg.Elector == nil {
+		cfg.Elector = leader.Always{}
+	}
 	if cfg.SecretsKey.DataDir == "" {
 		cfg.SecretsKey.DataDir = cfg.DataDir
 	}
@@ -197,7 +204,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	// The cluster view: what the hot paths read instead of listing the
 	// store. It is made here once, and every writer gets its store, so
 	// that readers see their own writes whole.
-	n.View = clusterview.New(n.bolt, log.With("component", "clusterview"))
+	// Under it, the fence: the controllers' writes hold only while this
+	// server leads (leader.Fence).
+	n.View = clusterview.New(leader.Fence(n.bolt), log.With("component", "clusterview"))
 	vst := n.View.Store()
 	n.Store = vst
 
@@ -223,12 +232,20 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	targets := serviceTargets{elb: n.ELB}
 	n.ECS = ecsapi.New(ecsapi.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "ecs"),
 		Agents: n.Agents, TargetGroups: targets, Tasks: n.Tasks})
+	// The controllers: loops that act on their own, run by the leader
+	// only (see internal/leader). Each is built afresh for every term.
+	n.Leader = &leader.Runner{Elector: cfg.Elector, Logger: log.With("component", "leader")}
+	n.lead("registry-lifecycle", n.Registry.Run)
 	if !cfg.NoControllers {
-		n.Services = &controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
-			Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
-			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod}
-		n.Pool = &controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
-			Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}
+		n.lead("services", func(ctx context.Context) {
+			(&controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
+				Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
+				Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod}).Run(ctx)
+		})
+		n.lead("fargate-pool", func(ctx context.Context) {
+			(&controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
+				Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}).Run(ctx)
+		})
 	}
 
 	api := awsproto.NewServer(awsproto.Config{

@@ -15,9 +15,9 @@ import (
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	"github.com/minato-project/minato/internal/clusterview"
-	"github.com/minato-project/minato/internal/controller"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
+	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/registry"
@@ -48,11 +48,9 @@ type Node struct {
 	Logs   *logstore.Store
 	// Registry is the embedded image registry behind the ECR API.
 	Registry *registry.Registry
-	// Services is the service controller; nil with Config.NoControllers.
-	Services *controller.Services
-	// Pool stops the FARGATE tasks of lost pool hosts; nil with
-	// Config.NoControllers.
-	Pool *controller.Pool
+	// Leader runs the controllers while this server leads: every loop
+	// that acts on its own is added to it (Node.lead), and to nothing else.
+	Leader *leader.Runner
 
 	cfg    Config
 	log    *slog.Logger
@@ -115,7 +113,6 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 	start(func(ctx context.Context) { n.View.Run(ctx) })
 	start(n.lbSync.Run)
-	start(n.Registry.Run)
 
 	if err := n.ECS.EnsureDefaultCluster(ctx); err != nil {
 		return fmt.Errorf("default cluster: %w", err)
@@ -123,12 +120,7 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	if err := n.View.Sync(ctx); err != nil {
 		return fmt.Errorf("cluster view: %w", err)
 	}
-	if n.Pool != nil {
-		start(func(ctx context.Context) { n.Pool.Run(ctx) })
-	}
-	if n.Services != nil {
-		start(func(ctx context.Context) { n.Services.Run(ctx) })
-	}
+	start(n.Leader.Run)
 
 	serveErr := make(chan error, 1)
 	go func() {
@@ -159,6 +151,12 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 	return err
 }
+
+// lead registers a loop that only the leader runs: run is called at the
+// start of each term this server leads, with a context that ends with the
+// term and fences its writes (leader.WithFence); it returns once that
+// context ends. Every controller is started this way, in New.
+func (n *Node) lead(name string, run func(ctx context.Context)) { n.Leader.Add(name, run) }
 
 // Close releases what New opened: the API listener, the load balancer's
 // listeners, the log store and the state store. Call it after Run has
