@@ -153,7 +153,7 @@ func (t *Tracker) Reader() Reader {
 
 // Reader answers whether agents are connected, as of when it was made.
 type Reader struct {
-	t     *Tracker
+	t      *Tracker
 	snap   map[string]*agent
 	remote map[string]int64
 	since  int64 // heard from at or after this: connected

@@ -22,7 +22,9 @@ func TestServersHearEachOthersAgents(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	heard := make(chan []string, 16)
 	a := &Publisher{Store: st, Interval: 20 * time.Millisecond,
-		Self: func() Record { return Record{Name: "a", APIURL: "http://a", Agents: []string{"i-2", "i-1"}, Leading: true} }}
+		Self: func() Record {
+			return Record{Name: "a", APIURL: "http://a", Agents: []string{"i-2", "i-1"}, Leading: true}
+		}}
 	b := &Publisher{Store: st, Interval: 20 * time.Millisecond,
 		Self:  func() Record { return Record{Name: "b", APIURL: "http://b"} },
 		Heard: func(ids []string) { heard <- ids }}
