@@ -40,6 +40,7 @@ import (
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/secretstore"
+	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
 	"github.com/minato-project/minato/internal/tasks"
 )
@@ -93,6 +94,24 @@ type Config struct {
 	// NoControllers runs no controller: the APIs and the agent channel
 	// only (tests of those alone).
 	NoControllers bool
+	// Store, when set, is the state store, shared with the other servers
+	// (etcd): the node opens no state.db of its own, and keeps its key
+	// pair and agent token in the store, so that every server accepts
+	// the same ones. The caller closes it after Close.
+	Store store.Store
+	// StoreHealth answers /readyz's store check with Store (default: the
+	// store answers Revision).
+	StoreHealth func(ctx context.Context) error
+	// ServerName names this server among the others sharing Store
+	// (default: the host name and the API address).
+	ServerName string
+	// StoreMembers describes the members of the shared store for
+	// `minato server members` (nil: not known).
+	StoreMembers func(ctx context.Context) ([]StoreMember, error)
+	// RegistryDir is where the image registry keeps its blobs (default
+	// <DataDir>/registry). Servers sharing Store share it too: a
+	// directory every server mounts (NFS, say).
+	RegistryDir string
 	// Elector chooses the server that runs the controllers (default
 	// leader.Always: this one, alone).
 	Elector leader.Elector
@@ -156,7 +175,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		cfg.SecretsKey.DataDir = cfg.DataDir
 	}
 	log, clock := cfg.Logger, cfg.Clock
-	n = &Node{cfg: cfg, log: log}
+	n = &Node{cfg: cfg, log: log, started: clock.Now().UTC()}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -170,24 +189,41 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return n, fmt.Errorf("data dir: %w", err)
 	}
-	key, created, err := LoadOrCreateKey(cfg.DataDir, cfg.AccessKeyID, cfg.SecretAccessKey)
-	if err != nil {
-		return n, err
-	}
-	token, err := loadOrCreateToken(cfg.DataDir, cfg.AgentToken)
-	if err != nil {
-		return n, err
-	}
-	tokenFile := filepath.Join(cfg.DataDir, tokenFileName)
-	if cfg.AgentToken != "" {
-		tokenFile = ""
-	}
-	n.bolt, err = bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
-	if errors.Is(err, bolt.ErrDamaged) {
-		return n, err // it names the file and the remedy
-	}
-	if err != nil {
-		return n, fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
+	var (
+		key       AccessKey
+		created   bool
+		token     string
+		tokenFile string
+	)
+	if cfg.Store != nil {
+		// A server among others: the state is the shared store's, and so
+		// are the key pair and the agent token, the same on every server.
+		n.engine = cfg.Store
+		n.storeLive, n.storeReady = func() error { return nil }, cfg.StoreHealth
+		if n.storeReady == nil {
+			n.storeReady = func(ctx context.Context) error { _, err := cfg.Store.Revision(ctx); return err }
+		}
+		if key, token, created, err = sharedCredentials(ctx, cfg.Store, cfg.AccessKeyID, cfg.SecretAccessKey, cfg.AgentToken); err != nil {
+			return n, err
+		}
+	} else {
+		if key, created, err = LoadOrCreateKey(cfg.DataDir, cfg.AccessKeyID, cfg.SecretAccessKey); err != nil {
+			return n, err
+		}
+		if token, err = loadOrCreateToken(cfg.DataDir, cfg.AgentToken); err != nil {
+			return n, err
+		}
+		if cfg.AgentToken == "" {
+			tokenFile = filepath.Join(cfg.DataDir, tokenFileName)
+		}
+		n.bolt, err = bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
+		if errors.Is(err, bolt.ErrDamaged) {
+			return n, err // it names the file and the remedy
+		}
+		if err != nil {
+			return n, fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
+		}
+		n.engine, n.storeLive, n.storeReady = n.bolt, n.bolt.Live, n.bolt.Ready
 	}
 	n.Logs, err = logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{Clock: clock, Logger: log.With("component", "logstore")})
 	if err != nil {
@@ -197,7 +233,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return n, err
 	}
-	if err := secretstore.CheckKeys(ctx, n.bolt, keys); err != nil {
+	if err := secretstore.CheckKeys(ctx, n.engine, keys); err != nil {
 		return n, err
 	}
 
@@ -206,7 +242,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	// that readers see their own writes whole.
 	// Under it, the fence: the controllers' writes hold only while this
 	// server leads (leader.Fence).
-	n.View = clusterview.New(leader.Fence(n.bolt), log.With("component", "clusterview"))
+	n.View = clusterview.New(leader.Fence(n.engine), log.With("component", "clusterview"))
 	vst := n.View.Store()
 	n.Store = vst
 
@@ -270,12 +306,13 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 
 	n.local = &localAgent{connected: n.Agents.Connected}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", livenessHandler(&n.ready, n.bolt.Live))
+	mux.HandleFunc("GET /healthz", livenessHandler(&n.ready, n.storeLive))
 	mux.HandleFunc("GET /readyz", readinessHandler(&n.ready, []check{
-		{"store", n.bolt.Ready},
+		{"store", n.storeReady},
 		{"logs", dirWritable(filepath.Join(cfg.DataDir, "logs"))},
 		{"agent", n.local.check},
 	}))
+	mux.HandleFunc("GET "+MembersPath, n.membersHandler)
 	mux.Handle("/minato/agent/", n.AgentServer.Handler())
 	mux.Handle("/minato/agent/v1/logs/", n.AgentServer.LogsHandler(n.Logs))
 	mux.Handle("POST "+agentproto.PathSecrets, n.AgentServer.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))

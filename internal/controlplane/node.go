@@ -20,6 +20,7 @@ import (
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
+	"github.com/minato-project/minato/internal/peers"
 	"github.com/minato-project/minato/internal/registry"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
@@ -52,17 +53,23 @@ type Node struct {
 	// that acts on its own is added to it (Node.lead), and to nothing else.
 	Leader *leader.Runner
 
-	cfg    Config
-	log    *slog.Logger
-	bolt   *bolt.Store
-	lbSync *lbsync.Syncer
-	local  *localAgent
-	ln     net.Listener
-	hs     *http.Server
-	info   Info
-	ready  atomic.Bool // serving: /healthz and /readyz answer
-	ran    atomic.Bool
-	closed sync.Once
+	cfg  Config
+	log  *slog.Logger
+	bolt *bolt.Store // nil on a server sharing a store
+	// engine is the state store: bolt, or Config.Store.
+	engine     store.Store
+	storeLive  func() error
+	storeReady func(ctx context.Context) error
+	lbSync     *lbsync.Syncer
+	local      *localAgent
+	ln         net.Listener
+	hs         *http.Server
+	info       Info
+	ready      atomic.Bool // serving: /healthz and /readyz answer
+	// started is when New made the node.
+	started time.Time
+	ran     atomic.Bool
+	closed  sync.Once
 }
 
 // Info describes the node: where its API listens, and its credentials.
@@ -101,7 +108,9 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
-	if adminDone, err := serveAdmin(adminCtx, n.cfg.DataDir, n.bolt, log.With("component", "admin")); err != nil {
+	if n.bolt == nil {
+		stopAdmin() // a shared store is backed up with its own tools (etcd snapshots)
+	} else if adminDone, err := serveAdmin(adminCtx, n.cfg.DataDir, n.bolt, log.With("component", "admin")); err != nil {
 		stopAdmin()
 		log.Warn("no admin socket: `minato backup` cannot reach this node (a Unix socket path has at most 107 bytes)",
 			"path", AdminSocket(n.cfg.DataDir), "err", err)
@@ -121,6 +130,11 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 		return fmt.Errorf("cluster view: %w", err)
 	}
 	start(n.Leader.Run)
+	if n.cfg.Store != nil {
+		p := &peers.Publisher{Store: n.engine, Clock: n.cfg.Clock, Logger: log.With("component", "peers"),
+			Heard: n.Agents.HeardElsewhere, Self: n.self}
+		start(p.Run)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() {
