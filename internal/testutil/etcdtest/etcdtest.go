@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minato-project/minato/internal/etcdmember"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -91,7 +92,7 @@ func start(dir string, opts Options) (*Server, error) {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.InitialClusterToken = "etcdtest"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(quietLogger())
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdmember.Logger(zap.ErrorLevel))
 	cfg.UnsafeNoFsync = !opts.Fsync
 	cfg.EnableGRPCGateway = false
 	cfg.Metrics = "basic"
@@ -129,19 +130,6 @@ func (s *Server) Client() (*clientv3.Client, error) {
 // Close stops the server. Closing twice is harmless.
 func (s *Server) Close() {
 	s.Etcd.Close()
-}
-
-// quietLogger logs etcd's errors only, to stderr.
-func quietLogger() *zap.Logger {
-	c := zap.NewProductionConfig()
-	c.Level = zap.NewAtomicLevelAt(zap.ErrorLevel)
-	c.Sampling = nil
-	c.OutputPaths, c.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
-	lg, err := c.Build()
-	if err != nil {
-		return zap.NewNop()
-	}
-	return lg
 }
 
 // freePorts returns n loopback TCP ports that were free a moment ago.
