@@ -2,13 +2,16 @@ package etcd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	bbolt "go.etcd.io/bbolt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/storetest"
@@ -199,4 +202,65 @@ func TestEngine(t *testing.T) {
 			t.Fatal("client still usable after the store that owns it closed")
 		}
 	})
+}
+
+func TestParseURL(t *testing.T) {
+	cases := []struct {
+		raw     string
+		want    Target
+		wantErr bool
+	}{
+		{raw: "etcd://h1:2379,h2:2379,h3", want: Target{Endpoints: []string{"http://h1:2379", "http://h2:2379", "http://h3:2379"}}},
+		{raw: "etcds://10.0.0.1:12379", want: Target{Endpoints: []string{"https://10.0.0.1:12379"}, Secure: true}},
+		{raw: "etcd://h1:2379/team-a", want: Target{Endpoints: []string{"http://h1:2379"}, Prefix: "/team-a/"}},
+		{raw: "etcd://h1:2379/a/b/", want: Target{Endpoints: []string{"http://h1:2379"}, Prefix: "/a/b/"}},
+		{raw: "etcd://[::1]:2379,[fe80::1]", want: Target{Endpoints: []string{"http://[::1]:2379", "http://[fe80::1]:2379"}}},
+		{raw: "https://h1:2379,https://h2:2379/", want: Target{Endpoints: []string{"https://h1:2379", "https://h2:2379"}, Secure: true}},
+		{raw: "http://h1:2379", want: Target{Endpoints: []string{"http://h1:2379"}}},
+		{raw: "http://h1:2379,https://h2:2379", wantErr: true},
+		{raw: "http://h1:2379/path", wantErr: true},
+		{raw: "h1:2379", wantErr: true},
+		{raw: "bolt://x", wantErr: true},
+		{raw: "etcd://", wantErr: true},
+		{raw: "etcd://h1,,h2", wantErr: true},
+		{raw: "etcd://user@h1", wantErr: true},
+		{raw: "etcd://h1:notaport", wantErr: true},
+	}
+	for _, tc := range cases {
+		got, err := ParseURL(tc.raw)
+		if tc.wantErr {
+			if err == nil {
+				t.Errorf("ParseURL(%q) = %+v, want an error", tc.raw, got)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("ParseURL(%q) = %+v, %v; want %+v", tc.raw, got, err, tc.want)
+		}
+	}
+}
+
+func TestOpen(t *testing.T) {
+	srv, _ := etcdtest.Start(t, etcdtest.Options{})
+	ctx := etcdtest.WaitContext(t)
+	raw := strings.Replace(srv.Endpoints[0], "http://", "etcd://", 1) + "/opened"
+	s, err := Open(ctx, raw, TLS{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Prefix() != "/opened/" {
+		t.Fatalf("prefix %q", s.Prefix())
+	}
+	if _, err := s.Txn(ctx, nil, []store.Op{store.Put("k", []byte("v"))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, raw, TLS{CAFile: "ca.pem"}, Options{}); err == nil {
+		t.Fatal("TLS files accepted for etcd://")
+	}
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := Open(short, "etcd://127.0.0.1:1", TLS{}, Options{}); err == nil {
+		t.Fatal("Open of a closed port succeeded")
+	}
 }
