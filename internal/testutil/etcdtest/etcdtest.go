@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ type Server struct {
 	Endpoints []string
 	// Dir is the member's data directory.
 	Dir string
+
+	close sync.Once
 }
 
 // Start starts a server with data in t.TempDir(), and a client of it. Both
@@ -79,7 +82,7 @@ func StartDir(dir string, opts Options) (*Server, error) {
 }
 
 func start(dir string, opts Options) (*Server, error) {
-	ports, err := freePorts(2)
+	ports, err := FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +132,11 @@ func (s *Server) Client() (*clientv3.Client, error) {
 
 // Close stops the server. Closing twice is harmless.
 func (s *Server) Close() {
-	s.Etcd.Close()
+	s.close.Do(s.Etcd.Close)
 }
 
-// freePorts returns n loopback TCP ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n loopback TCP ports that were free a moment ago.
+func FreePorts(n int) ([]int, error) {
 	var (
 		ports []int
 		lns   []net.Listener
