@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minato-project/minato/internal/etcdlog"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
@@ -286,7 +287,7 @@ func Config(o Options, initialCluster, state string) (*embed.Config, error) {
 	cfg.UnsafeNoFsync = o.NoFsync
 	cfg.EnableGRPCGateway = false
 	level, _ := zapcore.ParseLevel(o.LogLevel)
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(Logger(level))
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdlog.New(level))
 	cfg.LogLevel = level.String()
 	return cfg, nil
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minato-project/minato/internal/etcdmember"
+	"github.com/minato-project/minato/internal/etcdlog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -95,7 +95,7 @@ func start(dir string, opts Options) (*Server, error) {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.InitialClusterToken = "etcdtest"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdmember.Logger(zap.ErrorLevel))
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdlog.New(zap.ErrorLevel))
 	cfg.UnsafeNoFsync = !opts.Fsync
 	cfg.EnableGRPCGateway = false
 	cfg.Metrics = "basic"

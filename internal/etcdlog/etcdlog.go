@@ -1,4 +1,7 @@
-package etcdmember
+// Package etcdlog is the zap logger of minato's embedded etcd members
+// and test servers: etcd logs through zap, and some of its normal
+// operation as errors.
+package etcdlog
 
 import (
 	"strings"
@@ -15,9 +18,9 @@ var noise = []string{
 	"failed to update storage version",
 }
 
-// Logger returns the zap logger for an embedded member or an etcd client:
+// New returns the zap logger for an embedded member or an etcd client:
 // JSON lines to stderr at level and above, without etcd's shutdown noise.
-func Logger(level zapcore.Level) *zap.Logger {
+func New(level zapcore.Level) *zap.Logger {
 	c := zap.NewProductionConfig()
 	c.Level = zap.NewAtomicLevelAt(level)
 	c.Sampling = nil
