@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/minato-project/minato/internal/etcdlog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -38,6 +40,8 @@ type Server struct {
 	Endpoints []string
 	// Dir is the member's data directory.
 	Dir string
+
+	close sync.Once
 }
 
 // Start starts a server with data in t.TempDir(), and a client of it. Both
@@ -78,7 +82,7 @@ func StartDir(dir string, opts Options) (*Server, error) {
 }
 
 func start(dir string, opts Options) (*Server, error) {
-	ports, err := freePorts(2)
+	ports, err := FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +95,7 @@ func start(dir string, opts Options) (*Server, error) {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.InitialClusterToken = "etcdtest"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(quietLogger())
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdlog.New(zap.ErrorLevel))
 	cfg.UnsafeNoFsync = !opts.Fsync
 	cfg.EnableGRPCGateway = false
 	cfg.Metrics = "basic"
@@ -128,24 +132,11 @@ func (s *Server) Client() (*clientv3.Client, error) {
 
 // Close stops the server. Closing twice is harmless.
 func (s *Server) Close() {
-	s.Etcd.Close()
+	s.close.Do(s.Etcd.Close)
 }
 
-// quietLogger logs etcd's errors only, to stderr.
-func quietLogger() *zap.Logger {
-	c := zap.NewProductionConfig()
-	c.Level = zap.NewAtomicLevelAt(zap.ErrorLevel)
-	c.Sampling = nil
-	c.OutputPaths, c.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
-	lg, err := c.Build()
-	if err != nil {
-		return zap.NewNop()
-	}
-	return lg
-}
-
-// freePorts returns n loopback TCP ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n loopback TCP ports that were free a moment ago.
+func FreePorts(n int) ([]int, error) {
 	var (
 		ports []int
 		lns   []net.Listener
