@@ -130,6 +130,9 @@ type Info struct {
 	Key        AccessKey
 	KeyCreated bool
 	AgentToken string
+	// Shared, for a server sharing its store with others, says so ("":
+	// a server alone on its own bbolt store).
+	Shared string
 	// AgentTokenFile is where the join token is kept ("": it was given
 	// in Config.AgentToken and is kept nowhere).
 	AgentTokenFile string
@@ -339,6 +342,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		KeyCreated:     created,
 		AgentToken:     token,
 		AgentTokenFile: tokenFile,
+		Shared:         sharedName(cfg),
 		LocalAgent:     n.local.set,
 	}
 	return n, nil

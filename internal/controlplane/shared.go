@@ -60,3 +60,11 @@ func sharedCredentials(ctx context.Context, st store.Store, keyID, secret, token
 	}
 	return AccessKey{}, "", false, errors.New("the shared credentials keep changing")
 }
+
+// sharedName describes the store of a server sharing it ("": none).
+func sharedName(cfg Config) string {
+	if cfg.Store == nil {
+		return ""
+	}
+	return "etcd, as server " + cfg.ServerName
+}
