@@ -16,7 +16,8 @@ import (
 // MembersPath is where a server describes the servers sharing its store,
 // the leader and the store's members (`minato server members`). It is
 // not an AWS API and needs no signature: it says what /readyz says, for
-// every server at once.
+// every server at once. With ?store=false it leaves out the store's
+// members (which asks each of them).
 const MembersPath = "/minato/members"
 
 // StoreMember is one member of the shared store's cluster (etcd).
@@ -61,7 +62,7 @@ func (n *Node) self() peers.Record {
 }
 
 // members gathers Members.
-func (n *Node) members(ctx context.Context) (Members, error) {
+func (n *Node) members(ctx context.Context, withStore bool) (Members, error) {
 	m := Members{Self: n.serverName(), Shared: n.cfg.Store != nil}
 	if !m.Shared {
 		r := n.self()
@@ -76,8 +77,11 @@ func (n *Node) members(ctx context.Context) (Members, error) {
 	if m.Leader, _, err = leader.Current(ctx, n.engine); err != nil {
 		return m, err
 	}
-	if n.cfg.StoreMembers != nil {
-		m.Store, _ = n.cfg.StoreMembers(ctx)
+	if n.cfg.StoreMembers != nil && withStore {
+		// A member that is down must not hold up the answer.
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		m.Store, _ = n.cfg.StoreMembers(sctx)
+		cancel()
 	}
 	return m, nil
 }
@@ -85,7 +89,7 @@ func (n *Node) members(ctx context.Context) (Members, error) {
 func (n *Node) membersHandler(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	m, err := n.members(ctx)
+	m, err := n.members(ctx, r.URL.Query().Get("store") != "false")
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)

@@ -19,7 +19,7 @@ const ElectionPrefix = "leader/"
 // DefaultTTL is the lease of a term, in seconds: how long a leader that
 // died silently (kill -9, a cut cable) goes on holding the election before
 // another server takes over.
-const DefaultTTL = 3
+const DefaultTTL = 2
 
 // Etcd is the Elector of servers that share an etcd cluster: etcd's own
 // election (go.etcd.io/etcd/client/v3/concurrency) over a session whose
