@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/etcdlog"
+	etcdstore "github.com/minato-project/minato/internal/store/etcd"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
@@ -38,8 +39,9 @@ const (
 	// DefaultMaxTxnOps lets one store transaction carry this many writes
 	// (etcd's default is 128).
 	DefaultMaxTxnOps = 4096
-	// DefaultMaxRequestBytes bounds one request (etcd's default 1.5 MiB).
-	DefaultMaxRequestBytes = 8 << 20
+	// DefaultMaxRequestBytes bounds one request (etcd's default 1.5 MiB);
+	// store/etcd's client sends up to it.
+	DefaultMaxRequestBytes = etcdstore.MaxRequestBytes
 	// DefaultDefragThresholdMB: at start, a member defragments its
 	// backend when compaction has freed this many megabytes.
 	DefaultDefragThresholdMB = 64
