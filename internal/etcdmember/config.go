@@ -47,18 +47,6 @@ const (
 	DefaultDefragThresholdMB = 64
 )
 
-// Mode says how a member without data starts.
-type Mode int
-
-const (
-	// ModeRestart: the member must already exist in DataDir.
-	ModeRestart Mode = iota
-	// ModeClusterInit: a new cluster whose only member this is.
-	ModeClusterInit
-	// ModeJoin: join the cluster that Options.Join reaches.
-	ModeJoin
-)
-
 // TLSFiles are the files of one side's TLS. All empty means plain TCP.
 type TLSFiles struct {
 	CertFile, KeyFile string
@@ -242,12 +230,16 @@ func HasData(dir string) bool {
 	return err == nil && len(entries) > 0
 }
 
-// Config builds the embed.Config of the member described by o (defaults
-// filled in) that starts with initial cluster initialCluster ("name=peerURL,
+// Config builds the embed.Config of the member described by o (empty
+// fields take their defaults) that starts with initial cluster initialCluster ("name=peerURL,
 // ...") in state state (embed.ClusterStateFlagNew or
 // embed.ClusterStateFlagExisting). A member that restarts from its data
 // ignores both.
 func Config(o Options, initialCluster, state string) (*embed.Config, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
