@@ -26,6 +26,7 @@ func commands() []command {
 		{"agent", "run a host agent that runs tasks on this machine's Docker", runAgent},
 		{"rotate-key", "re-wrap every secret value with a new master key (node stopped)", runRotateKey},
 		{"backup", "write a verified copy of the state store to a file (node running or stopped)", runBackup},
+		{"etcd-restore", "make a server's embedded etcd member from a snapshot, as a new cluster", runEtcdRestore},
 		{"version", "print the version", runVersion},
 	}
 }

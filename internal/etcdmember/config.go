@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/etcdlog"
+	etcdstore "github.com/minato-project/minato/internal/store/etcd"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
@@ -38,23 +39,12 @@ const (
 	// DefaultMaxTxnOps lets one store transaction carry this many writes
 	// (etcd's default is 128).
 	DefaultMaxTxnOps = 4096
-	// DefaultMaxRequestBytes bounds one request (etcd's default 1.5 MiB).
-	DefaultMaxRequestBytes = 8 << 20
+	// DefaultMaxRequestBytes bounds one request (etcd's default 1.5 MiB);
+	// store/etcd's client sends up to it.
+	DefaultMaxRequestBytes = etcdstore.MaxRequestBytes
 	// DefaultDefragThresholdMB: at start, a member defragments its
 	// backend when compaction has freed this many megabytes.
 	DefaultDefragThresholdMB = 64
-)
-
-// Mode says how a member without data starts.
-type Mode int
-
-const (
-	// ModeRestart: the member must already exist in DataDir.
-	ModeRestart Mode = iota
-	// ModeClusterInit: a new cluster whose only member this is.
-	ModeClusterInit
-	// ModeJoin: join the cluster that Options.Join reaches.
-	ModeJoin
 )
 
 // TLSFiles are the files of one side's TLS. All empty means plain TCP.
@@ -240,12 +230,16 @@ func HasData(dir string) bool {
 	return err == nil && len(entries) > 0
 }
 
-// Config builds the embed.Config of the member described by o (defaults
-// filled in) that starts with initial cluster initialCluster ("name=peerURL,
+// Config builds the embed.Config of the member described by o (empty
+// fields take their defaults) that starts with initial cluster initialCluster ("name=peerURL,
 // ...") in state state (embed.ClusterStateFlagNew or
 // embed.ClusterStateFlagExisting). A member that restarts from its data
 // ignores both.
 func Config(o Options, initialCluster, state string) (*embed.Config, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	bbolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/server/v3/embed"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -262,5 +263,34 @@ func TestOpen(t *testing.T) {
 	defer cancel()
 	if _, err := Open(short, "etcd://127.0.0.1:1", TLS{}, Options{}); err == nil {
 		t.Fatal("Open of a closed port succeeded")
+	}
+}
+
+// TestLargeTxn: with an etcd configured as the embedded members are, a
+// Txn of many ops and one of several MiB go through the client.
+func TestLargeTxn(t *testing.T) {
+	srv, _ := etcdtest.Start(t, etcdtest.Options{Configure: func(c *embed.Config) {
+		c.MaxTxnOps, c.MaxRequestBytes = 4096, MaxRequestBytes
+	}})
+	ctx := etcdtest.WaitContext(t)
+	raw := strings.Replace(srv.Endpoints[0], "http://", "etcd://", 1)
+	s, err := Open(ctx, raw, TLS{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ops []store.Op
+	for i := range 1000 {
+		ops = append(ops, store.Put(fmt.Sprintf("many/%04d", i), []byte("v")))
+	}
+	if _, err := s.Txn(ctx, nil, ops); err != nil {
+		t.Fatalf("1000 ops: %v", err)
+	}
+	big := bytes.Repeat([]byte("x"), 5<<20)
+	if _, err := s.Txn(ctx, nil, []store.Op{store.Put("big", big)}); err != nil {
+		t.Fatalf("5 MiB value: %v", err)
+	}
+	if kv, err := s.Get(ctx, "big"); err != nil || len(kv.Value) != len(big) {
+		t.Fatalf("Get(big) = %d bytes, %v", len(kv.Value), err)
 	}
 }

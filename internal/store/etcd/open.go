@@ -43,6 +43,10 @@ func (t TLS) Config() (*tls.Config, error) {
 	return c, nil
 }
 
+// MaxRequestBytes is the largest request the embedded members accept
+// (etcdmember.DefaultMaxRequestBytes); the client sends up to it.
+const MaxRequestBytes = 8 << 20
+
 // Target is a parsed store URL.
 type Target struct {
 	// Endpoints are etcd client URLs (http:// or https://).
@@ -123,7 +127,9 @@ func ParseURL(raw string) (Target, error) {
 
 // ClientConfig returns the etcd client configuration for endpoints, with
 // the keep-alives that notice a dead member within seconds, so that the
-// client moves to another.
+// client moves to another, and room for requests as large as the embedded
+// members take (MaxRequestBytes; the client's own
+// default stops at 2 MiB).
 func ClientConfig(endpoints []string, tlsc *tls.Config) clientv3.Config {
 	return clientv3.Config{
 		Endpoints:            endpoints,
@@ -131,6 +137,7 @@ func ClientConfig(endpoints []string, tlsc *tls.Config) clientv3.Config {
 		DialTimeout:          5 * time.Second,
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
+		MaxCallSendMsgSize:   MaxRequestBytes + 1<<20,
 		Logger:               zap.NewNop(),
 	}
 }

@@ -5,11 +5,11 @@ package etcdtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,8 +72,7 @@ func StartDir(dir string, opts Options) (*Server, error) {
 		if s, err = start(dir, opts); err == nil {
 			return s, nil
 		}
-		var busy *net.OpError
-		if !errors.As(err, &busy) {
+		if !strings.Contains(err.Error(), "address already in use") {
 			break
 		}
 		_ = os.RemoveAll(dir)
