@@ -130,6 +130,45 @@ func (s *sharedStore) configure(cfg *controlplane.Config, h *haFlags) {
 	cfg.ServerName = s.name
 	cfg.Elector = &leader.Etcd{Client: cli, StorePrefix: s.st.Prefix(), Name: s.name, TTL: h.leaderTTL}
 	cfg.StoreMembers = func(ctx context.Context) ([]controlplane.StoreMember, error) { return storeMembers(ctx, cli) }
+	if s.member != nil {
+		m := s.member
+		cfg.LeaderLoops = append(cfg.LeaderLoops, leader.Loop{Name: "etcd-leader-elsewhere", Run: func(ctx context.Context) {
+			raftLeaderElsewhere(ctx, cli, m.IsLeader, m.ID())
+		}})
+	}
+}
+
+// raftLeaderElsewhere keeps the raft leadership of the embedded etcd
+// cluster off the member of the server that leads minato, while it leads.
+// Otherwise the death of that one machine costs two elections in a row:
+// etcd's first (a second or so), then minato's, whose lease etcd's new
+// leader extends by its election timeout. With the two leaders apart, a
+// dead minato leader is replaced within its lease.
+func raftLeaderElsewhere(ctx context.Context, cli *clientv3.Client, isLeader func() bool, self uint64) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if isLeader() {
+			if list, err := cli.MemberList(ctx); err == nil {
+				for _, m := range list.Members {
+					if m.ID == self || m.IsLearner || len(m.ClientURLs) == 0 {
+						continue
+					}
+					mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					_, err := cli.MoveLeader(mctx, m.ID)
+					cancel()
+					if err == nil {
+						break
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // storeMembers describes the etcd cluster's members.

@@ -112,6 +112,9 @@ type Config struct {
 	// <DataDir>/registry). Servers sharing Store share it too: a
 	// directory every server mounts (NFS, say).
 	RegistryDir string
+	// LeaderLoops are loops of the caller's that only the leader runs,
+	// started with the controllers (see Node.lead).
+	LeaderLoops []leader.Loop
 	// Elector chooses the server that runs the controllers (default
 	// leader.Always: this one, alone).
 	Elector leader.Elector
@@ -275,6 +278,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	// only (see internal/leader). Each is built afresh for every term.
 	n.Leader = &leader.Runner{Elector: cfg.Elector, Logger: log.With("component", "leader")}
 	n.lead("registry-lifecycle", n.Registry.Run)
+	for _, l := range cfg.LeaderLoops {
+		n.lead(l.Name, l.Run)
+	}
 	if !cfg.NoControllers {
 		n.lead("services", func(ctx context.Context) {
 			(&controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
