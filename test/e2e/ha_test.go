@@ -216,10 +216,10 @@ func TestHAKillLeaderDuringDeployment(t *testing.T) {
 		}
 	}
 	front := others[0] // the API and the listener the test uses
-	// Two agents, each knowing all three servers, starting with different ones.
-	urls := []string{ss[0].url(), ss[1].url(), ss[2].url()}
-	agentA := startHAAgent(t, strings.Join(urls, ","))
-	agentB := startHAAgent(t, strings.Join([]string{urls[1], urls[2], urls[0]}, ","))
+	// Two agents, each knowing all three servers: the first talks to the
+	// leader (which dies), the second to another.
+	agentA := startHAAgent(t, strings.Join([]string{lead.url(), others[0].url(), others[1].url()}, ","))
+	agentB := startHAAgent(t, strings.Join([]string{others[1].url(), others[0].url(), lead.url()}, ","))
 
 	registerApp(t, front.node, "ha", nil)
 	alb := createALB(t, front.node, "ha", 5)
@@ -252,6 +252,27 @@ func TestHAKillLeaderDuringDeployment(t *testing.T) {
 	}
 	waitStable(t, front.node, "ha", 240*time.Second)
 	waitCompleted(t, front.node, "ha")
+	// The leader's agent moved to another server, and counts as connected.
+	if !strings.Contains(agentA.out.String(), "moving to the next") {
+		t.Errorf("the agent of the killed server did not move to another:\n%s", agentA.out.String())
+	}
+	waitFor(t, 60*time.Second, "both agents connected", func() (bool, string) {
+		list, err := front.ecs().ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{})
+		if err != nil {
+			return false, err.Error()
+		}
+		d, err := front.ecs().DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{ContainerInstances: list.ContainerInstanceArns})
+		if err != nil {
+			return false, err.Error()
+		}
+		connected := 0
+		for _, ci := range d.ContainerInstances {
+			if ci.AgentConnected {
+				connected++
+			}
+		}
+		return connected == 2, fmt.Sprintf("%d of %d connected", connected, len(d.ContainerInstances))
+	})
 	l.waitMore(t, 100)
 	ok, bad, errs := l.finish()
 	t.Logf("load through %s during the failover: %d answered 2xx, %d did not %v", url, ok, bad, errs)
