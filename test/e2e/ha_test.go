@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,12 +27,15 @@ import (
 )
 
 // The high-availability tests: three `minato server` processes, each on an
-// address of its own (127.14.0.1-3: the API at :7400, its embedded etcd
+// address of its own (127.14.n.1-3: the API at :7400, its embedded etcd
 // member at :2379/:2380, its load balancer listeners), that form one
 // cluster with --cluster-init and --join, and agents that know all three.
 //
 // They run in full with MINATO_HA=full (docs/ha.md) and in a reduced
 // form under CI=true; otherwise they skip: they take minutes.
+
+// haNets numbers the tests' address blocks (127.14.<n>.1-3).
+var haNets atomic.Int32
 
 const haAgentToken = "mnt-e2e-ha-token-0000000000000000000000000"
 
@@ -63,9 +67,11 @@ func (s *haServer) etcdURL() string { return "http://" + s.ip + ":2379" }
 func startHA(t *testing.T) []*haServer {
 	t.Helper()
 	ports := reservePorts(t) // for the load balancers' listener ports
+	// Each test its own addresses: the tests run in parallel.
+	block := haNets.Add(1)
 	var ss []*haServer
 	for i := 1; i <= 3; i++ {
-		ip := fmt.Sprintf("127.14.0.%d", i)
+		ip := fmt.Sprintf("127.14.%d.%d", block, i)
 		s := &haServer{node: &node{t: t, dataDir: t.TempDir(), ports: ports, addr: ip + ":7400"}, name: fmt.Sprintf("s%d", i), ip: ip}
 		ss = append(ss, s)
 	}
