@@ -28,6 +28,9 @@
 //	scale      placement and mixed at each size of -sizes (fractions of
 //	           the full size): time, CPU and memory per task
 //
+// -store etcd runs the control plane on the etcd engine (an embedded
+// single-member etcd, fsync on, with leader election) instead of bbolt.
+//
 // Every scenario writes its result to -out (default
 // $TMPDIR/minato-bench/<scenario>.json) and, with -profile, CPU and heap
 // profiles of the control plane next to it with their top entries.
@@ -85,6 +88,7 @@ type options struct {
 	profile     bool
 	settle      time.Duration
 	cpLog       string
+	store       string
 	timeout     time.Duration
 	noPure      bool
 	label       string
@@ -123,6 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.scale, "scale", 1, "placement, mixed: multiply the default hosts and tasks by this")
 	fs.BoolVar(&o.profile, "profile", true, "take CPU and heap profiles of the control plane")
 	fs.DurationVar(&o.settle, "settle", 10*time.Second, "idle time before reading RSS")
+	fs.StringVar(&o.store, "store", "bolt", "the control plane's state store: bolt (state.db) or etcd (an embedded single-member etcd, as minato server --cluster-init runs)")
 	fs.StringVar(&o.cpLog, "cp-log", "", "control plane log level (debug, info, warn, error, off; default warn)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up waiting for tasks to run after this")
 	fs.BoolVar(&o.noPure, "no-pure", false, "placement: skip the pure scheduler rate")
@@ -195,7 +200,7 @@ func (o options) export() map[string]string {
 		"duration": o.duration.String(), "procs": strconv.Itoa(o.procs), "concurrency": strconv.Itoa(o.concurrency),
 		"constrained": fmt.Sprint(o.constrained), "rate": fmt.Sprint(o.rate), "ramp": o.ramp,
 		"rampStep": o.rampStep.String(), "rampCount": strconv.Itoa(o.rampCount), "sizes": o.sizes,
-		"scale": fmt.Sprint(o.scale), "settle": o.settle.String(),
+		"scale": fmt.Sprint(o.scale), "settle": o.settle.String(), "store": o.store,
 	}
 }
 

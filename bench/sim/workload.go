@@ -32,7 +32,7 @@ func (s *sim) startCluster(ctx context.Context, name string, hosts int, procs in
 	dir := filepath.Join(s.o.dir, name)
 	s.logf("%s: starting the control plane and %d simulated hosts", name, hosts)
 	c, err := harness.StartCluster(ctx, harness.ClusterConfig{
-		Dir: dir, Hosts: hosts, Images: []string{simImage}, Procs: procs, CPLogLevel: s.o.cpLog,
+		Dir: dir, Hosts: hosts, Images: []string{simImage}, Procs: procs, CPLogLevel: s.o.cpLog, Store: s.o.store,
 	})
 	if err != nil {
 		return nil, Startup{}, err

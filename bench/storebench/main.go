@@ -1,7 +1,9 @@
 // Command storebench measures durable state transitions per second: minato's
 // store (store/bolt, every Txn fsync'd, concurrent Txns group-committed)
 // against raw bbolt on the same disk, one put per db.Update (one fsync
-// each) and db.Batch (bbolt's own batching), serial and with many writers.
+// each) and db.Batch (bbolt's own batching), serial and with many writers;
+// with -store etcd, also the etcd engine (store/etcd) on an embedded
+// single-member etcd on the same disk, fsync on, side by side with bolt.
 //
 // A transition is what a task state change costs the store: one Txn that
 // checks a condition and writes one task-sized record (-value bytes). Raw
@@ -11,6 +13,7 @@
 //
 //	go run ./bench/storebench                 # on $TMPDIR
 //	go run ./bench/storebench -dir /var/lib/x # on another disk
+//	go run ./bench/storebench -store etcd     # bolt and etcd engines side by side
 package main
 
 import (
@@ -32,6 +35,8 @@ import (
 	"github.com/minato-project/minato/bench/internal/harness"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
+	etcdstore "github.com/minato-project/minato/internal/store/etcd"
+	"github.com/minato-project/minato/internal/testutil/etcdtest"
 )
 
 func main() {
@@ -77,8 +82,17 @@ func run(args []string) error {
 	writers := fs.Int("writers", 16, "concurrent writers of the parallel cases")
 	value := fs.Int("value", 2048, "bytes per record (a task record is about 2 KiB of JSON)")
 	out := fs.String("out", filepath.Join(os.TempDir(), "minato-bench", "store.json"), "JSON result path")
+	engines := fs.String("store", "bolt", "engines to measure besides raw bbolt: bolt, or etcd (bolt and etcd side by side)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var withEtcd bool
+	switch *engines {
+	case "bolt":
+	case "etcd":
+		withEtcd = true
+	default:
+		return fmt.Errorf("-store %q: want bolt or etcd", *engines)
 	}
 	work, err := os.MkdirTemp(*dir, "minato-storebench-")
 	if err != nil {
@@ -115,6 +129,15 @@ func run(args []string) error {
 		{"raw-multiput-256", "bbolt db.Update with 256 puts, one writer", func(dir string, d time.Duration) (int64, time.Duration, error) {
 			return rawMulti(dir, d, 256, val)
 		}},
+	}
+	if withEtcd {
+		cases = append(cases,
+			benchCase{"etcd-serial", "store/etcd Txn (cond + put) on an embedded single-member etcd, one writer", func(dir string, d time.Duration) (int64, time.Duration, error) {
+				return etcdEngine(dir, d, 1, val)
+			}},
+			benchCase{"etcd-parallel", fmt.Sprintf("store/etcd Txn (cond + put) on an embedded single-member etcd, %d writers", w), func(dir string, d time.Duration) (int64, time.Duration, error) {
+				return etcdEngine(dir, d, w, val)
+			}})
 	}
 	res := Result{Command: "go run ./bench/storebench " + strings.Join(args, " "), Started: time.Now().UTC(),
 		Machine: harness.ThisMachine(), Dir: *dir, Disk: diskOf(*dir), Value: *value, Writers: w, Seconds: d.Seconds(), Rounds: *rounds,
@@ -154,6 +177,10 @@ func run(args []string) error {
 	ratio("minato-parallel/raw-multiput-256", "minato-parallel", "raw-multiput-256")
 	ratio("minato-serial/raw-update-serial", "minato-serial", "raw-update-serial")
 	ratio("minato-serial/raw-batch-serial", "minato-serial", "raw-batch-serial")
+	if withEtcd {
+		ratio("etcd-serial/minato-serial", "etcd-serial", "minato-serial")
+		ratio("etcd-parallel/minato-parallel", "etcd-parallel", "minato-parallel")
+	}
 	fmt.Println("medians:")
 	for _, c := range res.Cases {
 		fmt.Printf("  %-20s %9.0f /s   %s\n", c.Name, c.Median, c.What)
@@ -182,6 +209,29 @@ func minato(dir string, d time.Duration, writers int, val []byte) (int64, time.D
 		return 0, 0, err
 	}
 	defer s.Close()
+	return transitions(s, d, writers, val)
+}
+
+// etcdEngine is minato on the etcd engine: a fresh single-member etcd in
+// dir, fsync on, reached over loopback as a server reaches its member.
+func etcdEngine(dir string, d time.Duration, writers int, val []byte) (int64, time.Duration, error) {
+	srv, err := etcdtest.StartDir(filepath.Join(dir, "etcd"), etcdtest.Options{Fsync: true})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer srv.Close()
+	cli, err := srv.Client()
+	if err != nil {
+		return 0, 0, err
+	}
+	s := etcdstore.New(cli, etcdstore.Options{OwnClient: true})
+	defer s.Close()
+	return transitions(s, d, writers, val)
+}
+
+// transitions runs writers goroutines doing one transition Txn at a time
+// on s for d and returns how many committed.
+func transitions(s store.Store, d time.Duration, writers int, val []byte) (int64, time.Duration, error) {
 	ctx := context.Background()
 	var n, next atomic.Int64
 	var firstErr atomic.Value

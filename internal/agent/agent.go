@@ -31,7 +31,10 @@ import (
 
 // Config says how to run an agent.
 type Config struct {
-	Server  string // control plane URL, e.g. http://127.0.0.1:7400
+	// Server is the control plane URL, e.g. http://127.0.0.1:7400, or
+	// the URLs of several servers separated by commas: the agent talks to
+	// one and moves to the next when it does not answer.
+	Server  string
 	Token   string // join token
 	CAFile  string // CA certificate for an https control plane
 	Cluster string
@@ -137,7 +140,7 @@ func Run(ctx context.Context, cfg Config) error {
 	ports := chooseDynamicPorts(cfg.DynamicPorts, string(kernel), err)
 	cfg.DynamicPorts = ports.r
 	cfg.Logger.Log(ctx, ports.level, ports.msg)
-	c, err := newClient(cfg.Server, cfg.Token, cfg.CAFile)
+	c, err := newClient(cfg.Server, cfg.Token, cfg.CAFile, cfg.Logger)
 	if err != nil {
 		return err
 	}
@@ -147,7 +150,7 @@ func Run(ctx context.Context, cfg Config) error {
 	a := &Agent{cfg: cfg, log: cfg.Logger, client: c, runners: map[string]*runner{},
 		sent: map[string]agentproto.TaskReport{}, pending: map[string]agentproto.TaskReport{}, kick: make(chan struct{}, 1)}
 	a.logs = newLogShipper(a)
-	if u, err := url.Parse(cfg.Server); err == nil {
+	if u, err := url.Parse(c.bases[0]); err == nil {
 		a.registryHost = u.Host
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -221,7 +224,7 @@ func (a *Agent) register(ctx context.Context) error {
 		Attributes:   attributes(info, a.cfg),
 	}
 	if req.Address == "" {
-		req.Address = localAddressFor(a.cfg.Server)
+		req.Address = localAddressFor(a.client.bases[0])
 	}
 	waiting := false // for the cluster to be created
 	for attempt := 0; ; attempt++ {

@@ -8,18 +8,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minato-project/minato/internal/agentproto"
 )
 
-// client speaks the agent protocol to the control plane.
+// client speaks the agent protocol to the control plane: to one of its
+// servers, and to the next one when that one does not answer or answers
+// with a server error (it is stopping, or cut off from the others). Every
+// server accepts the same token and answers the same protocol from the
+// same state, so that a request can go to any of them.
 type client struct {
-	base  string
+	bases []string
+	cur   atomic.Int64 // index in bases of the server in use
+	log   *slog.Logger
 	token string
 	http  *http.Client
 	// refused is called when the control plane refuses the token (401):
@@ -27,7 +36,23 @@ type client struct {
 	refused func()
 }
 
-func newClient(server, token, caFile string) (*client, error) {
+// Servers splits a --server value into the control-plane URLs it names
+// (several, comma-separated, for several servers).
+func Servers(s string) []string {
+	var out []string
+	for u := range strings.SplitSeq(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, strings.TrimSuffix(u, "/"))
+		}
+	}
+	return out
+}
+
+func newClient(server, token, caFile string, log *slog.Logger) (*client, error) {
+	bases := Servers(server)
+	if len(bases) == 0 {
+		return nil, fmt.Errorf("no control plane URL in %q", server)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
@@ -40,7 +65,24 @@ func newClient(server, token, caFile string) (*client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &client{base: server, token: token, http: &http.Client{Transport: tr, Timeout: agentproto.PollTimeout + 15*time.Second}}, nil
+	return &client{bases: bases, log: log, token: token, http: &http.Client{Transport: tr, Timeout: agentproto.PollTimeout + 15*time.Second}}, nil
+}
+
+// server returns the server in use and its index.
+func (c *client) server() (string, int64) {
+	i := c.cur.Load()
+	return c.bases[i%int64(len(c.bases))], i
+}
+
+// failover moves to the next server after server i failed (unless another
+// request moved already).
+func (c *client) failover(i int64, why error) {
+	if len(c.bases) > 1 && c.cur.CompareAndSwap(i, i+1) {
+		next, _ := c.server()
+		if c.log != nil {
+			c.log.Warn("control-plane server unavailable; moving to the next", "from", c.bases[i%int64(len(c.bases))], "to", next, "err", why)
+		}
+	}
 }
 
 func (c *client) do(ctx context.Context, method, path string, in, out any) error {
@@ -52,7 +94,8 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	base, i := c.server()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
 		return err
 	}
@@ -60,6 +103,9 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if ctx.Err() == nil {
+			c.failover(i, err)
+		}
 		return err
 	}
 	defer resp.Body.Close()
@@ -72,6 +118,9 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 		json.Unmarshal(b, &e)
 		if resp.StatusCode == http.StatusUnauthorized && c.refused != nil {
 			c.refused()
+		}
+		if resp.StatusCode >= 500 {
+			c.failover(i, fmt.Errorf("%s: %s", resp.Status, e.Error))
 		}
 		return &statusError{code: resp.StatusCode, msg: e.Error}
 	}

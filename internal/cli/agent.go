@@ -94,7 +94,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("agent", stderr)
 	var af agentFlags
 	af.register(fs, false)
-	server := fs.String("server", "http://127.0.0.1:7400", "control plane URL")
+	var servers serverList
+	fs.Var(&servers, "server", "control plane URL (default http://127.0.0.1:7400); with several servers, each of them: repeat the flag or separate the URLs with commas, and the agent moves to another when its server goes away")
 	token := fs.String("token", "", "join token: the server's <data-dir>/agent-token (default $MINATO_AGENT_TOKEN)")
 	caFile := fs.String("ca-file", "", "CA certificate of an https control plane")
 	dataDir := fs.String("data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps its instance ID")
@@ -104,6 +105,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *token == "" {
 		*token = getenv("MINATO_AGENT_TOKEN")
+	}
+	if len(servers) == 0 {
+		servers = serverList{"http://127.0.0.1:7400"}
 	}
 	if *token == "" {
 		fmt.Fprintln(stderr, "minato agent: --token is required")
@@ -122,7 +126,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer rt.Close()
-	cfg.Server, cfg.Token, cfg.CAFile, cfg.DataDir, cfg.Runtime = *server, *token, *caFile, *dataDir, rt
+	cfg.Server, cfg.Token, cfg.CAFile, cfg.DataDir, cfg.Runtime = servers.String(), *token, *caFile, *dataDir, rt
 	cfg.Ready = func(id string) {
 		fmt.Fprintf(stdout, "minato agent registered as container instance %s in cluster %s\n", id, cfg.Cluster)
 		if cfg.Fargate {
@@ -130,4 +134,24 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return agent.Run(ctx, cfg)
+}
+
+// serverList collects --server: one URL or several, repeated or
+// comma-separated.
+type serverList []string
+
+func (s *serverList) String() string {
+	if s == nil {
+		return ""
+	}
+	return strings.Join(*s, ",")
+}
+
+func (s *serverList) Set(v string) error {
+	urls := agent.Servers(v)
+	if len(urls) == 0 {
+		return errors.New("want a URL such as http://10.0.0.1:7400")
+	}
+	*s = append(*s, urls...)
+	return nil
 }

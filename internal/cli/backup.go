@@ -29,12 +29,17 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("backup", stderr)
 	dataDir := fs.String("data-dir", defaultDataDir(), "the node's data directory")
 	out := fs.String("out", "", "file to write the copy to (required); replaced only by a verified copy")
+	var etcd etcdTarget
+	etcd.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
 		fmt.Fprintln(stderr, "minato backup: --out is required")
 		return errUsage
+	}
+	if etcd.store != "" {
+		return backupEtcd(ctx, etcd, *out, stdout)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".tmp-*")
 	if err != nil {

@@ -22,10 +22,11 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"up", "run everything on this machine: API, agent and load balancer", runUp},
-		{"server", "run a control-plane node", runServer},
+		{"server", "run a control-plane node (`server members`: the servers, the leader, etcd health)", runServer},
 		{"agent", "run a host agent that runs tasks on this machine's Docker", runAgent},
 		{"rotate-key", "re-wrap every secret value with a new master key (node stopped)", runRotateKey},
 		{"backup", "write a verified copy of the state store to a file (node running or stopped)", runBackup},
+		{"etcd-restore", "make a server's embedded etcd member from a snapshot, as a new cluster", runEtcdRestore},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -29,6 +29,11 @@ type nodeFlags struct {
 	fargateOvercommit float64
 	// deploymentMinute is --deployment-minute.
 	deploymentMinute time.Duration
+	// registryDir is --registry-dir.
+	registryDir string
+	// ha are the flags of a server among several (server only; nil
+	// for up).
+	ha *haFlags
 }
 
 func (n *nodeFlags) register(fs *flag.FlagSet) {
@@ -41,6 +46,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.tlsKey, "tls-key-file", "", "the private key of --tls-cert-file (PEM)")
 	fs.StringVar(&n.lbAddr, "lb-addr", "127.0.0.1", "address the load balancers' listeners bind (their DNSName)")
 	fs.StringVar(&n.registryHost, "registry-host", "", "host[:port] of the image registry in repositoryUri, as docker on other hosts reaches this node (default: the --api-addr address; the registry is served there under /v2/)")
+	fs.StringVar(&n.registryDir, "registry-dir", "", "directory of the image registry's blobs (default: registry in the data dir); servers sharing a store give all the same shared directory (NFS, say)")
 	fs.StringVar(&n.masterKey, "master-key-file", "", "file holding the master key of secret values (default: $MINATO_MASTER_KEY, else secrets.key in the data dir, created on first start)")
 	fs.Float64Var(&n.fargateOvercommit, "fargate-cpu-overcommit", scheduler.DefaultFargateCPUOvercommit, "how many Fargate CPU units one CPU unit of a Fargate pool host holds: a FARGATE task's cpu is divided by it on its host (memory is not overcommitted)")
 	fs.DurationVar(&n.deploymentMinute, "deployment-minute", time.Minute, "how long one minute of a service's deployment configuration lasts (bakeTimeInMinutes, stepBakeTimeInMinutes, canaryBakeTimeInMinutes, lifecycle hook timeouts); shorter for tests and demos")

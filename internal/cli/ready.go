@@ -29,16 +29,19 @@ func printReady(w io.Writer, info controlplane.Info, o readyOptions) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("minato is up.\n\n")
 	p("  API          %s\n  Data         %s\n  Account      %s\n", info.APIURL, info.DataDir, info.AccountID)
-	if info.AgentTokenFile != "" {
+	switch {
+	case info.Shared != "":
+		p("  Store        %s (shared with the other servers; the key pair and agent token are kept there)\n", info.Shared)
+	case info.AgentTokenFile != "":
 		p("  Agent token  %s\n", info.AgentTokenFile)
-	} else {
+	default:
 		p("  Agent token  from $MINATO_AGENT_TOKEN\n")
 	}
 	if o.fargate {
 		p("  Fargate      this machine runs the FARGATE tasks of every cluster (docs/fargate.md)\n")
 	}
 	p("\n")
-	if info.KeyCreated {
+	if info.KeyCreated && info.Shared == "" {
 		p("A new key pair was generated and kept in the data directory.\n\n")
 	}
 	name := o.profile

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/agent"
+	"github.com/minato-project/minato/internal/etcdmember"
 	rt "github.com/minato-project/minato/internal/runtime"
 	"github.com/minato-project/minato/internal/runtime/docker"
 	"github.com/minato-project/minato/internal/secretstore"
@@ -37,9 +38,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "members" {
+		return runMembers(ctx, args[1:], stdout, stderr)
+	}
 	fs := newFlagSet("server", stderr)
 	var nf nodeFlags
 	nf.register(fs)
+	nf.ha = new(haFlags)
+	nf.ha.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -89,6 +95,15 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 	if (nf.tlsCert == "") != (nf.tlsKey == "") {
 		return fmt.Errorf("--tls-cert-file and --tls-key-file go together")
 	}
+	if nf.ha.shared() || (nf.ha != nil && etcdmember.HasData(filepath.Join(nf.dataDir, "etcd"))) {
+		shared, err := openShared(ctx, nf.ha, nf, log)
+		if err != nil {
+			return err
+		}
+		defer shared.Close()
+		shared.configure(&cfg, nf.ha)
+	}
+	cfg.RegistryDir = nf.registryDir
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)

@@ -38,9 +38,11 @@ import (
 	"github.com/minato-project/minato/internal/events/outbox"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
+	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/secretstore"
+	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
 	"github.com/minato-project/minato/internal/tasks"
 )
@@ -97,6 +99,30 @@ type Config struct {
 	// NoControllers runs no controller: the APIs and the agent channel
 	// only (tests of those alone).
 	NoControllers bool
+	// Store, when set, is the state store, shared with the other servers
+	// (etcd): the node opens no state.db of its own, and keeps its key
+	// pair and agent token in the store, so that every server accepts
+	// the same ones. The caller closes it after Close.
+	Store store.Store
+	// StoreHealth answers /readyz's store check with Store (default: the
+	// store answers Revision).
+	StoreHealth func(ctx context.Context) error
+	// ServerName names this server among the others sharing Store
+	// (default: the host name and the API address).
+	ServerName string
+	// StoreMembers describes the members of the shared store for
+	// `minato server members` (nil: not known).
+	StoreMembers func(ctx context.Context) ([]StoreMember, error)
+	// RegistryDir is where the image registry keeps its blobs (default
+	// <DataDir>/registry). Servers sharing Store share it too: a
+	// directory every server mounts (NFS, say).
+	RegistryDir string
+	// LeaderLoops are loops of the caller's that only the leader runs,
+	// started with the controllers (see Node.lead).
+	LeaderLoops []leader.Loop
+	// Elector chooses the server that runs the controllers (default
+	// leader.Always: this one, alone).
+	Elector leader.Elector
 	// FargateCPUOvercommit is how many Fargate CPU units a CPU unit of a
 	// host of the Fargate pool holds; default
 	// scheduler.DefaultFargateCPUOvercommit.
@@ -112,6 +138,9 @@ type Info struct {
 	Key        AccessKey
 	KeyCreated bool
 	AgentToken string
+	// Shared, for a server sharing its store with others, says so ("":
+	// a server alone on its own bbolt store).
+	Shared string
 	// AgentTokenFile is where the join token is kept ("": it was given
 	// in Config.AgentToken and is kept nowhere).
 	AgentTokenFile string
@@ -150,11 +179,14 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.AgentTimeout == 0 {
 		cfg.AgentTimeout = 2 * cfg.AgentPollTimeout
 	}
+	if cfg.Elector == nil {
+		cfg.Elector = leader.Always{}
+	}
 	if cfg.SecretsKey.DataDir == "" {
 		cfg.SecretsKey.DataDir = cfg.DataDir
 	}
 	log, clock := cfg.Logger, cfg.Clock
-	n = &Node{cfg: cfg, log: log}
+	n = &Node{cfg: cfg, log: log, started: clock.Now().UTC()}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -168,24 +200,41 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return n, fmt.Errorf("data dir: %w", err)
 	}
-	key, created, err := LoadOrCreateKey(cfg.DataDir, cfg.AccessKeyID, cfg.SecretAccessKey)
-	if err != nil {
-		return n, err
-	}
-	token, err := loadOrCreateToken(cfg.DataDir, cfg.AgentToken)
-	if err != nil {
-		return n, err
-	}
-	tokenFile := filepath.Join(cfg.DataDir, tokenFileName)
-	if cfg.AgentToken != "" {
-		tokenFile = ""
-	}
-	n.bolt, err = bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
-	if errors.Is(err, bolt.ErrDamaged) {
-		return n, err // it names the file and the remedy
-	}
-	if err != nil {
-		return n, fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
+	var (
+		key       AccessKey
+		created   bool
+		token     string
+		tokenFile string
+	)
+	if cfg.Store != nil {
+		// A server among others: the state is the shared store's, and so
+		// are the key pair and the agent token, the same on every server.
+		n.engine = cfg.Store
+		n.storeLive, n.storeReady = func() error { return nil }, cfg.StoreHealth
+		if n.storeReady == nil {
+			n.storeReady = func(ctx context.Context) error { _, err := cfg.Store.Revision(ctx); return err }
+		}
+		if key, token, created, err = sharedCredentials(ctx, cfg.Store, cfg.AccessKeyID, cfg.SecretAccessKey, cfg.AgentToken); err != nil {
+			return n, err
+		}
+	} else {
+		if key, created, err = LoadOrCreateKey(cfg.DataDir, cfg.AccessKeyID, cfg.SecretAccessKey); err != nil {
+			return n, err
+		}
+		if token, err = loadOrCreateToken(cfg.DataDir, cfg.AgentToken); err != nil {
+			return n, err
+		}
+		if cfg.AgentToken == "" {
+			tokenFile = filepath.Join(cfg.DataDir, tokenFileName)
+		}
+		n.bolt, err = bolt.Open(filepath.Join(cfg.DataDir, "state.db"), bolt.Options{LockTimeout: 2 * time.Second})
+		if errors.Is(err, bolt.ErrDamaged) {
+			return n, err // it names the file and the remedy
+		}
+		if err != nil {
+			return n, fmt.Errorf("open state store (is another minato using %s?): %w", cfg.DataDir, err)
+		}
+		n.engine, n.storeLive, n.storeReady = n.bolt, n.bolt.Live, n.bolt.Ready
 	}
 	n.Logs, err = logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{Clock: clock, Logger: log.With("component", "logstore")})
 	if err != nil {
@@ -195,17 +244,20 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return n, err
 	}
-	if err := secretstore.CheckKeys(ctx, n.bolt, keys); err != nil {
+	if err := secretstore.CheckKeys(ctx, n.engine, keys); err != nil {
 		return n, err
 	}
 
 	// The cluster view: what the hot paths read instead of listing the
 	// store. It is made here once, and every writer gets its store, so
 	// that readers see their own writes whole.
-	n.View = clusterview.New(n.bolt, log.With("component", "clusterview"))
+	// Under it, the fence: the controllers' writes hold only while this
+	// server leads (leader.Fence).
+	fenced := leader.Fence(n.engine)
+	n.View = clusterview.New(fenced, log.With("component", "clusterview"))
 	// Every writer's store also writes the ECS events of the changes it
 	// commits, in the same transaction (internal/events/outbox).
-	ost := outbox.Wrap(n.bolt, arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, clock, cfg.IDs)
+	ost := outbox.Wrap(fenced, arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, clock, cfg.IDs)
 	vst := n.View.Wrap(ost)
 	n.Store = vst
 
@@ -231,13 +283,25 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	targets := serviceTargets{elb: n.ELB}
 	n.ECS = ecsapi.New(ecsapi.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "ecs"),
 		Agents: n.Agents, TargetGroups: targets, Tasks: n.Tasks})
+	// The controllers: loops that act on their own, run by the leader
+	// only (see internal/leader). Each is built afresh for every term.
+	n.Leader = &leader.Runner{Elector: cfg.Elector, Logger: log.With("component", "leader")}
+	n.lead("registry-lifecycle", n.Registry.Run)
+	for _, l := range cfg.LeaderLoops {
+		n.lead(l.Name, l.Run)
+	}
 	if !cfg.NoControllers {
-		n.Services = &controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
-			Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
-			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod, Minute: cfg.DeploymentMinute, Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}}
-		n.Events = newEventsWorker(n, vst, ost, cfg)
-		n.Pool = &controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
-			Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}
+		n.lead("services", func(ctx context.Context) {
+			(&controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
+				Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
+				Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod, Minute: cfg.DeploymentMinute,
+				Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}}).Run(ctx)
+		})
+		n.lead("fargate-pool", func(ctx context.Context) {
+			(&controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
+				Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}).Run(ctx)
+		})
+		n.lead("events", func(ctx context.Context) { newEventsWorker(n, vst, ost, cfg).Run(ctx) })
 	}
 
 	api := awsproto.NewServer(awsproto.Config{
@@ -264,12 +328,13 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 
 	n.local = &localAgent{connected: n.Agents.Connected}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", livenessHandler(&n.ready, n.bolt.Live))
+	mux.HandleFunc("GET /healthz", livenessHandler(&n.ready, n.storeLive))
 	mux.HandleFunc("GET /readyz", readinessHandler(&n.ready, []check{
-		{"store", n.bolt.Ready},
+		{"store", n.storeReady},
 		{"logs", dirWritable(filepath.Join(cfg.DataDir, "logs"))},
 		{"agent", n.local.check},
 	}))
+	mux.HandleFunc("GET "+MembersPath, n.membersHandler)
 	mux.Handle("/minato/agent/", n.AgentServer.Handler())
 	mux.Handle("/minato/agent/v1/logs/", n.AgentServer.LogsHandler(n.Logs))
 	mux.Handle("POST "+agentproto.PathSecrets, n.AgentServer.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
@@ -296,6 +361,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		KeyCreated:     created,
 		AgentToken:     token,
 		AgentTokenFile: tokenFile,
+		Shared:         sharedName(cfg),
 		LocalAgent:     n.local.set,
 	}
 	return n, nil

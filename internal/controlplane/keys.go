@@ -41,16 +41,24 @@ func LoadOrCreateKey(dataDir, envID, envSecret string) (k AccessKey, created boo
 	if !errors.Is(err, fs.ErrNotExist) {
 		return AccessKey{}, false, err
 	}
-	k = AccessKey{
-		AccessKeyID:     "AKIA" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
-		SecretAccessKey: randomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
-	}
+	k = newAccessKey()
 	b, _ = json.MarshalIndent(k, "", "  ")
 	if err := writeFileAtomic(path, append(b, '\n'), 0o600); err != nil {
 		return AccessKey{}, false, err
 	}
 	return k, true, nil
 }
+
+// newAccessKey generates a key pair.
+func newAccessKey() AccessKey {
+	return AccessKey{
+		AccessKeyID:     "AKIA" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+		SecretAccessKey: randomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
+	}
+}
+
+// newToken generates an agent join token.
+func newToken() string { return "mnt-" + randomString(40, "abcdefghijklmnopqrstuvwxyz0123456789") }
 
 func randomString(n int, alphabet string) string {
 	b := make([]byte, n)
@@ -115,6 +123,6 @@ func loadOrCreateToken(dataDir, given string) (string, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	tok := "mnt-" + randomString(40, "abcdefghijklmnopqrstuvwxyz0123456789")
+	tok := newToken()
 	return tok, writeFileAtomic(path, []byte(tok+"\n"), 0o600)
 }

@@ -15,12 +15,12 @@ import (
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	"github.com/minato-project/minato/internal/clusterview"
-	"github.com/minato-project/minato/internal/controller"
-	"github.com/minato-project/minato/internal/events/delivery"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
+	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
+	"github.com/minato-project/minato/internal/peers"
 	"github.com/minato-project/minato/internal/registry"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
@@ -49,26 +49,27 @@ type Node struct {
 	Logs   *logstore.Store
 	// Registry is the embedded image registry behind the ECR API.
 	Registry *registry.Registry
-	// Services is the service controller; nil with Config.NoControllers.
-	Services *controller.Services
-	// Pool stops the FARGATE tasks of lost pool hosts; nil with
-	// Config.NoControllers.
-	Pool *controller.Pool
-	// Events delivers EventBridge events and fires schedules; nil with
-	// Config.NoControllers.
-	Events *delivery.Worker
+	// Leader runs the controllers while this server leads: every loop
+	// that acts on its own is added to it (Node.lead), and to nothing else.
+	Leader *leader.Runner
 
-	cfg    Config
-	log    *slog.Logger
-	bolt   *bolt.Store
-	lbSync *lbsync.Syncer
-	local  *localAgent
-	ln     net.Listener
-	hs     *http.Server
-	info   Info
-	ready  atomic.Bool // serving: /healthz and /readyz answer
-	ran    atomic.Bool
-	closed sync.Once
+	cfg  Config
+	log  *slog.Logger
+	bolt *bolt.Store // nil on a server sharing a store
+	// engine is the state store: bolt, or Config.Store.
+	engine     store.Store
+	storeLive  func() error
+	storeReady func(ctx context.Context) error
+	lbSync     *lbsync.Syncer
+	local      *localAgent
+	ln         net.Listener
+	hs         *http.Server
+	info       Info
+	ready      atomic.Bool // serving: /healthz and /readyz answer
+	// started is when New made the node.
+	started time.Time
+	ran     atomic.Bool
+	closed  sync.Once
 }
 
 // Info describes the node: where its API listens, and its credentials.
@@ -107,7 +108,9 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
-	if adminDone, err := serveAdmin(adminCtx, n.cfg.DataDir, n.bolt, log.With("component", "admin")); err != nil {
+	if n.bolt == nil {
+		stopAdmin() // a shared store is backed up with its own tools (etcd snapshots)
+	} else if adminDone, err := serveAdmin(adminCtx, n.cfg.DataDir, n.bolt, log.With("component", "admin")); err != nil {
 		stopAdmin()
 		log.Warn("no admin socket: `minato backup` cannot reach this node (a Unix socket path has at most 107 bytes)",
 			"path", AdminSocket(n.cfg.DataDir), "err", err)
@@ -119,7 +122,6 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 	start(func(ctx context.Context) { n.View.Run(ctx) })
 	start(n.lbSync.Run)
-	start(n.Registry.Run)
 
 	if err := n.ECS.EnsureDefaultCluster(ctx); err != nil {
 		return fmt.Errorf("default cluster: %w", err)
@@ -127,14 +129,11 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	if err := n.View.Sync(ctx); err != nil {
 		return fmt.Errorf("cluster view: %w", err)
 	}
-	if n.Pool != nil {
-		start(func(ctx context.Context) { n.Pool.Run(ctx) })
-	}
-	if n.Services != nil {
-		start(func(ctx context.Context) { n.Services.Run(ctx) })
-	}
-	if n.Events != nil {
-		start(n.Events.Run)
+	start(n.Leader.Run)
+	if n.cfg.Store != nil {
+		p := &peers.Publisher{Store: n.engine, Clock: n.cfg.Clock, Logger: log.With("component", "peers"),
+			Heard: n.Agents.HeardElsewhere, Self: n.self}
+		start(p.Run)
 	}
 
 	serveErr := make(chan error, 1)
@@ -166,6 +165,12 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 	return err
 }
+
+// lead registers a loop that only the leader runs: run is called at the
+// start of each term this server leads, with a context that ends with the
+// term and fences its writes (leader.WithFence); it returns once that
+// context ends. Every controller is started this way, in New.
+func (n *Node) lead(name string, run func(ctx context.Context)) { n.Leader.Add(name, run) }
 
 // Close releases what New opened: the API listener, the load balancer's
 // listeners, the log store and the state store. Call it after Run has

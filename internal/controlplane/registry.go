@@ -14,10 +14,14 @@ import (
 )
 
 // openRegistry opens the embedded image registry under
-// <data dir>/registry. Node.Run runs its lifecycle policies and garbage
+// <data dir>/registry, or Config.RegistryDir. Node.Run runs its lifecycle policies and garbage
 // collection; Node.Close closes it.
 func openRegistry(cfg Config, st store.Store, clock core.Clock, log *slog.Logger) (*registry.Registry, error) {
-	reg, err := registry.New(registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Store: st, AccountID: cfg.AccountID,
+	dir := cfg.RegistryDir
+	if dir == "" {
+		dir = filepath.Join(cfg.DataDir, "registry")
+	}
+	reg, err := registry.New(registry.Config{Dir: dir, Store: st, AccountID: cfg.AccountID,
 		Clock: clock, Logger: log.With("component", "registry")})
 	if err != nil {
 		return nil, fmt.Errorf("image registry: %w", err)

@@ -26,6 +26,10 @@ type Tracker struct {
 	// were added: lookups in it take no lock.
 	snap  atomic.Pointer[map[string]*agent]
 	dirty atomic.Bool // all holds agents snap lacks
+	// remote holds the agents other control-plane servers said were
+	// connected to them, with when this tracker learnt it (Unix
+	// nanoseconds); replaced whole, read without a lock.
+	remote atomic.Pointer[map[string]int64]
 }
 
 // agent is what the Tracker knows of one agent.
@@ -38,7 +42,45 @@ type agent struct {
 func New(clock core.Clock, timeout time.Duration) *Tracker {
 	t := &Tracker{clock: clock, timeout: timeout, all: map[string]*agent{}, started: clock.Now().UnixNano()}
 	t.snap.Store(&map[string]*agent{})
+	t.remote.Store(&map[string]int64{})
 	return t
+}
+
+// HeardElsewhere records that another control-plane server reports the
+// agents ids connected to it now: they count as connected here too, until
+// the timeout passes without another such word.
+func (t *Tracker) HeardElsewhere(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	now := t.clock.Now().UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.remote.Load()
+	m := make(map[string]int64, len(old)+len(ids))
+	since := now - int64(t.timeout)
+	for id, at := range old {
+		if at >= since {
+			m[id] = at
+		}
+	}
+	for _, id := range ids {
+		m[id] = now
+	}
+	t.remote.Store(&m)
+}
+
+// Local returns the agents connected to this server itself (not those
+// only heard of from other servers), in no order.
+func (t *Tracker) Local() []string {
+	r := t.Reader()
+	var ids []string
+	for id, a := range r.snap {
+		if a.open.Load() > 0 || a.last.Load() >= r.since {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 func (t *Tracker) agent(id string) *agent {
@@ -106,20 +148,24 @@ func (t *Tracker) Reader() Reader {
 		}
 		t.mu.Unlock()
 	}
-	return Reader{t: t, snap: *t.snap.Load(), since: t.clock.Now().Add(-t.timeout).UnixNano()}
+	return Reader{t: t, snap: *t.snap.Load(), remote: *t.remote.Load(), since: t.clock.Now().Add(-t.timeout).UnixNano()}
 }
 
 // Reader answers whether agents are connected, as of when it was made.
 type Reader struct {
-	t     *Tracker
-	snap  map[string]*agent
-	since int64 // heard from at or after this: connected
+	t      *Tracker
+	snap   map[string]*agent
+	remote map[string]int64
+	since  int64 // heard from at or after this: connected
 }
 
 // Connected reports whether agent id is connected.
 func (r Reader) Connected(id string) bool {
-	a := r.t.lookup(r.snap, id)
-	return a != nil && (a.open.Load() > 0 || a.last.Load() >= r.since)
+	if a := r.t.lookup(r.snap, id); a != nil && (a.open.Load() > 0 || a.last.Load() >= r.since) {
+		return true
+	}
+	at, ok := r.remote[id]
+	return ok && at >= r.since
 }
 
 // Lost reports whether agent id is gone: not connected, and silent for

@@ -125,3 +125,24 @@ func TestLost(t *testing.T) {
 		t.Fatal("a silent for 31 s is not lost")
 	}
 }
+
+func TestHeardElsewhere(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tr := New(core.ClockFunc(func() time.Time { return now }), 30*time.Second)
+	tr.Touch("local")
+	tr.HeardElsewhere([]string{"remote"})
+	if !tr.Connected("remote") || !tr.Connected("local") {
+		t.Fatal("an agent connected to another server is not connected")
+	}
+	if got := tr.Local(); len(got) != 1 || got[0] != "local" {
+		t.Fatalf("Local() = %v, want [local]", got)
+	}
+	now = now.Add(31 * time.Second)
+	if tr.Connected("remote") {
+		t.Fatal("still connected after the timeout without word from the other server")
+	}
+	tr.HeardElsewhere([]string{"remote"})
+	if !tr.Connected("remote") || tr.Reader().Lost("remote") {
+		t.Fatal("not connected again after another word")
+	}
+}

@@ -31,6 +31,8 @@ type ClusterConfig struct {
 	Procs int
 	// CPLogLevel is the control plane's log level (CPConfig.LogLevel).
 	CPLogLevel string
+	// Store is the control plane's state-store engine (CPConfig.Store).
+	Store string
 	// HostCPUs and HostMemoryMiB size every simulated host (FleetConfig).
 	HostCPUs      int
 	HostMemoryMiB int64
@@ -66,7 +68,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg}
-	cpCfg := CPConfig{DataDir: filepath.Join(cfg.Dir, "controlplane"), LogLevel: cfg.CPLogLevel}
+	cpCfg := CPConfig{DataDir: filepath.Join(cfg.Dir, "controlplane"), LogLevel: cfg.CPLogLevel, Store: cfg.Store}
 	start := time.Now()
 	if cfg.Procs == 1 {
 		d, err := sharedDebugServer()

@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/minato-project/minato/internal/controlplane"
+	"github.com/minato-project/minato/internal/etcdmember"
+	"github.com/minato-project/minato/internal/leader"
+	etcdstore "github.com/minato-project/minato/internal/store/etcd"
+	"github.com/minato-project/minato/internal/testutil/etcdtest"
 )
 
 // Credentials and settings every benchmark control plane uses.
@@ -28,6 +33,11 @@ type CPConfig struct {
 	// LogLevel of the control plane's log on stderr: "" (warn), debug,
 	// info, warn, error or "off".
 	LogLevel string `json:"logLevel,omitempty"`
+	// Store is the state-store engine: "" or "bolt" (state.db in DataDir,
+	// the default), or "etcd": an embedded single-member etcd in
+	// DataDir/etcd, fsync on, with the leader election of a server that
+	// shares it — what `minato server --cluster-init` runs.
+	Store string `json:"store,omitempty"`
 }
 
 // CPInfo is what clients need to reach a running control plane.
@@ -53,20 +63,31 @@ func StartControlPlane(ctx context.Context, cfg CPConfig) (*ControlPlane, error)
 	if err != nil {
 		return nil, err
 	}
-	node, err := controlplane.New(ctx, controlplane.Config{
+	ncfg := controlplane.Config{
 		DataDir: cfg.DataDir, APIAddr: cfg.Addr, AccountID: AccountID, Region: Region,
 		AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey, AgentToken: AgentToken,
 		Logger: log,
-	})
+	}
+	closeStore := func() error { return nil }
+	switch cfg.Store {
+	case "", "bolt":
+	case "etcd":
+		if closeStore, err = startEtcd(ctx, cfg.DataDir, &ncfg); err != nil {
+			return nil, fmt.Errorf("control plane: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("control plane: unknown store %q (bolt or etcd)", cfg.Store)
+	}
+	node, err := controlplane.New(ctx, ncfg)
 	if err != nil {
-		return nil, fmt.Errorf("control plane: %w", err)
+		return nil, errors.Join(fmt.Errorf("control plane: %w", err), closeStore())
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	cp := &ControlPlane{cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan controlplane.Info, 1)
 	go func() {
 		err := node.Run(ctx, func(info controlplane.Info) { ready <- info })
-		cp.done <- errors.Join(err, node.Close())
+		cp.done <- errors.Join(err, node.Close(), closeStore())
 	}()
 	select {
 	case info := <-ready:
@@ -79,6 +100,36 @@ func StartControlPlane(ctx context.Context, cfg CPConfig) (*ControlPlane, error)
 		cancel()
 		return nil, fmt.Errorf("control plane not ready after 60s")
 	}
+}
+
+// startEtcd starts a single-member etcd cluster in dataDir/etcd on free
+// loopback ports and sets cfg to use it as a server with an embedded
+// member does. The returned func closes the store and the member.
+func startEtcd(ctx context.Context, dataDir string, cfg *controlplane.Config) (func() error, error) {
+	ports, err := etcdtest.FreePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	m, err := etcdmember.Start(ctx, etcdmember.Options{
+		Name: "sim", DataDir: filepath.Join(dataDir, "etcd"), ClusterInit: true,
+		PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+	})
+	if err != nil {
+		return nil, err
+	}
+	st, err := m.Store(etcdstore.Options{})
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	cfg.Store, cfg.StoreHealth, cfg.ServerName = st, st.Ready, "sim"
+	cfg.Elector = &leader.Etcd{Client: st.Client(), StorePrefix: st.Prefix(), Name: "sim", TTL: leader.DefaultTTL}
+	return func() error {
+		err := st.Close()
+		m.Close()
+		return err
+	}, nil
 }
 
 // Stop stops the control plane and waits for it.
