@@ -162,6 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.reportLoop(ctx) })
 	wg.Go(func() { a.eventLoop(ctx) })
+	wg.Go(func() { a.execLoop(ctx) })
 	if cfg.ResendInterval > 0 {
 		wg.Go(func() { a.resendLoop(ctx) })
 	}

@@ -214,3 +214,26 @@ type Image struct {
 	InUse    bool // some container uses it
 	SizeByte int64
 }
+
+// Execer runs a command in a running container with a TTY (ECS Exec). A
+// Runtime that can is also an Execer.
+type Execer interface {
+	Exec(ctx context.Context, id string, spec ExecSpec) (Exec, error)
+}
+
+// ExecSpec is a command to run in a container.
+type ExecSpec struct {
+	Cmd        []string
+	Cols, Rows uint // the terminal's first size; 0: the engine's default
+}
+
+// Exec is a running command: reading gives its terminal's output, writing
+// types into it. Read returns io.EOF once the command exited.
+type Exec interface {
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+	Resize(ctx context.Context, cols, rows uint) error
+	// Wait returns the command's exit code once it has exited.
+	Wait(ctx context.Context) (int, error)
+	Close() error
+}
