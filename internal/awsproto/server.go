@@ -359,7 +359,7 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 
 	// Route.
 	call := &Call{Protocol: x.proto, Operation: x.op, Service: sr.service, Region: sr.region,
-		Principal: pr, RequestID: x.id, Body: body, Header: r.Header}
+		Principal: pr, RequestID: x.id, Body: body, Header: r.Header, Host: r.Host, TLS: r.TLS != nil}
 	var h Handler
 	switch x.proto {
 	case ProtocolJSON:

@@ -26,6 +26,7 @@ func commands() []command {
 		{"agent", "run a host agent that runs tasks on this machine's Docker", runAgent},
 		{"rotate-key", "re-wrap every secret value with a new master key (node stopped)", runRotateKey},
 		{"backup", "write a verified copy of the state store to a file (node running or stopped)", runBackup},
+		{"exec", "run a command in a task's container (ECS Exec), interactively", runExec},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -54,6 +55,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		case errors.Is(err, errUsage):
 			return 2
+		case errors.As(err, new(*exitCodeError)):
+			var ec *exitCodeError
+			errors.As(err, &ec)
+			return ec.code
 		default:
 			fmt.Fprintf(stderr, "minato %s: %v\n", c.name, err)
 			return 1

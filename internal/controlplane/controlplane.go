@@ -34,6 +34,7 @@ import (
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/controller"
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/execsession"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
@@ -221,8 +222,10 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.lbSync = &lbsync.Syncer{Store: vst, Plane: n.LB, Health: n.LB, LBAddr: cfg.LBAddr, Clock: clock,
 		Logger: log.With("component", "lbsync")}
 	targets := serviceTargets{elb: n.ELB}
+	n.Exec = execsession.New(execsession.Config{AgentToken: token, Clock: clock, Logger: log.With("component", "exec"),
+		Check: execsession.StoreCheck(vst), PollTimeout: cfg.AgentPollTimeout})
 	n.ECS = ecsapi.New(ecsapi.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "ecs"),
-		Agents: n.Agents, TargetGroups: targets, Tasks: n.Tasks})
+		Agents: n.Agents, TargetGroups: targets, Tasks: n.Tasks, Exec: n.Exec})
 	if !cfg.NoControllers {
 		n.Services = &controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
 			Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
@@ -249,7 +252,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	api.RegisterQuery(n.ELB.Service())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
 	api.RegisterJSON(ecrapi.New(ecrapi.Config{Store: vst, Registry: n.Registry, Clock: clock, Logger: log.With("service", "ecr")}).Service())
-	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm")}).Service())
+	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm"), Sessions: n.Exec}).Service())
 
 	n.local = &localAgent{connected: n.Agents.Connected}
 	mux := http.NewServeMux()
@@ -262,6 +265,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	mux.Handle("/minato/agent/", n.AgentServer.Handler())
 	mux.Handle("/minato/agent/v1/logs/", n.AgentServer.LogsHandler(n.Logs))
 	mux.Handle("POST "+agentproto.PathSecrets, n.AgentServer.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
+	mux.Handle(execsession.PathStream, n.Exec.Handler())
+	mux.Handle(agentproto.PathExecWait, n.Exec.Handler())
+	mux.Handle(agentproto.PathExecAttach, n.Exec.Handler())
 	mux.Handle("/v2/", n.Registry.Handler())
 	mux.Handle("/", api)
 

@@ -16,6 +16,7 @@ import (
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/controller"
+	"github.com/minato-project/minato/internal/execsession"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
@@ -41,6 +42,8 @@ type Node struct {
 	ECS         *ecsapi.API
 	ELB         *elbv2api.API
 	AgentServer *agentserver.Server
+	// Exec serves ECS Exec sessions.
+	Exec *execsession.Manager
 	// Tasks is the task domain: the one owner of task state.
 	Tasks  *tasks.Manager
 	Agents *liveness.Tracker

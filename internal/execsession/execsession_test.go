@@ -88,8 +88,8 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time                { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) advance(d time.Duration)       { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+func (c *clock) Now() time.Time                  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) advance(d time.Duration)         { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 func (c *clock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 
 func setup(t *testing.T) (*execsession.Manager, *httptest.Server, *clock) {

@@ -24,6 +24,8 @@ import (
 
 	"github.com/minato-project/minato/internal/agentproto"
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/state"
+	"github.com/minato-project/minato/internal/store"
 )
 
 // PathStream is the prefix of stream URLs; the session ID follows.
@@ -208,5 +210,24 @@ func (m *Manager) forget(c Claims) {
 			m.pending[c.Instance] = append(q[:i:i], q[i+1:]...)
 			break
 		}
+	}
+}
+
+// StoreCheck is a Config.Check that reads the task from st: the session's
+// task must still be RUNNING (and meant to) on the session's instance.
+func StoreCheck(st store.Store) func(ctx context.Context, c Claims) error {
+	return func(ctx context.Context, c Claims) error {
+		it, err := state.Get[state.Task](ctx, st, state.TaskKey(c.Cluster, c.TaskID))
+		if state.IsNotFound(err) {
+			return errors.New("the session's task no longer exists")
+		}
+		if err != nil {
+			return err
+		}
+		t := it.Value
+		if t.Task.LastStatus != "RUNNING" || t.Task.DesiredStatus != "RUNNING" || t.InstanceID != c.Instance {
+			return errors.New("the session's task is not running")
+		}
+		return nil
 	}
 }
