@@ -383,6 +383,13 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 		}
 		call.Operation, call.Form = x.op, form
 	}
+	if werr == nil && pr.Allow != nil && !pr.Allow(sr.service, call.Operation) {
+		werr = newWireError(http.StatusBadRequest, "AccessDeniedException", "User: "+pr.ARN+
+			" is not authorized to perform: "+sr.service+":"+call.Operation+" with task role credentials")
+		if x.proto == ProtocolQuery {
+			werr.status, werr.queryCode = http.StatusForbidden, "AccessDenied"
+		}
+	}
 	if werr != nil {
 		x.fail(ctx, werr)
 		return

@@ -11,6 +11,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,7 @@ import (
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/secretstore"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/taskcreds"
 	"github.com/minato-project/minato/internal/tasks"
 )
 
@@ -234,14 +236,20 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 			Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}
 	}
 
+	credKey := sha256.Sum256([]byte("minato task credentials\x00" + token))
+	n.TaskCreds = taskcreds.New(taskcreds.Config{Key: credKey[:], Store: vst, Clock: clock, AccountID: cfg.AccountID, AgentToken: token,
+		Running: func(cluster, id string) (bool, bool) {
+			it, ok := n.View.Task(cluster, id)
+			return ok && it.Value.Task.DesiredStatus == "RUNNING" && it.Value.Task.LastStatus != "STOPPED", ok
+		}})
 	api := awsproto.NewServer(awsproto.Config{
-		Keys: awsproto.NewStaticKeys(awsproto.Principal{
+		Keys: n.TaskCreds.Keys(awsproto.NewStaticKeys(awsproto.Principal{
 			AccessKeyID:     key.AccessKeyID,
 			SecretAccessKey: key.SecretAccessKey,
 			AccountID:       cfg.AccountID,
 			ARN:             "arn:aws:iam::" + cfg.AccountID + ":root",
 			UserID:          cfg.AccountID,
-		}),
+		})),
 		Clock:  clock,
 		Logger: log,
 	})
@@ -265,6 +273,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	mux.Handle("/minato/agent/", n.AgentServer.Handler())
 	mux.Handle("/minato/agent/v1/logs/", n.AgentServer.LogsHandler(n.Logs))
 	mux.Handle("POST "+agentproto.PathSecrets, n.AgentServer.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
+	mux.Handle("POST "+taskcreds.PathCredentials, n.TaskCreds.Handler())
 	mux.Handle(execsession.PathStream, n.Exec.Handler())
 	mux.Handle(agentproto.PathExecWait, n.Exec.Handler())
 	mux.Handle(agentproto.PathExecAttach, n.Exec.Handler())

@@ -24,6 +24,7 @@ import (
 	"github.com/minato-project/minato/internal/registry"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/taskcreds"
 	"github.com/minato-project/minato/internal/tasks"
 )
 
@@ -44,6 +45,8 @@ type Node struct {
 	AgentServer *agentserver.Server
 	// Exec serves ECS Exec sessions.
 	Exec *execsession.Manager
+	// TaskCreds issues and recognises task role credentials.
+	TaskCreds *taskcreds.Issuer
 	// Tasks is the task domain: the one owner of task state.
 	Tasks  *tasks.Manager
 	Agents *liveness.Tracker

@@ -6,6 +6,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -236,4 +237,18 @@ type Exec interface {
 	// Wait returns the command's exit code once it has exited.
 	Wait(ctx context.Context) (int, error)
 	Close() error
+}
+
+// EndpointAddress is where containers reach the task endpoints (the task
+// metadata endpoint, the credentials endpoint), as on ECS.
+const EndpointAddress = "169.254.170.2"
+
+// Endpoints is a Runtime that can carry the task endpoints to containers
+// and report containers' stats.
+type Endpoints interface {
+	// EnsureEndpointNetwork makes EndpointAddress an address of this host
+	// that every container created from then on reaches; it returns it.
+	EnsureEndpointNetwork(ctx context.Context) (string, error)
+	// Stats returns a container's stats in Docker's stats JSON.
+	Stats(ctx context.Context, id string) (json.RawMessage, error)
 }
