@@ -43,7 +43,24 @@ type taskEndpoints struct {
 	key  []byte
 
 	mu    sync.Mutex
-	creds map[string]taskcreds.Credentials // by task ID
+	creds map[string]issued // by task ID
+}
+
+func (e *taskEndpoints) forget(taskID string) {
+	e.mu.Lock()
+	delete(e.creds, taskID)
+	e.mu.Unlock()
+}
+
+// issued are a task's credentials and when the agent got them.
+type issued struct {
+	taskcreds.Credentials
+	at time.Time
+}
+
+// stale reports whether half of the credentials' time has gone.
+func (c issued) stale(now time.Time) bool {
+	return now.Sub(c.at) > c.Expiration.Sub(c.at)/2
 }
 
 // startEndpoints serves the task endpoints until ctx ends; without a
@@ -68,7 +85,7 @@ func (a *Agent) startEndpoints(ctx context.Context) {
 		return
 	}
 	k := sha256.Sum256([]byte("minato task endpoints\x00" + a.client.token + "\x00" + a.instance))
-	e := &taskEndpoints{a: a, rt: ep, key: k[:], creds: map[string]taskcreds.Credentials{}}
+	e := &taskEndpoints{a: a, rt: ep, key: k[:], creds: map[string]issued{}}
 	e.port = ln.Addr().(*net.TCPAddr).Port
 	e.base = "http://" + addr
 	if e.port != 80 {
@@ -181,11 +198,13 @@ func (e *taskEndpoints) serveCredentials(w http.ResponseWriter, r *http.Request)
 	taskID, _, _ := strings.Cut(id, "-")
 	run, rep, ok := e.taskOf(taskID)
 	if !ok || !hmac.Equal([]byte(id), []byte(e.credentialsID(taskID))) {
+		e.forget(taskID)
 		writeEndpointJSON(w, http.StatusBadRequest, map[string]string{"code": "InvalidIdentity", "message": "no credentials for " + id})
 		return
 	}
 	asg := run.assignment()
 	if rep.LastStatus == core.TaskStopped || asg.DesiredStatus == core.TaskStopped {
+		e.forget(taskID)
 		writeEndpointJSON(w, http.StatusBadRequest, map[string]string{"code": "InvalidIdentity", "message": "the task has stopped"})
 		return
 	}
@@ -194,7 +213,7 @@ func (e *taskEndpoints) serveCredentials(w http.ResponseWriter, r *http.Request)
 	e.mu.Unlock()
 	// Fresh credentials once half of their time has gone: a client that
 	// refreshes before they expire always gets ones that last.
-	if !cached || halfGone(c) {
+	if !cached || c.stale(time.Now()) {
 		var out taskcreds.Credentials
 		err := e.a.client.do(r.Context(), http.MethodPost, taskcreds.PathCredentials,
 			taskcreds.Request{Cluster: asg.Cluster, TaskID: taskID, Instance: e.a.instance}, &out)
@@ -202,26 +221,13 @@ func (e *taskEndpoints) serveCredentials(w http.ResponseWriter, r *http.Request)
 			writeEndpointJSON(w, http.StatusInternalServerError, map[string]string{"code": "InternalError", "message": err.Error()})
 			return
 		}
-		c = out
+		c = issued{out, time.Now()}
 		c.Expiration = c.Expiration.UTC()
 		e.mu.Lock()
 		e.creds[taskID] = c
 		e.mu.Unlock()
 	}
-	writeEndpointJSON(w, http.StatusOK, c)
-}
-
-// issuedAt is kept beside credentials to tell when half their time is gone.
-var issuedAt sync.Map // AccessKeyId -> time.Time
-
-func halfGone(c taskcreds.Credentials) bool {
-	v, ok := issuedAt.Load(c.AccessKeyID)
-	if !ok {
-		issuedAt.Store(c.AccessKeyID, time.Now())
-		return false
-	}
-	at := v.(time.Time)
-	return time.Since(at) > c.Expiration.Sub(at)/2
+	writeEndpointJSON(w, http.StatusOK, c.Credentials)
 }
 
 // meta resolves a metadata token to its task and container.
