@@ -51,9 +51,10 @@ func runFake(ctx context.Context, srv *httptest.Server, token string, s agentpro
 	if len(s.Command) == 2 && s.Command[0] == "big" {
 		var n int
 		json.Unmarshal([]byte(s.Command[1]), &n)
-		line := append(bytes.Repeat([]byte("x"), 127), '\n')
-		for sent := 0; sent < n; sent += len(line) {
-			ws.Write(ctx, websocket.MessageBinary, append([]byte{agentproto.ExecOutput}, line...))
+		// 32 KiB frames, as the agent reads a TTY.
+		frame := append([]byte{agentproto.ExecOutput}, bytes.Repeat(append(bytes.Repeat([]byte("x"), 127), '\n'), 256)...)
+		for sent := 0; sent < n; sent += len(frame) - 1 {
+			ws.Write(ctx, websocket.MessageBinary, frame)
 		}
 		ws.Write(ctx, websocket.MessageBinary, append([]byte{agentproto.ExecExit}, `{"exitCode":0}`...))
 		return

@@ -171,7 +171,7 @@ func (ch *channel) run(end context.Context) (agentproto.ExecResult, string) {
 	case <-ch.clientGone:
 		return res, "client gone"
 	case <-end.Done():
-		return res, "ended before the handshake"
+		return res, ch.ended(ctx, end)
 	case <-time.After(30 * time.Second):
 		closed(ctx, ch.ws, ch.c.SessionID, "no handshake response")
 		return res, "no handshake response"
@@ -186,7 +186,7 @@ func (ch *channel) run(end context.Context) (agentproto.ExecResult, string) {
 	case <-ch.clientGone:
 		return res, "client gone"
 	case <-end.Done():
-		return res, "ended before the agent attached"
+		return res, ch.ended(ctx, end)
 	case <-time.After(ch.m.cfg.AttachTimeout):
 		closed(ctx, ch.ws, ch.c.SessionID, "the container's agent did not attach in time")
 		ch.ws.Close(websocket.StatusNormalClosure, "")
@@ -211,14 +211,8 @@ func (ch *channel) run(end context.Context) (agentproto.ExecResult, string) {
 			ch.toAgent(ctx, agentproto.ExecClose, nil)
 			return res, "client gone"
 		case <-end.Done():
-			why := "the session was terminated"
-			if errors.Is(end.Err(), context.DeadlineExceeded) {
-				why = "the session reached its maximum duration"
-			}
 			ch.toAgent(ctx, agentproto.ExecClose, nil)
-			closed(ctx, ch.ws, ch.c.SessionID, why)
-			ch.ws.Close(websocket.StatusNormalClosure, "")
-			return res, why
+			return res, ch.ended(ctx, end)
 		case <-idle.C:
 			ch.mu.Lock()
 			last := ch.lastInput
@@ -231,6 +225,18 @@ func (ch *channel) run(end context.Context) (agentproto.ExecResult, string) {
 			}
 		}
 	}
+}
+
+// ended closes the stream of a session terminated, or past its maximum
+// duration, saying so.
+func (ch *channel) ended(ctx context.Context, end context.Context) string {
+	why := "the session was terminated"
+	if errors.Is(end.Err(), context.DeadlineExceeded) {
+		why = "the session reached its maximum duration"
+	}
+	closed(ctx, ch.ws, ch.c.SessionID, why)
+	ch.ws.Close(websocket.StatusNormalClosure, "")
+	return why
 }
 
 // finish ends a session whose command exited: once the client has every
