@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +104,9 @@ func TestTaskMetadataAndCredentials(t *testing.T) {
 			if !found || res.Secret != "s3cr3t" || !strings.Contains(res.Identity, "assumed-role/app-task-role/") {
 				t.Errorf("the SDK in the task: tasks %v, secret %q, identity %q", res.Tasks, res.Secret, res.Identity)
 			}
+			if mode == types.NetworkModeBridge {
+				checkStats(t, ctx, res.Metadata.Containers[0].DockerId)
+			}
 			if !strings.Contains(res.Forbidden, "AccessDenied") {
 				t.Errorf("DeleteCluster with task credentials: %q", res.Forbidden)
 			}
@@ -126,5 +131,51 @@ func TestTaskMetadataAndCredentials(t *testing.T) {
 				t.Errorf("task credentials after the task stopped: %v", err)
 			}
 		})
+	}
+}
+
+// checkStats reads a container's /stats and /task/stats from this host
+// (169.254.170.2 is an address of the host too), with the metadata URL the
+// container was given.
+func checkStats(t *testing.T, ctx context.Context, dockerID string) {
+	t.Helper()
+	in, err := testimage.RequireDocker(t).ContainerInspect(ctx, dockerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uri string
+	for _, e := range in.Config.Env {
+		if v, ok := strings.CutPrefix(e, "ECS_CONTAINER_METADATA_URI_V4="); ok {
+			uri = v
+		}
+	}
+	get := func(u string, v any) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || json.Unmarshal(b, v) != nil {
+			t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+		}
+	}
+	var one struct {
+		Read        string
+		MemoryStats struct{ Usage uint64 } `json:"memory_stats"`
+	}
+	get(uri+"/stats", &one)
+	var all map[string]json.RawMessage
+	get(uri+"/task/stats", &all)
+	if one.Read == "" || one.MemoryStats.Usage == 0 || all[dockerID] == nil {
+		t.Errorf("stats: %+v; task stats for %v", one, len(all))
+	}
+	resp, err := http.Get(strings.TrimSuffix(uri, uri[strings.LastIndex(uri, "-"):]) + "-000000000000000000000000/task")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("a guessed metadata URL answered %d", resp.StatusCode)
+		}
 	}
 }
