@@ -124,6 +124,9 @@ type Agent struct {
 	// registryHost is the host[:port] of cfg.Server: minato's registry is
 	// served there, and images of it are pulled from there.
 	registryHost string
+	// endpoints serve the task metadata and credentials (endpoints.go);
+	// nil when tasks run without them.
+	endpoints *taskEndpoints
 }
 
 // ErrTokenRefused is Run's error when the control plane refuses the
@@ -159,12 +162,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := a.register(ctx); err != nil {
 		return refusedOr(ctx, err)
 	}
+	a.startEndpoints(ctx)
 	if cfg.Ready != nil {
 		cfg.Ready(a.instance)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { a.reportLoop(ctx) })
 	wg.Go(func() { a.eventLoop(ctx) })
+	wg.Go(func() { a.execLoop(ctx) })
 	if cfg.ResendInterval > 0 {
 		wg.Go(func() { a.resendLoop(ctx) })
 	}

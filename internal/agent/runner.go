@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -377,6 +378,14 @@ func (r *runner) spec(name string) rt.ContainerSpec {
 		VolumesFrom: map[string]string{},
 	}
 	spec.ExtraEnv = append(spec.ExtraEnv, r.secretEnv(name)...)
+	if r.a.endpoints != nil {
+		// What the definition sets itself (AWS_REGION, say) stays.
+		for _, kv := range r.a.endpoints.env(r.assignment(), name) {
+			if !slices.ContainsFunc(def.Environment, func(e ecstypes.KeyValuePair) bool { return e.Name == kv.Name }) {
+				spec.ExtraEnv = append(spec.ExtraEnv, kv)
+			}
+		}
+	}
 	if r.net != nil {
 		spec.NetworkContainerID = r.net.ContainerID
 	}

@@ -44,6 +44,8 @@ type Call struct {
 	Body      []byte     // the raw request body
 	Form      url.Values // Query protocol parameters (URL query and form body); nil for JSON
 	Header    http.Header
+	Host      string // the request's Host (what the client called)
+	TLS       bool   // the request came over TLS
 }
 
 // Decode decodes the request parameters into v, a pointer to a struct.

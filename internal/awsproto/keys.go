@@ -9,6 +9,20 @@ type Principal struct {
 	AccountID       string // 12 digits
 	ARN             string // e.g. arn:aws:iam::123456789012:root
 	UserID          string // e.g. the account ID for the root user, AIDA... for a user
+	// SessionToken, when set, is the session token requests must carry
+	// (X-Amz-Security-Token): the principal's keys are temporary.
+	SessionToken string
+	// Allow, when set, says which operations the principal may call, by
+	// the service's signing name; the others are refused with
+	// AccessDenied. Nil allows everything.
+	Allow func(service, operation string) bool
+}
+
+// TokenKeyStore is a KeyStore that also knows temporary keys: the principal
+// of an access key ID and the session token a request carries.
+type TokenKeyStore interface {
+	KeyStore
+	LookupToken(accessKeyID, sessionToken string) (Principal, bool)
 }
 
 // KeyStore finds the principal of an access key ID. Implementations must be

@@ -1,6 +1,7 @@
 package awsproto
 
 import (
+	"crypto/subtle"
 	"errors"
 	"io"
 	"net"
@@ -60,7 +61,7 @@ func (s *Server) authHeaders(sr *sigRequest, p Protocol, svc string) (Principal,
 	if werr := checkTime(sr, s.clock.Now(), s.maxSkew, p); werr != nil {
 		return Principal{}, werr
 	}
-	pr, ok := s.keys.Lookup(sr.accessKeyID)
+	pr, ok := s.lookup(sr)
 	if !ok {
 		return Principal{}, errUnknownKey(p)
 	}
@@ -323,4 +324,21 @@ func abandonBody(w http.ResponseWriter, r *http.Request, cut bool) {
 		w.Header().Set("Connection", "close")
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+// lookup finds the principal of a request's access key, and of its
+// session token when it carries one: temporary keys (a TokenKeyStore's)
+// need their token, and a principal with a SessionToken is recognised only
+// with it.
+func (s *Server) lookup(sr *sigRequest) (Principal, bool) {
+	if tk, ok := s.keys.(TokenKeyStore); ok && sr.sessionToken != "" {
+		if pr, ok := tk.LookupToken(sr.accessKeyID, sr.sessionToken); ok {
+			return pr, true
+		}
+	}
+	pr, ok := s.keys.Lookup(sr.accessKeyID)
+	if ok && pr.SessionToken != "" && subtle.ConstantTimeCompare([]byte(pr.SessionToken), []byte(sr.sessionToken)) != 1 {
+		return Principal{}, false
+	}
+	return pr, ok
 }

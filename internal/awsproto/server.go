@@ -359,7 +359,7 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 
 	// Route.
 	call := &Call{Protocol: x.proto, Operation: x.op, Service: sr.service, Region: sr.region,
-		Principal: pr, RequestID: x.id, Body: body, Header: r.Header}
+		Principal: pr, RequestID: x.id, Body: body, Header: r.Header, Host: r.Host, TLS: r.TLS != nil}
 	var h Handler
 	switch x.proto {
 	case ProtocolJSON:
@@ -382,6 +382,13 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 			h, werr = x.routeQuery(sr, first(form, "Version"))
 		}
 		call.Operation, call.Form = x.op, form
+	}
+	if werr == nil && pr.Allow != nil && !pr.Allow(sr.service, call.Operation) {
+		werr = newWireError(http.StatusBadRequest, "AccessDeniedException", "User: "+pr.ARN+
+			" is not authorized to perform: "+sr.service+":"+call.Operation+" with task role credentials")
+		if x.proto == ProtocolQuery {
+			werr.status, werr.queryCode = http.StatusForbidden, "AccessDenied"
+		}
 	}
 	if werr != nil {
 		x.fail(ctx, werr)

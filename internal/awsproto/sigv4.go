@@ -51,12 +51,24 @@ type sigRequest struct {
 	amzDateRaw    string
 	amzDate       time.Time
 	expires       time.Duration // presigned X-Amz-Expires; 0 if absent
+	sessionToken  string        // X-Amz-Security-Token; "" if absent
 }
 
 // parseAuth reads the SigV4 parameters from the Authorization header or the
 // presigned query parameters. It returns nil, nil if the request carries no
 // signature at all.
 func parseAuth(r *http.Request) (*sigRequest, *wireError) {
+	sr, werr := parseAuthParams(r)
+	if sr != nil {
+		sr.sessionToken = r.Header.Get("X-Amz-Security-Token")
+		if sr.sessionToken == "" {
+			sr.sessionToken = r.URL.Query().Get("X-Amz-Security-Token")
+		}
+	}
+	return sr, werr
+}
+
+func parseAuthParams(r *http.Request) (*sigRequest, *wireError) {
 	if hs := r.Header.Values("Authorization"); len(hs) > 1 {
 		// Which of two signatures would count is anybody's guess: a proxy
 		// may pass on the first, the signer here would check another.

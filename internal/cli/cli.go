@@ -27,6 +27,7 @@ func commands() []command {
 		{"rotate-key", "re-wrap every secret value with a new master key (node stopped)", runRotateKey},
 		{"backup", "write a verified copy of the state store to a file (node running or stopped)", runBackup},
 		{"etcd-restore", "make a server's embedded etcd member from a snapshot, as a new cluster", runEtcdRestore},
+		{"exec", "run a command in a task's container (ECS Exec), interactively", runExec},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -55,6 +56,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		case errors.Is(err, errUsage):
 			return 2
+		case errors.As(err, new(*exitCodeError)):
+			var ec *exitCodeError
+			errors.As(err, &ec)
+			return ec.code
 		default:
 			fmt.Fprintf(stderr, "minato %s: %v\n", c.name, err)
 			return 1

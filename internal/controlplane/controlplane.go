@@ -11,6 +11,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,7 @@ import (
 	"github.com/minato-project/minato/internal/controller"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/events/outbox"
+	"github.com/minato-project/minato/internal/execsession"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
@@ -44,6 +46,7 @@ import (
 	"github.com/minato-project/minato/internal/secretstore"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/taskcreds"
 	"github.com/minato-project/minato/internal/tasks"
 )
 
@@ -281,8 +284,10 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.lbSync = &lbsync.Syncer{Store: vst, Plane: n.LB, Health: n.LB, LBAddr: cfg.LBAddr, Clock: clock,
 		Logger: log.With("component", "lbsync")}
 	targets := serviceTargets{elb: n.ELB}
+	n.Exec = execsession.New(execsession.Config{AgentToken: token, Clock: clock, Logger: log.With("component", "exec"),
+		Check: execsession.StoreCheck(vst), PollTimeout: cfg.AgentPollTimeout})
 	n.ECS = ecsapi.New(ecsapi.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "ecs"),
-		Agents: n.Agents, TargetGroups: targets, Tasks: n.Tasks})
+		Agents: n.Agents, TargetGroups: targets, Tasks: n.Tasks, Exec: n.Exec})
 	// The controllers: loops that act on their own, run by the leader
 	// only (see internal/leader). Each is built afresh for every term.
 	n.Leader = &leader.Runner{Elector: cfg.Elector, Logger: log.With("component", "leader")}
@@ -304,14 +309,20 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		n.lead("events", func(ctx context.Context) { newEventsWorker(n, vst, ost, cfg).Run(ctx) })
 	}
 
+	credKey := sha256.Sum256([]byte("minato task credentials\x00" + token))
+	n.TaskCreds = taskcreds.New(taskcreds.Config{Key: credKey[:], Store: vst, Clock: clock, AccountID: cfg.AccountID, AgentToken: token,
+		Running: func(cluster, id string) (bool, bool) {
+			it, ok := n.View.Task(cluster, id)
+			return ok && it.Value.Task.DesiredStatus == "RUNNING" && it.Value.Task.LastStatus != "STOPPED", ok
+		}})
 	api := awsproto.NewServer(awsproto.Config{
-		Keys: awsproto.NewStaticKeys(awsproto.Principal{
+		Keys: n.TaskCreds.Keys(awsproto.NewStaticKeys(awsproto.Principal{
 			AccessKeyID:     key.AccessKeyID,
 			SecretAccessKey: key.SecretAccessKey,
 			AccountID:       cfg.AccountID,
 			ARN:             "arn:aws:iam::" + cfg.AccountID + ":root",
 			UserID:          cfg.AccountID,
-		}),
+		})),
 		Clock:  clock,
 		Logger: log,
 	})
@@ -324,7 +335,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	api.RegisterJSON(ecrapi.New(ecrapi.Config{Store: vst, Registry: n.Registry, Clock: clock, Logger: log.With("service", "ecr")}).Service())
 	api.RegisterJSON(eventsapi.New(eventsapi.Config{Store: vst, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "events"), Seq: ost.Seq,
 		Region: cfg.Region, AccountID: cfg.AccountID}).Service())
-	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm")}).Service())
+	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm"), Sessions: n.Exec}).Service())
 
 	n.local = &localAgent{connected: n.Agents.Connected}
 	mux := http.NewServeMux()
@@ -338,6 +349,10 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	mux.Handle("/minato/agent/", n.AgentServer.Handler())
 	mux.Handle("/minato/agent/v1/logs/", n.AgentServer.LogsHandler(n.Logs))
 	mux.Handle("POST "+agentproto.PathSecrets, n.AgentServer.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
+	mux.Handle("POST "+taskcreds.PathCredentials, n.TaskCreds.Handler())
+	mux.Handle(execsession.PathStream, n.Exec.Handler())
+	mux.Handle(agentproto.PathExecWait, n.Exec.Handler())
+	mux.Handle(agentproto.PathExecAttach, n.Exec.Handler())
 	mux.Handle("/v2/", n.Registry.Handler())
 	mux.Handle("/", api)
 

@@ -15,6 +15,7 @@ import (
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	"github.com/minato-project/minato/internal/clusterview"
+	"github.com/minato-project/minato/internal/execsession"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
@@ -24,6 +25,7 @@ import (
 	"github.com/minato-project/minato/internal/registry"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
+	"github.com/minato-project/minato/internal/taskcreds"
 	"github.com/minato-project/minato/internal/tasks"
 )
 
@@ -42,6 +44,10 @@ type Node struct {
 	ECS         *ecsapi.API
 	ELB         *elbv2api.API
 	AgentServer *agentserver.Server
+	// Exec serves ECS Exec sessions.
+	Exec *execsession.Manager
+	// TaskCreds issues and recognises task role credentials.
+	TaskCreds *taskcreds.Issuer
 	// Tasks is the task domain: the one owner of task state.
 	Tasks  *tasks.Manager
 	Agents *liveness.Tracker

@@ -6,6 +6,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -213,4 +214,41 @@ type Image struct {
 	Created  time.Time
 	InUse    bool // some container uses it
 	SizeByte int64
+}
+
+// Execer runs a command in a running container with a TTY (ECS Exec). A
+// Runtime that can is also an Execer.
+type Execer interface {
+	Exec(ctx context.Context, id string, spec ExecSpec) (Exec, error)
+}
+
+// ExecSpec is a command to run in a container.
+type ExecSpec struct {
+	Cmd        []string
+	Cols, Rows uint // the terminal's first size; 0: the engine's default
+}
+
+// Exec is a running command: reading gives its terminal's output, writing
+// types into it. Read returns io.EOF once the command exited.
+type Exec interface {
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+	Resize(ctx context.Context, cols, rows uint) error
+	// Wait returns the command's exit code once it has exited.
+	Wait(ctx context.Context) (int, error)
+	Close() error
+}
+
+// EndpointAddress is where containers reach the task endpoints (the task
+// metadata endpoint, the credentials endpoint), as on ECS.
+const EndpointAddress = "169.254.170.2"
+
+// Endpoints is a Runtime that can carry the task endpoints to containers
+// and report containers' stats.
+type Endpoints interface {
+	// EnsureEndpointNetwork makes EndpointAddress an address of this host
+	// that every container created from then on reaches; it returns it.
+	EnsureEndpointNetwork(ctx context.Context) (string, error)
+	// Stats returns a container's stats in Docker's stats JSON.
+	Stats(ctx context.Context, id string) (json.RawMessage, error)
 }

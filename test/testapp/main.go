@@ -118,6 +118,9 @@ func run(args []string) int {
 	case "pause":
 		select {}
 	default:
+		if f, ok := extraModes[mode]; ok {
+			return f(args)
+		}
 		return usage(fmt.Errorf("unknown mode %q", mode))
 	}
 }

@@ -35,6 +35,7 @@ type API struct {
 	ids    core.IDs
 	tgs    TargetGroups
 	tasks  Tasks
+	exec   Exec
 	// serial queues this node's read-modify-writes of one record (a
 	// family's revision counter, a service), which would otherwise race
 	// each other for it; compare-and-swap still guards against writers
@@ -91,11 +92,13 @@ type Config struct {
 	// Tasks is the task domain. Default: one over Store and View, with
 	// Clock, IDs, Logger and Agents.
 	Tasks Tasks
+	// Exec opens ECS Exec sessions (nil: ExecuteCommand is refused).
+	Exec Exec
 }
 
 // New returns the ECS API.
 func New(cfg Config) *API {
-	a := &API{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, agents: cfg.Agents, ids: cfg.IDs, tgs: cfg.TargetGroups}
+	a := &API{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, agents: cfg.Agents, ids: cfg.IDs, tgs: cfg.TargetGroups, exec: cfg.Exec}
 	if a.clock == nil {
 		a.clock = core.SystemClock{}
 	}

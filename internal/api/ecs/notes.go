@@ -25,6 +25,9 @@ var Notes = map[string]string{
 	"TagResource":         "Clusters, services, task definitions, tasks and container instances (long ARN format).",
 	"UntagResource":       "Clusters, services, task definitions, tasks and container instances (long ARN format).",
 	"ListTagsForResource": "Clusters, services, task definitions, tasks and container instances (long ARN format).",
+	"ExecuteCommand": "Interactive only, as in ECS; the task must run with `enableExecuteCommand`. The session speaks the SSM " +
+		"data channel protocol the session-manager-plugin speaks, on minato's API listener (docs/exec.md); " +
+		"`minato exec` needs no plugin. No KMS encryption or session logging to S3/CloudWatch (`executeCommandConfiguration`).",
 	"RunTask": "`count` 1–10, `launchType` (EC2, FARGATE, EXTERNAL) or `capacityProviderStrategy` (FARGATE and " +
 		"FARGATE_SPOT, associated with the cluster, with ECS's base and weight; default: the cluster's default strategy, " +
 		"else EC2; each task's `capacityProviderName` says which it got). FARGATE tasks need no container instance: they " +

@@ -25,6 +25,8 @@ func (a *API) taskOps() map[string]awsproto.JSONHandler {
 		"StopTask":      awsproto.Op(a.StopTask),
 		"DescribeTasks": awsproto.Op(a.DescribeTasks),
 		"ListTasks":     awsproto.Op(a.ListTasks),
+		// exec.go
+		"ExecuteCommand": awsproto.Op(a.ExecuteCommand),
 	}
 }
 
@@ -45,6 +47,7 @@ func renderTask(scope arn.Scope, t state.Task) ecstypes.Task {
 		if i < len(t.ContainerIDs) {
 			out.Containers[i].ContainerArn = scope.New("ecs", "container/"+t.Cluster+"/"+t.ID+"/"+t.ContainerIDs[i])
 		}
+		out.Containers[i].ManagedAgents = managedAgents(t, out.Containers[i])
 	}
 	return out
 }

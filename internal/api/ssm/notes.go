@@ -11,4 +11,6 @@ var Notes = map[string]string{
 	"GetParametersByPath": "One level, or every level with Recursive; ParameterFilters Type, KeyId, Label, Tier, DataType.",
 	"DescribeParameters":  "ParameterFilters Name (Equals, BeginsWith, Contains), Path (OneLevel, Recursive), Type, KeyId, Tier, DataType, tag:KEY; Filters too.",
 	"GetParameterHistory": "Oldest first, up to 100 versions kept.",
+	"TerminateSession":    "ECS Exec sessions only (docs/exec.md); it answers for any session ID, as SSM does.",
+	"ResumeSession":       "ECS Exec sessions only, on the node that issued the session; a session that is over gets no token.",
 }

@@ -30,6 +30,8 @@ type API struct {
 	store store.Store
 	clock core.Clock
 	log   *slog.Logger
+	// sessions are ECS Exec's (nil: none)
+	sessions Sessions
 	// serial queues this node's writes of one parameter, which would
 	// otherwise race each other for its next version.
 	serial store.Serial
@@ -41,11 +43,14 @@ type Config struct {
 	Keys   *secretstore.Keyring
 	Clock  core.Clock
 	Logger *slog.Logger
+	// Sessions are the ECS Exec sessions TerminateSession and
+	// ResumeSession act on (nil: none).
+	Sessions Sessions
 }
 
 // New returns the API.
 func New(cfg Config) *API {
-	a := &API{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger}
+	a := &API{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, sessions: cfg.Sessions}
 	if a.clock == nil {
 		a.clock = core.SystemClock{}
 	}
@@ -71,6 +76,9 @@ func (a *API) Service() awsproto.JSONService {
 			"DeleteParameters":    awsproto.Op(a.DeleteParameters),
 			"DescribeParameters":  awsproto.Op(a.DescribeParameters),
 			"GetParameterHistory": awsproto.Op(a.GetParameterHistory),
+			// sessions.go: ECS Exec's sessions
+			"TerminateSession": awsproto.Op(a.TerminateSession),
+			"ResumeSession":    awsproto.Op(a.ResumeSession),
 		},
 	}
 }

@@ -49,6 +49,7 @@ type Runtime struct {
 	mu       sync.Mutex
 	hostCPUs int                 // 0 until Info answered
 	used     map[string]struct{} // image IDs EnsureImage made available
+	epNet    string              // the task endpoint network, once made (endpoints.go)
 }
 
 // Option configures New.
@@ -165,6 +166,12 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	}
 	for _, w := range resp.Warnings {
 		r.log.Warn("docker create warning", "container", spec.Name, "warning", w)
+	}
+	if spec.NetworkMode == "" || spec.NetworkMode == "bridge" {
+		if err := r.connectEndpoints(ctx, resp.ID); err != nil {
+			_ = r.cli.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
+			return "", err
+		}
 	}
 	return resp.ID, nil
 }

@@ -55,6 +55,9 @@ func (r *Runtime) CreateTaskNetwork(ctx context.Context, spec runtime.TaskNetwor
 		}
 		id, created = old.ID, false
 	}
+	if err := r.connectEndpoints(ctx, id); err != nil {
+		r.log.Warn("awsvpc task without the task endpoints", "container", spec.Name, "err", err)
+	}
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		if created {
 			_ = r.cli.ContainerRemove(context.WithoutCancel(ctx), id, container.RemoveOptions{Force: true})
