@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	cloudwatchapi "github.com/minato-project/minato/internal/api/cloudwatch"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +39,7 @@ import (
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
+	"github.com/minato-project/minato/internal/metricstore"
 	"github.com/minato-project/minato/internal/secretstore"
 	"github.com/minato-project/minato/internal/store/bolt"
 	"github.com/minato-project/minato/internal/tasks"
@@ -186,6 +188,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return n, fmt.Errorf("open log store: %w", err)
 	}
+	if n.Metrics, err = metricstore.Open(filepath.Join(cfg.DataDir, "metrics.db"), metricstore.Options{Clock: clock}); err != nil {
+		return n, err
+	}
 	keys, err := secretstore.LoadKeyring(cfg.SecretsKey)
 	if err != nil {
 		return n, err
@@ -247,6 +252,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		AccountID: cfg.AccountID}).Service())
 	api.RegisterQuery(stsapi.Service())
 	api.RegisterQuery(n.ELB.Service())
+	cw := cloudwatchapi.New(cloudwatchapi.Config{Metrics: n.Metrics, Clock: clock, Logger: log.With("service", "cloudwatch")})
+	api.RegisterQuery(cw.QueryService())
+	api.RegisterJSON(cw.JSONService())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
 	api.RegisterJSON(ecrapi.New(ecrapi.Config{Store: vst, Registry: n.Registry, Clock: clock, Logger: log.With("service", "ecr")}).Service())
 	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm")}).Service())

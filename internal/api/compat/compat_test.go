@@ -2,6 +2,8 @@ package compat
 
 import (
 	"flag"
+	cloudwatchapi "github.com/minato-project/minato/internal/api/cloudwatch"
+	"github.com/minato-project/minato/internal/model/cloudwatchtypes"
 	"maps"
 	"os"
 	"slices"
@@ -44,6 +46,8 @@ func services() []Service {
 			Implemented: ssmapi.New(ssmapi.Config{}).Implemented(), Notes: ssmapi.Notes},
 		{Name: "Amazon ECR", CLI: "ecr", Model: ecrtypes.Operations,
 			Implemented: ecrapi.New(ecrapi.Config{}).Implemented(), Notes: ecrapi.Notes},
+		{Name: "Amazon CloudWatch", CLI: "cloudwatch", Model: cloudwatchtypes.Operations,
+			Implemented: cloudwatchapi.New(cloudwatchapi.Config{}).Implemented(), Notes: cloudwatchapi.Notes},
 	}
 }
 
