@@ -35,6 +35,7 @@ import (
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/controller"
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/ecsmetrics"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
@@ -270,6 +271,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	mux.Handle("/minato/agent/", n.AgentServer.Handler())
 	mux.Handle("/minato/agent/v1/logs/", n.AgentServer.LogsHandler(n.Logs))
 	mux.Handle("POST "+agentproto.PathSecrets, n.AgentServer.SecretsHandler(&secretstore.Vault{Store: vst, Keys: keys, Clock: clock}))
+	mux.Handle("POST "+agentproto.PathMetrics, n.AgentServer.MetricsHandler(&ecsmetrics.Recorder{Tasks: n.View, Metrics: n.Metrics}))
 	mux.Handle("/v2/", n.Registry.Handler())
 	mux.Handle("/", api)
 

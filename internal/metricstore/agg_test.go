@@ -62,7 +62,9 @@ func TestChooseTier(t *testing.T) {
 
 func TestRollup(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	at := func(min int, v float64) Point { return Point{Time: t0.Add(time.Duration(min) * time.Minute), Stats: Value(v)} }
+	at := func(min int, v float64) Point {
+		return Point{Time: t0.Add(time.Duration(min) * time.Minute), Stats: Value(v)}
+	}
 	buckets := []Point{at(-1, 100), at(0, 1), at(1, 2), at(4, 3), at(5, 4), at(9, 5), at(10, 99)}
 	got := Rollup(buckets, t0, t0.Add(10*time.Minute), 5*time.Minute)
 	want := []Point{

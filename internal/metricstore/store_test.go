@@ -87,7 +87,9 @@ func TestPutRejectsBadSamplesAndStoresNothing(t *testing.T) {
 func TestMaxSeries(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	s := openTest(t, filepath.Join(t.TempDir(), "m.db"), &testClock{now: t0}, 2)
-	m := func(n string) Sample { return Sample{Metric: Metric{Namespace: "N", Name: n}, Time: t0, Stats: Value(1)} }
+	m := func(n string) Sample {
+		return Sample{Metric: Metric{Namespace: "N", Name: n}, Time: t0, Stats: Value(1)}
+	}
 	if err := s.Put([]Sample{m("a"), m("b")}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,10 +20,10 @@ import (
 
 // Limits CloudWatch documents.
 const (
-	maxDatapoints       = 1440     // GetMetricStatistics
-	maxMetricData       = 1000     // PutMetricData items
-	maxGetDataPoints    = 100_800  // GetMetricData, all queries
-	listPageSize        = 500      // ListMetrics
+	maxDatapoints       = 1440    // GetMetricStatistics
+	maxMetricData       = 1000    // PutMetricData items
+	maxGetDataPoints    = 100_800 // GetMetricData, all queries
+	listPageSize        = 500     // ListMetrics
 	pastLimit           = 14 * 24 * time.Hour
 	futureLimit         = 2 * time.Hour
 	activeWindow        = 14 * 24 * time.Hour // ListMetrics without RecentlyActive

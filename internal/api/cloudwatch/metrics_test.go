@@ -139,7 +139,9 @@ func TestGetMetricStatisticsBadInput(t *testing.T) {
 	}{
 		{"period 90", func(in *cloudwatchtypes.GetMetricStatisticsInput) { in.Period = ptr(int32(90)) }, codeInvalidParameterValue},
 		{"no statistics", func(in *cloudwatchtypes.GetMetricStatisticsInput) { in.Statistics = nil }, codeInvalidParameterCombination},
-		{"end before start", func(in *cloudwatchtypes.GetMetricStatisticsInput) { in.EndTime = shape.NewTimestamp(t0.Add(-2 * time.Hour)) }, codeInvalidParameterValue},
+		{"end before start", func(in *cloudwatchtypes.GetMetricStatisticsInput) {
+			in.EndTime = shape.NewTimestamp(t0.Add(-2 * time.Hour))
+		}, codeInvalidParameterValue},
 		{"too many datapoints", func(in *cloudwatchtypes.GetMetricStatisticsInput) {
 			in.StartTime = shape.NewTimestamp(t0.Add(-25 * time.Hour))
 		}, codeInvalidParameterCombination},
