@@ -57,7 +57,6 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
-
 func TestReasonText(t *testing.T) {
 	r := Rule{Threshold: 70, Comparison: GreaterOrEqual, EvaluationPeriods: 2, Period: time.Minute}
 	d := Evaluate(r, pts(75.5, 80), OK)
