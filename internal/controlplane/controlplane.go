@@ -253,7 +253,10 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		AccountID: cfg.AccountID}).Service())
 	api.RegisterQuery(stsapi.Service())
 	api.RegisterQuery(n.ELB.Service())
-	cw := cloudwatchapi.New(cloudwatchapi.Config{Metrics: n.Metrics, Clock: clock, Logger: log.With("service", "cloudwatch")})
+	cw := cloudwatchapi.New(cloudwatchapi.Config{Metrics: n.Metrics, Store: vst, Clock: clock, Logger: log.With("service", "cloudwatch")})
+	if !cfg.NoControllers {
+		n.Alarms = &controller.Alarms{Evaluate: cw.EvaluateAlarms, Prune: n.Metrics.Prune, Logger: log.With("component", "alarms")}
+	}
 	api.RegisterQuery(cw.QueryService())
 	api.RegisterJSON(cw.JSONService())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())

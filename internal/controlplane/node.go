@@ -56,6 +56,8 @@ type Node struct {
 	// Pool stops the FARGATE tasks of lost pool hosts; nil with
 	// Config.NoControllers.
 	Pool *controller.Pool
+	// Alarms evaluates the CloudWatch alarms.
+	Alarms *controller.Alarms
 
 	cfg    Config
 	log    *slog.Logger
@@ -131,6 +133,9 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 	if n.Services != nil {
 		start(func(ctx context.Context) { n.Services.Run(ctx) })
+	}
+	if n.Alarms != nil {
+		start(func(ctx context.Context) { n.Alarms.Run(ctx) })
 	}
 
 	serveErr := make(chan error, 1)

@@ -1,6 +1,7 @@
 // Package cloudwatch serves the Amazon CloudWatch metrics API over the
 // metric store (package metricstore): PutMetricData for custom metrics,
-// GetMetricStatistics, GetMetricData (metric stat queries) and ListMetrics.
+// GetMetricStatistics, GetMetricData (metric stat queries) and ListMetrics;
+// metric alarms kept in the state store and evaluated by EvaluateAlarms.
 //
 // CloudWatch speaks three protocols (its model lists smithy-rpc-v2-cbor,
 // JSON 1.0 and Query): the Query protocol (aws CLI v2) and JSON 1.0 are
@@ -15,6 +16,7 @@ import (
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/metricstore"
 	"github.com/minato-project/minato/internal/model/cloudwatchtypes"
+	"github.com/minato-project/minato/internal/store"
 )
 
 // Metrics is the metric store as the API uses it. *metricstore.Store
@@ -30,20 +32,23 @@ var _ Metrics = (*metricstore.Store)(nil)
 // Config is what the API needs.
 type Config struct {
 	Metrics Metrics
-	Clock   core.Clock
-	Logger  *slog.Logger
+	// Store keeps the alarms (state store records under cloudwatch/).
+	Store  store.Store
+	Clock  core.Clock
+	Logger *slog.Logger
 }
 
 // API is the CloudWatch service.
 type API struct {
 	metrics Metrics
+	store   store.Store
 	clock   core.Clock
 	log     *slog.Logger
 }
 
 // New returns the CloudWatch API.
 func New(cfg Config) *API {
-	a := &API{metrics: cfg.Metrics, clock: cfg.Clock, log: cfg.Logger}
+	a := &API{metrics: cfg.Metrics, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger}
 	if a.clock == nil {
 		a.clock = core.SystemClock{}
 	}
@@ -59,6 +64,13 @@ func (a *API) ops() map[string]awsproto.Handler {
 		"GetMetricStatistics": awsproto.Op(a.GetMetricStatistics),
 		"GetMetricData":       awsproto.Op(a.GetMetricData),
 		"ListMetrics":         awsproto.Op(a.ListMetrics),
+
+		"PutMetricAlarm":          awsproto.Op(a.PutMetricAlarm),
+		"DescribeAlarms":          awsproto.Op(a.DescribeAlarms),
+		"DescribeAlarmsForMetric": awsproto.Op(a.DescribeAlarmsForMetric),
+		"DeleteAlarms":            awsproto.Op(a.DeleteAlarms),
+		"SetAlarmState":           awsproto.Op(a.SetAlarmState),
+		"DescribeAlarmHistory":    awsproto.Op(a.DescribeAlarmHistory),
 	}
 }
 
