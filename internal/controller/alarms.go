@@ -6,13 +6,18 @@ import (
 	"time"
 )
 
-// Alarms evaluates the CloudWatch alarms on a schedule and drops metric
-// buckets past their retention. Its work is the functions it is given:
-// Evaluate (cloudwatch.API.EvaluateAlarms) and Prune (metricstore.Store.Prune).
+// Alarms evaluates the CloudWatch alarms on a schedule, then applies the
+// auto scaling policies that act on them, and drops metric buckets past
+// their retention. Its work is the functions it is given: Evaluate
+// (cloudwatch.API.EvaluateAlarms), Scale (autoscaling.API.Scale) and Prune
+// (metricstore.Store.Prune).
 type Alarms struct {
 	Evaluate func(ctx context.Context) error
-	Prune    func() (int, error)
-	Logger   *slog.Logger
+	// Scale applies the auto scaling policies after each evaluation
+	// (autoscaling.API.Scale); nil: none.
+	Scale  func(ctx context.Context) error
+	Prune  func() (int, error)
+	Logger *slog.Logger
 	// Interval between evaluations; default 10 s. Alarms decide on complete
 	// periods only, so evaluating more often than a period only makes a
 	// transition show sooner after the period ends.
@@ -44,6 +49,11 @@ func (a *Alarms) Run(ctx context.Context) error {
 		}
 		if err := a.Evaluate(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("evaluating alarms", "err", err)
+		}
+		if a.Scale != nil {
+			if err := a.Scale(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("applying scaling policies", "err", err)
+			}
 		}
 		if a.Prune != nil && time.Since(lastPrune) >= a.PruneInterval {
 			lastPrune = time.Now()

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	autoscalingapi "github.com/minato-project/minato/internal/api/autoscaling"
 	cloudwatchapi "github.com/minato-project/minato/internal/api/cloudwatch"
 	"log/slog"
 	"net"
@@ -254,8 +255,13 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	api.RegisterQuery(stsapi.Service())
 	api.RegisterQuery(n.ELB.Service())
 	cw := cloudwatchapi.New(cloudwatchapi.Config{Metrics: n.Metrics, Store: vst, Clock: clock, Logger: log.With("service", "cloudwatch")})
+	scope := arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}
+	asg := autoscalingapi.New(autoscalingapi.Config{Store: vst, CloudWatch: cw, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "application-autoscaling"),
+		Scope: scope, Services: scalableServices{store: vst, ecs: n.ECS,
+			call: awsproto.Call{Region: cfg.Region, Principal: awsproto.Principal{AccountID: cfg.AccountID, ARN: "arn:aws:iam::" + cfg.AccountID + ":root"}}}})
+	api.RegisterJSON(asg.Service())
 	if !cfg.NoControllers {
-		n.Alarms = &controller.Alarms{Evaluate: cw.EvaluateAlarms, Prune: n.Metrics.Prune, Logger: log.With("component", "alarms")}
+		n.Alarms = &controller.Alarms{Evaluate: cw.EvaluateAlarms, Scale: asg.Scale, Prune: n.Metrics.Prune, Logger: log.With("component", "alarms")}
 	}
 	api.RegisterQuery(cw.QueryService())
 	api.RegisterJSON(cw.JSONService())

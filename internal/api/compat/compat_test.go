@@ -2,7 +2,9 @@ package compat
 
 import (
 	"flag"
+	autoscalingapi "github.com/minato-project/minato/internal/api/autoscaling"
 	cloudwatchapi "github.com/minato-project/minato/internal/api/cloudwatch"
+	"github.com/minato-project/minato/internal/model/autoscalingtypes"
 	"github.com/minato-project/minato/internal/model/cloudwatchtypes"
 	"maps"
 	"os"
@@ -48,6 +50,8 @@ func services() []Service {
 			Implemented: ecrapi.New(ecrapi.Config{}).Implemented(), Notes: ecrapi.Notes},
 		{Name: "Amazon CloudWatch", CLI: "cloudwatch", Model: cloudwatchtypes.Operations,
 			Implemented: cloudwatchapi.New(cloudwatchapi.Config{}).Implemented(), Notes: cloudwatchapi.Notes},
+		{Name: "Application Auto Scaling", CLI: "application-autoscaling", Model: autoscalingtypes.Operations,
+			Implemented: autoscalingapi.New(autoscalingapi.Config{}).Implemented(), Notes: autoscalingapi.Notes},
 	}
 }
 
