@@ -59,7 +59,9 @@ func TestTargetTrackingScalesOutCLI(t *testing.T) {
 	if len(svcs.Services) != 1 || svcs.Services[0].DesiredCount != 2 {
 		t.Errorf("describe-services: %+v", svcs)
 	}
-	var alarms struct{ MetricAlarms []struct{ AlarmName, StateValue string } }
+	var alarms struct {
+		MetricAlarms []struct{ AlarmName, StateValue string }
+	}
 	n.cliJSON(t, &alarms, "cloudwatch", "describe-alarms", "--alarm-names", policy.Alarms[0].AlarmName)
 	if len(alarms.MetricAlarms) != 1 || alarms.MetricAlarms[0].StateValue != "ALARM" {
 		t.Errorf("describe-alarms: %+v", alarms)

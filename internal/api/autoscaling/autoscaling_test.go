@@ -121,7 +121,7 @@ func TestTargetTrackingScalesOutAndIn(t *testing.T) {
 		ResourceId: "service/default/web", ScalableDimension: "ecs:service:DesiredCount", PolicyType: "TargetTrackingScaling",
 		TargetTrackingScalingPolicyConfiguration: &autoscalingtypes.TargetTrackingScalingPolicyConfiguration{TargetValue: 70,
 			PredefinedMetricSpecification: &autoscalingtypes.PredefinedMetricSpecification{PredefinedMetricType: "ECSServiceAverageCPUUtilization"},
-			ScaleOutCooldown: 60, ScaleInCooldown: 60}})
+			ScaleOutCooldown:              60, ScaleInCooldown: 60}})
 	if err != nil {
 		t.Fatal(err)
 	}
