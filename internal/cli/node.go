@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/minato-project/minato/internal/scheduler"
 )
@@ -26,6 +27,8 @@ type nodeFlags struct {
 	profile string
 	// fargateOvercommit is --fargate-cpu-overcommit.
 	fargateOvercommit float64
+	// deploymentMinute is --deployment-minute.
+	deploymentMinute time.Duration
 }
 
 func (n *nodeFlags) register(fs *flag.FlagSet) {
@@ -40,6 +43,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.registryHost, "registry-host", "", "host[:port] of the image registry in repositoryUri, as docker on other hosts reaches this node (default: the --api-addr address; the registry is served there under /v2/)")
 	fs.StringVar(&n.masterKey, "master-key-file", "", "file holding the master key of secret values (default: $MINATO_MASTER_KEY, else secrets.key in the data dir, created on first start)")
 	fs.Float64Var(&n.fargateOvercommit, "fargate-cpu-overcommit", scheduler.DefaultFargateCPUOvercommit, "how many Fargate CPU units one CPU unit of a Fargate pool host holds: a FARGATE task's cpu is divided by it on its host (memory is not overcommitted)")
+	fs.DurationVar(&n.deploymentMinute, "deployment-minute", time.Minute, "how long one minute of a service's deployment configuration lasts (bakeTimeInMinutes, stepBakeTimeInMinutes, canaryBakeTimeInMinutes, lifecycle hook timeouts); shorter for tests and demos")
 	fs.StringVar(&n.profile, "write-aws-profile", "", "write the key pair, region and endpoint as this AWS profile into ~/.aws/credentials and ~/.aws/config ($AWS_SHARED_CREDENTIALS_FILE, $AWS_CONFIG_FILE), keeping the rest of both files")
 }
 

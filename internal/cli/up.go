@@ -81,6 +81,7 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 		Logger:          log,
 
 		FargateCPUOvercommit: nf.fargateOvercommit,
+		DeploymentMinute:     nf.deploymentMinute,
 	}
 	if nf.fargateOvercommit < 1 {
 		return fmt.Errorf("--fargate-cpu-overcommit %v: want a ratio of at least 1", nf.fargateOvercommit)

@@ -88,7 +88,7 @@ func (c *Services) recordOutcome(ctx context.Context, r serviceRef, svc state.Se
 			}
 			h.Deployment.DeploymentCircuitBreaker = &ecstypes.ServiceDeploymentCircuitBreaker{
 				Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusTriggered, FailureCount: int32(d.FailedTasks),
-				Threshold: int32(reconcile.Threshold(int(svc.Service.DesiredCount))),
+				Threshold: int32(serviceThreshold(svc.Service)),
 			}
 			if h.RollbackID == "" {
 				h.Deployment.Status = ecstypes.ServiceDeploymentStatusStopped
@@ -101,4 +101,14 @@ func (c *Services) recordOutcome(ctx context.Context, r serviceRef, svc state.Se
 		h.Deployment.UpdatedAt = ts
 		return true
 	})
+}
+
+// serviceThreshold is the circuit breaker threshold of a service.
+func serviceThreshold(s ecstypes.Service) int {
+	if dc := s.DeploymentConfiguration; dc != nil && dc.DeploymentCircuitBreaker != nil {
+		if tc := dc.DeploymentCircuitBreaker.ThresholdConfiguration; tc != nil {
+			return reconcile.ThresholdOf(string(tc.Type), int(tc.Value), int(s.DesiredCount))
+		}
+	}
+	return reconcile.Threshold(int(s.DesiredCount))
 }

@@ -37,6 +37,9 @@ func (c *Services) input(svc state.Service, tasks []state.Task, insts []state.Co
 		}
 		if cb := dc.DeploymentCircuitBreaker; cb != nil {
 			in.Config.CircuitBreaker, in.Config.Rollback = cb.Enable, cb.Rollback
+			if tc := cb.ThresholdConfiguration; tc != nil {
+				in.Config.ThresholdType, in.Config.ThresholdValue = string(tc.Type), int(tc.Value)
+			}
 		}
 	}
 	if in.Config.MaximumPercent == 0 {

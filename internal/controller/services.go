@@ -14,13 +14,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/deploy"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/reconcile"
@@ -74,6 +77,20 @@ type Services struct {
 	// StablePeriod is how long a deployment's tasks must run before it
 	// completes (default 5 s; see reconcile.Config).
 	StablePeriod time.Duration
+	// Traffic moves traffic between a service's target groups in
+	// progressive deployments (nil: Targets, if it is a Traffic).
+	Traffic Traffic
+	// Minute is how long one minute of a deployment configuration (bake
+	// times, hook timeouts) lasts; default a minute. Tests shorten it.
+	Minute time.Duration
+	// Scope makes the ARNs lifecycle hooks are told of.
+	Scope arn.Scope
+	// HookClient calls URL lifecycle hooks (default: http.DefaultClient).
+	HookClient *http.Client
+
+	hookMu  sync.Mutex
+	replies map[string]map[string]deploy.Reply // by green deployment, hook run
+	details map[string]shape.Document          // hookDetails a hook returned, by green/run
 
 	mu    sync.Mutex
 	dirty map[serviceRef]bool
@@ -101,6 +118,17 @@ func (c *Services) defaults() {
 	if c.Connected == nil {
 		c.Connected = func(string) bool { return true }
 	}
+	if c.HookClient == nil {
+		c.HookClient = http.DefaultClient
+	}
+	if c.Scope.Region == "" {
+		c.Scope.Region = "us-east-1"
+	}
+	if c.Scope.AccountID == "" {
+		c.Scope.AccountID = "000000000000"
+	}
+	c.replies = map[string]map[string]deploy.Reply{}
+	c.details = map[string]shape.Document{}
 	c.dirty = map[serviceRef]bool{}
 	c.wake = make(chan struct{}, 1)
 }
@@ -258,8 +286,48 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 			}
 		}
 	}
+	if svc.Rollout != nil && svc.Service.Status != state.ServiceActive {
+		// A service being deleted drops its progressive deployment (the
+		// API has stopped it in the history); its tasks all stop.
+		svc.Rollout = nil
+	}
+	if svc.Rollout != nil {
+		return c.progressive(ctx, r, it.ModRevision, svc, mine, in, events, now)
+	}
 	plan := reconcile.Decide(in)
+	byID := map[string]reconcile.Deployment{}
+	known := map[string]bool{}
+	for _, d := range svc.Service.Deployments {
+		known[d.Id] = true
+	}
+	created := false
+	for _, d := range plan.Deployments {
+		byID[d.ID] = d
+		created = created || !known[d.ID]
+	}
+	if created {
+		// A new deployment (a rollback) is recorded before any task is
+		// launched for it, so no task ever names a deployment the service
+		// record does not hold.
+		defer c.mark(r)
+	}
+	evs, err := c.carryOut(ctx, r, svc, mine, plan, byID, !created)
+	if err != nil {
+		return err
+	}
+	events = append(events, evs...)
+	events = append(plan.Events, events...)
+	if !plan.Recheck.IsZero() {
+		c.markAt(r, plan.Recheck)
+	}
+	return c.commit(ctx, r, it.ModRevision, svc, plan, in, events, now)
+}
 
+// carryOut stops, counts and (if launch) launches what plan says, and
+// returns the events to record.
+func (c *Services) carryOut(ctx context.Context, r serviceRef, svc state.Service, mine []state.Task, plan reconcile.Plan,
+	byID map[string]reconcile.Deployment, launch bool) ([]string, error) {
+	var events []string
 	byTask := make(map[string]*state.Task, len(mine))
 	for i := range mine {
 		byTask[mine[i].ID] = &mine[i]
@@ -277,28 +345,13 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 	}
 	for _, id := range plan.CountFailed {
 		if err := c.Tasks.MarkCounted(ctx, r.cluster, id); err != nil {
-			return err
+			return events, err
 		}
 	}
-	byID := map[string]reconcile.Deployment{}
-	known := map[string]bool{}
-	for _, d := range svc.Service.Deployments {
-		known[d.Id] = true
+	if !launch {
+		return events, nil
 	}
-	created := false
-	for _, d := range plan.Deployments {
-		byID[d.ID] = d
-		created = created || !known[d.ID]
-	}
-	launches := plan.Launch
-	if created {
-		// A new deployment (a rollback) is recorded before any task is
-		// launched for it, so no task ever names a deployment the service
-		// record does not hold.
-		launches = nil
-		defer c.mark(r)
-	}
-	for _, l := range launches {
+	for _, l := range plan.Launch {
 		d, ok := byID[l.DeploymentID]
 		if !ok || l.Count <= 0 {
 			continue
@@ -321,11 +374,7 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 			events = append(events, msg)
 		}
 	}
-	events = append(plan.Events, events...)
-	if !plan.Recheck.IsZero() {
-		c.markAt(r, plan.Recheck)
-	}
-	return c.commit(ctx, r, it.ModRevision, svc, plan, in, events, now)
+	return events, nil
 }
 
 // instances returns the container instances the decision needs: every one

@@ -133,7 +133,7 @@ func (c *Services) targetsOf(svc state.Service, t state.Task) ([]state.TargetRef
 		if ctr == nil {
 			return nil, false
 		}
-		ref := state.TargetRef{TargetGroupARN: l.TargetGroupArn, ContainerName: l.ContainerName, ContainerPort: port}
+		ref := state.TargetRef{TargetGroupARN: targetGroupOf(svc, l, t.DeploymentID), ContainerName: l.ContainerName, ContainerPort: port}
 		if len(ctr.NetworkInterfaces) > 0 && ctr.NetworkInterfaces[0].PrivateIpv4Address != "" {
 			ref.ID, ref.Port = ctr.NetworkInterfaces[0].PrivateIpv4Address, port
 		} else {

@@ -27,6 +27,7 @@ import (
 	ecrapi "github.com/minato-project/minato/internal/api/ecr"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
+	eventsapi "github.com/minato-project/minato/internal/api/events"
 	logsapi "github.com/minato-project/minato/internal/api/logs"
 	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
 	ssmapi "github.com/minato-project/minato/internal/api/ssm"
@@ -37,6 +38,7 @@ import (
 	"github.com/minato-project/minato/internal/controller"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/ecsmetrics"
+	"github.com/minato-project/minato/internal/events/outbox"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
@@ -93,6 +95,9 @@ type Config struct {
 	// ServiceInterval and StablePeriod tune the service controller (its
 	// defaults: see controller.Services).
 	ServiceInterval, StablePeriod time.Duration
+	// DeploymentMinute is how long one minute of a deployment
+	// configuration lasts (bake times, hook timeouts); default a minute.
+	DeploymentMinute time.Duration
 	// NoControllers runs no controller: the APIs and the agent channel
 	// only (tests of those alone).
 	NoControllers bool
@@ -205,7 +210,10 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	// store. It is made here once, and every writer gets its store, so
 	// that readers see their own writes whole.
 	n.View = clusterview.New(n.bolt, log.With("component", "clusterview"))
-	vst := n.View.Store()
+	// Every writer's store also writes the ECS events of the changes it
+	// commits, in the same transaction (internal/events/outbox).
+	ost := outbox.Wrap(n.bolt, arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, clock, cfg.IDs)
+	vst := n.View.Wrap(ost)
 	n.Store = vst
 
 	if n.Registry, err = openRegistry(cfg, vst, clock, log); err != nil {
@@ -233,7 +241,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if !cfg.NoControllers {
 		n.Services = &controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
 			Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
-			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod}
+			Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod, Minute: cfg.DeploymentMinute, Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}}
+		n.Events = newEventsWorker(n, vst, ost, cfg)
 		n.Pool = &controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
 			Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}
 	}
@@ -267,6 +276,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	api.RegisterJSON(cw.JSONService())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
 	api.RegisterJSON(ecrapi.New(ecrapi.Config{Store: vst, Registry: n.Registry, Clock: clock, Logger: log.With("service", "ecr")}).Service())
+	api.RegisterJSON(eventsapi.New(eventsapi.Config{Store: vst, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "events"), Seq: ost.Seq,
+		Region: cfg.Region, AccountID: cfg.AccountID}).Service())
 	api.RegisterJSON(ssmapi.New(ssmapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "ssm")}).Service())
 
 	n.local = &localAgent{connected: n.Agents.Connected}

@@ -16,6 +16,7 @@ import (
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/controller"
+	"github.com/minato-project/minato/internal/events/delivery"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/liveness"
@@ -58,6 +59,9 @@ type Node struct {
 	Pool *controller.Pool
 	// Alarms evaluates the CloudWatch alarms.
 	Alarms *controller.Alarms
+	// Events delivers EventBridge events and fires schedules; nil with
+	// Config.NoControllers.
+	Events *delivery.Worker
 
 	cfg    Config
 	log    *slog.Logger
@@ -136,6 +140,9 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 	}
 	if n.Alarms != nil {
 		start(func(ctx context.Context) { n.Alarms.Run(ctx) })
+	}
+	if n.Events != nil {
+		start(n.Events.Run)
 	}
 
 	serveErr := make(chan error, 1)

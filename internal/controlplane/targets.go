@@ -3,12 +3,15 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	"github.com/minato-project/minato/internal/controller"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/lb"
+	"github.com/minato-project/minato/internal/model/elbv2types"
 )
 
 // serviceTargets lets ECS services use the load balancer: the ECS API
@@ -51,4 +54,68 @@ func (s serviceTargets) DeregisterTarget(ctx context.Context, tgARN string, t lb
 
 func (s serviceTargets) TargetHealth(tgARN string, t lb.Key) (lb.TargetStatus, bool) {
 	return s.elb.TargetHealth(tgARN, t)
+}
+
+var _ controller.Traffic = serviceTargets{}
+
+// RuleForward returns the target groups a rule's forward action names,
+// with their weights.
+func (s serviceTargets) RuleForward(ctx context.Context, ruleARN string) ([]elbv2types.TargetGroupTuple, error) {
+	out, err := s.elb.DescribeRules(ctx, nil, &elbv2types.DescribeRulesInput{RuleArns: []string{ruleARN}})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Rules) == 0 {
+		return nil, nil
+	}
+	acts := out.Rules[0].Actions
+	if len(acts) == 0 {
+		return nil, nil
+	}
+	a := acts[len(acts)-1]
+	if a.ForwardConfig != nil && len(a.ForwardConfig.TargetGroups) > 0 {
+		return a.ForwardConfig.TargetGroups, nil
+	}
+	if a.TargetGroupArn != "" {
+		return []elbv2types.TargetGroupTuple{{TargetGroupArn: a.TargetGroupArn}}, nil
+	}
+	return nil, nil
+}
+
+// SetRuleForward rewrites a rule's forward action (its last action) to
+// forward to groups, keeping the group stickiness and the actions before
+// it, through ModifyRule, as `aws elbv2 modify-rule` would.
+func (s serviceTargets) SetRuleForward(ctx context.Context, ruleARN string, groups []elbv2types.TargetGroupTuple) error {
+	out, err := s.elb.DescribeRules(ctx, nil, &elbv2types.DescribeRulesInput{RuleArns: []string{ruleARN}})
+	if err != nil {
+		return err
+	}
+	if len(out.Rules) == 0 {
+		return fmt.Errorf("rule %s not found", ruleARN)
+	}
+	acts := slices.Clone(out.Rules[0].Actions)
+	fwd := elbv2types.Action{Type: elbv2types.ActionTypeEnumForward, ForwardConfig: &elbv2types.ForwardActionConfig{TargetGroups: groups}}
+	if n := len(acts); n > 0 && acts[n-1].Type == elbv2types.ActionTypeEnumForward {
+		fwd.Order = acts[n-1].Order
+		if fc := acts[n-1].ForwardConfig; fc != nil {
+			fwd.ForwardConfig.TargetGroupStickinessConfig = fc.TargetGroupStickinessConfig
+		}
+		acts[n-1] = fwd
+	} else {
+		acts = append(acts, fwd)
+	}
+	_, err = s.elb.ModifyRule(ctx, nil, &elbv2types.ModifyRuleInput{RuleArn: ruleARN, Actions: acts})
+	return err
+}
+
+var _ ecsapi.RuleChecker = serviceTargets{}
+
+// RuleTargetGroups lists the target groups a listener rule forwards to.
+func (s serviceTargets) RuleTargetGroups(ctx context.Context, ruleARN string) ([]string, error) {
+	groups, err := s.RuleForward(ctx, ruleARN)
+	var out []string
+	for _, g := range groups {
+		out = append(out, g.TargetGroupArn)
+	}
+	return out, err
 }

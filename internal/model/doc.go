@@ -88,3 +88,4 @@ package model
 //go:generate go run ./gen -models ../../../shared/aws-models -service ecr -out ecrtypes -invalid InvalidParameterException
 //go:generate go run ./gen -models ../../../shared/aws-models -service cloudwatch -out cloudwatchtypes
 //go:generate go run ./gen -models ../../../shared/aws-models -service application-autoscaling -out autoscalingtypes -pkg autoscalingtypes
+//go:generate go run ./gen -models ../../../shared/aws-models -service events -out eventstypes

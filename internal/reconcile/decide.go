@@ -28,6 +28,31 @@ func Threshold(desired int) int {
 	return min(max((desired+1)/2, 3), 200)
 }
 
+// Threshold types of the circuit breaker's thresholdConfiguration.
+const (
+	ThresholdCount            = "COUNT"
+	ThresholdBoundedPercent   = "BOUNDED_PERCENT"
+	ThresholdUnboundedPercent = "UNBOUNDED_PERCENT"
+)
+
+// ThresholdOf is the threshold a thresholdConfiguration gives for a
+// desired count: COUNT the value itself; BOUNDED_PERCENT value % of the
+// desired count rounded up, between 3 and 200 (the default, with 50, is
+// Threshold); UNBOUNDED_PERCENT the same without the bounds (at least 1).
+// An empty kind is the default.
+func ThresholdOf(kind string, value, desired int) int {
+	pct := (value*desired + 99) / 100
+	switch kind {
+	case ThresholdCount:
+		return max(value, 1)
+	case ThresholdUnboundedPercent:
+		return max(pct, 1)
+	case ThresholdBoundedPercent:
+		return min(max(pct, 3), 200)
+	}
+	return Threshold(desired)
+}
+
 // Decide is the service scheduler's decision for one service: given the
 // snapshot in, which tasks to launch and stop, how the deployments move,
 // which events to record, and whether the service is steady. It is pure and
@@ -176,6 +201,10 @@ func isHealthy(t Task) bool {
 		(!t.LB || t.TargetHealth == TargetHealthy)
 }
 
+// Healthy says whether a task counts as healthy: RUNNING, not asked to
+// stop, its container health and its load balancer targets healthy.
+func Healthy(t Task) bool { return isHealthy(t) }
+
 // failedChecks says why a task failed its health checks, as its
 // stoppedReason: its containers' or its load balancer targets'; "" if it
 // did not.
@@ -252,7 +281,7 @@ func (d *decider) countFailures() []time.Time {
 // it can. A rollback deployment that fails is not rolled back again.
 func (d *decider) circuitBreaker() {
 	p := d.primary()
-	if !d.in.Config.CircuitBreaker || p.RolloutState != RolloutInProgress || p.FailedTasks < Threshold(d.desired) {
+	if !d.in.Config.CircuitBreaker || p.RolloutState != RolloutInProgress || p.FailedTasks < d.threshold() {
 		return
 	}
 	name := d.in.Config.Name
@@ -279,6 +308,12 @@ func (d *decider) circuitBreaker() {
 	d.events = append(d.events, eventRollingBack(name, id))
 	// A new deployment is not throttled.
 	d.bo = backoff{}
+}
+
+// threshold is the circuit breaker's threshold for this decision.
+func (d *decider) threshold() int {
+	c := d.in.Config
+	return ThresholdOf(c.ThresholdType, c.ThresholdValue, d.desired)
 }
 
 // primaryFailed says the PRIMARY deployment launches nothing.
@@ -443,7 +478,7 @@ func (d *decider) finish() Plan {
 	}
 	settled := d.settled()
 	p := d.primary()
-	if settled && p.RolloutState == RolloutInProgress {
+	if settled && p.RolloutState == RolloutInProgress && !d.in.Config.HoldCompletion {
 		p.RolloutState, p.RolloutReason = RolloutCompleted, RolloutReasonCompleted(p.ID)
 		d.touch(p)
 		plan.Completed = p.TaskDefinition
@@ -463,7 +498,7 @@ func (d *decider) finish() Plan {
 		}
 	}
 
-	plan.Steady = settled && p.RolloutState == RolloutCompleted && len(plan.Deployments) == 1
+	plan.Steady = settled && p.RolloutState == RolloutCompleted && len(plan.Deployments) == 1 && !d.in.Config.HoldCompletion
 	if plan.Steady && !d.in.Steady {
 		d.events = append(d.events, eventSteady(name))
 	}

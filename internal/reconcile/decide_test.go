@@ -418,3 +418,21 @@ func TestStartedMessage(t *testing.T) {
 		t.Error(got)
 	}
 }
+
+func TestThresholdOf(t *testing.T) {
+	tests := []struct {
+		kind           string
+		value, desired int
+		want           int
+	}{
+		{"", 0, 10, 5}, {"", 0, 1, 3}, {"", 0, 1000, 200},
+		{ThresholdCount, 7, 100, 7}, {ThresholdCount, 0, 4, 1},
+		{ThresholdBoundedPercent, 50, 10, 5}, {ThresholdBoundedPercent, 10, 4, 3}, {ThresholdBoundedPercent, 100, 500, 200},
+		{ThresholdUnboundedPercent, 10, 4, 1}, {ThresholdUnboundedPercent, 100, 500, 500},
+	}
+	for _, tt := range tests {
+		if got := ThresholdOf(tt.kind, tt.value, tt.desired); got != tt.want {
+			t.Errorf("ThresholdOf(%q, %d, %d) = %d, want %d", tt.kind, tt.value, tt.desired, got, tt.want)
+		}
+	}
+}

@@ -34,6 +34,10 @@ type Config struct {
 	MinimumHealthyPercent int
 	CircuitBreaker        bool // deploymentCircuitBreaker.enable
 	Rollback              bool // deploymentCircuitBreaker.rollback
+	// ThresholdType and ThresholdValue are the circuit breaker's
+	// thresholdConfiguration ("": ECS's default, see ThresholdOf).
+	ThresholdType  string
+	ThresholdValue int
 	// HealthCheckGracePeriod: container health is ignored this long after
 	// a task started.
 	HealthCheckGracePeriod time.Duration
@@ -42,6 +46,10 @@ type Config struct {
 	// run this long, so that tasks which start and crash at once fail the
 	// deployment (and trip the circuit breaker) rather than complete it.
 	StablePeriod time.Duration
+	// HoldCompletion keeps the PRIMARY deployment IN_PROGRESS once it is
+	// settled: a progressive deployment (internal/deploy) decides when it
+	// completes, the decider only keeps its tasks running.
+	HoldCompletion bool
 }
 
 // Deployment is one deployment of the service; the snapshot lists the

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/deploy"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 )
 
@@ -199,6 +200,25 @@ type Service struct {
 	LastCompleted string `json:"lastCompleted,omitzero"`
 	// DeploymentCount numbers deployments for their IDs.
 	DeploymentCount int `json:"deploymentCount,omitzero"`
+	// Rollout is the BLUE_GREEN, LINEAR or CANARY deployment in progress
+	// (nil: none): the service controller moves it, the API asks it to
+	// stop or continue.
+	Rollout *Rollout `json:"rollout,omitzero"`
+	// ProdAlternate says production traffic is on the loadBalancers'
+	// alternateTargetGroupArn: each progressive deployment that succeeds
+	// swaps the two target groups' roles, as ECS does.
+	ProdAlternate bool `json:"prodAlternate,omitzero"`
+}
+
+// Rollout is a progressive deployment of a service: the deployment
+// ("ecs-svc/...") that is green, the one it replaces (blue), the record
+// of it in the deployment history, and the state machine's progress.
+type Rollout struct {
+	Green     string `json:"green"`
+	Blue      string `json:"blue,omitzero"`
+	HistoryID string `json:"historyId,omitzero"`
+	Strategy  string `json:"strategy"`
+	deploy.Progress
 }
 
 // ServiceDeployment is one deployment in a service's history.

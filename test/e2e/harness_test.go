@@ -88,6 +88,7 @@ type node struct {
 	ports   *portBlock
 	addr    string
 	args    []string // extra arguments of `minato up`
+	env     []string // extra environment of `minato up`
 	proc    *proc
 	out     *syncBuffer
 }
@@ -161,6 +162,7 @@ func (n *node) start() {
 	n.out = &syncBuffer{}
 	cmd := exec.Command(minatoBin, append([]string{"up", "--data-dir", n.dataDir, "--api-addr", n.addr, "--log-level", "debug"}, n.args...)...)
 	cmd.Env = append(os.Environ(), "MINATO_ACCESS_KEY_ID="+testKeyID, "MINATO_SECRET_ACCESS_KEY="+testSecret)
+	cmd.Env = append(cmd.Env, n.env...)
 	n.proc = startProc(n.t, cmd, n.out)
 	n.waitReady(http.DefaultClient, n.url())
 }

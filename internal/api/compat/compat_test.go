@@ -14,6 +14,7 @@ import (
 	ecrapi "github.com/minato-project/minato/internal/api/ecr"
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
+	eventsapi "github.com/minato-project/minato/internal/api/events"
 	logsapi "github.com/minato-project/minato/internal/api/logs"
 	smapi "github.com/minato-project/minato/internal/api/secretsmanager"
 	ssmapi "github.com/minato-project/minato/internal/api/ssm"
@@ -21,6 +22,7 @@ import (
 	"github.com/minato-project/minato/internal/model/ecrtypes"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/elbv2types"
+	"github.com/minato-project/minato/internal/model/eventstypes"
 	"github.com/minato-project/minato/internal/model/logstypes"
 	"github.com/minato-project/minato/internal/model/secretsmanagertypes"
 	"github.com/minato-project/minato/internal/model/ssmtypes"
@@ -52,6 +54,8 @@ func services() []Service {
 			Implemented: cloudwatchapi.New(cloudwatchapi.Config{}).Implemented(), Notes: cloudwatchapi.Notes},
 		{Name: "Application Auto Scaling", CLI: "application-autoscaling", Model: autoscalingtypes.Operations,
 			Implemented: autoscalingapi.New(autoscalingapi.Config{}).Implemented(), Notes: autoscalingapi.Notes},
+		{Name: "Amazon EventBridge", CLI: "events", Model: eventstypes.Operations,
+			Implemented: eventsapi.New(eventsapi.Config{}).Implemented(), Notes: eventsapi.Notes},
 	}
 }
 

@@ -18,9 +18,13 @@ var serviceNotes = map[string]string{
 		"counts as healthy only once its targets are, and is deregistered and drained (lastStatus DEACTIVATING) before it stops), " +
 		"`serviceRegistries` (at most one; " +
 		"stored), `role`, `tags`, `propagateTags` (default NONE), `enableECSManagedTags`, `enableExecuteCommand`, " +
-		"`availabilityZoneRebalancing` (stored). `deploymentController` must be ECS: minato runs rolling updates with its own " +
-		"service controller, so CODE_DEPLOY and EXTERNAL (and the BLUE_GREEN, LINEAR and CANARY strategies, lifecycle hooks) are " +
-		"refused with InvalidParameterException. Service Connect, `volumeConfigurations` and `vpcLatticeConfigurations` are " +
+		"`availabilityZoneRebalancing` (stored). `deploymentController` must be ECS: minato runs deployments with its own " +
+		"service controller, so CODE_DEPLOY and EXTERNAL are refused with InvalidParameterException. `deploymentConfiguration.strategy` " +
+		"ROLLING, BLUE_GREEN (`bakeTimeInMinutes` required), LINEAR (`linearConfiguration`: stepPercent 3–100 in tenths, default 10; " +
+		"stepBakeTimeInMinutes 0–1440, default 6) and CANARY (`canaryConfiguration`: canaryPercent 0.1–100, default 5; " +
+		"canaryBakeTimeInMinutes 0–1440, default 10), with `loadBalancers[].advancedConfiguration` (alternateTargetGroupArn, " +
+		"productionListenerRule, testListenerRule; roleArn stored) and `lifecycleHooks` (PAUSE, or an http(s) URL as hookTargetArn — " +
+		"a minato extension; Lambda ARNs are refused). See docs/deployments.md. Service Connect, `volumeConfigurations` and `vpcLatticeConfigurations` are " +
 		"refused; `monitoring` and `clientToken` are ignored. A name that is ACTIVE is refused (\"Creation of service was not " +
 		"idempotent.\"), one that is DRAINING too; an INACTIVE name can be used again. The first deployment is PRIMARY and " +
 		"IN_PROGRESS; the service controller starts the tasks.",
@@ -45,10 +49,21 @@ var serviceNotes = map[string]string{
 	"ListServiceDeployments": "`status`, `createdAt` (`after`, `before`), pagination (`maxResults` 1–100, default 20); " +
 		"newest first. Each CreateService and each UpdateService that starts a deployment adds one; the service controller " +
 		"moves them to SUCCESSFUL, STOPPED or the ROLLBACK_* states. Service revision ARNs end with the number of the " +
-		"`ecs-svc/` deployment ID; DescribeServiceRevisions is not served yet.",
+		"`ecs-svc/` deployment ID. Rolling and progressive deployments alike.",
 	"DescribeServiceDeployments": "Up to 20 ARNs; missing ones are reported in `failures` with reason MISSING. Source and " +
 		"target revisions carry the requested, running and pending task counts; `deploymentConfiguration` is the one the " +
-		"deployment started with.",
+		"deployment started with. A BLUE_GREEN, LINEAR or CANARY deployment also has `lifecycleStage`, `lifecycleHookDetails` and " +
+		"the revisions' `requestedProductionTrafficWeight` and `requestedTestTrafficWeight`.",
+	"StopServiceDeployment": "`stopType` ROLLBACK (default) or ABORT. A BLUE_GREEN, LINEAR or CANARY deployment moves traffic back to " +
+		"the source revision and scales the target in (ROLLBACK_SUCCESSFUL, or STOPPED for ABORT), until its CLEAN_UP stage " +
+		"(ConflictException after). A rolling deployment rolls back with a new deployment of the last revision that completed " +
+		"(ABORT: it launches nothing more). ConflictException for a deployment that is not in progress; " +
+		"ServiceDeploymentNotFoundException for an unknown one.",
+	"ContinueServiceDeployment": "Answers a PAUSE lifecycle hook that is AWAITING_ACTION (`hookId` from lifecycleHookDetails): " +
+		"`action` CONTINUE (default) or ROLLBACK. InvalidParameterException if no such hook is waiting.",
+	"DescribeServiceRevisions": "Up to 20 ARNs (`service-revision/CLUSTER/SERVICE/N`, N the number of the `ecs-svc/` deployment); " +
+		"missing ones are reported in `failures` with reason MISSING. The task definition is the revision's; the load " +
+		"balancers, network and capacity settings are the service's current ones.",
 }
 
 func init() { maps.Copy(Notes, serviceNotes) }

@@ -43,6 +43,9 @@ func (a *API) serviceOps() map[string]awsproto.JSONHandler {
 		"ListServicesByNamespace":    awsproto.Op(a.ListServicesByNamespace),
 		"ListServiceDeployments":     awsproto.Op(a.ListServiceDeployments),
 		"DescribeServiceDeployments": awsproto.Op(a.DescribeServiceDeployments),
+		"DescribeServiceRevisions":   awsproto.Op(a.DescribeServiceRevisions),
+		"StopServiceDeployment":      awsproto.Op(a.StopServiceDeployment),
+		"ContinueServiceDeployment":  awsproto.Op(a.ContinueServiceDeployment),
 	}
 }
 
@@ -109,6 +112,9 @@ func (a *API) CreateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		return nil, err
 	}
 	if err := a.checkTargetGroups(ctx, td, svc.LoadBalancers); err != nil {
+		return nil, err
+	}
+	if err := a.checkAdvanced(ctx, &svc); err != nil {
 		return nil, err
 	}
 	cluster := cl.Value.ClusterName
@@ -311,6 +317,10 @@ func (a *API) UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		}
 		rec.Steady = false
 		ops, conds := []store.Op{}, []store.Cond{{Key: key, ModRevision: it.ModRevision}}
+		if deploy && rec.Rollout != nil {
+			return invalidParam("A %s service deployment is in progress (stage %s). Wait for it to finish, or stop it with "+
+				"StopServiceDeployment, before starting another.", rec.Rollout.Strategy, rec.Rollout.Stage)
+		}
 		if deploy {
 			now := a.now()
 			stops, stopConds, err := a.stopOngoing(ctx, cluster, name, now, "Stopped because a new service deployment started.")
@@ -437,6 +447,11 @@ func (a *API) applyUpdate(ctx context.Context, cl ecstypes.Cluster, svc *ecstype
 	}
 	if in.LoadBalancers != nil {
 		if err := a.checkTargetGroups(ctx, td, svc.LoadBalancers); err != nil {
+			return false, err
+		}
+	}
+	if in.LoadBalancers != nil || in.DeploymentConfiguration != nil {
+		if err := a.checkAdvanced(ctx, svc); err != nil {
 			return false, err
 		}
 	}

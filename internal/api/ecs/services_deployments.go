@@ -14,6 +14,7 @@ import (
 	"github.com/minato-project/minato/internal/api/paging"
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/awsproto"
+	"github.com/minato-project/minato/internal/deploy"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/reconcile"
@@ -104,7 +105,7 @@ func (a *API) startDeployment(rec *state.Service, now time.Time) state.ServiceDe
 			Status:                  ecstypes.ServiceDeploymentStatusInProgress,
 			DeploymentConfiguration: &dc,
 			DeploymentCircuitBreaker: &ecstypes.ServiceDeploymentCircuitBreaker{
-				Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled, Threshold: int32(reconcile.Threshold(int(svc.DesiredCount))),
+				Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled, Threshold: int32(threshold(svc)),
 			},
 			Alarms: &ecstypes.ServiceDeploymentAlarms{Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled},
 		},
@@ -123,7 +124,23 @@ func (a *API) startDeployment(rec *state.Service, now time.Time) state.ServiceDe
 		}
 	}
 	svc.CurrentServiceDeployment = hist.ID
+	if deploy.Progressive(string(dc.Strategy)) && len(sourceIDs) > 0 && svc.SchedulingStrategy != ecstypes.SchedulingStrategyDaemon {
+		// A BLUE_GREEN, LINEAR or CANARY deployment: the service
+		// controller moves it through its stages (internal/deploy).
+		rec.Rollout = &state.Rollout{Green: id, Blue: sourceIDs[0], HistoryID: hist.ID, Strategy: string(dc.Strategy), Progress: deploy.Start(now)}
+		hist.Deployment.LifecycleStage = ecstypes.ServiceDeploymentLifecycleStageReconcileService
+	}
 	return hist
+}
+
+// threshold is the circuit breaker threshold of a service.
+func threshold(s *ecstypes.Service) int {
+	if dc := s.DeploymentConfiguration; dc != nil && dc.DeploymentCircuitBreaker != nil {
+		if tc := dc.DeploymentCircuitBreaker.ThresholdConfiguration; tc != nil {
+			return reconcile.ThresholdOf(string(tc.Type), int(tc.Value), int(s.DesiredCount))
+		}
+	}
+	return reconcile.Threshold(int(s.DesiredCount))
 }
 
 func serviceDeploymentARN(scope arn.Scope, cluster, service, id string) string {
@@ -166,7 +183,43 @@ func renderServiceDeployment(scope arn.Scope, h state.ServiceDeployment, svc *st
 	for _, id := range h.SourceDeploymentIDs {
 		out.SourceServiceRevisions = append(out.SourceServiceRevisions, revisionSummary(scope, svc, counts, h.Cluster, h.Service, id))
 	}
+	if rb := out.Rollback; rb != nil && rb.ServiceRevisionArn == "" {
+		back := h.RollbackID
+		if back == "" && len(h.SourceDeploymentIDs) > 0 {
+			back = h.SourceDeploymentIDs[0]
+		}
+		if back != "" {
+			rb2 := *rb
+			rb2.ServiceRevisionArn = serviceRevisionARN(scope, h.Cluster, h.Service, back)
+			out.Rollback = &rb2
+		}
+	}
+	if prod, test, ok := trafficWeights(h, svc); ok {
+		out.TargetServiceRevision.RequestedProductionTrafficWeight = new(prod)
+		out.TargetServiceRevision.RequestedTestTrafficWeight = new(test)
+		if len(out.SourceServiceRevisions) > 0 {
+			out.SourceServiceRevisions[0].RequestedProductionTrafficWeight = new(100 - prod)
+			out.SourceServiceRevisions[0].RequestedTestTrafficWeight = new(100 - test)
+		}
+	}
 	return out
+}
+
+// trafficWeights are the target revision's shares of production and test
+// traffic in a BLUE_GREEN, LINEAR or CANARY deployment (ok false for a
+// rolling one).
+func trafficWeights(h state.ServiceDeployment, svc *state.Service) (prod, test float64, ok bool) {
+	dc := h.Deployment.DeploymentConfiguration
+	if dc == nil || !deploy.Progressive(string(dc.Strategy)) || len(h.SourceDeploymentIDs) == 0 {
+		return 0, 0, false
+	}
+	if svc != nil && svc.Rollout != nil && svc.Rollout.HistoryID == h.ID {
+		return svc.Rollout.ProdWeight, svc.Rollout.TestWeight, true
+	}
+	if h.Deployment.Status == ecstypes.ServiceDeploymentStatusSuccessful {
+		return 100, 100, true
+	}
+	return 0, 0, true
 }
 
 // historyOrder is a key that sorts a service's deployments by creation,

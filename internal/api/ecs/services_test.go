@@ -226,6 +226,53 @@ func TestCreateServiceValidation(t *testing.T) {
 		{"blue/green", ipe, "BLUE_GREEN", rep(func(in *ecstypes.CreateServiceRequest) {
 			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyBlueGreen}
 		})},
+		{"blue/green without bake", ipe, "bakeTimeInMinutes is required", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyBlueGreen}
+		})},
+		{"bake range", ipe, "bakeTimeInMinutes must be between 0 and 1440", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyBlueGreen, BakeTimeInMinutes: new(int32(1441))}
+		})},
+		{"linear step", ipe, "stepPercent must be a multiple of 0.1 between 3.0 and 100.0", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear,
+				LinearConfiguration: &ecstypes.LinearConfiguration{StepPercent: new(2.5)}}
+		})},
+		{"linear step tenths", ipe, "multiple of 0.1", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear,
+				LinearConfiguration: &ecstypes.LinearConfiguration{StepPercent: new(12.55)}}
+		})},
+		{"canary config on linear", ipe, "canaryConfiguration is only valid when the deployment strategy is CANARY", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear,
+				CanaryConfiguration: &ecstypes.CanaryConfiguration{CanaryPercent: new(10.0)}}
+		})},
+		{"canary bake", ipe, "canaryBakeTimeInMinutes must be between 0 and 1440", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary,
+				CanaryConfiguration: &ecstypes.CanaryConfiguration{CanaryBakeTimeInMinutes: new(int32(-1))}}
+		})},
+		{"hooks on rolling", ipe, "only valid with the BLUE_GREEN, LINEAR and CANARY", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{LifecycleHooks: []ecstypes.DeploymentLifecycleHook{{
+				TargetType: ecstypes.DeploymentLifecycleHookTargetTypePause, LifecycleStages: []ecstypes.DeploymentLifecycleHookStage{"POST_SCALE_UP"}}}}
+		})},
+		{"lambda hook", ipe, "minato has no AWS Lambda", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary,
+				LifecycleHooks: []ecstypes.DeploymentLifecycleHook{{HookTargetArn: "arn:aws:lambda:us-east-1:1:function:f",
+					LifecycleStages: []ecstypes.DeploymentLifecycleHookStage{"POST_SCALE_UP"}}}}
+		})},
+		{"pause at a shift", ipe, "PAUSE hooks cannot be configured at TEST_TRAFFIC_SHIFT", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary,
+				LifecycleHooks: []ecstypes.DeploymentLifecycleHook{{TargetType: ecstypes.DeploymentLifecycleHookTargetTypePause,
+					LifecycleStages: []ecstypes.DeploymentLifecycleHookStage{"PRODUCTION_TRAFFIC_SHIFT"}}}}
+		})},
+		{"hook without stages", ipe, "lifecycleStages is required", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary,
+				LifecycleHooks: []ecstypes.DeploymentLifecycleHook{{HookTargetArn: "http://hook"}}}
+		})},
+		{"hook not a URL", ipe, "neither a Lambda function ARN nor an http", rep(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary,
+				LifecycleHooks: []ecstypes.DeploymentLifecycleHook{{HookTargetArn: "ftp://x", LifecycleStages: []ecstypes.DeploymentLifecycleHookStage{"POST_SCALE_UP"}}}}
+		})},
+		{"daemon blue/green", ipe, "DAEMON scheduling strategy", daemon(func(in *ecstypes.CreateServiceRequest) {
+			in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyBlueGreen, BakeTimeInMinutes: new(int32(1))}
+		})},
 		{"code deploy", ipe, "CODE_DEPLOY deployment controller", rep(func(in *ecstypes.CreateServiceRequest) {
 			in.DeploymentController = &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeCodeDeploy}
 		})},

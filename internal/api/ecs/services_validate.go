@@ -154,16 +154,18 @@ func deploymentConfig(daemon bool, have, set *ecstypes.DeploymentConfiguration) 
 		if set.LifecycleHooks != nil {
 			dc.LifecycleHooks = set.LifecycleHooks
 		}
-		if set.LinearConfiguration != nil || set.CanaryConfiguration != nil {
-			return nil, invalidParam("linearConfiguration and canaryConfiguration are only valid with the LINEAR and CANARY deployment strategies, which minato does not support.")
+		if set.LinearConfiguration != nil {
+			dc.LinearConfiguration = new(*set.LinearConfiguration)
 		}
+		if set.CanaryConfiguration != nil {
+			dc.CanaryConfiguration = new(*set.CanaryConfiguration)
+		}
+	}
+	if err := checkDeploymentStrategy(&dc, daemon); err != nil {
+		return nil, err
 	}
 	maxP, minP := *dc.MaximumPercent, *dc.MinimumHealthyPercent
 	switch {
-	case dc.Strategy != ecstypes.DeploymentStrategyRolling:
-		return nil, invalidParam("The %s deployment strategy is not supported: minato runs rolling updates (ROLLING) only.", dc.Strategy)
-	case len(dc.LifecycleHooks) > 0:
-		return nil, invalidParam("Deployment lifecycle hooks are not supported by minato.")
 	case minP < 0 || minP > 100:
 		return nil, invalidParam("minimumHealthyPercent must be between 0 and 100, not %d.", minP)
 	case daemon && maxP > 100:
