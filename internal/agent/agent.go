@@ -76,6 +76,11 @@ type Config struct {
 	Logger         *slog.Logger
 	// Ready is called with the instance ID once registered.
 	Ready func(instanceID string)
+
+	// MetricsInterval is how often the running tasks' CPU and memory use
+	// is sampled and reported (metrics.go); 0 means
+	// DefaultMetricsInterval, negative never.
+	MetricsInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -170,6 +175,7 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Go(func() { a.reportLoop(ctx) })
 	wg.Go(func() { a.eventLoop(ctx) })
 	wg.Go(func() { a.execLoop(ctx) })
+	wg.Go(func() { a.metricsLoop(ctx) })
 	if cfg.ResendInterval > 0 {
 		wg.Go(func() { a.resendLoop(ctx) })
 	}

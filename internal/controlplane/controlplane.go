@@ -14,6 +14,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	autoscalingapi "github.com/minato-project/minato/internal/api/autoscaling"
+	cloudwatchapi "github.com/minato-project/minato/internal/api/cloudwatch"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,6 +38,7 @@ import (
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/controller"
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/ecsmetrics"
 	"github.com/minato-project/minato/internal/events/outbox"
 	"github.com/minato-project/minato/internal/execsession"
 	"github.com/minato-project/minato/internal/lb"
@@ -43,6 +46,7 @@ import (
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
+	"github.com/minato-project/minato/internal/metricstore"
 	"github.com/minato-project/minato/internal/secretstore"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
@@ -243,6 +247,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return n, fmt.Errorf("open log store: %w", err)
 	}
+	if n.Metrics, err = metricstore.Open(filepath.Join(cfg.DataDir, "metrics.db"), metricstore.Options{Clock: clock}); err != nil {
+		return n, err
+	}
 	keys, err := secretstore.LoadKeyring(cfg.SecretsKey)
 	if err != nil {
 		return n, err
@@ -331,6 +338,19 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		AccountID: cfg.AccountID}).Service())
 	api.RegisterQuery(stsapi.Service())
 	api.RegisterQuery(n.ELB.Service())
+	cw := cloudwatchapi.New(cloudwatchapi.Config{Metrics: n.Metrics, Store: vst, Clock: clock, Logger: log.With("service", "cloudwatch")})
+	scope := arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}
+	asg := autoscalingapi.New(autoscalingapi.Config{Store: vst, CloudWatch: cw, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "application-autoscaling"),
+		Scope: scope, Services: scalableServices{store: vst, ecs: n.ECS,
+			call: awsproto.Call{Region: cfg.Region, Principal: awsproto.Principal{AccountID: cfg.AccountID, ARN: "arn:aws:iam::" + cfg.AccountID + ":root"}}}})
+	api.RegisterJSON(asg.Service())
+	if !cfg.NoControllers {
+		n.lead("alarms", func(ctx context.Context) {
+			(&controller.Alarms{Evaluate: cw.EvaluateAlarms, Scale: asg.Scale, Prune: n.Metrics.Prune, Logger: log.With("component", "alarms")}).Run(ctx)
+		})
+	}
+	api.RegisterQuery(cw.QueryService())
+	api.RegisterJSON(cw.JSONService())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
 	api.RegisterJSON(ecrapi.New(ecrapi.Config{Store: vst, Registry: n.Registry, Clock: clock, Logger: log.With("service", "ecr")}).Service())
 	api.RegisterJSON(eventsapi.New(eventsapi.Config{Store: vst, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "events"), Seq: ost.Seq,
@@ -353,6 +373,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	mux.Handle(execsession.PathStream, n.Exec.Handler())
 	mux.Handle(agentproto.PathExecWait, n.Exec.Handler())
 	mux.Handle(agentproto.PathExecAttach, n.Exec.Handler())
+	mux.Handle("POST "+agentproto.PathMetrics, n.AgentServer.MetricsHandler(&ecsmetrics.Recorder{Tasks: n.View, Metrics: n.Metrics}))
 	mux.Handle("/v2/", n.Registry.Handler())
 	mux.Handle("/", api)
 

@@ -21,6 +21,7 @@ import (
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
 	"github.com/minato-project/minato/internal/logstore"
+	"github.com/minato-project/minato/internal/metricstore"
 	"github.com/minato-project/minato/internal/peers"
 	"github.com/minato-project/minato/internal/registry"
 	"github.com/minato-project/minato/internal/store"
@@ -53,6 +54,8 @@ type Node struct {
 	Agents *liveness.Tracker
 	LB     *lb.Plane
 	Logs   *logstore.Store
+	// Metrics is the CloudWatch metric store (its own file, metrics.db).
+	Metrics *metricstore.Store
 	// Registry is the embedded image registry behind the ECR API.
 	Registry *registry.Registry
 	// Leader runs the controllers while this server leads: every loop
@@ -192,6 +195,9 @@ func (n *Node) Close() error {
 		}
 		if n.Logs != nil {
 			errs = append(errs, n.Logs.Close())
+		}
+		if n.Metrics != nil {
+			errs = append(errs, n.Metrics.Close())
 		}
 		if n.Registry != nil {
 			errs = append(errs, n.Registry.Close())

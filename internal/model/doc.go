@@ -86,4 +86,6 @@ package model
 //go:generate go run ./gen -models ../../../shared/aws-models -service ssm -out ssmtypes
 //go:generate go run ./gen -models ../../../shared/aws-models -service logs -out logstypes -invalid InvalidParameterException
 //go:generate go run ./gen -models ../../../shared/aws-models -service ecr -out ecrtypes -invalid InvalidParameterException
+//go:generate go run ./gen -models ../../../shared/aws-models -service cloudwatch -out cloudwatchtypes
+//go:generate go run ./gen -models ../../../shared/aws-models -service application-autoscaling -out autoscalingtypes -pkg autoscalingtypes
 //go:generate go run ./gen -models ../../../shared/aws-models -service events -out eventstypes

@@ -40,6 +40,9 @@
 //	            GET: the file's content; POST/PUT: write the body to it
 //	/fetch?url=U
 //	            GET U from inside the container and report its status
+//	/burn?ms=N  keep one core busy for N milliseconds, then answer
+//
+// BURN_CPU=true keeps one core busy for as long as the server runs.
 //
 // SIGTERM makes testapp exit 0 at once, unless --ignore-sigterm is given or
 // IGNORE_SIGTERM=true is set, in which case it waits for SIGKILL (for
@@ -217,6 +220,14 @@ func serve() int {
 	var failing atomic.Bool
 	failing.Store(os.Getenv("HEALTH") == "fail")
 	mux := http.NewServeMux()
+	if os.Getenv("BURN_CPU") == "true" {
+		go burn(time.Duration(1<<63 - 1))
+	}
+	mux.HandleFunc("/burn", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		burn(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintln(w, "burnt")
+	})
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		if failing.Load() {
 			http.Error(w, "unhealthy", http.StatusInternalServerError)
@@ -438,4 +449,16 @@ func linesMode(args []string) int {
 		return code
 	}
 	select {}
+}
+
+// burn keeps one core busy for d.
+func burn(d time.Duration) {
+	end := time.Now().Add(d)
+	x := 0
+	for time.Now().Before(end) {
+		for i := range 100_000 {
+			x += i
+		}
+	}
+	_ = x
 }

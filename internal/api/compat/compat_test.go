@@ -2,6 +2,10 @@ package compat
 
 import (
 	"flag"
+	autoscalingapi "github.com/minato-project/minato/internal/api/autoscaling"
+	cloudwatchapi "github.com/minato-project/minato/internal/api/cloudwatch"
+	"github.com/minato-project/minato/internal/model/autoscalingtypes"
+	"github.com/minato-project/minato/internal/model/cloudwatchtypes"
 	"maps"
 	"os"
 	"slices"
@@ -46,6 +50,10 @@ func services() []Service {
 			Implemented: ssmapi.New(ssmapi.Config{}).Implemented(), Notes: ssmapi.Notes},
 		{Name: "Amazon ECR", CLI: "ecr", Model: ecrtypes.Operations,
 			Implemented: ecrapi.New(ecrapi.Config{}).Implemented(), Notes: ecrapi.Notes},
+		{Name: "Amazon CloudWatch", CLI: "cloudwatch", Model: cloudwatchtypes.Operations,
+			Implemented: cloudwatchapi.New(cloudwatchapi.Config{}).Implemented(), Notes: cloudwatchapi.Notes},
+		{Name: "Application Auto Scaling", CLI: "application-autoscaling", Model: autoscalingtypes.Operations,
+			Implemented: autoscalingapi.New(autoscalingapi.Config{}).Implemented(), Notes: autoscalingapi.Notes},
 		{Name: "Amazon EventBridge", CLI: "events", Model: eventstypes.Operations,
 			Implemented: eventsapi.New(eventsapi.Config{}).Implemented(), Notes: eventsapi.Notes},
 	}

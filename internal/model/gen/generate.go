@@ -68,7 +68,7 @@ func generate(m *apiModel, pages map[string]paginator, opt options) ([]byte, err
 		m:        m,
 		pages:    pages,
 		opt:      opt,
-		query:    m.Metadata.Protocol == "query",
+		query:    m.Metadata.speaksQuery(),
 		names:    map[string]string{},
 		pkgIDs:   namespace{},
 		inputs:   map[string]bool{},

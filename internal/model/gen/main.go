@@ -79,7 +79,7 @@ func run(args []string) error {
 	opt := options{Service: *service, Pkg: *pkg, ShapeImport: *shapeImport, ValidationCode: *invalid}
 	switch *nullable {
 	case "auto":
-		opt.Nullable = m.Metadata.Protocol == "query"
+		opt.Nullable = m.Metadata.speaksQuery()
 	case "true":
 		opt.Nullable = true
 	case "false":

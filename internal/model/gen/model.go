@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -17,15 +18,18 @@ type apiModel struct {
 }
 
 type metadata struct {
-	APIVersion      string `json:"apiVersion"`
-	EndpointPrefix  string `json:"endpointPrefix"`
-	JSONVersion     string `json:"jsonVersion"`
-	Protocol        string `json:"protocol"`
-	ServiceFullName string `json:"serviceFullName"`
-	ServiceID       string `json:"serviceId"`
-	SigningName     string `json:"signingName"`
-	TargetPrefix    string `json:"targetPrefix"`
-	XMLNamespace    string `json:"xmlNamespace"`
+	APIVersion     string `json:"apiVersion"`
+	EndpointPrefix string `json:"endpointPrefix"`
+	JSONVersion    string `json:"jsonVersion"`
+	Protocol       string `json:"protocol"`
+	// Protocols lists every protocol the service speaks, in the order of
+	// preference (CloudWatch: smithy-rpc-v2-cbor, json, query).
+	Protocols       []string `json:"protocols"`
+	ServiceFullName string   `json:"serviceFullName"`
+	ServiceID       string   `json:"serviceId"`
+	SigningName     string   `json:"signingName"`
+	TargetPrefix    string   `json:"targetPrefix"`
+	XMLNamespace    string   `json:"xmlNamespace"`
 }
 
 type operationDef struct {
@@ -222,4 +226,11 @@ func (m *apiModel) check() error {
 		}
 	}
 	return nil
+}
+
+// speaksQuery reports whether the service answers the Query protocol, as its
+// only protocol or one of several (CloudWatch): its types then carry xml tags
+// and pointer numbers, so that one set of types serves every protocol.
+func (md metadata) speaksQuery() bool {
+	return md.Protocol == "query" || slices.Contains(md.Protocols, "query")
 }
