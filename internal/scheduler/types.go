@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/minato-project/minato/internal/model/ecstypes"
@@ -191,18 +193,41 @@ func (r Result) EventMessage(service string) string {
 		msg += " Reason: " + NoInstancesMessage
 	default:
 		msg += " The closest matching container-instance " + id
-		switch f.Reason {
-		case ReasonCPU:
-			msg += " has insufficient CPU units available."
-		case ReasonMemory:
-			msg += " has insufficient memory available."
-		case ReasonPorts, ReasonPortsUDP:
-			msg += " is already using a port required by your task."
-		case ReasonAttribute:
-			msg += " is missing an attribute required by your task."
-		default:
+		if i := slices.IndexFunc(closestSentences, func(c closestSentence) bool { return slices.Contains(c.reasons, f.Reason) }); i >= 0 {
+			msg += closestSentences[i].text
+		} else {
 			msg += fmt.Sprintf(" encountered error %q.", f.Reason)
 		}
 	}
 	return msg + tail
+}
+
+// closestSentences say why the closest instance could not take a task, in
+// ECS's words, for the failure reasons that have them.
+var closestSentences = []closestSentence{
+	{[]string{ReasonCPU}, " has insufficient CPU units available."},
+	{[]string{ReasonMemory}, " has insufficient memory available."},
+	{[]string{ReasonPorts, ReasonPortsUDP}, " is already using a port required by your task."},
+	{[]string{ReasonAttribute}, " is missing an attribute required by your task."},
+}
+
+type closestSentence struct {
+	reasons []string
+	text    string
+}
+
+// EventReasons reads back the failure reason of an EventMessage, in
+// RunTask's failure reason form, as ECS's SERVICE_TASK_PLACEMENT_FAILURE
+// event lists it ("RESOURCE:FARGATE" when the Fargate pool is full); none
+// for a message that names no instance.
+func EventReasons(msg string) []string {
+	if strings.Contains(msg, "Reason: "+ReasonCapacity) {
+		return []string{"RESOURCE:FARGATE"}
+	}
+	for _, c := range closestSentences {
+		if strings.Contains(msg, c.text) {
+			return []string{c.reasons[0]}
+		}
+	}
+	return []string{}
 }

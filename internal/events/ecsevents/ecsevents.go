@@ -12,8 +12,9 @@
 //   - a service record: "ECS Deployment State Change" when a deployment
 //     appears (SERVICE_DEPLOYMENT_IN_PROGRESS) or its rolloutState
 //     becomes COMPLETED or FAILED; "ECS Service Action" when the service
-//     reaches a steady state (SERVICE_STEADY_STATE) or records that it
-//     cannot start tasks (SERVICE_TASK_START_IMPAIRED).
+//     reaches a steady state (SERVICE_STEADY_STATE), records that it
+//     cannot start tasks (SERVICE_TASK_START_IMPAIRED) or that it cannot
+//     place one (SERVICE_TASK_PLACEMENT_FAILURE, with the reasons).
 package ecsevents
 
 import (
@@ -26,6 +27,7 @@ import (
 	"github.com/minato-project/minato/internal/events"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/shape"
+	"github.com/minato-project/minato/internal/scheduler"
 	"github.com/minato-project/minato/internal/state"
 )
 
@@ -37,6 +39,7 @@ const (
 	DeploymentStateChange  = "ECS Deployment State Change"
 	ServiceAction          = "ECS Service Action"
 	impairedMessagePattern = "is unable to consistently start tasks successfully"
+	unplacedMessagePattern = "was unable to place a task"
 )
 
 // Maker makes the events of changes committed at Now.
@@ -294,6 +297,15 @@ func (m Maker) service(old, new []byte) ([]events.Event, error) {
 		}
 		if err := add(ServiceAction, map[string]any{"eventType": "WARN", "eventName": "SERVICE_TASK_START_IMPAIRED",
 			"clusterArn": clusterARN, "createdAt": isoTime(m.Now)}); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range s.Service.Events {
+		if seen[e.Id] || !strings.Contains(e.Message, unplacedMessagePattern) {
+			continue
+		}
+		if err := add(ServiceAction, map[string]any{"eventType": "ERROR", "eventName": "SERVICE_TASK_PLACEMENT_FAILURE",
+			"clusterArn": clusterARN, "reasons": scheduler.EventReasons(e.Message), "createdAt": isoTime(m.Now)}); err != nil {
 			return nil, err
 		}
 	}
