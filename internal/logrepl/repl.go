@@ -282,17 +282,16 @@ func (r *Replicator) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := r.Expire(ctx); err != nil && ctx.Err() == nil {
+			if _, err := r.Expire(ctx, r.cfg.Clock.Now()); err != nil && ctx.Err() == nil {
 				r.cfg.Logger.Warn("log replication: expire", "err", err)
 			}
 		}
 	}
 }
 
-// Expire removes the batches older than the retention (any server may:
-// deleting is idempotent). It returns how many it removed.
-func (r *Replicator) Expire(ctx context.Context) (int, error) {
-	now := r.cfg.Clock.Now()
+// Expire removes the batches older than the retention at now (any server
+// may: deleting is idempotent). It returns how many it removed.
+func (r *Replicator) Expire(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for {
 		kvs, _, err := r.cfg.Store.List(ctx, Prefix, store.ListOptions{Limit: 64})
