@@ -45,6 +45,7 @@ import (
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/logrepl"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/metricstore"
 	"github.com/minato-project/minato/internal/secretstore"
@@ -388,6 +389,16 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		scheme = "https"
 	}
 	n.Registry.SetEndpoint(scheme, registryHost(cfg, n.ln.Addr()))
+	if cfg.Store != nil {
+		// Log events survive this server: each batch is written to the
+		// shared store before it is acknowledged, and every server imports
+		// the others' (internal/logrepl).
+		n.logRepl, err = logrepl.New(logrepl.Config{Store: n.engine, Logs: n.Logs, Origin: n.serverName(),
+			Dir: filepath.Join(cfg.DataDir, "logs"), Clock: clock, Logger: log.With("component", "logrepl")})
+		if err != nil {
+			return n, fmt.Errorf("log replication: %w", err)
+		}
+	}
 	n.info = Info{
 		APIURL:         scheme + "://" + n.ln.Addr().String(),
 		DataDir:        cfg.DataDir,

@@ -20,6 +20,7 @@ import (
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/logrepl"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/metricstore"
 	"github.com/minato-project/minato/internal/peers"
@@ -56,6 +57,8 @@ type Node struct {
 	Logs   *logstore.Store
 	// Metrics is the CloudWatch metric store (its own file, metrics.db).
 	Metrics *metricstore.Store
+	// logRepl replicates Logs through the shared store (nil on bbolt).
+	logRepl *logrepl.Replicator
 	// Registry is the embedded image registry behind the ECR API.
 	Registry *registry.Registry
 	// Leader runs the controllers while this server leads: every loop
@@ -130,6 +133,9 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 		})
 	}
 	start(func(ctx context.Context) { n.View.Run(ctx) })
+	if n.logRepl != nil {
+		start(func(ctx context.Context) { n.logRepl.Run(ctx) })
+	}
 	start(n.lbSync.Run)
 
 	if err := n.ECS.EnsureDefaultCluster(ctx); err != nil {
@@ -192,6 +198,9 @@ func (n *Node) Close() error {
 		}
 		if n.LB != nil {
 			errs = append(errs, n.LB.Close())
+		}
+		if n.logRepl != nil {
+			errs = append(errs, n.logRepl.Close())
 		}
 		if n.Logs != nil {
 			errs = append(errs, n.Logs.Close())

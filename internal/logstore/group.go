@@ -316,6 +316,13 @@ type AppendResult struct {
 	Duplicates int // events dropped as resends (Event.Seq)
 }
 
+// hasStream says whether the group holds a stream of that name.
+func (g *group) hasStream(name string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.streams[name] != nil && !g.deleted
+}
+
 // append writes events to a stream and syncs them to disk before it
 // returns; only then do readers see them.
 func (g *group) append(name string, evs []Event) (AppendResult, error) {

@@ -105,6 +105,17 @@ type Store struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	// replicate, when set, makes each batch durable elsewhere before
+	// Append writes it (internal/logrepl, on a shared store).
+	replicate func(group, stream string, events []Event) error
+}
+
+// SetReplicate makes Append hand every batch to f, and fail if f fails,
+// before it writes the batch here. Call it once, before the store is used;
+// AppendLocal bypasses it (for batches that come from the replication).
+func (s *Store) SetReplicate(f func(group, stream string, events []Event) error) {
+	s.replicate = f
 }
 
 // Open opens (or creates) the store in dir and starts its retention sweep.
@@ -396,6 +407,23 @@ func (s *Store) Streams(group, prefix string) ([]StreamInfo, error) {
 // Append writes events to a stream durably: when it returns nil they are
 // on disk (fsync) and visible to queries.
 func (s *Store) Append(group, stream string, events []Event) (AppendResult, error) {
+	g, err := s.group(group)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if s.replicate != nil {
+		if !g.hasStream(stream) {
+			return AppendResult{}, ErrStreamNotFound
+		}
+		if err := s.replicate(group, stream, events); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	return g.append(stream, events)
+}
+
+// AppendLocal is Append without the replication hook.
+func (s *Store) AppendLocal(group, stream string, events []Event) (AppendResult, error) {
 	g, err := s.group(group)
 	if err != nil {
 		return AppendResult{}, err
