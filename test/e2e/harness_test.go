@@ -121,9 +121,26 @@ func (n *node) launch() {
 	n.t.Helper()
 	n.start()
 	n.t.Cleanup(func() {
+		if n.t.Failed() && n.out != nil {
+			n.t.Logf("what minato logged of note (warnings, errors, panics, and its last lines):\n%s", notable(n.out.String(), 40))
+		}
 		n.stop()
 		removeContainersOf(n.t, n.dataDir)
 	})
+}
+
+// notable returns the lines of a node's log worth reading after a failure:
+// warnings, errors and panics, then the last tail lines.
+func notable(log string, tail int) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	var out []string
+	for _, l := range lines {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "panic") {
+			out = append(out, l)
+		}
+	}
+	out = append(out, "--- last lines:")
+	return strings.Join(append(out, lines[max(0, len(lines)-tail):]...), "\n")
 }
 
 // syncBuffer is a bytes.Buffer safe for the process's writes and the
