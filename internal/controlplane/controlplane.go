@@ -291,7 +291,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		Health: n.LB, LBAddr: cfg.LBAddr})
 	n.lbSync = &lbsync.Syncer{Store: vst, Plane: n.LB, Health: n.LB, LBAddr: cfg.LBAddr, Clock: clock,
 		Logger: log.With("component", "lbsync")}
-	targets := serviceTargets{elb: n.ELB}
+	targets := serviceTargets{elb: n.ELB, store: vst, lb: n.lbSync}
 	n.Exec = execsession.New(execsession.Config{AgentToken: token, Clock: clock, Logger: log.With("component", "exec"),
 		Check: execsession.StoreCheck(vst), PollTimeout: cfg.AgentPollTimeout})
 	n.ECS = ecsapi.New(ecsapi.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "ecs"),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	ecsapi "github.com/minato-project/minato/internal/api/ecs"
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
@@ -12,12 +13,24 @@ import (
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/model/elbv2types"
+	"github.com/minato-project/minato/internal/store"
 )
 
 // serviceTargets lets ECS services use the load balancer: the ECS API
 // checks the target groups a service names, and the service controller
 // registers, reads and drains its tasks' targets.
-type serviceTargets struct{ elb *elbv2api.API }
+type serviceTargets struct {
+	elb *elbv2api.API
+	// store and lb, when set, make SetRuleForward return only once this
+	// server's load balancer routes by the new weights.
+	store store.Store
+	lb    interface {
+		WaitApplied(ctx context.Context, rev int64) error
+	}
+}
+
+// applyWait bounds how long SetRuleForward waits for the load balancer.
+const applyWait = 10 * time.Second
 
 var (
 	_ ecsapi.TargetGroups = serviceTargets{}
@@ -104,8 +117,22 @@ func (s serviceTargets) SetRuleForward(ctx context.Context, ruleARN string, grou
 	} else {
 		acts = append(acts, fwd)
 	}
-	_, err = s.elb.ModifyRule(ctx, nil, &elbv2types.ModifyRuleInput{RuleArn: ruleARN, Actions: acts})
-	return err
+	if _, err = s.elb.ModifyRule(ctx, nil, &elbv2types.ModifyRuleInput{RuleArn: ruleARN, Actions: acts}); err != nil {
+		return err
+	}
+	if s.store == nil || s.lb == nil {
+		return nil
+	}
+	rev, err := s.store.Revision(ctx)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, applyWait)
+	defer cancel()
+	if err := s.lb.WaitApplied(wctx, rev); err != nil {
+		return fmt.Errorf("the load balancer has not applied rule %s: %w", ruleARN, err)
+	}
+	return nil
 }
 
 var _ ecsapi.RuleChecker = serviceTargets{}

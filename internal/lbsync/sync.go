@@ -58,6 +58,56 @@ type Syncer struct {
 
 	last     *lb.Config
 	bindErrs map[string]string
+
+	mu      sync.Mutex
+	dirty   chan struct{} // asks Run for a sync
+	applied int64         // the store revision the plane's configuration includes
+	moved   chan struct{} // closed when applied moves
+}
+
+// WaitApplied returns once the plane runs a configuration that includes
+// every change up to the store revision rev, or with ctx's error. Callers
+// that change routing (a deployment moving traffic) use it so that what
+// they record next is what the load balancer does. It asks for a sync,
+// so it does not wait for an unrelated change.
+func (s *Syncer) WaitApplied(ctx context.Context, rev int64) error {
+	for {
+		s.mu.Lock()
+		if s.applied >= rev {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.moved == nil {
+			s.moved = make(chan struct{})
+		}
+		ch := s.moved
+		if s.dirty != nil {
+			select {
+			case s.dirty <- struct{}{}:
+			default:
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// setApplied records that the plane's configuration includes rev.
+func (s *Syncer) setApplied(rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev <= s.applied {
+		return
+	}
+	s.applied = rev
+	if s.moved != nil {
+		close(s.moved)
+		s.moved = nil
+	}
 }
 
 func (s *Syncer) defaults() {
@@ -83,6 +133,9 @@ func (s *Syncer) defaults() {
 func (s *Syncer) Run(ctx context.Context) {
 	s.defaults()
 	dirty := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.dirty = dirty
+	s.mu.Unlock()
 	mark := func() {
 		select {
 		case dirty <- struct{}{}:
@@ -196,6 +249,14 @@ func reachOf(ev store.Event) (instanceReach, bool) {
 
 // sync builds the configuration and applies it when it changed.
 func (s *Syncer) sync(ctx context.Context) {
+	// The snapshot read after this revision includes every change up to it.
+	rev, err := s.Store.Revision(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.Logger.Warn("load balancer sync: store revision", "err", err)
+		}
+		return
+	}
 	snap, err := state.LoadELBv2Snapshot(ctx, s.Store)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -205,10 +266,12 @@ func (s *Syncer) sync(ctx context.Context) {
 	}
 	cfg := Build(snap, s.LBAddr)
 	if s.last != nil && reflect.DeepEqual(cfg, s.last) && len(s.bindErrs) == 0 {
+		s.setApplied(rev)
 		return
 	}
 	errs := s.Plane.Update(cfg)
 	s.last = cfg
+	s.setApplied(rev)
 	next := map[string]string{}
 	for arn, err := range errs {
 		if err == nil {

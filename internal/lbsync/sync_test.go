@@ -149,3 +149,52 @@ func TestSyncerFollowsTheStore(t *testing.T) {
 	setNow(t0.Add(30*time.Second + DrainSlack)) // blue's delay is 30 s
 	waitFor(t, p, "the timed-out target gone", func(c *lb.Config) bool { return len(c.TargetGroups[blueARN].Targets) == 0 })
 }
+
+// WaitApplied returns only once the plane runs a configuration with the
+// change: what the caller records next is what the load balancer does.
+func TestWaitAppliedMeansThePlaneHasIt(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := newFakePlane()
+	s := &Syncer{Store: st, Plane: p, Health: p, LBAddr: "127.0.0.1", Debounce: 50 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	snap := baseSnapshot()
+	put(t, st, state.LoadBalancerKey(snap.LoadBalancers[0].ID), snap.LoadBalancers[0])
+	for _, l := range snap.Listeners {
+		put(t, st, state.ListenerKey(l.LoadBalancerID, l.ID), l)
+	}
+	rev, err := st.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitApplied(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(p.last().Listeners); got != 2 {
+		t.Fatalf("WaitApplied returned with %d listeners in the plane, want 2", got)
+	}
+	// A revision moved by a record the load balancer does not read: the
+	// wait asks for a sync instead of waiting for the next change.
+	put(t, st, "/unrelated/key", map[string]string{"a": "b"})
+	rev, _ = st.Revision(ctx)
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := s.WaitApplied(wctx, rev); err != nil {
+		t.Fatalf("waiting for an unrelated revision: %v", err)
+	}
+
+	// Without a running syncer the wait ends with its context.
+	idle := &Syncer{Store: st, Plane: p}
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	if err := idle.WaitApplied(cctx, rev); err == nil {
+		t.Fatal("WaitApplied on a syncer that never ran returned nil")
+	}
+}
