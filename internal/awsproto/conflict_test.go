@@ -66,3 +66,33 @@ func TestExhaustedConflictIsThrottling(t *testing.T) {
 		t.Errorf("the SDK sent the request %d times, want 3", n)
 	}
 }
+
+// A store that cannot serve now (store.ErrUnavailable: a server cut off
+// from the majority) is AWS's ServiceUnavailable, HTTP 503, in both
+// protocols: the SDKs retry it, and nothing of the store leaks.
+func TestStoreUnavailableIs503(t *testing.T) {
+	unavailable := fmt.Errorf("ecs: read cluster %q: %w", "web", fmt.Errorf("store/etcd: get: %w: etcdserver: no leader", store.ErrUnavailable))
+	s := awsproto.NewServer(awsproto.Config{Keys: awsproto.NewStaticKeys(testPrincipal)})
+	s.RegisterJSON(awsproto.JSONService{SigningName: "ecs", TargetPrefix: ecsPrefix, InternalErrorCode: "ServerException",
+		Ops: map[string]awsproto.JSONHandler{
+			"DescribeClusters": awsproto.Op(func(context.Context, *awsproto.Call, *describeClustersIn) (*describeClustersOut, error) {
+				return nil, unavailable
+			}),
+		}})
+	s.RegisterQuery(awsproto.QueryService{SigningName: model.SigningName, Version: model.APIVersion, XMLNamespace: model.XMLNamespace,
+		Actions: map[string]awsproto.QueryHandler{
+			"GetCallerIdentity": awsproto.Op(func(context.Context, *awsproto.Call, *model.GetCallerIdentityRequest) (*model.GetCallerIdentityResponse, error) {
+				return nil, unavailable
+			}),
+		}})
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	ctx := context.Background()
+	_, err := ecsClient(ts.URL, goodCreds()).DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{"web"}})
+	ae := apiError(t, err, "ServiceUnavailable", 503)
+	if strings.Contains(ae.ErrorMessage(), "store") || strings.Contains(ae.ErrorMessage(), "etcd") {
+		t.Errorf("the store's error leaked: %q", ae.ErrorMessage())
+	}
+	_, err = stsClient(ts.URL, goodCreds()).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	apiError(t, err, "ServiceUnavailable", 503)
+}

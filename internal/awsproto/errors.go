@@ -162,6 +162,9 @@ func wireErrorOf(err error, internalCode string) (we *wireError, internal bool) 
 	if errors.Is(err, store.ErrConflict) {
 		return errContended(), false
 	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return errUnavailable(), false
+	}
 	if internalCode == "" {
 		internalCode = "InternalFailure"
 	}
@@ -175,6 +178,16 @@ func wireErrorOf(err error, internalCode string) (we *wireError, internal bool) 
 func errContended() *wireError {
 	return &wireError{status: http.StatusBadRequest, jsonCode: "ThrottlingException", queryCode: "Throttling",
 		message: "Rate exceeded: too many concurrent changes to the same resource; retry the request."}
+}
+
+// errUnavailable answers a request the server cannot serve now because
+// its store cannot (a server cut off from the majority of the servers):
+// AWS's common ServiceUnavailable, HTTP 503, which every AWS SDK retries,
+// and which tells a client to try another server. It is not logged as a
+// fault of minato's: /readyz and the store's own log say why.
+func errUnavailable() *wireError {
+	return newWireError(http.StatusServiceUnavailable, "ServiceUnavailable",
+		"The server cannot reach a majority of the control plane now; retry, or use another server.")
 }
 
 // statusForKind is the HTTP status AWS uses for each error kind.

@@ -176,3 +176,63 @@ func TestCluster(t *testing.T) {
 		t.Fatal("a member that left kept its data")
 	}
 }
+
+// TestMinorityFailsFast: a member cut off from the majority (here: the
+// other two stopped) has no leader; every call of a store on it fails
+// with store.ErrUnavailable within seconds, instead of waiting for a
+// quorum that may not come back (the API answers 503 at once, and an
+// agent or client moves to another server).
+func TestMinorityFailsFast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three etcd members: not in -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	oa := options(t, dir, "a")
+	oa.ClusterInit = true
+	a := start(t, ctx, oa)
+	ob := options(t, dir, "b")
+	ob.Join = a.ClientURL()
+	b := start(t, ctx, ob)
+	oc := options(t, dir, "c")
+	oc.Join = a.ClientURL()
+	c := start(t, ctx, oc)
+	sc, err := c.Store(etcdstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	rev, err := sc.Txn(ctx, nil, []store.Op{store.Put("k", []byte("1"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	b.Close()
+
+	calls := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Get", func(ctx context.Context) error { _, err := sc.Get(ctx, "k"); return err }},
+		{"List", func(ctx context.Context) error { _, _, err := sc.List(ctx, "", store.ListOptions{}); return err }},
+		{"Revision", func(ctx context.Context) error { _, err := sc.Revision(ctx); return err }},
+		{"Txn", func(ctx context.Context) error {
+			_, err := sc.Txn(ctx, []store.Cond{store.MustBeAt("k", rev)}, []store.Op{store.Put("k", []byte("2"))})
+			return err
+		}},
+	}
+	for _, c := range calls {
+		// Bounded by ctx: before the fix, the calls waited for it.
+		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+		began := time.Now()
+		err := c.call(cctx)
+		ccancel()
+		took := time.Since(began)
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s on a member without a majority after %v: %v, want store.ErrUnavailable", c.name, took.Round(time.Millisecond), err)
+			continue
+		}
+		t.Logf("%s on a member without a majority: %v after %v", c.name, err, took.Round(time.Millisecond))
+	}
+}

@@ -22,6 +22,12 @@ var (
 	ErrCompacted = errors.New("store: revision compacted")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrUnavailable: the store cannot serve now, and says so at once
+	// rather than wait: a shared engine's member cut off from its
+	// cluster's majority (etcd without a leader). A write that fails with
+	// it may or may not have been applied, as with any error but
+	// ErrConflict. Callers retry later or elsewhere; the API answers 503.
+	ErrUnavailable = errors.New("store: unavailable (no quorum reachable)")
 )
 
 // KV is one record.

@@ -25,6 +25,8 @@ type agentProc struct {
 	dataDir string
 	proc    *proc
 	out     *syncBuffer
+	// in is the network namespace the agent runs in (nil: the host's).
+	in *labNode
 }
 
 // startAgent runs `minato agent` against n, with dynamic host ports of
@@ -54,7 +56,11 @@ func startAgentURL(t *testing.T, n *node, server string, args ...string) *agentP
 func (a *agentProc) start() {
 	a.t.Helper()
 	a.out = &syncBuffer{}
-	a.proc = startProc(a.t, exec.Command(minatoBin, a.args...), a.out)
+	cmd := exec.Command(minatoBin, a.args...)
+	if a.in != nil {
+		cmd = a.in.command(minatoBin, a.args...)
+	}
+	a.proc = startProc(a.t, cmd, a.out)
 	waitFor(a.t, 60*time.Second, "the agent to register", func() (bool, string) {
 		if a.proc.exited() {
 			a.t.Fatalf("the agent exited (%v):\n%s", a.proc.err, a.out.String())

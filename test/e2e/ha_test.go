@@ -58,6 +58,8 @@ type haServer struct {
 	*node
 	name string
 	ip   string
+	// in is the network namespace the server runs in (nil: the host's).
+	in *labNode
 }
 
 func (s *haServer) etcdURL() string { return "http://" + s.ip + ":2379" }
@@ -93,6 +95,9 @@ func (s *haServer) startServer() {
 	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--lb-addr", s.ip, "--name", s.name,
 		"--log-level", "debug"}, s.args...)
 	cmd := exec.Command(minatoBin, args...)
+	if s.in != nil {
+		cmd = s.in.command(minatoBin, args...)
+	}
 	cmd.Env = append(os.Environ(), "MINATO_ACCESS_KEY_ID="+testKeyID, "MINATO_SECRET_ACCESS_KEY="+testSecret,
 		"MINATO_AGENT_TOKEN="+haAgentToken)
 	s.proc = startProc(s.t, cmd, s.out)

@@ -22,6 +22,8 @@ import (
 	"github.com/minato-project/minato/internal/store"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -100,7 +102,11 @@ func (s *Store) begin(ctx context.Context) (context.Context, func(), error) {
 	if closed {
 		return nil, nil, store.ErrClosed
 	}
-	c, cancel := context.WithCancel(ctx)
+	// A member without a leader (cut off from the majority) refuses the
+	// call at once instead of waiting for one: a server cut off answers
+	// "unavailable" (the API 503) and its callers go elsewhere, rather
+	// than hang until they give up.
+	c, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	stop := context.AfterFunc(s.ctx, cancel)
 	return c, func() { stop(); cancel() }, nil
 }
@@ -112,8 +118,22 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 		return store.ErrClosed
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case unavailable(err):
+		return fmt.Errorf("store/etcd: %s: %w: %w", op, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("store/etcd: %s: %w", op, err)
+}
+
+// unavailable reports whether err says that etcd cannot serve now: no
+// leader, the leader lost or changed, a timeout waiting for the majority,
+// no member reachable (gRPC's Unavailable, which etcd uses for all of
+// these).
+func unavailable(err error) bool {
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable
+	}
+	return status.Code(err) == codes.Unavailable
 }
 
 // Get returns the record at key, or store.ErrNotFound.
