@@ -45,6 +45,7 @@ import (
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/logmeta"
 	"github.com/minato-project/minato/internal/logrepl"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/metricstore"
@@ -247,6 +248,16 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.Logs, err = logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{Clock: clock, Logger: log.With("component", "logstore")})
 	if err != nil {
 		return n, fmt.Errorf("open log store: %w", err)
+	}
+	// Log groups and streams are decided in the state store, so that every
+	// server holds the same ones; the log store follows (internal/logmeta).
+	n.Logs.SetMeta(&logmeta.Records{Store: n.engine})
+	n.logMeta = &logmeta.Follower{Store: n.engine, Logs: n.Logs, Dir: filepath.Join(cfg.DataDir, "logs"), Logger: log.With("component", "logmeta")}
+	if err := n.logMeta.Import(ctx); err != nil {
+		return n, fmt.Errorf("log metadata: %w", err)
+	}
+	if _, err := n.logMeta.Reconcile(ctx); err != nil {
+		log.Warn("log metadata: reconcile", "err", err)
 	}
 	if n.Metrics, err = metricstore.Open(filepath.Join(cfg.DataDir, "metrics.db"), metricstore.Options{Clock: clock}); err != nil {
 		return n, err

@@ -20,6 +20,7 @@ import (
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/logmeta"
 	"github.com/minato-project/minato/internal/logrepl"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/metricstore"
@@ -59,6 +60,8 @@ type Node struct {
 	Metrics *metricstore.Store
 	// logRepl replicates Logs through the shared store (nil on bbolt).
 	logRepl *logrepl.Replicator
+	// logMeta keeps Logs' groups and streams in step with the state store.
+	logMeta *logmeta.Follower
 	// Registry is the embedded image registry behind the ECR API.
 	Registry *registry.Registry
 	// Leader runs the controllers while this server leads: every loop
@@ -133,6 +136,7 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 		})
 	}
 	start(func(ctx context.Context) { n.View.Run(ctx) })
+	start(func(ctx context.Context) { n.logMeta.Run(ctx) })
 	if n.logRepl != nil {
 		start(func(ctx context.Context) { n.logRepl.Run(ctx) })
 	}

@@ -202,10 +202,19 @@ func (r *Replicator) importKV(kv store.KV) error {
 		return nil
 	}
 	{
-		if err := r.cfg.Logs.EnsureStream(b.Group, b.Stream, true); err != nil {
+		err := r.cfg.Logs.EnsureLocal(b.Group, b.Stream)
+		if errors.Is(err, logstore.ErrGroupNotFound) || errors.Is(err, logstore.ErrStreamNotFound) {
+			// Deleted since, on some server: its events go with it.
+			return r.markApplied(kv.Key)
+		}
+		if err != nil {
 			return fmt.Errorf("import %s: %w", kv.Key, err)
 		}
-		if _, err := r.cfg.Logs.AppendLocal(b.Group, b.Stream, b.Events); err != nil {
+		_, err = r.cfg.Logs.AppendLocal(b.Group, b.Stream, b.Events)
+		if errors.Is(err, logstore.ErrGroupNotFound) || errors.Is(err, logstore.ErrStreamNotFound) {
+			return r.markApplied(kv.Key)
+		}
+		if err != nil {
 			return fmt.Errorf("import %s: %w", kv.Key, err)
 		}
 	}
