@@ -72,6 +72,11 @@ func (r *Records) getGroup(ctx context.Context, name string) (state.LogGroup, in
 func (r *Records) CreateGroup(m logstore.GroupMeta) error {
 	ctx, cancel := r.ctx()
 	defer cancel()
+	if _, _, err := r.getGroup(ctx, m.Name); err == nil {
+		return logstore.ErrGroupExists
+	} else if !errors.Is(err, logstore.ErrGroupNotFound) {
+		return err
+	}
 	if err := r.deleteStreams(ctx, m.Name); err != nil {
 		return err
 	}
@@ -144,7 +149,8 @@ func (r *Records) DeleteGroup(name string) error {
 	return r.deleteStreams(ctx, name)
 }
 
-// deleteStreams removes every stream record of a group.
+// deleteStreams removes every stream record of a group that does not
+// exist.
 func (r *Records) deleteStreams(ctx context.Context, group string) error {
 	for {
 		kvs, _, err := r.Store.List(ctx, state.LogStreamsPrefix(group), store.ListOptions{Limit: maxOps})
@@ -155,7 +161,13 @@ func (r *Records) deleteStreams(ctx context.Context, group string) error {
 		for i, kv := range kvs {
 			ops[i] = store.Delete(kv.Key)
 		}
-		if _, err := r.Store.Txn(ctx, nil, ops); err != nil {
+		// Only while the group is absent: not the streams of a group
+		// created meanwhile.
+		_, err = r.Store.Txn(ctx, []store.Cond{store.MustNotExist(state.LogGroupKey(group))}, ops)
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 	}
