@@ -2,16 +2,6 @@ package etcdmember_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,71 +9,11 @@ import (
 	"github.com/minato-project/minato/internal/etcdmember"
 	"github.com/minato-project/minato/internal/store"
 	etcdstore "github.com/minato-project/minato/internal/store/etcd"
+	"github.com/minato-project/minato/internal/testutil/certtest"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // PEM of cert
-}
-
-func newCA(t *testing.T, dir, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{cert: cert, key: key, file: filepath.Join(dir, name+".pem")}
-	writePEM(t, ca.file, "CERTIFICATE", der)
-	return ca
-}
-
-// issue makes a certificate for 127.0.0.1 good for serving and as a
-// client (etcd's peers are both), and returns its files.
-func (ca *testCA) issue(t *testing.T, dir, name string) etcdmember.TLSFiles {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := etcdmember.TLSFiles{CertFile: filepath.Join(dir, name+".pem"), KeyFile: filepath.Join(dir, name+"-key.pem"), CAFile: ca.file}
-	writePEM(t, f.CertFile, "CERTIFICATE", der)
-	writePEM(t, f.KeyFile, "EC PRIVATE KEY", kder)
-	return f
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+func tlsFiles(f certtest.Files) etcdmember.TLSFiles {
+	return etcdmember.TLSFiles{CertFile: f.CertFile, KeyFile: f.KeyFile, CAFile: f.CAFile}
 }
 
 // tlsOptions is options with TLS on both the peer and the client side.
@@ -105,12 +35,12 @@ func TestClusterOverTLS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	ca := newCA(t, dir, "ca")
+	ca := certtest.NewCA(t, dir, "ca")
 
-	oa := tlsOptions(t, dir, "a", ca.issue(t, dir, "a-peer"), ca.issue(t, dir, "a-client"))
+	oa := tlsOptions(t, dir, "a", tlsFiles(ca.Issue(t, dir, "a-peer")), tlsFiles(ca.Issue(t, dir, "a-client")))
 	oa.ClusterInit = true
 	a := start(t, ctx, oa)
-	ob := tlsOptions(t, dir, "b", ca.issue(t, dir, "b-peer"), ca.issue(t, dir, "b-client"))
+	ob := tlsOptions(t, dir, "b", tlsFiles(ca.Issue(t, dir, "b-peer")), tlsFiles(ca.Issue(t, dir, "b-client")))
 	ob.Join = a.ClientURL()
 	b := start(t, ctx, ob)
 
@@ -152,7 +82,7 @@ func TestClusterOverTLS(t *testing.T) {
 	// is refused.
 	octx, ocancel := context.WithTimeout(ctx, 5*time.Second)
 	defer ocancel()
-	if _, err := etcdstore.Open(octx, "etcds://"+strings.TrimPrefix(a.ClientURL(), "https://"), etcdstore.TLS{CAFile: ca.file},
+	if _, err := etcdstore.Open(octx, "etcds://"+strings.TrimPrefix(a.ClientURL(), "https://"), etcdstore.TLS{CAFile: ca.File},
 		etcdstore.Options{}); err == nil {
 		t.Fatal("a client without a certificate opened the store")
 	}
@@ -161,8 +91,8 @@ func TestClusterOverTLS(t *testing.T) {
 	// added) but a peer certificate of another CA: the members refuse its
 	// raft traffic, and it never starts.
 	t.Logf("%s: a client without a certificate refused", time.Now().Format(time.StampMilli))
-	other := newCA(t, dir, "other")
-	oc := tlsOptions(t, dir, "c", other.issue(t, dir, "c-peer"), ca.issue(t, dir, "c-client"))
+	other := certtest.NewCA(t, dir, "other")
+	oc := tlsOptions(t, dir, "c", tlsFiles(other.Issue(t, dir, "c-peer")), tlsFiles(ca.Issue(t, dir, "c-client")))
 	oc.Join = a.ClientURL()
 	cctx, ccancel := context.WithTimeout(ctx, 15*time.Second)
 	defer ccancel()
