@@ -277,6 +277,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	// server leads (leader.Fence).
 	fenced := leader.Fence(n.engine)
 	n.View = clusterview.New(fenced, log.With("component", "clusterview"))
+	if p, ok := n.engine.(clusterview.Progress); ok {
+		n.View.SetProgress(p) // etcd: log batches, beside the prefix, do not reach the view
+	}
 	// Every writer's store also writes the ECS events of the changes it
 	// commits, in the same transaction (internal/events/outbox).
 	ost := outbox.Wrap(fenced, arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, clock, cfg.IDs)
@@ -404,7 +407,14 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		// Log events survive this server: each batch is written to the
 		// shared store before it is acknowledged, and every server imports
 		// the others' (internal/logrepl).
-		n.logRepl, err = logrepl.New(logrepl.Config{Store: n.engine, Logs: n.Logs, Origin: n.serverName(),
+		// The batches live beside the state's prefix (etcd: "/minato-logs/"),
+		// so that the cluster view's watch of the state does not carry them.
+		batches := n.engine
+		if sib, ok := n.engine.(interface{ Sibling(string) store.Store }); ok {
+			batches = sib.Sibling("logs")
+			n.logBatches = batches
+		}
+		n.logRepl, err = logrepl.New(logrepl.Config{Store: batches, Logs: n.Logs, Origin: n.serverName(),
 			Dir: filepath.Join(cfg.DataDir, "logs"), Clock: clock, Logger: log.With("component", "logrepl")})
 		if err != nil {
 			return n, fmt.Errorf("log replication: %w", err)

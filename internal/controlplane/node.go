@@ -60,6 +60,9 @@ type Node struct {
 	Metrics *metricstore.Store
 	// logRepl replicates Logs through the shared store (nil on bbolt).
 	logRepl *logrepl.Replicator
+	// logBatches is the store of logRepl's batches when it is not the
+	// state store (etcd: a sibling prefix); closed with the node.
+	logBatches store.Store
 	// logMeta keeps Logs' groups and streams in step with the state store.
 	logMeta *logmeta.Follower
 	// Registry is the embedded image registry behind the ECR API.
@@ -202,6 +205,9 @@ func (n *Node) Close() error {
 		}
 		if n.LB != nil {
 			errs = append(errs, n.LB.Close())
+		}
+		if n.logBatches != nil {
+			errs = append(errs, n.logBatches.Close())
 		}
 		if n.logRepl != nil {
 			errs = append(errs, n.logRepl.Close())
