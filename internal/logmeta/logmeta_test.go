@@ -57,7 +57,7 @@ func (s *server) close() {
 	s.stop = nil
 }
 
-func openStore(t *testing.T) store.Store {
+func openStore(t testing.TB) store.Store {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), bolt.Options{})
 	if err != nil {
@@ -249,5 +249,37 @@ func TestImportAndReconcile(t *testing.T) {
 	}
 	if _, err := b2.logs.Group("/other"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A server that has not applied a delete yet and is asked to create the
+// group again makes a new one: the old incarnation's events do not show.
+func TestCreateOverStaleGroup(t *testing.T) {
+	st := openStore(t)
+	a := startServer(t, st, t.TempDir(), nil)
+	b := openLogs(t, t.TempDir()) // follows nothing: every delete is missed
+	defer b.Close()
+	b.SetMeta(&Records{Store: st})
+	if err := a.logs.CreateGroup("/g", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnsureStream("/g", "s", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append("/g", "s", []logstore.Event{{Timestamp: time.Now().UnixMilli(), Message: "old"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.logs.DeleteGroup("/g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateGroup("/g", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnsureStream("/g", "s", false); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Query(logstore.Query{Group: "/g", Limit: 10})
+	if err != nil || len(res.Events) != 0 {
+		t.Fatalf("the new group shows %+v (%v)", res.Events, err)
 	}
 }

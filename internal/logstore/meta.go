@@ -88,6 +88,24 @@ func (s *Store) ApplyStream(group, name string, created int64) error {
 	return err
 }
 
+// applyNewGroup applies a group Meta has just created: one of that name
+// here is of an incarnation deleted elsewhere, whose events must not show
+// in the new one.
+func (s *Store) applyNewGroup(m GroupMeta) error {
+	if err := s.RemoveGroup(m.Name); err != nil && !errors.Is(err, ErrGroupNotFound) {
+		return err
+	}
+	return s.ApplyGroup(m)
+}
+
+// applyNewStream applies a stream Meta has just created, as applyNewGroup.
+func (s *Store) applyNewStream(group, name string, created int64) error {
+	if err := s.RemoveStream(group, name); err != nil && !errors.Is(err, ErrGroupNotFound) && !errors.Is(err, ErrStreamNotFound) {
+		return err
+	}
+	return s.applyStreamFromMeta(group, name, created)
+}
+
 // applyStreamFromMeta applies a stream Meta holds, and its group first if
 // it is not here yet.
 func (s *Store) applyStreamFromMeta(group, name string, created int64) error {
@@ -116,23 +134,29 @@ func (s *Store) ensureStreamMeta(group, name string, createGroup bool) error {
 	}
 	now := s.opts.now()
 	m, err := s.meta.Group(group)
+	apply := s.ApplyGroup
 	if errors.Is(err, ErrGroupNotFound) && createGroup {
 		m = GroupMeta{Name: group, Created: now}
 		if err = s.meta.CreateGroup(m); errors.Is(err, ErrGroupExists) {
 			m, err = s.meta.Group(group)
+		} else {
+			apply = s.applyNewGroup
 		}
 	}
 	if err != nil {
 		return err
 	}
-	if err := s.ApplyGroup(m); err != nil {
+	if err := apply(m); err != nil {
 		return err
 	}
 	created, err := s.meta.CreateStream(group, name, now)
-	if err != nil && !errors.Is(err, ErrStreamExists) {
+	switch {
+	case errors.Is(err, ErrStreamExists):
+		return s.ApplyStream(group, name, created)
+	case err != nil:
 		return err
 	}
-	return s.ApplyStream(group, name, created)
+	return s.applyNewStream(group, name, created)
 }
 
 // EnsureLocal makes sure this store holds a stream that Meta holds, for

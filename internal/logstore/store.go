@@ -246,7 +246,7 @@ func (s *Store) CreateGroup(name string, tags map[string]string) error {
 		if err := s.meta.CreateGroup(m); err != nil {
 			return err
 		}
-		return s.ApplyGroup(m)
+		return s.applyNewGroup(m)
 	}
 	return s.createGroupLocal(groupMeta{Name: name, Created: s.opts.now(), Tags: cloneTags(tags)})
 }
@@ -421,7 +421,7 @@ func (s *Store) CreateStream(group, name string) error {
 		if err != nil {
 			return err
 		}
-		return s.applyStreamFromMeta(group, name, created)
+		return s.applyNewStream(group, name, created)
 	}
 	g, err := s.group(group)
 	if err != nil {
