@@ -409,12 +409,12 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		// the others' (internal/logrepl).
 		// The batches live beside the state's prefix (etcd: "/minato-logs/"),
 		// so that the cluster view's watch of the state does not carry them.
-		batches := n.engine
+		batches, legacy := n.engine, store.Store(nil)
 		if sib, ok := n.engine.(interface{ Sibling(string) store.Store }); ok {
-			batches = sib.Sibling("logs")
+			batches, legacy = sib.Sibling("logs"), n.engine
 			n.logBatches = batches
 		}
-		n.logRepl, err = logrepl.New(logrepl.Config{Store: batches, Logs: n.Logs, Origin: n.serverName(),
+		n.logRepl, err = logrepl.New(logrepl.Config{Store: batches, Legacy: legacy, Logs: n.Logs, Origin: n.serverName(),
 			Dir: filepath.Join(cfg.DataDir, "logs"), Clock: clock, Logger: log.With("component", "logrepl")})
 		if err != nil {
 			return n, fmt.Errorf("log replication: %w", err)
