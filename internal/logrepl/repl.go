@@ -34,8 +34,8 @@ type Config struct {
 	// (etcd's state prefix, before they moved beside it): its batches are
 	// expired as Store's are, and never imported.
 	Legacy store.Store
-	Clock     core.Clock
-	Logger    *slog.Logger
+	Clock  core.Clock
+	Logger *slog.Logger
 }
 
 // Replicator writes this server's batches to the shared store and imports
