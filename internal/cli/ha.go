@@ -28,6 +28,9 @@ type haFlags struct {
 	etcdCA      string
 	etcdCert    string
 	etcdKey     string
+	peerCert    string
+	peerKey     string
+	peerCA      string
 	clusterInit bool
 	join        string
 	name        string
@@ -38,14 +41,17 @@ type haFlags struct {
 
 func (h *haFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.store, "store", "", "state store shared with the other servers: etcd://h1:2379,h2:2379,h3:2379 (etcds:// for TLS); default: bbolt in the data dir, for one server")
-	fs.StringVar(&h.etcdCA, "etcd-ca-file", "", "CA bundle of the etcd servers' certificates (etcds://)")
-	fs.StringVar(&h.etcdCert, "etcd-cert-file", "", "client certificate for etcd (etcds://, when etcd checks client certificates)")
+	fs.StringVar(&h.etcdCA, "etcd-ca-file", "", "CA bundle of the etcd servers' certificates (etcds://); with --cluster-init/--join, the CA the embedded member's client port requires client certificates of")
+	fs.StringVar(&h.etcdCert, "etcd-cert-file", "", "client certificate for etcd (etcds://, when etcd checks client certificates); with --cluster-init/--join, the embedded member's client-port certificate (https), also used as this server's client certificate")
 	fs.StringVar(&h.etcdKey, "etcd-key-file", "", "the private key of --etcd-cert-file")
+	fs.StringVar(&h.peerCert, "etcd-peer-cert-file", "", "with --cluster-init/--join: the embedded member's certificate for the other members (peer traffic over TLS, https:// peer URLs); valid for serving and as a client")
+	fs.StringVar(&h.peerKey, "etcd-peer-key-file", "", "the private key of --etcd-peer-cert-file")
+	fs.StringVar(&h.peerCA, "etcd-peer-trusted-ca-file", "", "with --etcd-peer-cert-file: the CA the other members' peer certificates must be signed by (a member without one is refused)")
 	fs.BoolVar(&h.clusterInit, "cluster-init", false, "run an embedded etcd member and start a new cluster with it (the first of several servers; the others --join it)")
 	fs.StringVar(&h.join, "join", "", "run an embedded etcd member and add it to the cluster of the server at this etcd client URL, e.g. http://10.0.0.1:2379")
 	fs.StringVar(&h.name, "name", "", "this server's name among the servers, and its etcd member's (default: the host name)")
-	fs.StringVar(&h.peerURL, "etcd-peer-url", "", "URL the other servers' etcd members reach this one at (default: http://<--api-addr host>:2380)")
-	fs.StringVar(&h.clientURL, "etcd-client-url", "", "URL of this server's etcd member for clients (default: http://<--api-addr host>:2379)")
+	fs.StringVar(&h.peerURL, "etcd-peer-url", "", "URL the other servers' etcd members reach this one at (default: http://<--api-addr host>:2380, https:// with --etcd-peer-cert-file)")
+	fs.StringVar(&h.clientURL, "etcd-client-url", "", "URL of this server's etcd member for clients (default: http://<--api-addr host>:2379, https:// with --etcd-cert-file)")
 	fs.IntVar(&h.leaderTTL, "leader-ttl", leader.DefaultTTL, "seconds a silent leader keeps the controllers before another server takes over")
 }
 
@@ -101,12 +107,20 @@ func openShared(ctx context.Context, h *haFlags, nf nodeFlags, log *slog.Logger)
 		host = hh
 	}
 	o := etcdmember.Options{Name: s.name, DataDir: filepath.Join(nf.dataDir, "etcd"), PeerURL: h.peerURL, ClientURL: h.clientURL,
-		ClusterInit: h.clusterInit, Join: h.join}
+		ClusterInit: h.clusterInit, Join: h.join,
+		PeerTLS:   etcdmember.TLSFiles{CertFile: h.peerCert, KeyFile: h.peerKey, CAFile: h.peerCA},
+		ClientTLS: etcdmember.TLSFiles{CertFile: h.etcdCert, KeyFile: h.etcdKey, CAFile: h.etcdCA}}
+	if h.peerCA != "" && h.peerCert == "" {
+		return nil, errors.New("--etcd-peer-trusted-ca-file needs --etcd-peer-cert-file and --etcd-peer-key-file")
+	}
+	if h.etcdCA != "" && h.etcdCert == "" {
+		return nil, errors.New("with --cluster-init or --join, --etcd-ca-file needs --etcd-cert-file and --etcd-key-file (the member's client-port certificate)")
+	}
 	if o.PeerURL == "" {
-		o.PeerURL = "http://" + net.JoinHostPort(host, "2380")
+		o.PeerURL = scheme(h.peerCert) + net.JoinHostPort(host, "2380")
 	}
 	if o.ClientURL == "" {
-		o.ClientURL = "http://" + net.JoinHostPort(host, "2379")
+		o.ClientURL = scheme(h.etcdCert) + net.JoinHostPort(host, "2379")
 	}
 	log.Info("starting the embedded etcd member", "name", o.Name, "peer", o.PeerURL, "client", o.ClientURL,
 		"cluster_init", o.ClusterInit, "join", o.Join)
@@ -120,6 +134,14 @@ func openShared(ctx context.Context, h *haFlags, nf nodeFlags, log *slog.Logger)
 		return nil, err
 	}
 	return s, nil
+}
+
+// scheme is the URL scheme of a member's side with certificate cert.
+func scheme(cert string) string {
+	if cert != "" {
+		return "https://"
+	}
+	return "http://"
 }
 
 // configure makes cfg a server of the shared store.

@@ -19,6 +19,11 @@
 // writes its tasks and its instances at one revision) is never seen in part
 // once its writer's Txn has returned.
 //
+// On etcd (SetProgress) the watch is of the store's prefix only: what other
+// prefixes hold (the log batches on their way between servers, under
+// "/minato-logs/") never reaches the view, and etcd's progress reports,
+// which a waiting WaitFor asks for, move the view's revision past theirs.
+//
 // # Reading
 //
 // Reads are answered from memory under a read lock, and never wait for I/O.

@@ -24,8 +24,9 @@ var ErrStopped = errors.New("clusterview: view stopped")
 // Create it with New and feed it with Run; its methods are safe for
 // concurrent use.
 type View struct {
-	st  store.Store
-	log *slog.Logger
+	st       store.Store
+	log      *slog.Logger
+	progress Progress // nil: every revision of the store is under the watch
 
 	mu  sync.RWMutex
 	idx *index
@@ -71,6 +72,25 @@ func New(st store.Store, log *slog.Logger) *View {
 	v.cur.Store(-1)
 	return v
 }
+
+// Progress is a store whose watch can report how far it has delivered
+// (store/etcd). With it, the view follows only the store's own prefix and
+// learns from progress reports that revisions written elsewhere on the
+// same etcd (log batches, internal/logrepl) hold nothing for it, instead
+// of receiving them.
+type Progress interface {
+	WatchProgress(ctx context.Context, prefix string, afterRev int64) (store.Watcher, error)
+	RequestProgress(ctx context.Context) error
+}
+
+// SetProgress makes the view watch through p (the engine under its
+// store) and ask it for progress while a WaitFor waits. Call it before
+// Run.
+func (v *View) SetProgress(p Progress) { v.progress = p }
+
+// progressEvery: a WaitFor that waits asks for a progress report at once
+// and again after each progressEvery.
+const progressEvery = 20 * time.Millisecond
 
 // Stats returns the view's counters.
 func (v *View) Stats() Stats {
@@ -144,7 +164,12 @@ func (v *View) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := v.st.Watch(ctx, "", rev)
+	var w store.Watcher
+	if v.progress != nil {
+		w, err = v.progress.WatchProgress(ctx, "", rev)
+	} else {
+		w, err = v.st.Watch(ctx, "", rev)
+	}
 	if err != nil {
 		return err
 	}
@@ -276,7 +301,7 @@ func (v *View) applyEvents(evs []store.Event) {
 	for i, ev := range evs {
 		r := ev.KV.ModRevision
 		_, handed := v.pending[r]
-		need[i] = (r > rev && !handed) || (r == rev && !whole)
+		need[i] = ev.Type != store.EventProgress && ((r > rev && !handed) || (r == rev && !whole))
 	}
 	v.mu.RUnlock()
 	for i, ev := range evs {
@@ -294,6 +319,11 @@ func (v *View) applyEvents(evs []store.Event) {
 		if r < v.rev || (r == v.rev && v.whole) {
 			continue
 		}
+		if ev.Type == store.EventProgress {
+			// Every change up to r is delivered: r is whole.
+			v.rev, v.whole = r, true
+			continue
+		}
 		if r > v.rev {
 			v.rev, v.whole = r, false
 			if chs, ok := v.pending[r]; ok {
@@ -304,7 +334,7 @@ func (v *View) applyEvents(evs []store.Event) {
 			}
 		}
 		ch := changes[i]
-		if ch == nil && !need[i] {
+		if ch == nil && !need[i] && ev.Type != store.EventProgress {
 			// Decoding was skipped for a handed-over revision the view
 			// no longer holds (a listing dropped it): decode now.
 			if c, ok := v.decode(ev.KV.Key, ev.KV.Value, r, ev.Type == store.EventDelete); ok {
@@ -379,6 +409,15 @@ func (v *View) WaitFor(ctx context.Context, rev int64) error {
 	if cur := v.cur.Load(); cur >= 0 && cur >= rev {
 		return nil
 	}
+	var tick <-chan time.Time
+	if v.progress != nil {
+		// The revision may be one written outside the view's prefix:
+		// no event of it will come, a progress report will.
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		tick = t.C
+		v.requestProgress(ctx)
+	}
 	for {
 		v.mu.RLock()
 		ok := v.synced && (v.rev > rev || (v.rev == rev && v.whole))
@@ -392,9 +431,17 @@ func (v *View) WaitFor(ctx context.Context, rev int64) error {
 		}
 		select {
 		case <-ch:
+		case <-tick:
+			v.requestProgress(ctx)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+func (v *View) requestProgress(ctx context.Context) {
+	if err := v.progress.RequestProgress(ctx); err != nil && ctx.Err() == nil {
+		v.log.Debug("cluster view: request progress", "err", err)
 	}
 }
 

@@ -45,6 +45,7 @@ import (
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/logmeta"
 	"github.com/minato-project/minato/internal/logrepl"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/metricstore"
@@ -248,6 +249,16 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return n, fmt.Errorf("open log store: %w", err)
 	}
+	// Log groups and streams are decided in the state store, so that every
+	// server holds the same ones; the log store follows (internal/logmeta).
+	n.Logs.SetMeta(&logmeta.Records{Store: n.engine})
+	n.logMeta = &logmeta.Follower{Store: n.engine, Logs: n.Logs, Dir: filepath.Join(cfg.DataDir, "logs"), Logger: log.With("component", "logmeta")}
+	if err := n.logMeta.Import(ctx); err != nil {
+		return n, fmt.Errorf("log metadata: %w", err)
+	}
+	if _, err := n.logMeta.Reconcile(ctx); err != nil {
+		log.Warn("log metadata: reconcile", "err", err)
+	}
 	if n.Metrics, err = metricstore.Open(filepath.Join(cfg.DataDir, "metrics.db"), metricstore.Options{Clock: clock}); err != nil {
 		return n, err
 	}
@@ -266,6 +277,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	// server leads (leader.Fence).
 	fenced := leader.Fence(n.engine)
 	n.View = clusterview.New(fenced, log.With("component", "clusterview"))
+	if p, ok := n.engine.(clusterview.Progress); ok {
+		n.View.SetProgress(p) // etcd: log batches, beside the prefix, do not reach the view
+	}
 	// Every writer's store also writes the ECS events of the changes it
 	// commits, in the same transaction (internal/events/outbox).
 	ost := outbox.Wrap(fenced, arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, clock, cfg.IDs)
@@ -393,7 +407,14 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		// Log events survive this server: each batch is written to the
 		// shared store before it is acknowledged, and every server imports
 		// the others' (internal/logrepl).
-		n.logRepl, err = logrepl.New(logrepl.Config{Store: n.engine, Logs: n.Logs, Origin: n.serverName(),
+		// The batches live beside the state's prefix (etcd: "/minato-logs/"),
+		// so that the cluster view's watch of the state does not carry them.
+		batches, legacy := n.engine, store.Store(nil)
+		if sib, ok := n.engine.(interface{ Sibling(string) store.Store }); ok {
+			batches, legacy = sib.Sibling("logs"), n.engine
+			n.logBatches = batches
+		}
+		n.logRepl, err = logrepl.New(logrepl.Config{Store: batches, Legacy: legacy, Logs: n.Logs, Origin: n.serverName(),
 			Dir: filepath.Join(cfg.DataDir, "logs"), Clock: clock, Logger: log.With("component", "logrepl")})
 		if err != nil {
 			return n, fmt.Errorf("log replication: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
+	"github.com/minato-project/minato/internal/logmeta"
 	"github.com/minato-project/minato/internal/logrepl"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/metricstore"
@@ -59,6 +60,11 @@ type Node struct {
 	Metrics *metricstore.Store
 	// logRepl replicates Logs through the shared store (nil on bbolt).
 	logRepl *logrepl.Replicator
+	// logBatches is the store of logRepl's batches when it is not the
+	// state store (etcd: a sibling prefix); closed with the node.
+	logBatches store.Store
+	// logMeta keeps Logs' groups and streams in step with the state store.
+	logMeta *logmeta.Follower
 	// Registry is the embedded image registry behind the ECR API.
 	Registry *registry.Registry
 	// Leader runs the controllers while this server leads: every loop
@@ -133,6 +139,7 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 		})
 	}
 	start(func(ctx context.Context) { n.View.Run(ctx) })
+	start(func(ctx context.Context) { n.logMeta.Run(ctx) })
 	if n.logRepl != nil {
 		start(func(ctx context.Context) { n.logRepl.Run(ctx) })
 	}
@@ -198,6 +205,9 @@ func (n *Node) Close() error {
 		}
 		if n.LB != nil {
 			errs = append(errs, n.LB.Close())
+		}
+		if n.logBatches != nil {
+			errs = append(errs, n.logBatches.Close())
 		}
 		if n.logRepl != nil {
 			errs = append(errs, n.logRepl.Close())

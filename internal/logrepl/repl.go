@@ -30,8 +30,12 @@ type Config struct {
 	Dir string
 	// Retention is how long batches stay in the store (DefaultRetention).
 	Retention time.Duration
-	Clock     core.Clock
-	Logger    *slog.Logger
+	// Legacy, when set, is a store that held batches before Store did
+	// (etcd's state prefix, before they moved beside it): its batches are
+	// expired as Store's are, and never imported.
+	Legacy store.Store
+	Clock  core.Clock
+	Logger *slog.Logger
 }
 
 // Replicator writes this server's batches to the shared store and imports
@@ -202,10 +206,19 @@ func (r *Replicator) importKV(kv store.KV) error {
 		return nil
 	}
 	{
-		if err := r.cfg.Logs.EnsureStream(b.Group, b.Stream, true); err != nil {
+		err := r.cfg.Logs.EnsureLocal(b.Group, b.Stream)
+		if errors.Is(err, logstore.ErrGroupNotFound) || errors.Is(err, logstore.ErrStreamNotFound) {
+			// Deleted since, on some server: its events go with it.
+			return r.markApplied(kv.Key)
+		}
+		if err != nil {
 			return fmt.Errorf("import %s: %w", kv.Key, err)
 		}
-		if _, err := r.cfg.Logs.AppendLocal(b.Group, b.Stream, b.Events); err != nil {
+		_, err = r.cfg.Logs.AppendLocal(b.Group, b.Stream, b.Events)
+		if errors.Is(err, logstore.ErrGroupNotFound) || errors.Is(err, logstore.ErrStreamNotFound) {
+			return r.markApplied(kv.Key)
+		}
+		if err != nil {
 			return fmt.Errorf("import %s: %w", kv.Key, err)
 		}
 	}
@@ -292,9 +305,19 @@ func (r *Replicator) expireLoop(ctx context.Context) {
 // Expire removes the batches older than the retention at now (any server
 // may: deleting is idempotent). It returns how many it removed.
 func (r *Replicator) Expire(ctx context.Context, now time.Time) (int, error) {
+	n, err := r.expire(ctx, r.cfg.Store, now)
+	if r.cfg.Legacy != nil && err == nil {
+		var m int
+		m, err = r.expire(ctx, r.cfg.Legacy, now)
+		n += m
+	}
+	return n, err
+}
+
+func (r *Replicator) expire(ctx context.Context, st store.Store, now time.Time) (int, error) {
 	total := 0
 	for {
-		kvs, _, err := r.cfg.Store.List(ctx, Prefix, store.ListOptions{Limit: 64})
+		kvs, _, err := st.List(ctx, Prefix, store.ListOptions{Limit: 64})
 		if err != nil {
 			return total, err
 		}
@@ -308,7 +331,7 @@ func (r *Replicator) Expire(ctx context.Context, now time.Time) (int, error) {
 		if len(ops) == 0 {
 			return total, nil
 		}
-		if _, err := r.cfg.Store.Txn(ctx, nil, ops); err != nil {
+		if _, err := st.Txn(ctx, nil, ops); err != nil {
 			return total, err
 		}
 		total += len(ops)

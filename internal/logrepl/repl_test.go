@@ -148,3 +148,40 @@ func TestAppendFailsWithoutStore(t *testing.T) {
 		t.Fatalf("%d events stored locally", len(res.Events))
 	}
 }
+
+// Batches left under the state's prefix, where they lived before, expire
+// as the others do and are never imported.
+func TestExpireLegacy(t *testing.T) {
+	_, cli := etcdtest.Start(t, etcdtest.Options{})
+	legacy := etcdstore.New(cli, etcdstore.Options{Prefix: "/minato/"})
+	st := legacy.Sibling("logs")
+	defer st.Close()
+	ctx := context.Background()
+	old := time.Now().Add(-time.Minute)
+	v, err := encode(Batch{Origin: "old", Group: "/g", Stream: "s", Events: []logstore.Event{{Timestamp: 1, Message: "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := legacy.Txn(ctx, nil, []store.Op{store.Put(Key(old.UnixMilli(), "old", 1, 0), v)}); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := logstore.Open(filepath.Join(t.TempDir(), "logs"), logstore.Options{NoSync: true, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	r, err := New(Config{Store: st, Legacy: legacy, Logs: logs, Origin: "a", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n, err := r.Expire(ctx, time.Now()); err != nil || n != 0 {
+		t.Fatalf("Expire now = %d, %v; want 0", n, err)
+	}
+	if n, err := r.Expire(ctx, time.Now().Add(DefaultRetention)); err != nil || n != 1 {
+		t.Fatalf("Expire = %d, %v; want 1", n, err)
+	}
+	if kvs, _, _ := legacy.List(ctx, Prefix, store.ListOptions{}); len(kvs) != 0 {
+		t.Fatalf("%d legacy batches left", len(kvs))
+	}
+}

@@ -34,15 +34,20 @@
 // stored bytes, the highest producer sequence number) are rebuilt by
 // scanning the segments when the store opens.
 //
-// # Why the metadata lives here, not in the state store
+// # Metadata: decided in the state store, kept here too
 //
-// Group and stream metadata stay beside the events rather than in the
-// cluster's state store: a stream's statistics change with every append,
-// and keeping them in the state store would cost a second durable write
-// per batch and couple the two stores' crash consistency. Here they are
-// derived from the segments themselves, so they cannot disagree with the
-// events. The rarely changing parts (retention, tags, the stream list) are
-// small files written atomically or appended with fsync.
+// A stream's statistics change with every append, so they stay here,
+// derived from the segments themselves (they cannot disagree with the
+// events), rather than cost a second durable write per batch. The rarely
+// changing parts (a group's creation, retention and tags, the stream list)
+// are decided for the whole cluster in the state store when a Meta is set
+// (SetMeta; internal/logmeta): CreateGroup, SetRetention, TagGroup,
+// CreateStream, DeleteGroup and the like ask it first and then apply its
+// answer here, and the Apply and Remove methods let internal/logmeta apply
+// what other servers decided. Here they are kept as small files written
+// atomically (meta.json) or appended with fsync (streams.journal), so
+// that reads never go to the state store. Without a Meta (tests) the store
+// decides alone.
 //
 // # Exactly once
 //

@@ -42,6 +42,7 @@ type groupMeta struct {
 	Created       int64             `json:"created"`
 	RetentionDays int32             `json:"retentionDays,omitempty"`
 	Tags          map[string]string `json:"tags,omitempty"`
+	Rev           int64             `json:"rev,omitempty"` // GroupMeta.Rev
 }
 
 // stream is a log stream and what is known of its stored events.
@@ -248,7 +249,7 @@ func cloneTags(t map[string]string) map[string]string {
 }
 
 // createStream adds a stream; exists reports that it was there already.
-func (g *group) createStream(name string) (exists bool, err error) {
+func (g *group) createStream(name string, now int64) (exists bool, err error) {
 	g.metaMu.Lock()
 	defer g.metaMu.Unlock()
 	g.mu.RLock()
@@ -262,7 +263,6 @@ func (g *group) createStream(name string) (exists bool, err error) {
 	if exists {
 		return true, nil
 	}
-	now := g.opts.now()
 	if err := g.writeJournal(journalEntry{Op: "create", ID: id, Name: name, T: now}); err != nil {
 		return false, err
 	}

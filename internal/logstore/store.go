@@ -109,6 +109,9 @@ type Store struct {
 	// replicate, when set, makes each batch durable elsewhere before
 	// Append writes it (internal/logrepl, on a shared store).
 	replicate func(group, stream string, events []Event) error
+	// meta, when set, decides group and stream metadata for the cluster
+	// (internal/logmeta, on the state store); this store follows it.
+	meta Meta
 }
 
 // SetReplicate makes Append hand every batch to f, and fail if f fails,
@@ -238,24 +241,50 @@ func groupDirName(name string) string {
 
 // CreateGroup creates a log group.
 func (s *Store) CreateGroup(name string, tags map[string]string) error {
+	if s.meta != nil {
+		m := GroupMeta{Name: name, Created: s.opts.now(), Tags: cloneTags(tags)}
+		if err := s.meta.CreateGroup(m); err != nil {
+			return err
+		}
+		return s.applyNewGroup(m)
+	}
+	return s.createGroupLocal(groupMeta{Name: name, Created: s.opts.now(), Tags: cloneTags(tags)})
+}
+
+func (s *Store) createGroupLocal(m groupMeta) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.groups[name] != nil {
+	if s.groups[m.Name] != nil {
 		return ErrGroupExists
 	}
-	dir := filepath.Join(s.dir, groupDirName(name))
+	dir := filepath.Join(s.dir, groupDirName(m.Name))
 	os.RemoveAll(dir)
-	g, err := createGroup(dir, groupMeta{Name: name, Created: s.opts.now(), Tags: cloneTags(tags)}, &s.opts)
+	g, err := createGroup(dir, m, &s.opts)
 	if err != nil {
 		os.RemoveAll(dir)
 		return err
 	}
-	s.groups[name] = g
+	s.groups[m.Name] = g
 	return nil
 }
 
 // DeleteGroup deletes a log group with its streams and events.
 func (s *Store) DeleteGroup(name string) error {
+	if s.meta != nil {
+		if err := s.meta.DeleteGroup(name); err != nil {
+			return err
+		}
+		if err := s.RemoveGroup(name); err != nil && !errors.Is(err, ErrGroupNotFound) {
+			return err
+		}
+		return nil
+	}
+	return s.RemoveGroup(name)
+}
+
+// RemoveGroup deletes a log group here only, whatever Meta says (for
+// internal/logmeta, which follows the cluster's decisions).
+func (s *Store) RemoveGroup(name string) error {
 	s.mu.Lock()
 	g := s.groups[name]
 	if g == nil {
@@ -312,6 +341,13 @@ func (s *Store) Group(name string) (GroupInfo, error) {
 // SetRetention sets a group's retention in days (0: never expire) and
 // applies it at once.
 func (s *Store) SetRetention(name string, days int32) error {
+	if s.meta != nil {
+		m, err := s.meta.UpdateGroup(name, func(m *GroupMeta) { m.RetentionDays = days })
+		if err != nil {
+			return err
+		}
+		return s.ApplyGroup(m)
+	}
 	g, err := s.group(name)
 	if err != nil {
 		return err
@@ -328,22 +364,45 @@ func (s *Store) SetRetention(name string, days int32) error {
 
 // TagGroup adds or replaces tags of a group.
 func (s *Store) TagGroup(name string, tags map[string]string) error {
+	if s.meta != nil {
+		m, err := s.meta.UpdateGroup(name, func(m *GroupMeta) { m.Tags = addTags(m.Tags, tags) })
+		if err != nil {
+			return err
+		}
+		return s.ApplyGroup(m)
+	}
 	g, err := s.group(name)
 	if err != nil {
 		return err
 	}
 	return g.updateMeta(func(m *groupMeta) {
-		if m.Tags == nil {
-			m.Tags = map[string]string{}
-		}
-		for k, v := range tags {
-			m.Tags[k] = v
-		}
+		m.Tags = addTags(m.Tags, tags)
 	})
+}
+
+func addTags(to, tags map[string]string) map[string]string {
+	if to == nil {
+		to = map[string]string{}
+	}
+	for k, v := range tags {
+		to[k] = v
+	}
+	return to
 }
 
 // UntagGroup removes tags of a group.
 func (s *Store) UntagGroup(name string, keys []string) error {
+	if s.meta != nil {
+		m, err := s.meta.UpdateGroup(name, func(m *GroupMeta) {
+			for _, k := range keys {
+				delete(m.Tags, k)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return s.ApplyGroup(m)
+	}
 	g, err := s.group(name)
 	if err != nil {
 		return err
@@ -357,11 +416,18 @@ func (s *Store) UntagGroup(name string, keys []string) error {
 
 // CreateStream creates a stream in a group; ErrStreamExists if it exists.
 func (s *Store) CreateStream(group, name string) error {
+	if s.meta != nil {
+		created, err := s.meta.CreateStream(group, name, s.opts.now())
+		if err != nil {
+			return err
+		}
+		return s.applyNewStream(group, name, created)
+	}
 	g, err := s.group(group)
 	if err != nil {
 		return err
 	}
-	exists, err := g.createStream(name)
+	exists, err := g.createStream(name, s.opts.now())
 	if err == nil && exists {
 		return ErrStreamExists
 	}
@@ -371,6 +437,9 @@ func (s *Store) CreateStream(group, name string) error {
 // EnsureStream creates a stream unless it exists, and the group too when
 // createGroup is set (the awslogs driver's awslogs-create-group).
 func (s *Store) EnsureStream(group, name string, createGroup bool) error {
+	if s.meta != nil {
+		return s.ensureStreamMeta(group, name, createGroup)
+	}
 	g, err := s.group(group)
 	if errors.Is(err, ErrGroupNotFound) && createGroup {
 		if err := s.CreateGroup(group, nil); err != nil && !errors.Is(err, ErrGroupExists) {
@@ -381,12 +450,27 @@ func (s *Store) EnsureStream(group, name string, createGroup bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = g.createStream(name)
+	_, err = g.createStream(name, s.opts.now())
 	return err
 }
 
 // DeleteStream deletes a stream and its events.
 func (s *Store) DeleteStream(group, name string) error {
+	if s.meta != nil {
+		if err := s.meta.DeleteStream(group, name); err != nil {
+			return err
+		}
+		if err := s.RemoveStream(group, name); err != nil && !errors.Is(err, ErrStreamNotFound) && !errors.Is(err, ErrGroupNotFound) {
+			return err
+		}
+		return nil
+	}
+	return s.RemoveStream(group, name)
+}
+
+// RemoveStream deletes a stream here only, whatever Meta says (for
+// internal/logmeta).
+func (s *Store) RemoveStream(group, name string) error {
 	g, err := s.group(group)
 	if err != nil {
 		return err

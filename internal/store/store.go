@@ -80,6 +80,10 @@ type EventType int
 const (
 	EventPut EventType = iota + 1
 	EventDelete
+	// EventProgress carries no key: every change up to KV.ModRevision
+	// has been delivered. Only watches that ask for it get it (store/etcd's
+	// WatchProgress); Watch never delivers one.
+	EventProgress
 )
 
 // Event is one change seen by a watch. For EventDelete, KV.Value is nil and

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/minato-project/minato/internal/store"
@@ -89,6 +90,17 @@ func (s *Store) Client() *clientv3.Client { return s.cli }
 
 // Prefix returns the prefix of every key the store writes.
 func (s *Store) Prefix() string { return s.prefix }
+
+// Sibling returns a store on the same client whose keys live beside this
+// store's, under "<prefix>-<name>/" ("/minato-logs/" for "/minato/" and
+// "logs"), so that a watch of this store's whole prefix does not see them.
+// It shares the client (Close closes only the sibling).
+func (s *Store) Sibling(name string) store.Store {
+	o := s.opts
+	o.Prefix = strings.TrimSuffix(s.prefix, "/") + "-" + name + "/"
+	o.OwnClient = false
+	return New(s.cli, o)
+}
 
 // begin starts a call: it fails with store.ErrClosed after Close, and
 // otherwise returns ctx bounded also by the store's life.

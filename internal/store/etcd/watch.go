@@ -19,6 +19,34 @@ import (
 // member cut off from the majority ends it with an error, and the caller
 // lists again (on a member that can serve) rather than wait on a stale one.
 func (s *Store) Watch(ctx context.Context, prefix string, afterRev int64) (store.Watcher, error) {
+	return s.watch(ctx, prefix, afterRev, false)
+}
+
+// WatchProgress is Watch, and the watch also delivers a store.EventProgress
+// whenever etcd reports its progress (RequestProgress): every change up to
+// the event's revision, under prefix or not, has been delivered. A reader
+// that tracks the store's revision (the cluster view) learns from it that
+// revisions written elsewhere (other prefixes) hold nothing for it.
+func (s *Store) WatchProgress(ctx context.Context, prefix string, afterRev int64) (store.Watcher, error) {
+	return s.watch(ctx, prefix, afterRev, true)
+}
+
+// RequestProgress asks etcd to report the progress of every watch of the
+// store (WatchProgress delivers it).
+func (s *Store) RequestProgress(ctx context.Context) error {
+	c, done, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	// The watches run on the stream of WithRequireLeader's contexts.
+	if err := s.cli.RequestProgress(clientv3.WithRequireLeader(c)); err != nil {
+		return s.fail(ctx, "request progress", err)
+	}
+	return nil
+}
+
+func (s *Store) watch(ctx context.Context, prefix string, afterRev int64, progress bool) (store.Watcher, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -37,7 +65,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, afterRev int64) (store
 		defer s.wg.Done()
 		defer stop()
 		defer cancel()
-		err := s.pump(wctx, ch, w.out)
+		err := s.pump(wctx, ch, w.out, progress)
 		switch {
 		case s.ctx.Err() != nil:
 			err = store.ErrClosed
@@ -56,7 +84,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, afterRev int64) (store
 
 // pump copies the events of etcd's watch to out, queueing at most MaxLag
 // that out does not take yet. It returns why the watch ended.
-func (s *Store) pump(ctx context.Context, ch clientv3.WatchChan, out chan<- store.Event) error {
+func (s *Store) pump(ctx context.Context, ch clientv3.WatchChan, out chan<- store.Event, progress bool) error {
 	var queue []store.Event
 	for {
 		var (
@@ -84,6 +112,9 @@ func (s *Store) pump(ctx context.Context, ch clientv3.WatchChan, out chan<- stor
 					return store.ErrCompacted
 				}
 				return fmt.Errorf("store/etcd: watch: %w", err)
+			}
+			if progress && resp.IsProgressNotify() {
+				queue = append(queue, store.Event{Type: store.EventProgress, KV: store.KV{ModRevision: resp.Header.Revision}, Last: true})
 			}
 			queue = s.appendEvents(queue, resp.Events)
 			if len(queue) > s.opts.MaxLag {
