@@ -547,3 +547,137 @@ func TestCanaryWithURLHooks(t *testing.T) {
 	t.Logf("CANARY 10%%: observed %.1f %% green at the canary step; URL hooks: IN_PROGRESS×2 then SUCCEEDED, FAILED → rolled back; %d requests, none failed",
 		share, total)
 }
+
+// runningTasks returns the service's tasks that run and are meant to,
+// with their task definitions ("family:revision").
+func runningTasks(t *testing.T, n *node, service string) map[string]string {
+	t.Helper()
+	ctx := ctxT(t)
+	list, err := n.ecs().ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String(service), DesiredStatus: types.DesiredStatusRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	if len(list.TaskArns) == 0 {
+		return out
+	}
+	desc, err := n.ecs().DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: list.TaskArns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range desc.Tasks {
+		if aws.ToString(task.LastStatus) == "RUNNING" && aws.ToString(task.DesiredStatus) == "RUNNING" {
+			td := aws.ToString(task.TaskDefinitionArn)
+			out[aws.ToString(task.TaskArn)] = td[strings.LastIndex(td, "/")+1:]
+		}
+	}
+	return out
+}
+
+// TestProgressiveKill9DuringBake: a BLUE_GREEN deployment in its bake
+// (all production traffic on green, blue still running) and a CANARY one
+// at its 10 % step, when minato is killed with -9 and restarted: both
+// resume where they were (weights kept, no traffic back to blue) and
+// complete. Before the kill, a blue task of the canary service that stops
+// is replaced by a blue one while the deployment runs. No request fails
+// while minato (which runs the load balancer) is up.
+func TestProgressiveKill9DuringBake(t *testing.T) {
+	e2eTest(t)
+	n := startDockerNode(t, "--deployment-minute", "1s")
+	bg, can := setupBlueGreen(t, n, "kbg"), setupBlueGreen(t, n, "kcan")
+	bgBlue, bgGreen := registerColor(t, n, "kbg", "blue"), registerColor(t, n, "kbg", "green")
+	canBlue, canGreen := registerColor(t, n, "kcan", "blue"), registerColor(t, n, "kcan", "green")
+	createProgressive(t, n, bg, bgBlue, 2, &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyBlueGreen,
+		BakeTimeInMinutes: aws.Int32(40)}, false)
+	createProgressive(t, n, can, canBlue, 2, &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyCanary,
+		CanaryConfiguration: &types.CanaryConfiguration{CanaryPercent: aws.Float64(10), CanaryBakeTimeInMinutes: aws.Int32(40)}}, false)
+	ctx := ctxT(t)
+
+	bgLoad, canLoad := startColorLoad(bg.prodURL, 3), startColorLoad(can.prodURL, 3)
+	updateTD(t, n, bg.serviceName, bgGreen)
+	updateTD(t, n, can.serviceName, canGreen)
+	waitFor(t, 120*time.Second, "blue/green in its bake, canary at 10 %", func() (bool, string) {
+		b, c := currentDeployment(t, n, bg.serviceName), currentDeployment(t, n, can.serviceName)
+		return b.LifecycleStage == types.ServiceDeploymentLifecycleStageBakeTime && prodWeight(c) == 10,
+			fmt.Sprintf("blue/green %s %v %%, canary %s %v %%", b.LifecycleStage, prodWeight(b), c.LifecycleStage, prodWeight(c))
+	})
+
+	// A blue task of the canary service stops: a blue task replaces it
+	// while the canary bakes.
+	before := runningTasks(t, n, can.serviceName)
+	var victim string
+	for arn, td := range before {
+		if strings.HasSuffix(canBlue, "/"+td) {
+			victim = arn
+		}
+	}
+	if victim == "" {
+		t.Fatalf("no blue task among %v (blue is %s)", before, canBlue)
+	}
+	if _, err := n.ecs().StopTask(ctx, &ecs.StopTaskInput{Task: aws.String(victim), Reason: aws.String("e2e: a blue task dies")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "a new blue task", func() (bool, string) {
+		now := runningTasks(t, n, can.serviceName)
+		blue := 0
+		fresh := false
+		for arn, td := range now {
+			if strings.HasSuffix(canBlue, "/"+td) {
+				blue++
+				if _, old := before[arn]; !old {
+					fresh = true
+				}
+			}
+		}
+		if d := currentDeployment(t, n, can.serviceName); d.Status != types.ServiceDeploymentStatusInProgress {
+			t.Fatalf("the canary deployment is %s before blue was repaired", d.Status)
+		}
+		return blue == 2 && fresh, fmt.Sprint(now)
+	})
+
+	// kill -9 in the bakes.
+	for _, l := range []*colorLoad{bgLoad, canLoad} {
+		close(l.stop)
+		l.wg.Wait()
+		if l.bad.Load() != 0 {
+			t.Fatalf("%d requests failed before the kill: %v", l.bad.Load(), l.errs)
+		}
+	}
+	total := bgLoad.total() + canLoad.total()
+	n.kill()
+	n.start()
+	waitHealthy(t, n, bg.green, 2)
+	waitHealthy(t, n, can.green, 2)
+	b, c := currentDeployment(t, n, bg.serviceName), currentDeployment(t, n, can.serviceName)
+	if prodWeight(b) != 100 || b.Status == types.ServiceDeploymentStatusRollbackSuccessful || b.Status == types.ServiceDeploymentStatusRollbackInProgress {
+		t.Fatalf("blue/green after the restart: %s at %s, %v %%", b.Status, b.LifecycleStage, prodWeight(b))
+	}
+	if prodWeight(c) < 10 || c.Status != types.ServiceDeploymentStatusInProgress && c.Status != types.ServiceDeploymentStatusSuccessful {
+		t.Fatalf("canary after the restart: %s at %s, %v %%", c.Status, c.LifecycleStage, prodWeight(c))
+	}
+	if rw := ruleWeights(t, n, bg.prodRule); rw[bg.green] != 1 || rw[bg.blue] != 0 {
+		t.Fatalf("blue/green production rule after the restart: %v", rw)
+	}
+	if rw := ruleWeights(t, n, can.prodRule); prodWeight(currentDeployment(t, n, can.serviceName)) == 10 && (rw[can.green] != 100 || rw[can.blue] != 900) {
+		t.Fatalf("canary production rule after the restart: %v", rw)
+	}
+	bgLoad, canLoad = startColorLoad(bg.prodURL, 3), startColorLoad(can.prodURL, 3)
+	// No production traffic goes back to blue on the blue/green service.
+	if share := bgLoad.sample(t, 100); share != 100 {
+		t.Fatalf("blue/green after the restart: %.1f %% of answers from green", share)
+	}
+	waitDeployment(t, n, bg.serviceName, types.ServiceDeploymentStatusSuccessful, 120*time.Second)
+	waitDeployment(t, n, can.serviceName, types.ServiceDeploymentStatusSuccessful, 120*time.Second)
+	if share := canLoad.sample(t, 100); share != 100 {
+		t.Fatalf("canary after the deployment: %.1f %% of answers from green", share)
+	}
+	total += bgLoad.finish(t) + canLoad.finish(t)
+	for _, s := range []bgSetup{bg, can} {
+		svc := waitStable(t, n, s.serviceName, 60*time.Second)
+		if len(svc.Deployments) != 1 || !strings.HasSuffix(aws.ToString(svc.TaskDefinition), s.serviceName+":2") {
+			t.Fatalf("%s after the deployment: %s %d deployments", s.serviceName, aws.ToString(svc.TaskDefinition), len(svc.Deployments))
+		}
+	}
+	t.Logf("BLUE_GREEN (in its bake) and CANARY (at 10 %%) resumed after kill -9 and completed; a stopped blue task was replaced; %d requests, none failed",
+		total)
+}
