@@ -318,6 +318,13 @@ func (a *API) UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		}
 		rec.Steady = false
 		ops, conds := []store.Op{}, []store.Cond{{Key: key, ModRevision: it.ModRevision}}
+		if deploy && rec.Rollout != nil && !progressive(rec.Service) {
+			// The rules still split traffic between the two target groups;
+			// only a progressive deployment moves it back.
+			return invalidParam("A %s service deployment is in progress (stage %s); a new deployment may replace it only with "+
+				"the BLUE_GREEN, LINEAR or CANARY strategy. Stop it with StopServiceDeployment, or wait for it, before "+
+				"switching to %s.", rec.Rollout.Strategy, rec.Rollout.Stage, rec.Service.DeploymentConfiguration.Strategy)
+		}
 		if deploy {
 			now := a.now()
 			supersede(&rec)
@@ -356,6 +363,12 @@ func (a *API) UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		return nil, err
 	}
 	return &ecstypes.UpdateServiceResponse{Service: &out[0]}, nil
+}
+
+// progressive says the service's next deployment is BLUE_GREEN, LINEAR or
+// CANARY.
+func progressive(svc ecstypes.Service) bool {
+	return svc.DeploymentConfiguration != nil && deploy.Progressive(string(svc.DeploymentConfiguration.Strategy))
 }
 
 // supersede ends the progressive deployment a new deployment replaces,

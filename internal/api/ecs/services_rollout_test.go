@@ -191,6 +191,19 @@ func TestNewDeploymentSupersedesProgressive(t *testing.T) {
 			if rec.ProdAlternate != tt.greenServes {
 				t.Fatalf("production target group is the alternate: %v, want %v", rec.ProdAlternate, tt.greenServes)
 			}
+			// Switching to ROLLING while it runs is refused: only a
+			// progressive deployment moves the traffic back.
+			// (The strategy is set in the record: the test's target groups
+			// do not exist, which a new deploymentConfiguration checks.)
+			dc := *rec.Service.DeploymentConfiguration
+			dc.Strategy = ecstypes.DeploymentStrategyRolling
+			rec.Service.DeploymentConfiguration = &dc
+			putService(t, st, rec)
+			_, err := a.UpdateService(ctx, call, &ecstypes.UpdateServiceRequest{Service: "bg", ForceNewDeployment: true})
+			wantCode(t, "a rolling deployment during a progressive one", err, ecstypes.ErrCodeInvalidParameterException)
+			if !strings.Contains(err.Error(), "may replace it only with") {
+				t.Fatalf("refused for another reason: %v", err)
+			}
 		})
 	}
 }
