@@ -197,7 +197,7 @@ func (c *Services) progressive(ctx context.Context, r serviceRef, rev int64, svc
 			c.putBackReplies(ro.Green, obs.Replies)
 			return err
 		}
-		events = append(events, evs...)
+		events = append(append(events, bplan.Events...), evs...)
 		in.ConsecutiveFailures, in.NextLaunchAt = bplan.ConsecutiveFailures, bplan.NextLaunchAt
 		c.wakeLater(r, deploy.Decision{}, bplan)
 	}
