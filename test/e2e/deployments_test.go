@@ -681,3 +681,68 @@ func TestProgressiveKill9DuringBake(t *testing.T) {
 	t.Logf("BLUE_GREEN (in its bake) and CANARY (at 10 %%) resumed after kill -9 and completed; a stopped blue task was replaced; %d requests, none failed",
 		total)
 }
+
+// TestNewDeploymentDuringCanary: a new deployment while a CANARY one is at
+// its 10 % step replaces it, as in ECS: the canary's service deployment
+// ends STOPPED, its traffic goes back to blue, its tasks stop (in the new
+// deployment's RECONCILE_SERVICE), and the new revision goes through its
+// own canary to completion. No request fails.
+func TestNewDeploymentDuringCanary(t *testing.T) {
+	e2eTest(t)
+	n := startDockerNode(t, "--deployment-minute", "1s")
+	s := setupBlueGreen(t, n, "sup")
+	v1, v2, v3 := registerColor(t, n, "sup", "blue"), registerColor(t, n, "sup", "yellow"), registerColor(t, n, "sup", "green")
+	createProgressive(t, n, s, v1, 2, &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyCanary,
+		CanaryConfiguration: &types.CanaryConfiguration{CanaryPercent: aws.Float64(10), CanaryBakeTimeInMinutes: aws.Int32(15)}}, false)
+	ctx := ctxT(t)
+
+	l := startColorLoad(s.prodURL, 3)
+	updateTD(t, n, s.serviceName, v2)
+	first := waitDeployment(t, n, s.serviceName, types.ServiceDeploymentStatusInProgress, 60*time.Second)
+	waitFor(t, 120*time.Second, "the yellow canary at 10 %", func() (bool, string) {
+		w := prodWeight(currentDeployment(t, n, s.serviceName))
+		return w == 10, fmt.Sprint(w)
+	})
+	updateTD(t, n, s.serviceName, v3)
+	out, err := n.ecs().DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{aws.ToString(first.ServiceDeploymentArn)}})
+	if err != nil || len(out.ServiceDeployments) != 1 || out.ServiceDeployments[0].Status != types.ServiceDeploymentStatusStopped {
+		t.Fatalf("the replaced canary deployment: %+v %v", out, err)
+	}
+	// The yellow tasks go before the new revision scales up, and no
+	// production traffic reaches them once they are gone.
+	yellow := v2[strings.LastIndex(v2, "/")+1:]
+	waitFor(t, 90*time.Second, "the yellow tasks to stop", func() (bool, string) {
+		tasks := runningTasks(t, n, s.serviceName)
+		for _, td := range tasks {
+			if td == yellow {
+				return false, fmt.Sprint(tasks)
+			}
+		}
+		return true, ""
+	})
+	c := lbClient()
+	for range 30 {
+		if color, err := colorOf(c, s.prodURL, false); err != nil || color == "yellow" {
+			t.Fatalf("production traffic after the canary was replaced reached %q (%v)", color, err)
+		}
+	}
+	d := waitDeployment(t, n, s.serviceName, types.ServiceDeploymentStatusSuccessful, 180*time.Second)
+	// It started from blue (sup:1), the revision that served production.
+	if len(d.SourceServiceRevisions) == 0 {
+		t.Fatalf("the new deployment has no source revision: %+v", d)
+	}
+	revs, err := n.ecs().DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{
+		ServiceRevisionArns: []string{aws.ToString(d.SourceServiceRevisions[0].Arn)}})
+	if err != nil || len(revs.ServiceRevisions) != 1 || !strings.HasSuffix(aws.ToString(revs.ServiceRevisions[0].TaskDefinition), "sup:1") {
+		t.Fatalf("the new deployment's source revision: %+v %v", revs, err)
+	}
+	if share := l.sample(t, 100); share != 100 {
+		t.Fatalf("after the new deployment %.1f %% of answers came from green", share)
+	}
+	total := l.finish(t)
+	svc := waitStable(t, n, s.serviceName, 60*time.Second)
+	if len(svc.Deployments) != 1 || !strings.HasSuffix(aws.ToString(svc.TaskDefinition), "sup:3") {
+		t.Fatalf("after the deployment: %s %+v", aws.ToString(svc.TaskDefinition), svc.Deployments)
+	}
+	t.Logf("a new deployment during a CANARY one at 10 %%: the canary STOPPED, its tasks gone, the new one SUCCESSFUL; %d requests, none failed", total)
+}
