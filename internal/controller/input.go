@@ -37,6 +37,7 @@ func (c *Services) input(svc state.Service, tasks []state.Task, insts []state.Co
 		}
 		if cb := dc.DeploymentCircuitBreaker; cb != nil {
 			in.Config.CircuitBreaker, in.Config.Rollback = cb.Enable, cb.Rollback
+			in.Config.KeepFailureCount = cb.ResetOnHealthyTask != nil && !*cb.ResetOnHealthyTask
 			if tc := cb.ThresholdConfiguration; tc != nil {
 				in.Config.ThresholdType, in.Config.ThresholdValue = string(tc.Type), int(tc.Value)
 			}
@@ -91,6 +92,7 @@ func taskOf(t state.Task, draining map[string]bool) reconcile.Task {
 		StopCode:       string(t.Task.StopCode),
 		ReachedRunning: !t.Task.StartedAt.IsZero(),
 		FailureCounted: t.FailureCounted,
+		HealthSeen:     t.HealthSeen,
 	}
 	rt.OnDrainingInstance = draining[t.InstanceID]
 	rt.HealthChecked = t.HealthChecked

@@ -139,12 +139,13 @@ func (c *Services) progressive(ctx context.Context, r serviceRef, rev int64, svc
 	cfg := RolloutConfig(svc.Service, c.minute())
 	desired := int(svc.Service.DesiredCount)
 
-	var greenTasks []reconcile.Task
+	var greenTasks, blueTasks []reconcile.Task
 	obs := deploy.Observed{Now: now, GreenFailed: green.RolloutState == ecstypes.DeploymentRolloutStateFailed}
-	healthy := 0
+	healthy, blueHealthy, blueLive := 0, 0, 0
 	for _, t := range in.Tasks {
 		live := !t.LastStatus.Terminal()
-		if t.DeploymentID == ro.Green {
+		switch {
+		case t.DeploymentID == ro.Green:
 			greenTasks = append(greenTasks, t)
 			if live {
 				obs.GreenLeft++
@@ -152,11 +153,23 @@ func (c *Services) progressive(ctx context.Context, r serviceRef, rev int64, svc
 					healthy++
 				}
 			}
-		} else if live {
+		case ro.Blue == "" || t.DeploymentID == ro.Blue:
+			blueTasks = append(blueTasks, t)
+			if live {
+				obs.BlueLeft++
+				blueLive++
+				if reconcile.Healthy(t) {
+					blueHealthy++
+				}
+			}
+		case live:
+			// A revision a superseded deployment left.
 			obs.BlueLeft++
+			obs.OthersLeft++
 		}
 	}
 	obs.GreenReady = healthy >= desired && obs.GreenLeft == healthy
+	obs.BlueReady = blueHealthy >= desired && blueLive == blueHealthy
 	obs.Replies = c.takeReplies(ro.Green)
 	dec := deploy.Step(cfg, ro.Progress, obs)
 	p := dec.Progress
@@ -165,6 +178,28 @@ func (c *Services) progressive(ctx context.Context, r serviceRef, rev int64, svc
 	if err := c.applyTraffic(ctx, svc, p); err != nil {
 		c.putBackReplies(ro.Green, obs.Replies)
 		return fmt.Errorf("moving traffic: %w", err)
+	}
+
+	// Blue: while it may serve production again, the decider keeps it at
+	// the desired count (a blue task that stops is replaced by a blue one).
+	if bi := slices.IndexFunc(svc.Service.Deployments, func(d ecstypes.Deployment) bool { return d.Id == ro.Blue }); dec.Blue && bi >= 0 {
+		blue := svc.Service.Deployments[bi]
+		bin := in
+		bin.Tasks = blueTasks
+		bin.Deployments = []reconcile.Deployment{{ID: blue.Id, TaskDefinition: blue.TaskDefinition, Status: reconcile.StatusPrimary,
+			RolloutState: string(ecstypes.DeploymentRolloutStateInProgress), CreatedAt: blue.CreatedAt.Time(), UpdatedAt: blue.UpdatedAt.Time()}}
+		bin.Config.HoldCompletion, bin.Config.Rollback, bin.Config.CircuitBreaker = true, false, false
+		bin.Config.MaximumPercent, bin.Config.MinimumHealthyPercent = 200, 100
+		bin.Config.DesiredCount = desired
+		bplan := reconcile.Decide(bin)
+		evs, err := c.carryOut(ctx, r, svc, mine, bplan, map[string]reconcile.Deployment{blue.Id: bin.Deployments[0]}, true)
+		if err != nil {
+			c.putBackReplies(ro.Green, obs.Replies)
+			return err
+		}
+		events = append(append(events, bplan.Events...), evs...)
+		in.ConsecutiveFailures, in.NextLaunchAt = bplan.ConsecutiveFailures, bplan.NextLaunchAt
+		c.wakeLater(r, deploy.Decision{}, bplan)
 	}
 
 	// Green: the decider keeps it at the desired count (or scales it in).
@@ -196,12 +231,17 @@ func (c *Services) progressive(ctx context.Context, r serviceRef, rev int64, svc
 	}
 	svc.ConsecutiveFailures, svc.NextLaunchAt = plan.ConsecutiveFailures, plan.NextLaunchAt
 
-	// Blue goes once traffic is all on green and the bake is over.
-	if dec.StopBlue {
+	// Blue goes once traffic is all on green and the bake is over; the
+	// revisions a superseded deployment left go once blue is ready (no
+	// traffic goes to them).
+	if dec.StopBlue || dec.StopOthers {
 		var ids []string
 		for i := range mine {
 			t := &mine[i]
 			if t.DeploymentID == ro.Green || t.LastStatus().Terminal() || t.DesiredStatus().Terminal() || t.LastStatus().Stopping() {
+				continue
+			}
+			if !dec.StopBlue && (ro.Blue == "" || t.DeploymentID == ro.Blue) {
 				continue
 			}
 			evs, err := c.stopTask(ctx, svc, t, reconcile.ReasonScaling(ro.Green))
@@ -286,6 +326,9 @@ func (c *Services) finishRollout(svc *state.Service, ro state.Rollout, now time.
 		if d.Id != ro.Green {
 			keep = append(keep, d)
 		}
+	}
+	if i := slices.IndexFunc(keep, func(d ecstypes.Deployment) bool { return d.Id == ro.Blue }); i > 0 {
+		keep[0], keep[i] = keep[i], keep[0] // blue is the service's deployment again
 	}
 	if len(keep) > 0 {
 		keep[0].Status = reconcile.StatusPrimary

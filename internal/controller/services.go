@@ -46,6 +46,8 @@ type Tasks interface {
 	FinishDeactivation(ctx context.Context, cluster, id string) error
 	// MarkCounted records that the circuit breaker counted a task.
 	MarkCounted(ctx context.Context, cluster, id string) error
+	// MarkHealthSeen records that the circuit breaker saw a task healthy.
+	MarkHealthSeen(ctx context.Context, cluster, id string) error
 	// SetTargets records a task's registered targets;
 	// MarkTargetsReleased that they were deregistered.
 	SetTargets(ctx context.Context, cluster, id string, refs []state.TargetRef) error
@@ -345,6 +347,11 @@ func (c *Services) carryOut(ctx context.Context, r serviceRef, svc state.Service
 	}
 	for _, id := range plan.CountFailed {
 		if err := c.Tasks.MarkCounted(ctx, r.cluster, id); err != nil {
+			return events, err
+		}
+	}
+	for _, id := range plan.SeenHealthy {
+		if err := c.Tasks.MarkHealthSeen(ctx, r.cluster, id); err != nil {
 			return events, err
 		}
 	}

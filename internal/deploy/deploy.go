@@ -257,6 +257,12 @@ type Observed struct {
 	GreenFailed bool
 	// BlueLeft and GreenLeft count the tasks of each not yet stopped.
 	BlueLeft, GreenLeft int
+	// BlueReady: blue runs its desired tasks, all healthy.
+	BlueReady bool
+	// OthersLeft counts the tasks not yet stopped of revisions that are
+	// neither blue nor green: those of a deployment this one superseded
+	// (see Supersede). RECONCILE_SERVICE waits until they are gone.
+	OthersLeft int
 	// Replies are URL hook answers by hook run ID.
 	Replies map[string]Reply
 }
@@ -269,6 +275,14 @@ type Decision struct {
 	Green bool
 	// StopBlue says blue's tasks go.
 	StopBlue bool
+	// Blue says blue keeps its desired count: a blue task that stops is
+	// replaced by one of blue's revision, as long as blue may serve
+	// production traffic again (every stage before CLEAN_UP, rollback
+	// included).
+	Blue bool
+	// StopOthers says the tasks of superseded revisions go: no traffic
+	// goes to them, and blue runs its desired tasks, healthy.
+	StopOthers bool
 	// Call lists the hook runs whose URL to call now.
 	Call []HookRun
 	// Recheck is when to decide again without any change (zero: no need).
@@ -292,6 +306,8 @@ func Step(cfg Config, p Progress, o Observed) Decision {
 		d.out.Green = true
 	}
 	d.out.StopBlue = d.p.Stage == StageCleanUp || (d.p.Stage == StageDone && d.p.Result == resultSuccessful)
+	d.out.Blue = d.p.Stage != StageCleanUp && d.p.Stage != StageDone
+	d.out.StopOthers = o.OthersLeft > 0 && o.BlueReady
 	return d.out
 }
 
@@ -419,6 +435,11 @@ func (d *stepper) advance() bool {
 			return false
 		}
 	}
+	if d.p.Stage == StageReconcile && d.o.OthersLeft > 0 {
+		// The revisions a superseded deployment left go (StopOthers)
+		// before green starts: one blue, one green.
+		return false
+	}
 	if d.p.WaitFrom.IsZero() {
 		d.p.WaitFrom = now
 	}
@@ -544,6 +565,15 @@ func (p Progress) Active() bool { return p.Stage != StageDone }
 // deployment is not cleaning up, rolling back or done.
 func (p Progress) CanRollback() bool {
 	return p.Stage != StageCleanUp && p.Stage != StageRollback && p.Stage != StageDone
+}
+
+// Supersede says which revision serves production when a new deployment
+// replaces deployment p before it is done: green once all production
+// traffic is on it (BAKE_TIME, CLEAN_UP), otherwise blue, to which any
+// production traffic on green goes back. The new deployment starts from
+// that revision; the other one's tasks go in its RECONCILE_SERVICE stage.
+func Supersede(p Progress) (greenServes bool) {
+	return p.Stage != StageRollback && p.ProdWeight >= 100
 }
 
 // ForwardWeights turns green's share of traffic into the two weights of

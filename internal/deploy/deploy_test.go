@@ -21,13 +21,19 @@ type world struct {
 	greenLeft    int
 	blueLeft     int
 	failGreen    bool
-	replies      map[string]Reply
+	// othersLeft are tasks of a superseded revision; blueUnready keeps
+	// blue from being ready (it is replacing tasks).
+	othersLeft  int
+	blueUnready bool
+	// blue records Decision.Blue by stage (false if it ever was).
+	blue    map[Stage]bool
+	replies map[string]Reply
 	// trace of (stage, prod, test) each time the stage or weights change.
 	trace []string
 	calls []string
 }
 
-func newWorld() *world { return &world{now: t0, blueLeft: 3} }
+func newWorld() *world { return &world{now: t0, blueLeft: 3, blue: map[Stage]bool{}} }
 
 // drive runs Step until the deployment is done or steps run out;
 // poke is called before each step and may change p (a user's request)
@@ -53,10 +59,19 @@ func drive(t *testing.T, cfg Config, w *world, restart bool, poke func(p *Progre
 			p = q
 		}
 		o := Observed{Now: w.now, GreenReady: w.greenRunning && !w.failGreen, GreenFailed: w.failGreen, BlueLeft: w.blueLeft,
-			GreenLeft: w.greenLeft, Replies: w.replies}
+			GreenLeft: w.greenLeft, Replies: w.replies, OthersLeft: w.othersLeft, BlueReady: !w.blueUnready && w.blueLeft > 0}
 		w.replies = nil
 		d := Step(cfg, p, o)
 		p = d.Progress
+		if kept, seen := w.blue[p.Stage]; !seen || kept {
+			w.blue[p.Stage] = d.Blue
+		}
+		if d.StopOthers {
+			if w.blueUnready {
+				t.Fatalf("superseded tasks stopped at %s while blue is not ready", p.Stage)
+			}
+			w.othersLeft = 0
+		}
 		for _, c := range d.Call {
 			w.calls = append(w.calls, c.ID)
 		}
@@ -174,6 +189,86 @@ func TestStrategies(t *testing.T) {
 					t.Errorf("took %v, want %v", took, tt.took)
 				}
 			})
+		}
+	}
+}
+
+// Blue is kept at its count (its tasks that stop are replaced) in every
+// stage before CLEAN_UP, a rollback included, and no longer from
+// CLEAN_UP on.
+func TestBlueKeptUntilCleanUp(t *testing.T) {
+	cfg := Config{Strategy: Linear, StepPercent: 50, StepBake: time.Minute, Bake: time.Minute, TestTraffic: true}
+	w := newWorld()
+	drive(t, cfg, w, false, nil)
+	for _, s := range []Stage{StageScaleUp, StageProdShift, StageBake} {
+		if !w.blue[s] {
+			t.Errorf("blue not kept at %s: %v", s, w.blue)
+		}
+	}
+	for _, s := range []Stage{StageCleanUp, StageDone} {
+		if kept, seen := w.blue[s]; !seen || kept {
+			t.Errorf("blue kept (or never seen) at %s: %v", s, w.blue)
+		}
+	}
+	w = newWorld()
+	drive(t, cfg, w, false, func(p *Progress, w *world) {
+		if p.Stage == StageProdShift {
+			p.StopRequest = ActionRollback
+		}
+	})
+	if !w.blue[StageRollback] {
+		t.Errorf("blue not kept during the rollback: %v", w.blue)
+	}
+	if d := Step(cfg, Progress{Stage: StageDone, Result: ResultRolledBack}, Observed{Now: t0}); d.Blue || d.Green || d.StopBlue {
+		t.Errorf("a rolled back deployment leaves blue to the service: %+v", d)
+	}
+}
+
+// A deployment that superseded another starts at RECONCILE_SERVICE with
+// the superseded revision's tasks still there: they go once blue is
+// ready, and green starts only once they are gone.
+func TestReconcileWaitsForSupersededRevisions(t *testing.T) {
+	cfg := Config{Strategy: Canary, CanaryPercent: 10, CanaryBake: time.Minute}
+	for _, restart := range []bool{false, true} {
+		w := newWorld()
+		w.othersLeft, w.blueUnready = 3, true
+		steps := 0
+		p := drive(t, cfg, w, restart, func(p *Progress, w *world) {
+			steps++
+			if steps < 5 {
+				if p.Stage != StageReconcile || w.greenLeft != 0 || w.othersLeft != 3 {
+					t.Fatalf("step %d: at %s, green %d, others %d before blue is ready", steps, p.Stage, w.greenLeft, w.othersLeft)
+				}
+				return
+			}
+			w.blueUnready = false // blue has replaced its tasks
+			if w.othersLeft > 0 && (p.Stage != StageReconcile || w.greenLeft != 0) {
+				t.Fatalf("at %s with green %d while %d superseded tasks are left", p.Stage, w.greenLeft, w.othersLeft)
+			}
+		})
+		if p.Result != ResultSuccessful || w.othersLeft != 0 {
+			t.Fatalf("restart=%v: result %q, others left %d; trace %v", restart, p.Result, w.othersLeft, w.trace)
+		}
+	}
+}
+
+func TestSupersede(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Progress
+		want bool
+	}{
+		{"before any production traffic", Progress{Stage: StagePostTestShift, TestWeight: 100}, false},
+		{"canary", Progress{Stage: StageProdShift, Step: 1, ProdWeight: 10}, false},
+		{"linear half way", Progress{Stage: StagePreProdShift, Step: 2, ProdWeight: 50}, false},
+		{"all production traffic on green", Progress{Stage: StagePostProdShift, Step: 1, ProdWeight: 100}, true},
+		{"bake", Progress{Stage: StageBake, Step: 1, ProdWeight: 100, TestWeight: 100}, true},
+		{"clean up", Progress{Stage: StageCleanUp, Step: 1, ProdWeight: 100, TestWeight: 100}, true},
+		{"rolling back", Progress{Stage: StageRollback}, false},
+	}
+	for _, tt := range tests {
+		if got := Supersede(tt.p); got != tt.want {
+			t.Errorf("%s: Supersede = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -123,6 +123,7 @@ type decider struct {
 	eligible                     []string // DAEMON: instance IDs, sorted
 
 	countFailed []string
+	seenHealthy []string
 	bo          backoff
 	stopping    map[string]bool // tasks this plan stops
 	stops       []Stop
@@ -271,6 +272,20 @@ func (d *decider) countFailures() []time.Time {
 		if d.in.Config.CircuitBreaker && t.DeploymentID == p.ID && p.RolloutState == RolloutInProgress {
 			p.FailedTasks++
 			d.touch(p)
+		}
+	}
+	// resetOnHealthyTask: a task of the deployment that becomes healthy
+	// resets its failure count to 0 (once per task).
+	if d.in.Config.CircuitBreaker && p.RolloutState == RolloutInProgress {
+		for _, t := range d.tasks {
+			if t.DeploymentID != p.ID || t.HealthSeen || t.LastStatus.Terminal() || t.DesiredStatus.Terminal() || !isHealthy(t) {
+				continue
+			}
+			d.seenHealthy = append(d.seenHealthy, t.ID)
+			if !d.in.Config.KeepFailureCount && p.FailedTasks > 0 {
+				p.FailedTasks = 0
+				d.touch(p)
+			}
 		}
 	}
 	return at
@@ -472,6 +487,7 @@ func (d *decider) finish() Plan {
 		Launch:              d.launches,
 		Stop:                d.stops,
 		CountFailed:         d.countFailed,
+		SeenHealthy:         d.seenHealthy,
 		ConsecutiveFailures: d.bo.failures,
 		NextLaunchAt:        d.bo.next,
 		ReplacedUnhealthy:   min(d.unhealthyStops, d.launched()),

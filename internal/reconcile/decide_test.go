@@ -436,3 +436,48 @@ func TestThresholdOf(t *testing.T) {
 		}
 	}
 }
+
+// resetOnHealthyTask (ECS's default true): a task of the deployment that
+// becomes healthy resets its failure count to 0, once; false keeps the
+// count.
+func TestDecideResetOnHealthyTask(t *testing.T) {
+	d := primary("ecs-svc/2", "app:2")
+	d.FailedTasks = 2
+	cb := Config{Name: "web", DesiredCount: 2, MaximumPercent: 200, MinimumHealthyPercent: 100, CircuitBreaker: true,
+		ThresholdType: ThresholdCount, ThresholdValue: 3}
+	seen := running("n1", "ecs-svc/2")
+	seen.HealthSeen = true
+	tests := []struct {
+		name       string
+		keep       bool
+		tasks      []Task
+		wantFailed int
+		wantSeen   []string
+	}{
+		{"a task becomes healthy: the count resets", false, []Task{running("n1", "ecs-svc/2")}, 0, []string{"n1"}},
+		{"resetOnHealthyTask false keeps the count", true, []Task{running("n1", "ecs-svc/2")}, 2, []string{"n1"}},
+		{"a task seen healthy before resets nothing more", false, []Task{seen}, 2, nil},
+		{"an unhealthy task resets nothing", false, []Task{checked(running("n1", "ecs-svc/2"), "UNKNOWN")}, 2, nil},
+		{"a failure after the reset counts from 0", false, []Task{seen, stopped(pending("n2", "ecs-svc/2"), "TaskFailedToStart", now)}, 3, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cb
+			c.KeepFailureCount = tc.keep
+			got := Decide(Input{Now: now, Config: c, Deployments: []Deployment{d}, Tasks: tc.tasks})
+			if got.Deployments[0].FailedTasks != tc.wantFailed || !reflect.DeepEqual(got.SeenHealthy, tc.wantSeen) {
+				t.Fatalf("failed tasks %d, seen healthy %v; want %d, %v", got.Deployments[0].FailedTasks, got.SeenHealthy,
+					tc.wantFailed, tc.wantSeen)
+			}
+		})
+	}
+	// The count restarts from 0: the threshold (3) is three failures after
+	// the last reset.
+	reset := d
+	reset.FailedTasks = 0
+	got := Decide(Input{Now: now, Config: cb, Deployments: []Deployment{reset}, Tasks: []Task{seen,
+		stopped(pending("n2", "ecs-svc/2"), "TaskFailedToStart", now), stopped(pending("n3", "ecs-svc/2"), "TaskFailedToStart", now)}})
+	if got.Deployments[0].FailedTasks != 2 || got.Deployments[0].RolloutState != RolloutInProgress {
+		t.Fatalf("after a reset, two failures: %+v", got.Deployments[0])
+	}
+}

@@ -38,6 +38,10 @@ type Config struct {
 	// thresholdConfiguration ("": ECS's default, see ThresholdOf).
 	ThresholdType  string
 	ThresholdValue int
+	// KeepFailureCount is resetOnHealthyTask false: a task that becomes
+	// healthy does not reset the circuit breaker's failure count (ECS's
+	// default, resetOnHealthyTask true, resets it to 0).
+	KeepFailureCount bool
 	// HealthCheckGracePeriod: container health is ignored this long after
 	// a task started.
 	HealthCheckGracePeriod time.Duration
@@ -89,6 +93,9 @@ type Task struct {
 	ReachedRunning bool
 	// FailureCounted is set once the circuit breaker counted this task.
 	FailureCounted bool
+	// HealthSeen is set once the circuit breaker saw the task healthy
+	// (Plan.SeenHealthy), so that it resets the failure count once.
+	HealthSeen bool
 	// OnDrainingInstance: its container instance is DRAINING.
 	OnDrainingInstance bool
 	// LB says the service registers the task as a load balancer target:
@@ -161,6 +168,11 @@ type Plan struct {
 	// stopped tasks that did not fail are never counted, and the controller
 	// may leave them out of Input.Tasks.)
 	CountFailed []string
+	// SeenHealthy lists tasks of the PRIMARY deployment in progress that
+	// became healthy now (the circuit breaker on): each reset the failure
+	// count (resetOnHealthyTask); the controller marks them so that they
+	// reset it once.
+	SeenHealthy []string
 	// Deployments is the new deployment list: PRIMARY first, then ACTIVE;
 	// deployments that finished draining are left out (INACTIVE).
 	Deployments []Deployment

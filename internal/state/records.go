@@ -108,6 +108,9 @@ type Task struct {
 	// FailureCounted is set once the service's circuit breaker counted
 	// this task as failed.
 	FailureCounted bool `json:"failureCounted,omitzero"`
+	// HealthSeen is set once the circuit breaker saw the task healthy
+	// (it reset the failure count then: resetOnHealthyTask).
+	HealthSeen bool `json:"healthSeen,omitzero"`
 	// HealthChecked says whether the task's health decides whether it is
 	// healthy: an essential container has a health check.
 	HealthChecked bool `json:"healthChecked,omitzero"`

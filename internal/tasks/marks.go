@@ -24,6 +24,18 @@ func (m *Manager) MarkCounted(ctx context.Context, cluster, id string) error {
 	})
 }
 
+// MarkHealthSeen records that the circuit breaker saw a task healthy, so
+// that the task resets the failure count once.
+func (m *Manager) MarkHealthSeen(ctx context.Context, cluster, id string) error {
+	return m.update(ctx, cluster, id, func(t *state.Task) bool {
+		if t.HealthSeen {
+			return false
+		}
+		t.HealthSeen = true
+		return true
+	})
+}
+
 // SetTargets records the load balancer targets the service registered for
 // a task, unless it has some already.
 func (m *Manager) SetTargets(ctx context.Context, cluster, id string, refs []state.TargetRef) error {

@@ -547,3 +547,202 @@ func TestCanaryWithURLHooks(t *testing.T) {
 	t.Logf("CANARY 10%%: observed %.1f %% green at the canary step; URL hooks: IN_PROGRESS×2 then SUCCEEDED, FAILED → rolled back; %d requests, none failed",
 		share, total)
 }
+
+// runningTasks returns the service's tasks that run and are meant to,
+// with their task definitions ("family:revision").
+func runningTasks(t *testing.T, n *node, service string) map[string]string {
+	t.Helper()
+	ctx := ctxT(t)
+	list, err := n.ecs().ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String(service), DesiredStatus: types.DesiredStatusRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	if len(list.TaskArns) == 0 {
+		return out
+	}
+	desc, err := n.ecs().DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: list.TaskArns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range desc.Tasks {
+		if aws.ToString(task.LastStatus) == "RUNNING" && aws.ToString(task.DesiredStatus) == "RUNNING" {
+			td := aws.ToString(task.TaskDefinitionArn)
+			out[aws.ToString(task.TaskArn)] = td[strings.LastIndex(td, "/")+1:]
+		}
+	}
+	return out
+}
+
+// TestProgressiveKill9DuringBake: a BLUE_GREEN deployment in its bake
+// (all production traffic on green, blue still running) and a CANARY one
+// at its 10 % step, when minato is killed with -9 and restarted: both
+// resume where they were (weights kept, no traffic back to blue) and
+// complete. Before the kill, a blue task of the canary service that stops
+// is replaced by a blue one while the deployment runs. No request fails
+// while minato (which runs the load balancer) is up.
+func TestProgressiveKill9DuringBake(t *testing.T) {
+	e2eTest(t)
+	n := startDockerNode(t, "--deployment-minute", "1s")
+	bg, can := setupBlueGreen(t, n, "kbg"), setupBlueGreen(t, n, "kcan")
+	bgBlue, bgGreen := registerColor(t, n, "kbg", "blue"), registerColor(t, n, "kbg", "green")
+	canBlue, canGreen := registerColor(t, n, "kcan", "blue"), registerColor(t, n, "kcan", "green")
+	createProgressive(t, n, bg, bgBlue, 2, &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyBlueGreen,
+		BakeTimeInMinutes: aws.Int32(40)}, false)
+	createProgressive(t, n, can, canBlue, 2, &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyCanary,
+		CanaryConfiguration: &types.CanaryConfiguration{CanaryPercent: aws.Float64(10), CanaryBakeTimeInMinutes: aws.Int32(40)}}, false)
+	ctx := ctxT(t)
+
+	bgLoad, canLoad := startColorLoad(bg.prodURL, 3), startColorLoad(can.prodURL, 3)
+	updateTD(t, n, bg.serviceName, bgGreen)
+	updateTD(t, n, can.serviceName, canGreen)
+	waitFor(t, 120*time.Second, "blue/green in its bake, canary at 10 %", func() (bool, string) {
+		b, c := currentDeployment(t, n, bg.serviceName), currentDeployment(t, n, can.serviceName)
+		return b.LifecycleStage == types.ServiceDeploymentLifecycleStageBakeTime && prodWeight(c) == 10,
+			fmt.Sprintf("blue/green %s %v %%, canary %s %v %%", b.LifecycleStage, prodWeight(b), c.LifecycleStage, prodWeight(c))
+	})
+
+	// A blue task of the canary service stops: a blue task replaces it
+	// while the canary bakes.
+	before := runningTasks(t, n, can.serviceName)
+	var victim string
+	for arn, td := range before {
+		if strings.HasSuffix(canBlue, "/"+td) {
+			victim = arn
+		}
+	}
+	if victim == "" {
+		t.Fatalf("no blue task among %v (blue is %s)", before, canBlue)
+	}
+	if _, err := n.ecs().StopTask(ctx, &ecs.StopTaskInput{Task: aws.String(victim), Reason: aws.String("e2e: a blue task dies")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "a new blue task", func() (bool, string) {
+		now := runningTasks(t, n, can.serviceName)
+		blue := 0
+		fresh := false
+		for arn, td := range now {
+			if strings.HasSuffix(canBlue, "/"+td) {
+				blue++
+				if _, old := before[arn]; !old {
+					fresh = true
+				}
+			}
+		}
+		if d := currentDeployment(t, n, can.serviceName); d.Status != types.ServiceDeploymentStatusInProgress {
+			t.Fatalf("the canary deployment is %s before blue was repaired", d.Status)
+		}
+		return blue == 2 && fresh, fmt.Sprint(now)
+	})
+
+	// kill -9 in the bakes.
+	for _, l := range []*colorLoad{bgLoad, canLoad} {
+		close(l.stop)
+		l.wg.Wait()
+		if l.bad.Load() != 0 {
+			t.Fatalf("%d requests failed before the kill: %v", l.bad.Load(), l.errs)
+		}
+	}
+	total := bgLoad.total() + canLoad.total()
+	n.kill()
+	n.start()
+	waitHealthy(t, n, bg.green, 2)
+	waitHealthy(t, n, can.green, 2)
+	b, c := currentDeployment(t, n, bg.serviceName), currentDeployment(t, n, can.serviceName)
+	if prodWeight(b) != 100 || b.Status == types.ServiceDeploymentStatusRollbackSuccessful || b.Status == types.ServiceDeploymentStatusRollbackInProgress {
+		t.Fatalf("blue/green after the restart: %s at %s, %v %%", b.Status, b.LifecycleStage, prodWeight(b))
+	}
+	if prodWeight(c) < 10 || c.Status != types.ServiceDeploymentStatusInProgress && c.Status != types.ServiceDeploymentStatusSuccessful {
+		t.Fatalf("canary after the restart: %s at %s, %v %%", c.Status, c.LifecycleStage, prodWeight(c))
+	}
+	if rw := ruleWeights(t, n, bg.prodRule); rw[bg.green] != 1 || rw[bg.blue] != 0 {
+		t.Fatalf("blue/green production rule after the restart: %v", rw)
+	}
+	if rw := ruleWeights(t, n, can.prodRule); prodWeight(currentDeployment(t, n, can.serviceName)) == 10 && (rw[can.green] != 100 || rw[can.blue] != 900) {
+		t.Fatalf("canary production rule after the restart: %v", rw)
+	}
+	bgLoad, canLoad = startColorLoad(bg.prodURL, 3), startColorLoad(can.prodURL, 3)
+	// No production traffic goes back to blue on the blue/green service.
+	if share := bgLoad.sample(t, 100); share != 100 {
+		t.Fatalf("blue/green after the restart: %.1f %% of answers from green", share)
+	}
+	waitDeployment(t, n, bg.serviceName, types.ServiceDeploymentStatusSuccessful, 120*time.Second)
+	waitDeployment(t, n, can.serviceName, types.ServiceDeploymentStatusSuccessful, 120*time.Second)
+	if share := canLoad.sample(t, 100); share != 100 {
+		t.Fatalf("canary after the deployment: %.1f %% of answers from green", share)
+	}
+	total += bgLoad.finish(t) + canLoad.finish(t)
+	for _, s := range []bgSetup{bg, can} {
+		svc := waitStable(t, n, s.serviceName, 60*time.Second)
+		if len(svc.Deployments) != 1 || !strings.HasSuffix(aws.ToString(svc.TaskDefinition), s.serviceName+":2") {
+			t.Fatalf("%s after the deployment: %s %d deployments", s.serviceName, aws.ToString(svc.TaskDefinition), len(svc.Deployments))
+		}
+	}
+	t.Logf("BLUE_GREEN (in its bake) and CANARY (at 10 %%) resumed after kill -9 and completed; a stopped blue task was replaced; %d requests, none failed",
+		total)
+}
+
+// TestNewDeploymentDuringCanary: a new deployment while a CANARY one is at
+// its 10 % step replaces it, as in ECS: the canary's service deployment
+// ends STOPPED, its traffic goes back to blue, its tasks stop (in the new
+// deployment's RECONCILE_SERVICE), and the new revision goes through its
+// own canary to completion. No request fails.
+func TestNewDeploymentDuringCanary(t *testing.T) {
+	e2eTest(t)
+	n := startDockerNode(t, "--deployment-minute", "1s")
+	s := setupBlueGreen(t, n, "sup")
+	v1, v2, v3 := registerColor(t, n, "sup", "blue"), registerColor(t, n, "sup", "yellow"), registerColor(t, n, "sup", "green")
+	createProgressive(t, n, s, v1, 2, &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyCanary,
+		CanaryConfiguration: &types.CanaryConfiguration{CanaryPercent: aws.Float64(10), CanaryBakeTimeInMinutes: aws.Int32(15)}}, false)
+	ctx := ctxT(t)
+
+	l := startColorLoad(s.prodURL, 3)
+	updateTD(t, n, s.serviceName, v2)
+	first := waitDeployment(t, n, s.serviceName, types.ServiceDeploymentStatusInProgress, 60*time.Second)
+	waitFor(t, 120*time.Second, "the yellow canary at 10 %", func() (bool, string) {
+		w := prodWeight(currentDeployment(t, n, s.serviceName))
+		return w == 10, fmt.Sprint(w)
+	})
+	updateTD(t, n, s.serviceName, v3)
+	out, err := n.ecs().DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{aws.ToString(first.ServiceDeploymentArn)}})
+	if err != nil || len(out.ServiceDeployments) != 1 || out.ServiceDeployments[0].Status != types.ServiceDeploymentStatusStopped {
+		t.Fatalf("the replaced canary deployment: %+v %v", out, err)
+	}
+	// The yellow tasks go before the new revision scales up, and no
+	// production traffic reaches them once they are gone.
+	yellow := v2[strings.LastIndex(v2, "/")+1:]
+	waitFor(t, 90*time.Second, "the yellow tasks to stop", func() (bool, string) {
+		tasks := runningTasks(t, n, s.serviceName)
+		for _, td := range tasks {
+			if td == yellow {
+				return false, fmt.Sprint(tasks)
+			}
+		}
+		return true, ""
+	})
+	c := lbClient()
+	for range 30 {
+		if color, err := colorOf(c, s.prodURL, false); err != nil || color == "yellow" {
+			t.Fatalf("production traffic after the canary was replaced reached %q (%v)", color, err)
+		}
+	}
+	d := waitDeployment(t, n, s.serviceName, types.ServiceDeploymentStatusSuccessful, 180*time.Second)
+	// It started from blue (sup:1), the revision that served production.
+	if len(d.SourceServiceRevisions) == 0 {
+		t.Fatalf("the new deployment has no source revision: %+v", d)
+	}
+	revs, err := n.ecs().DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{
+		ServiceRevisionArns: []string{aws.ToString(d.SourceServiceRevisions[0].Arn)}})
+	if err != nil || len(revs.ServiceRevisions) != 1 || !strings.HasSuffix(aws.ToString(revs.ServiceRevisions[0].TaskDefinition), "sup:1") {
+		t.Fatalf("the new deployment's source revision: %+v %v", revs, err)
+	}
+	if share := l.sample(t, 100); share != 100 {
+		t.Fatalf("after the new deployment %.1f %% of answers came from green", share)
+	}
+	total := l.finish(t)
+	svc := waitStable(t, n, s.serviceName, 60*time.Second)
+	if len(svc.Deployments) != 1 || !strings.HasSuffix(aws.ToString(svc.TaskDefinition), "sup:3") {
+		t.Fatalf("after the deployment: %s %+v", aws.ToString(svc.TaskDefinition), svc.Deployments)
+	}
+	t.Logf("a new deployment during a CANARY one at 10 %%: the canary STOPPED, its tasks gone, the new one SUCCESSFUL; %d requests, none failed", total)
+}

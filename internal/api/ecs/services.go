@@ -9,6 +9,7 @@ import (
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/core"
+	"github.com/minato-project/minato/internal/deploy"
 	"github.com/minato-project/minato/internal/model/ecstypes"
 	"github.com/minato-project/minato/internal/model/shape"
 	"github.com/minato-project/minato/internal/state"
@@ -317,12 +318,16 @@ func (a *API) UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		}
 		rec.Steady = false
 		ops, conds := []store.Op{}, []store.Cond{{Key: key, ModRevision: it.ModRevision}}
-		if deploy && rec.Rollout != nil {
-			return invalidParam("A %s service deployment is in progress (stage %s). Wait for it to finish, or stop it with "+
-				"StopServiceDeployment, before starting another.", rec.Rollout.Strategy, rec.Rollout.Stage)
+		if deploy && rec.Rollout != nil && !progressive(rec.Service) {
+			// The rules still split traffic between the two target groups;
+			// only a progressive deployment moves it back.
+			return invalidParam("A %s service deployment is in progress (stage %s); a new deployment may replace it only with "+
+				"the BLUE_GREEN, LINEAR or CANARY strategy. Stop it with StopServiceDeployment, or wait for it, before "+
+				"switching to %s.", rec.Rollout.Strategy, rec.Rollout.Stage, rec.Service.DeploymentConfiguration.Strategy)
 		}
 		if deploy {
 			now := a.now()
+			supersede(&rec)
 			stops, stopConds, err := a.stopOngoing(ctx, cluster, name, now, "Stopped because a new service deployment started.")
 			if err != nil {
 				return err
@@ -358,6 +363,51 @@ func (a *API) UpdateService(ctx context.Context, c *awsproto.Call, in *ecstypes.
 		return nil, err
 	}
 	return &ecstypes.UpdateServiceResponse{Service: &out[0]}, nil
+}
+
+// progressive says the service's next deployment is BLUE_GREEN, LINEAR or
+// CANARY.
+func progressive(svc ecstypes.Service) bool {
+	return svc.DeploymentConfiguration != nil && deploy.Progressive(string(svc.DeploymentConfiguration.Strategy))
+}
+
+// supersede ends the progressive deployment a new deployment replaces,
+// as ECS does: the new deployment starts from the revision that serves
+// production (green once all production traffic is on it, otherwise blue,
+// to which any traffic on green goes back: see deploy.Supersede), and the
+// other revision's tasks go in its RECONCILE_SERVICE stage. The old
+// service deployment ends STOPPED (stopOngoing).
+func supersede(rec *state.Service) {
+	ro := rec.Rollout
+	if ro == nil {
+		return
+	}
+	rec.Rollout = nil
+	prod := ro.Blue
+	if deploy.Supersede(ro.Progress) {
+		prod = ro.Green
+		for _, l := range rec.Service.LoadBalancers {
+			if l.AdvancedConfiguration != nil && l.AdvancedConfiguration.AlternateTargetGroupArn != "" {
+				rec.ProdAlternate = !rec.ProdAlternate // green's target group serves production
+				break
+			}
+		}
+	}
+	// The production revision goes first: it is the new deployment's
+	// source (blue).
+	deps := rec.Service.Deployments
+	if i := slices.IndexFunc(deps, func(d ecstypes.Deployment) bool { return d.Id == prod }); i > 0 {
+		d := deps[i]
+		deps = append(append([]ecstypes.Deployment{d}, deps[:i]...), deps[i+1:]...)
+		rec.Service.Deployments = deps
+	}
+	for i := range rec.Service.Deployments {
+		d := &rec.Service.Deployments[i]
+		d.Status = deploymentActive
+		if i == 0 {
+			d.Status = deploymentPrimary // startDeployment makes it ACTIVE
+		}
+	}
 }
 
 // applyUpdate applies an UpdateService request to svc and checks the
