@@ -17,6 +17,7 @@ import (
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/execsession"
 	"github.com/minato-project/minato/internal/lb"
+	"github.com/minato-project/minato/internal/lbmetrics"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
@@ -137,6 +138,10 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 		start(func(ctx context.Context) { n.logRepl.Run(ctx) })
 	}
 	start(n.lbSync.Run)
+	// This server's load balancer publishes what it served as the
+	// AWS/ApplicationELB metrics, into this server's metric store.
+	start((&lbmetrics.Publisher{Plane: n.LB, Metrics: n.Metrics, Clock: n.cfg.Clock,
+		Logger: log.With("component", "lbmetrics")}).Run)
 
 	if err := n.ECS.EnsureDefaultCluster(ctx); err != nil {
 		return fmt.Errorf("default cluster: %w", err)
