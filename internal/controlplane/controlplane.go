@@ -104,6 +104,10 @@ type Config struct {
 	// DeploymentMinute is how long one minute of a deployment
 	// configuration lasts (bake times, hook timeouts); default a minute.
 	DeploymentMinute time.Duration
+	// TargetTrackingPeriods are how many one-minute periods a target
+	// tracking policy's high and low alarms look at; zero: AWS's 3 and
+	// 15 (see autoscaling.Config).
+	TargetTrackingPeriods [2]int32
 	// NoControllers runs no controller: the APIs and the agent channel
 	// only (tests of those alone).
 	NoControllers bool
@@ -342,7 +346,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	cw := cloudwatchapi.New(cloudwatchapi.Config{Metrics: n.Metrics, Store: vst, Clock: clock, Logger: log.With("service", "cloudwatch")})
 	scope := arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}
 	asg := autoscalingapi.New(autoscalingapi.Config{Store: vst, CloudWatch: cw, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "application-autoscaling"),
-		Scope: scope, Services: scalableServices{store: vst, ecs: n.ECS,
+		Scope: scope, HighPeriods: cfg.TargetTrackingPeriods[0], LowPeriods: cfg.TargetTrackingPeriods[1], Services: scalableServices{store: vst, ecs: n.ECS,
 			call: awsproto.Call{Region: cfg.Region, Principal: awsproto.Principal{AccountID: cfg.AccountID, ARN: "arn:aws:iam::" + cfg.AccountID + ":root"}}}})
 	api.RegisterJSON(asg.Service())
 	if !cfg.NoControllers {
