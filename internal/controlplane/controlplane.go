@@ -41,6 +41,7 @@ import (
 	"github.com/minato-project/minato/internal/ecsmetrics"
 	"github.com/minato-project/minato/internal/events/outbox"
 	"github.com/minato-project/minato/internal/execsession"
+	"github.com/minato-project/minato/internal/insights"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
@@ -293,6 +294,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.LB = lb.New(lb.Options{Logger: log.With("component", "lb")})
 	n.ELB = elbv2api.New(elbv2api.Config{Store: vst, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "elbv2"),
 		Health: n.LB, LBAddr: cfg.LBAddr})
+	n.usages = &insights.Usages{}
 	n.lbSync = &lbsync.Syncer{Store: vst, Plane: n.LB, Health: n.LB, LBAddr: cfg.LBAddr, Clock: clock,
 		Logger: log.With("component", "lbsync")}
 	targets := serviceTargets{elb: n.ELB, store: vst, lb: n.lbSync}
@@ -378,7 +380,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	mux.Handle(execsession.PathStream, n.Exec.Handler())
 	mux.Handle(agentproto.PathExecWait, n.Exec.Handler())
 	mux.Handle(agentproto.PathExecAttach, n.Exec.Handler())
-	mux.Handle("POST "+agentproto.PathMetrics, n.AgentServer.MetricsHandler(&ecsmetrics.Recorder{Tasks: n.View, Metrics: n.Metrics}))
+	mux.Handle("POST "+agentproto.PathMetrics, n.AgentServer.MetricsHandler(usageRecorders{
+		&ecsmetrics.Recorder{Tasks: n.View, Metrics: n.Metrics}, n.usages}))
 	mux.Handle("/v2/", n.Registry.Handler())
 	mux.Handle("/", api)
 
@@ -416,4 +419,17 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		LocalAgent:     n.local.set,
 	}
 	return n, nil
+}
+
+// usageRecorders hands an agent's usage report to each recorder in turn:
+// the AWS/ECS metrics, then what Container Insights keeps.
+type usageRecorders []agentserver.UsageRecorder
+
+func (rs usageRecorders) RecordUsage(ctx context.Context, rep agentproto.MetricsReport) error {
+	for _, r := range rs {
+		if err := r.RecordUsage(ctx, rep); err != nil {
+			return err
+		}
+	}
+	return nil
 }
