@@ -95,6 +95,7 @@ func (b *burner) finish() {
 func TestTargetTrackingScalesOutAndInCLI(t *testing.T) {
 	e2eTest(t)
 	n := startDockerNode(t, "--target-tracking-periods", "1,1")
+	n.cliJSON(t, nil, "ecs", "update-cluster-settings", "--cluster", "default", "--settings", "name=containerInsights,value=enabled")
 	registerApp(t, n, "busy", func(c *types.ContainerDefinition) { c.Cpu = 256 })
 	n.cliJSON(t, nil, "ecs", "create-service", "--cluster", "default", "--service-name", "busy",
 		"--task-definition", "busy:1", "--desired-count", "1")
@@ -136,6 +137,30 @@ func TestTargetTrackingScalesOutAndInCLI(t *testing.T) {
 		"--period", "60", "--statistics", "Maximum")
 	if !slices.ContainsFunc(stats.Datapoints, func(d struct{ Maximum float64 }) bool { return d.Maximum > 70 }) {
 		t.Errorf("get-metric-statistics shows no CPU above the target: %+v", stats)
+	}
+
+	// Container Insights is on for the cluster: the service's CPU in CPU
+	// units and its task counts.
+	var ci struct {
+		Datapoints []struct{ Maximum float64 }
+	}
+	n.cliJSON(t, &ci, "cloudwatch", "get-metric-statistics", "--namespace", "ECS/ContainerInsights", "--metric-name", "CpuUtilized",
+		"--dimensions", "Name=ClusterName,Value=default", "Name=ServiceName,Value=busy",
+		"--start-time", now.Add(-10*time.Minute).Format(time.RFC3339), "--end-time", now.Add(time.Minute).Format(time.RFC3339),
+		"--period", "60", "--statistics", "Maximum")
+	if !slices.ContainsFunc(ci.Datapoints, func(d struct{ Maximum float64 }) bool { return d.Maximum > 0.7*256 }) {
+		t.Errorf("ECS/ContainerInsights CpuUtilized shows no load: %+v", ci)
+	}
+	var listed struct{ Metrics []struct{ MetricName string } }
+	n.cliJSON(t, &listed, "cloudwatch", "list-metrics", "--namespace", "ECS/ContainerInsights", "--dimensions", "Name=ServiceName,Value=busy")
+	names := map[string]bool{}
+	for _, m := range listed.Metrics {
+		names[m.MetricName] = true
+	}
+	for _, want := range []string{"CpuReserved", "MemoryUtilized", "MemoryReserved", "RunningTaskCount", "DesiredTaskCount", "PendingTaskCount"} {
+		if !names[want] {
+			t.Errorf("list-metrics ECS/ContainerInsights lacks %s: %+v", want, listed)
+		}
 	}
 
 	// The load ends: the low alarm sees a minute under 63 % and the
