@@ -109,8 +109,8 @@ func (c *Collector) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now = clock.Now()
-		samples, err := c.Collect(ctx, now)
+		// The minute the collection was due in, however late it runs.
+		samples, err := c.Collect(ctx, next)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("collecting Container Insights metrics", "err", err)

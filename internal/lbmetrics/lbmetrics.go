@@ -244,7 +244,9 @@ func (p *Publisher) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		cur := p.Plane.Stats()
-		samples := Samples(prev, cur, clock.Now().Truncate(time.Minute))
+		// Stamped by when the read was due, not when it ran: a late timer
+		// on a busy machine still fills the minute it was meant for.
+		samples := Samples(prev, cur, next.Truncate(time.Minute))
 		prev = cur
 		if len(samples) == 0 {
 			continue
