@@ -129,3 +129,21 @@ func TestObserveAllocatesNothing(t *testing.T) {
 		t.Errorf("observe allocates %v per run", n)
 	}
 }
+
+// BenchmarkCountRequest is what counting adds to one forwarded request on
+// the fast path: the three request counters, the two clock reads of the
+// response time and observe, from GOMAXPROCS goroutines on one target
+// group (the worst case: every core on the same counters).
+func BenchmarkCountRequest(b *testing.B) {
+	c, lbc, t := newTGCounters(), &lbCounters{}, &target{}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			lbc.requests.Add(1)
+			c.requests.Add(1)
+			t.requests.Add(1)
+			start := time.Now()
+			c.observe(lbc, 200, true, time.Since(start))
+		}
+	})
+}
