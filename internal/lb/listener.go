@@ -332,7 +332,13 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 		return
 	}
 	rec := &recWriter{ResponseWriter: w, start: time.Now()}
-	defer func() { fg.m.observe(l.lbc, rec.code, !rec.lbError, rec.rt) }()
+	defer func() {
+		rt := rec.rt
+		if rec.code == 0 {
+			rt = -1 // nothing was answered
+		}
+		fg.m.observe(l.lbc, rec.code, !rec.lbError, rt)
+	}()
 	t.proxy.ServeHTTP(rec, r)
 }
 
