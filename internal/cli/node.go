@@ -2,8 +2,11 @@ package cli
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/minato-project/minato/internal/scheduler"
@@ -29,6 +32,8 @@ type nodeFlags struct {
 	fargateOvercommit float64
 	// deploymentMinute is --deployment-minute.
 	deploymentMinute time.Duration
+	// trackingPeriods is --target-tracking-periods.
+	trackingPeriods string
 	// registryDir is --registry-dir.
 	registryDir string
 	// ha are the flags of a server among several (server only; nil
@@ -50,6 +55,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.masterKey, "master-key-file", "", "file holding the master key of secret values (default: $MINATO_MASTER_KEY, else secrets.key in the data dir, created on first start)")
 	fs.Float64Var(&n.fargateOvercommit, "fargate-cpu-overcommit", scheduler.DefaultFargateCPUOvercommit, "how many Fargate CPU units one CPU unit of a Fargate pool host holds: a FARGATE task's cpu is divided by it on its host (memory is not overcommitted)")
 	fs.DurationVar(&n.deploymentMinute, "deployment-minute", time.Minute, "how long one minute of a service's deployment configuration lasts (bakeTimeInMinutes, stepBakeTimeInMinutes, canaryBakeTimeInMinutes, lifecycle hook timeouts); shorter for tests and demos")
+	fs.StringVar(&n.trackingPeriods, "target-tracking-periods", "3,15", "HIGH,LOW: how many one-minute periods the high and low alarms of a target tracking scaling policy look at (AWS: 3,15); fewer for tests and demos")
 	fs.StringVar(&n.profile, "write-aws-profile", "", "write the key pair, region and endpoint as this AWS profile into ~/.aws/credentials and ~/.aws/config ($AWS_SHARED_CREDENTIALS_FILE, $AWS_CONFIG_FILE), keeping the rest of both files")
 }
 
@@ -62,4 +68,21 @@ func defaultDataDir() string {
 		return filepath.Join(h, ".local", "share", "minato")
 	}
 	return "minato-data"
+}
+
+// targetTrackingPeriods parses --target-tracking-periods.
+func (n *nodeFlags) targetTrackingPeriods() ([2]int32, error) {
+	var out [2]int32
+	hi, lo, ok := strings.Cut(n.trackingPeriods, ",")
+	if !ok {
+		return out, fmt.Errorf("--target-tracking-periods %q: want HIGH,LOW, such as 3,15", n.trackingPeriods)
+	}
+	for i, s := range []string{hi, lo} {
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || v < 1 || v > 60 {
+			return out, fmt.Errorf("--target-tracking-periods %q: want two whole numbers of periods from 1 to 60", n.trackingPeriods)
+		}
+		out[i] = int32(v)
+	}
+	return out, nil
 }

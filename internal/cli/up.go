@@ -89,6 +89,9 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 		FargateCPUOvercommit: nf.fargateOvercommit,
 		DeploymentMinute:     nf.deploymentMinute,
 	}
+	if cfg.TargetTrackingPeriods, err = nf.targetTrackingPeriods(); err != nil {
+		return err
+	}
 	if nf.fargateOvercommit < 1 {
 		return fmt.Errorf("--fargate-cpu-overcommit %v: want a ratio of at least 1", nf.fargateOvercommit)
 	}

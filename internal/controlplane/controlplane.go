@@ -41,6 +41,7 @@ import (
 	"github.com/minato-project/minato/internal/ecsmetrics"
 	"github.com/minato-project/minato/internal/events/outbox"
 	"github.com/minato-project/minato/internal/execsession"
+	"github.com/minato-project/minato/internal/insights"
 	"github.com/minato-project/minato/internal/lb"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
@@ -105,6 +106,10 @@ type Config struct {
 	// DeploymentMinute is how long one minute of a deployment
 	// configuration lasts (bake times, hook timeouts); default a minute.
 	DeploymentMinute time.Duration
+	// TargetTrackingPeriods are how many one-minute periods a target
+	// tracking policy's high and low alarms look at; zero: AWS's 3 and
+	// 15 (see autoscaling.Config).
+	TargetTrackingPeriods [2]int32
 	// NoControllers runs no controller: the APIs and the agent channel
 	// only (tests of those alone).
 	NoControllers bool
@@ -303,6 +308,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.LB = lb.New(lb.Options{Logger: log.With("component", "lb")})
 	n.ELB = elbv2api.New(elbv2api.Config{Store: vst, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "elbv2"),
 		Health: n.LB, LBAddr: cfg.LBAddr})
+	n.usages = &insights.Usages{}
 	n.lbSync = &lbsync.Syncer{Store: vst, Plane: n.LB, Health: n.LB, LBAddr: cfg.LBAddr, Clock: clock,
 		Logger: log.With("component", "lbsync")}
 	targets := serviceTargets{elb: n.ELB, store: vst, lb: n.lbSync}
@@ -356,7 +362,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	cw := cloudwatchapi.New(cloudwatchapi.Config{Metrics: n.Metrics, Store: vst, Clock: clock, Logger: log.With("service", "cloudwatch")})
 	scope := arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}
 	asg := autoscalingapi.New(autoscalingapi.Config{Store: vst, CloudWatch: cw, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "application-autoscaling"),
-		Scope: scope, Services: scalableServices{store: vst, ecs: n.ECS,
+		Scope: scope, HighPeriods: cfg.TargetTrackingPeriods[0], LowPeriods: cfg.TargetTrackingPeriods[1], Services: scalableServices{store: vst, ecs: n.ECS,
 			call: awsproto.Call{Region: cfg.Region, Principal: awsproto.Principal{AccountID: cfg.AccountID, ARN: "arn:aws:iam::" + cfg.AccountID + ":root"}}}})
 	api.RegisterJSON(asg.Service())
 	if !cfg.NoControllers {
@@ -388,7 +394,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	mux.Handle(execsession.PathStream, n.Exec.Handler())
 	mux.Handle(agentproto.PathExecWait, n.Exec.Handler())
 	mux.Handle(agentproto.PathExecAttach, n.Exec.Handler())
-	mux.Handle("POST "+agentproto.PathMetrics, n.AgentServer.MetricsHandler(&ecsmetrics.Recorder{Tasks: n.View, Metrics: n.Metrics}))
+	mux.Handle("POST "+agentproto.PathMetrics, n.AgentServer.MetricsHandler(usageRecorders{
+		&ecsmetrics.Recorder{Tasks: n.View, Metrics: n.Metrics}, n.usages}))
 	mux.Handle("/v2/", n.Registry.Handler())
 	mux.Handle("/", api)
 
@@ -433,4 +440,17 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		LocalAgent:     n.local.set,
 	}
 	return n, nil
+}
+
+// usageRecorders hands an agent's usage report to each recorder in turn:
+// the AWS/ECS metrics, then what Container Insights keeps.
+type usageRecorders []agentserver.UsageRecorder
+
+func (rs usageRecorders) RecordUsage(ctx context.Context, rep agentproto.MetricsReport) error {
+	for _, r := range rs {
+		if err := r.RecordUsage(ctx, rep); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -16,7 +16,9 @@ import (
 	elbv2api "github.com/minato-project/minato/internal/api/elbv2"
 	"github.com/minato-project/minato/internal/clusterview"
 	"github.com/minato-project/minato/internal/execsession"
+	"github.com/minato-project/minato/internal/insights"
 	"github.com/minato-project/minato/internal/lb"
+	"github.com/minato-project/minato/internal/lbmetrics"
 	"github.com/minato-project/minato/internal/lbsync"
 	"github.com/minato-project/minato/internal/leader"
 	"github.com/minato-project/minato/internal/liveness"
@@ -79,11 +81,13 @@ type Node struct {
 	storeLive  func() error
 	storeReady func(ctx context.Context) error
 	lbSync     *lbsync.Syncer
-	local      *localAgent
-	ln         net.Listener
-	hs         *http.Server
-	info       Info
-	ready      atomic.Bool // serving: /healthz and /readyz answer
+	// usages are the tasks' latest resource use, for Container Insights.
+	usages *insights.Usages
+	local  *localAgent
+	ln     net.Listener
+	hs     *http.Server
+	info   Info
+	ready  atomic.Bool // serving: /healthz and /readyz answer
 	// started is when New made the node.
 	started time.Time
 	ran     atomic.Bool
@@ -144,6 +148,14 @@ func (n *Node) Run(ctx context.Context, ready func(Info)) error {
 		start(func(ctx context.Context) { n.logRepl.Run(ctx) })
 	}
 	start(n.lbSync.Run)
+	// This server's load balancer publishes what it served as the
+	// AWS/ApplicationELB metrics, into this server's metric store.
+	start((&lbmetrics.Publisher{Plane: n.LB, Metrics: n.Metrics, Clock: n.cfg.Clock,
+		Logger: log.With("component", "lbmetrics")}).Run)
+	// So does its Container Insights collector, from the reports of its
+	// agents, for the clusters that turn it on.
+	start((&insights.Collector{Store: n.Store, View: n.View, Usages: n.usages, Metrics: n.Metrics, Clock: n.cfg.Clock,
+		Logger: log.With("component", "insights")}).Run)
 
 	if err := n.ECS.EnsureDefaultCluster(ctx); err != nil {
 		return fmt.Errorf("default cluster: %w", err)

@@ -262,22 +262,28 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// serveFast proxies r to t on the fast path.
-func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) {
+// serveFast proxies r to t on the fast path. It returns the status the
+// client got, whether the target sent it (false: the load balancer's own
+// error) and how long the target took to send its response head. abort
+// says the target or the client failed mid-body: the caller must then
+// abort the client's response (panic(http.ErrAbortHandler)) so that it does
+// not look complete.
+func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) (code int, fromTarget bool, rt time.Duration, abort bool) {
 	ip := clientIP(r)
 	var resp *http.Response
 	var bc *bconn
+	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		var reused bool
 		var err error
 		bc, reused, err = t.pool.get()
 		if err != nil {
+			code = http.StatusBadGateway
 			if isTimeout(err) {
-				writeError(w, http.StatusGatewayTimeout)
-			} else {
-				writeError(w, http.StatusBadGateway)
+				code = http.StatusGatewayTimeout
 			}
-			return
+			writeError(w, code)
+			return code, false, -1, false
 		}
 		resp, err = t.pool.roundTrip(bc, r, ip)
 		if err == nil {
@@ -287,14 +293,16 @@ func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) {
 		if err == errNoResponse && reused && attempt == 0 {
 			continue // a stale keep-alive connection: once more on a new one
 		}
+		code = http.StatusBadGateway
 		if isTimeout(err) {
-			writeError(w, http.StatusGatewayTimeout)
+			code = http.StatusGatewayTimeout
 		} else {
 			p.log.Debug("lb: target error", "target", t.key.addr, "err", err)
-			writeError(w, http.StatusBadGateway)
 		}
-		return
+		writeError(w, code)
+		return code, false, -1, false
 	}
+	rt = time.Since(start)
 
 	h := w.Header()
 	conn := resp.Header["Connection"]
@@ -327,13 +335,8 @@ func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) {
 	} else {
 		bc.close()
 	}
-	if !ok {
-		// The target or the client failed mid-body: abort the client's
-		// response so that it does not look complete.
-		if cerr := r.Context().Err(); cerr == nil {
-			panic(http.ErrAbortHandler)
-		}
-	}
+	abort = !ok && r.Context().Err() == nil
+	return resp.StatusCode, true, rt, abort
 }
 
 func isChunked(resp *http.Response) bool {

@@ -43,6 +43,7 @@ type listener struct {
 	srv   *http.Server     // serves the connections the front end hands over
 	hand  *handoffListener // srv's listener
 	p     *Plane
+	lbc   *lbCounters // its load balancer's counters
 
 	fmu     sync.Mutex
 	fconns  map[*feConn]struct{} // the front end's connections
@@ -67,9 +68,12 @@ type fwdGroup struct {
 	arn    string
 	weight int
 	gs     *groupState // nil: unknown target group
+	m      *tgCounters // this load balancer's counters of the group
 }
 
-func (p *Plane) compileRules(rs []Rule) []rule {
+// compileRules compiles a listener's rules; lbARN is its load balancer's.
+// Called with p.mu held.
+func (p *Plane) compileRules(lbARN string, rs []Rule) []rule {
 	out := make([]rule, 0, len(rs))
 	for _, r := range rs {
 		cr := rule{arn: r.ARN}
@@ -91,7 +95,7 @@ func (p *Plane) compileRules(rs []Rule) []rule {
 						if len(a.Forward.TargetGroups) == 1 && wt == 0 {
 							wt = 1
 						}
-						cr.fwd = append(cr.fwd, fwdGroup{arn: w.ARN, weight: wt, gs: p.groups[w.ARN]})
+						cr.fwd = append(cr.fwd, fwdGroup{arn: w.ARN, weight: wt, gs: p.groups[w.ARN], m: p.tgCounter(lbARN, w.ARN)})
 						cr.total += wt
 					}
 				}
@@ -132,7 +136,7 @@ func (p *Plane) updateListeners(cfg *Config) map[string]error {
 		if want[lc.ARN] != lc {
 			continue
 		}
-		rules := p.compileRules(lc.Rules)
+		rules := p.compileRules(lc.LoadBalancerARN, lc.Rules)
 		if l := p.listeners[lc.ARN]; l != nil {
 			l.rules.Store(&rules)
 			continue
@@ -163,7 +167,7 @@ func (p *Plane) bind(lc *Listener) (*listener, error) {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	l := &listener{arn: lc.ARN, addr: lc.Addr, port: port, portH: []string{port}, ln: ln, p: p,
+	l := &listener{arn: lc.ARN, addr: lc.Addr, port: port, portH: []string{port}, ln: ln, p: p, lbc: p.lbCounter(lc.LoadBalancerARN),
 		hand: newHandoffListener(ln.Addr()), fconns: map[*feConn]struct{}{}}
 	l.srv = &http.Server{
 		Handler:           l,
@@ -178,6 +182,7 @@ func (p *Plane) bind(lc *Listener) (*listener, error) {
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rp := l.rules.Load()
 	if rp == nil {
+		l.lbc.elb[5].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
@@ -192,6 +197,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// No rule matched: a listener always has a default rule, so the
 	// snapshot is incomplete.
+	l.lbc.elb[5].Add(1)
 	writeError(w, http.StatusServiceUnavailable)
 }
 
@@ -209,10 +215,17 @@ func (l *listener) serve(w http.ResponseWriter, r *http.Request, rl *rule) {
 	case ActionForward:
 		l.forward(w, r, rl)
 	case ActionFixedResponse:
-		serveFixed(w, rl.fixed)
+		code := serveFixed(w, rl.fixed)
+		l.lbc.requests.Add(1)
+		l.lbc.fixed.Add(1)
+		l.lbc.elb[class(code)].Add(1)
 	case ActionRedirect:
-		l.redirect(w, r, rl.redir)
+		code := l.redirect(w, r, rl.redir)
+		l.lbc.requests.Add(1)
+		l.lbc.redirect.Add(1)
+		l.lbc.elb[class(code)].Add(1)
 	default:
+		l.lbc.elb[5].Add(1)
 		writeError(w, http.StatusInternalServerError) // no terminal action
 	}
 }
@@ -225,6 +238,7 @@ const (
 func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 	p := l.p
 	if rl.total <= 0 {
+		l.lbc.elb[5].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
@@ -257,11 +271,13 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 	}
 	gs := fg.gs
 	if gs == nil {
+		l.lbc.elb[5].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
 	v := gs.view.Load()
 	if v == nil || len(v.routable) == 0 {
+		l.lbc.elb[5].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
@@ -281,6 +297,9 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 	}
 	t.inflight.Add(1)
 	defer t.done()
+	l.lbc.requests.Add(1)
+	fg.m.requests.Add(1)
+	t.requests.Add(1)
 
 	h := w.Header()
 	now := time.Time{}
@@ -305,11 +324,54 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 		rh["X-Amzn-Trace-Id"] = []string{traceID(p.now())}
 	}
 	if fastEligible(r) {
-		p.serveFast(w, r, t)
+		code, fromTarget, rt, abort := p.serveFast(w, r, t)
+		fg.m.observe(l.lbc, code, fromTarget, rt)
+		if abort {
+			panic(http.ErrAbortHandler)
+		}
 		return
 	}
-	t.proxy.ServeHTTP(w, r)
+	rec := &recWriter{ResponseWriter: w, start: time.Now()}
+	defer func() {
+		rt := rec.rt
+		if rec.code == 0 {
+			rt = -1 // nothing was answered
+		}
+		fg.m.observe(l.lbc, rec.code, !rec.lbError, rt)
+	}()
+	t.proxy.ServeHTTP(rec, r)
 }
+
+// recWriter notes the status of a response forwarded by the reverse proxy
+// and when its head came, for the metrics; the proxy's error handler marks
+// the load balancer's own errors.
+type recWriter struct {
+	http.ResponseWriter
+	start   time.Time
+	code    int
+	rt      time.Duration
+	lbError bool
+}
+
+func (w *recWriter) WriteHeader(code int) {
+	if w.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.code = code
+		w.rt = time.Since(w.start)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+		w.rt = time.Since(w.start)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes,
+// hijacking for upgrades).
+func (w *recWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 var protoHTTP = []string{"http"}
 
@@ -362,10 +424,11 @@ func traceID(now time.Time) string {
 	return string(b[:])
 }
 
-func serveFixed(w http.ResponseWriter, f *FixedResponse) {
+// serveFixed answers with a fixed response; it returns the status.
+func serveFixed(w http.ResponseWriter, f *FixedResponse) int {
 	if f == nil {
 		writeError(w, http.StatusInternalServerError)
-		return
+		return http.StatusInternalServerError
 	}
 	code := f.StatusCode
 	if code < 100 || code > 599 {
@@ -381,14 +444,16 @@ func serveFixed(w http.ResponseWriter, f *FixedResponse) {
 	h.Set("Content-Length", strconv.Itoa(len(f.Body)))
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(f.Body))
+	return code
 }
 
 // redirect answers with the rule's redirect, the placeholders replaced by
 // the request's own protocol, host, port, path and query.
-func (l *listener) redirect(w http.ResponseWriter, r *http.Request, rd *Redirect) {
+// It returns the status.
+func (l *listener) redirect(w http.ResponseWriter, r *http.Request, rd *Redirect) int {
 	if rd == nil {
 		writeError(w, http.StatusInternalServerError)
-		return
+		return http.StatusInternalServerError
 	}
 	host, _ := stripPort(r.Host)
 	path := r.URL.Path
@@ -430,4 +495,5 @@ func (l *listener) redirect(w http.ResponseWriter, r *http.Request, rd *Redirect
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
+	return code
 }

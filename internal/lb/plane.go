@@ -60,6 +60,8 @@ type Plane struct {
 	groups    map[string]*groupState  // by ARN
 	targets   map[targetKey]*target   // by (group, id, port, addr)
 	cfg       map[string]*TargetGroup // last snapshot's groups
+	lbStats   map[string]*lbCounters  // by load balancer ARN
+	tgStats   map[pairKey]*tgCounters // by load balancer and target group ARN
 	checkers  sync.WaitGroup
 }
 
@@ -99,6 +101,8 @@ func New(opts Options) *Plane {
 		groups:    map[string]*groupState{},
 		targets:   map[targetKey]*target{},
 		cfg:       map[string]*TargetGroup{},
+		lbStats:   map[string]*lbCounters{},
+		tgStats:   map[pairKey]*tgCounters{},
 	}
 	p.base = &http.Transport{
 		Proxy:                 nil, // never an environment proxy
@@ -142,7 +146,9 @@ func (p *Plane) Update(cfg *Config) map[string]error {
 		return nilIfEmpty(errs)
 	}
 	p.updateTargets(cfg)
-	return nilIfEmpty(p.updateListeners(cfg))
+	errs := p.updateListeners(cfg)
+	p.pruneCounters(cfg)
+	return nilIfEmpty(errs)
 }
 
 func nilIfEmpty(m map[string]error) map[string]error {

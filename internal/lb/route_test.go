@@ -189,7 +189,7 @@ func BenchmarkRoute(b *testing.B) {
 	}
 	p := New(Options{})
 	defer p.Close()
-	compiled := p.compileRules(rules)
+	compiled := p.compileRules("", rules)
 	req, _ := http.NewRequest("GET", "http://x/api/v2/svc49/items?id=7", nil)
 	req.Host = "a.svc49.internal"
 	req.Header.Set("X-Tenant", "t49-blue")

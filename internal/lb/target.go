@@ -45,6 +45,7 @@ type target struct {
 	pool  *connPool       // the fast path's connections
 
 	inflight atomic.Int64
+	requests atomic.Int64 // requests sent to it, for Stats
 	draining atomic.Bool
 	retired  atomic.Bool // left the configuration
 	hc       atomic.Pointer[HealthCheck]
@@ -110,8 +111,15 @@ func (t *target) closeIdle() {
 // proxyError answers for a target that failed: 504 when it did not answer
 // in time (or could not be reached in time), 502 otherwise.
 func (p *Plane) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	rec, _ := w.(*recWriter)
+	if rec != nil {
+		rec.lbError = true
+	}
 	if r.Context().Err() != nil {
 		// The client went away (ALB logs a 460); nobody reads this.
+		if rec != nil && rec.code == 0 {
+			rec.code = statusClientClosed
+		}
 		writeError(w, http.StatusBadGateway)
 		return
 	}
@@ -123,6 +131,10 @@ func (p *Plane) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.Debug("lb: target error", "err", err, "host", r.URL.Host)
 	writeError(w, http.StatusBadGateway)
 }
+
+// statusClientClosed is ALB's 460: the client closed the connection
+// before the load balancer could answer.
+const statusClientClosed = 460
 
 // token derives a stable, unguessable id from the cookie key.
 func (p *Plane) token(kind, s string) string {

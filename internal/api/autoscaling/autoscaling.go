@@ -52,6 +52,10 @@ type Config struct {
 	// Scope is the region and account of the policies the controller acts
 	// as (their ARNs and alarms).
 	Scope arn.Scope
+	// HighPeriods and LowPeriods are how many one-minute periods a target
+	// tracking policy's high and low alarms look at; 0: AWS's 3 and 15.
+	// Fewer make tests and demos quicker.
+	HighPeriods, LowPeriods int32
 }
 
 // API is the Application Auto Scaling service.
@@ -63,6 +67,8 @@ type API struct {
 	ids      core.IDs
 	log      *slog.Logger
 	scope    arn.Scope
+
+	highPeriods, lowPeriods int32
 }
 
 // New returns the API.
@@ -76,6 +82,13 @@ func New(cfg Config) *API {
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.highPeriods, a.lowPeriods = cfg.HighPeriods, cfg.LowPeriods
+	if a.highPeriods <= 0 {
+		a.highPeriods = 3
+	}
+	if a.lowPeriods <= 0 {
+		a.lowPeriods = 15
 	}
 	return a
 }

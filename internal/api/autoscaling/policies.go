@@ -29,6 +29,8 @@ func metricOf(cluster, service string, cfg *autoscalingtypes.TargetTrackingScali
 			return cloudwatchtypes.PutMetricAlarmInput{Namespace: "AWS/ECS", MetricName: "CPUUtilization", Dimensions: ecs, Statistic: "Average"}, nil
 		case autoscalingtypes.MetricTypeECSServiceAverageMemoryUtilization:
 			return cloudwatchtypes.PutMetricAlarmInput{Namespace: "AWS/ECS", MetricName: "MemoryUtilization", Dimensions: ecs, Statistic: "Average"}, nil
+		case autoscalingtypes.MetricTypeALBRequestCountPerTarget:
+			return albRequestCountMetric(pm.ResourceLabel)
 		}
 		return cloudwatchtypes.PutMetricAlarmInput{}, validation("Unsupported predefined metric type %s for an ECS service in minato.", pm.PredefinedMetricType)
 	}
@@ -51,7 +53,7 @@ func metricOf(cluster, service string, cfg *autoscalingtypes.TargetTrackingScali
 // two alarms, named as AWS names them:
 // TargetTracking-<resourceId>-AlarmHigh-<uuid> (the metric above the
 // target for 3 of 3 minutes) and ...-AlarmLow-<uuid> (below 90 % of it for
-// 15 of 15 minutes).
+// 15 of 15 minutes); Config.HighPeriods and LowPeriods change the 3 and 15.
 func (a *API) PutScalingPolicy(ctx context.Context, c *awsproto.Call, in *autoscalingtypes.PutScalingPolicyRequest) (*autoscalingtypes.PutScalingPolicyResponse, error) {
 	cluster, service, err := parseResource(in.ServiceNamespace, in.ResourceId, in.ScalableDimension)
 	if err != nil {
@@ -108,7 +110,7 @@ func (a *API) PutScalingPolicy(ctx context.Context, c *awsproto.Call, in *autosc
 	}
 	high, low := metric, metric
 	high.AlarmName, low.AlarmName = rec.Policy.Alarms[0].AlarmName, rec.Policy.Alarms[1].AlarmName
-	p60, three, fifteen := int32(60), int32(3), int32(15)
+	p60, three, fifteen := int32(60), a.highPeriods, a.lowPeriods
 	th, tl := cfg.TargetValue, cfg.TargetValue*0.9
 	high.Period, high.EvaluationPeriods, high.DatapointsToAlarm, high.Threshold, high.ComparisonOperator = &p60, &three, &three, &th, "GreaterThanThreshold"
 	low.Period, low.EvaluationPeriods, low.DatapointsToAlarm, low.Threshold, low.ComparisonOperator = &p60, &fifteen, &fifteen, &tl, "LessThanThreshold"
