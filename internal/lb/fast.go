@@ -272,6 +272,7 @@ func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) {
 		var err error
 		bc, reused, err = t.pool.get()
 		if err != nil {
+			t.failed()
 			if isTimeout(err) {
 				writeError(w, http.StatusGatewayTimeout)
 			} else {
@@ -287,6 +288,7 @@ func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) {
 		if err == errNoResponse && reused && attempt == 0 {
 			continue // a stale keep-alive connection: once more on a new one
 		}
+		t.failed()
 		if isTimeout(err) {
 			writeError(w, http.StatusGatewayTimeout)
 		} else {
@@ -314,6 +316,9 @@ func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) {
 			keys = append(keys, k)
 		}
 		h["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	if resp.StatusCode >= 500 {
+		t.failed()
 	}
 	w.WriteHeader(resp.StatusCode)
 	ok := copyBody(w, resp.Body, resp.ContentLength < 0)

@@ -19,6 +19,8 @@ type groupState struct {
 	token string // the opaque id in its AWSALBTG cookie
 	rr    atomic.Uint64
 	view  atomic.Pointer[groupView]
+	// traffic counts the group's requests (traffic.go).
+	traffic traffic
 
 	members []*target // guarded by Plane.mu, in snapshot order
 }
@@ -49,6 +51,8 @@ type listener struct {
 	closing atomic.Bool
 
 	rules atomic.Pointer[[]rule]
+	// traffic counts the listener's requests (traffic.go).
+	traffic traffic
 }
 
 // rule is a compiled listener rule.
@@ -176,9 +180,11 @@ func (p *Plane) bind(lc *Listener) (*listener, error) {
 
 // ServeHTTP routes one request by the listener's current rules.
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() { l.traffic.observe(time.Since(start)) }()
 	rp := l.rules.Load()
 	if rp == nil {
-		writeError(w, http.StatusServiceUnavailable)
+		l.fail(w, http.StatusServiceUnavailable)
 		return
 	}
 	rules := *rp
@@ -186,13 +192,20 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i := range rules {
 		rl := &rules[i]
 		if rl.matches(&v) {
-			l.serve(w, r, rl)
+			l.serve(w, r, rl, start)
 			return
 		}
 	}
 	// No rule matched: a listener always has a default rule, so the
 	// snapshot is incomplete.
-	writeError(w, http.StatusServiceUnavailable)
+	l.fail(w, http.StatusServiceUnavailable)
+}
+
+// fail answers with an error page of the load balancer's own, counted as
+// the listener's error.
+func (l *listener) fail(w http.ResponseWriter, code int) {
+	l.traffic.errors.Add(1)
+	writeError(w, code)
 }
 
 func (rl *rule) matches(v *reqView) bool {
@@ -204,16 +217,16 @@ func (rl *rule) matches(v *reqView) bool {
 	return true
 }
 
-func (l *listener) serve(w http.ResponseWriter, r *http.Request, rl *rule) {
+func (l *listener) serve(w http.ResponseWriter, r *http.Request, rl *rule, start time.Time) {
 	switch rl.kind {
 	case ActionForward:
-		l.forward(w, r, rl)
+		l.forward(w, r, rl, start)
 	case ActionFixedResponse:
 		serveFixed(w, rl.fixed)
 	case ActionRedirect:
 		l.redirect(w, r, rl.redir)
 	default:
-		writeError(w, http.StatusInternalServerError) // no terminal action
+		l.fail(w, http.StatusInternalServerError) // no terminal action
 	}
 }
 
@@ -222,10 +235,10 @@ const (
 	cookieGroup  = "AWSALBTG"
 )
 
-func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
+func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule, start time.Time) {
 	p := l.p
 	if rl.total <= 0 {
-		writeError(w, http.StatusServiceUnavailable)
+		l.fail(w, http.StatusServiceUnavailable)
 		return
 	}
 	// Pick the target group: the sticky one, else by weight.
@@ -257,14 +270,15 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 	}
 	gs := fg.gs
 	if gs == nil {
-		writeError(w, http.StatusServiceUnavailable)
+		l.fail(w, http.StatusServiceUnavailable)
 		return
 	}
 	v := gs.view.Load()
 	if v == nil || len(v.routable) == 0 {
-		writeError(w, http.StatusServiceUnavailable)
+		l.fail(w, http.StatusServiceUnavailable)
 		return
 	}
+	defer func() { gs.traffic.observe(time.Since(start)) }()
 	// Pick the target: the sticky one, else by the group's algorithm.
 	var t *target
 	stk := v.tg.Stickiness
