@@ -177,4 +177,6 @@ type timedCompactingStore struct {
 	c compactor
 }
 
-func (t *timedCompactingStore) Compact(ctx context.Context, rev int64) error { return t.c.Compact(ctx, rev) }
+func (t *timedCompactingStore) Compact(ctx context.Context, rev int64) error {
+	return t.c.Compact(ctx, rev)
+}
