@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 )
@@ -27,6 +26,10 @@ func commands() []command {
 		{"rotate-key", "re-wrap every secret value with a new master key (node stopped)", runRotateKey},
 		{"backup", "write a verified copy of the state store to a file (node running or stopped)", runBackup},
 		{"etcd-restore", "make a server's embedded etcd member from a snapshot, as a new cluster", runEtcdRestore},
+		{"status", "show the servers, container instances, clusters and services (running/desired, rollout)", runStatus},
+		{"ps", "list a cluster's tasks", runPs},
+		{"logs", "print (or follow with -f) the logs of a service or a task", runLogs},
+		{"deploy", "deploy a new image or task definition to a service and follow it until it is stable or fails", runDeploy},
 		{"exec", "run a command in a task's container (ECS Exec), interactively", runExec},
 		{"version", "print the version", runVersion},
 	}
@@ -121,14 +124,6 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return errUsage
 	}
 	return nil
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
 func getenv(k string) string { return os.Getenv(k) }

@@ -56,7 +56,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // same process on the local Docker engine. command is the subcommand
 // (up or server), for the ready message.
 func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr io.Writer, af *agentFlags) error {
-	log, err := newLogger(stderr, nf.logLevel)
+	log, err := nf.ops.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -88,6 +88,7 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 
 		FargateCPUOvercommit: nf.fargateOvercommit,
 		DeploymentMinute:     nf.deploymentMinute,
+		NoOpsMetrics:         nf.noMetrics,
 	}
 	if nf.fargateOvercommit < 1 {
 		return fmt.Errorf("--fargate-cpu-overcommit %v: want a ratio of at least 1", nf.fargateOvercommit)
@@ -108,6 +109,9 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if err := nf.ops.startPprof(ctx, log); err != nil {
+		return err
+	}
 	node, err := controlplane.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -126,6 +130,9 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 			}
 			o.profile = nf.profile
 			log.Info("aws profile written", "profile", nf.profile, "config", o.configFile, "credentials", o.credsFile)
+		}
+		if err := writeAPIURL(info.DataDir, info.APIURL); err != nil {
+			log.Warn("cannot keep the API URL in the data dir; the minato verbs will not find this node", "err", err)
 		}
 		printReady(stdout, info, o)
 		if af != nil {
