@@ -255,7 +255,20 @@ func (t *tailer) fetch(ctx context.Context, start int64, print func(logLine) err
 			}
 		}
 	}
+	for _, l := range t.accept(lines) {
+		if err := print(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// accept returns the lines not printed yet, oldest first, and remembers
+// them: a poll that starts at the newest timestamp printed gets the
+// events at it again, and those are dropped.
+func (t *tailer) accept(lines []logLine) []logLine {
 	sortLines(lines)
+	var out []logLine
 	for _, l := range lines {
 		ms := l.Time.UnixMilli()
 		key := l.Group + "\x00" + l.ID
@@ -267,11 +280,9 @@ func (t *tailer) fetch(ctx context.Context, start int64, print func(logLine) err
 			clear(t.seen)
 		}
 		t.seen[key] = true
-		if err := print(l); err != nil {
-			return err
-		}
+		out = append(out, l)
 	}
-	return nil
+	return out
 }
 
 func sortLines(ls []logLine) {
