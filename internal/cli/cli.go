@@ -93,8 +93,12 @@ var environment = []struct{ name, commands, meaning string }{
 	{"MINATO_MASTER_KEY", "up, server, rotate-key", "the master key of secret values (base64 of 32 bytes) when --master-key-file is not given"},
 	{"MINATO_NEW_MASTER_KEY", "rotate-key", "the new master key, when --new-master-key-file is not given"},
 	{"XDG_DATA_HOME", "up, server, agent, rotate-key", "the default --data-dir is $XDG_DATA_HOME/minato, or ~/.local/share/minato without it"},
-	{"AWS_CONFIG_FILE", "up, server", "where --write-aws-profile writes the profile's region and endpoint (default ~/.aws/config)"},
-	{"AWS_SHARED_CREDENTIALS_FILE", "up, server", "where --write-aws-profile writes the key pair (default ~/.aws/credentials)"},
+	{"AWS_PROFILE", "status, ps, logs, deploy, exec", "take the endpoint, keys and region from this AWS profile instead of the local minato's data dir (as --profile)"},
+	{"AWS_ENDPOINT_URL", "status, ps, logs, deploy, exec", "the minato API URL (also AWS_ENDPOINT_URL_ECS), instead of <data-dir>/api-url"},
+	{"AWS_ACCESS_KEY_ID", "status, ps, logs, deploy, exec", "with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN): the key pair, instead of <data-dir>/credentials.json"},
+	{"AWS_REGION", "status, ps, logs, deploy, exec", "the region (also AWS_DEFAULT_REGION); default us-east-1"},
+	{"AWS_CONFIG_FILE", "up, server, status, ps, logs, deploy, exec", "where --write-aws-profile writes the profile's region and endpoint (default ~/.aws/config)"},
+	{"AWS_SHARED_CREDENTIALS_FILE", "up, server, status, ps, logs, deploy, exec", "where --write-aws-profile writes the key pair (default ~/.aws/credentials)"},
 	{"DOCKER_HOST", "up, agent", "the Docker Engine the agent runs tasks on, as for the docker CLI (also DOCKER_CERT_PATH, DOCKER_TLS_VERIFY, DOCKER_API_VERSION)"},
 }
 
