@@ -170,7 +170,7 @@ func registerWithImage(ctx context.Context, c *ecs.Client, current, container, i
 		NetworkMode: td.NetworkMode, TaskRoleArn: td.TaskRoleArn, ExecutionRoleArn: td.ExecutionRoleArn, Volumes: td.Volumes,
 		PlacementConstraints: td.PlacementConstraints, RequiresCompatibilities: td.RequiresCompatibilities,
 		RuntimePlatform: td.RuntimePlatform, PidMode: td.PidMode, IpcMode: td.IpcMode, ProxyConfiguration: td.ProxyConfiguration,
-		InferenceAccelerators: td.InferenceAccelerators, EphemeralStorage: td.EphemeralStorage, EnableFaultInjection: td.EnableFaultInjection}
+		EphemeralStorage: td.EphemeralStorage, EnableFaultInjection: td.EnableFaultInjection}
 	if len(out.Tags) > 0 {
 		in.Tags = out.Tags
 	}
