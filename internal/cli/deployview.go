@@ -36,6 +36,7 @@ type otherDeployment struct {
 	TaskDefinition string `json:"taskDefinition"`
 	Running        int32  `json:"running"`
 	Desired        int32  `json:"desired"`
+	Reason         string `json:"rolloutStateReason,omitempty"`
 }
 
 type deployEvent struct {
@@ -53,7 +54,8 @@ func deployStateOf(s ecstypes.Service, id string, start time.Time, events []depl
 			continue
 		}
 		st.Others = append(st.Others, otherDeployment{ID: aws.ToString(d.Id), Status: aws.ToString(d.Status),
-			TaskDefinition: lastPart(aws.ToString(d.TaskDefinition)), Running: d.RunningCount, Desired: d.DesiredCount})
+			TaskDefinition: lastPart(aws.ToString(d.TaskDefinition)), Running: d.RunningCount, Desired: d.DesiredCount,
+			Reason: aws.ToString(d.RolloutStateReason)})
 	}
 	return st
 }
@@ -79,9 +81,17 @@ func (s deployState) outcome() deployOutcome {
 			}
 		}
 		return deployOutcome{true, false, msg}
-	case s.Status == "":
-		return deployOutcome{true, false, fmt.Sprintf("deployment %s is gone: another update of the service replaced it", s.DeploymentID)}
 	case s.Status != "PRIMARY":
+		// Gone or no longer primary between two looks: a rollback made
+		// the new primary (its reason says so), or another update did.
+		for _, o := range s.Others {
+			if o.Status == "PRIMARY" && strings.Contains(o.Reason, "rolling back") {
+				return deployOutcome{true, false, fmt.Sprintf("deployment %s FAILED: %s (rolled back to %s)", s.DeploymentID, o.Reason, o.TaskDefinition)}
+			}
+		}
+		if s.Status == "" {
+			return deployOutcome{true, false, fmt.Sprintf("deployment %s is gone: another update of the service replaced it", s.DeploymentID)}
+		}
 		return deployOutcome{true, false, fmt.Sprintf("deployment %s is %s: another update of the service replaced it", s.DeploymentID, s.Status)}
 	}
 	return deployOutcome{}

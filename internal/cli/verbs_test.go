@@ -134,6 +134,8 @@ func TestDeployOutcome(t *testing.T) {
 		{"failed", deployState{Status: "PRIMARY", Rollout: "FAILED", DeploymentID: "d1"}, true, false, "FAILED"},
 		{"replaced", deployState{Status: "ACTIVE", Rollout: "IN_PROGRESS", DeploymentID: "d1"}, true, false, "replaced"},
 		{"gone", deployState{DeploymentID: "d1"}, true, false, "gone"},
+		{"gone in a rollback", deployState{DeploymentID: "d1", Others: []otherDeployment{{Status: "PRIMARY", TaskDefinition: "api:7",
+			Reason: "ECS deployment circuit breaker: rolling back to deploymentId d0."}}}, true, false, "FAILED: ECS deployment circuit breaker: rolling back to deploymentId d0. (rolled back to api:7)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.s.outcome()
