@@ -180,8 +180,17 @@ func (p *Plane) bind(lc *Listener) (*listener, error) {
 
 // ServeHTTP routes one request by the listener's current rules.
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// One clock read before and one after, for the listener's count and
+	// the target group's (the one the request went to, if any).
 	start := time.Now()
-	defer func() { l.traffic.observe(time.Since(start)) }()
+	var gs *groupState
+	defer func() {
+		d := time.Since(start)
+		l.traffic.observe(d)
+		if gs != nil {
+			gs.traffic.observe(d)
+		}
+	}()
 	rp := l.rules.Load()
 	if rp == nil {
 		l.fail(w, http.StatusServiceUnavailable)
@@ -192,7 +201,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i := range rules {
 		rl := &rules[i]
 		if rl.matches(&v) {
-			l.serve(w, r, rl, start)
+			gs = l.serve(w, r, rl)
 			return
 		}
 	}
@@ -217,10 +226,12 @@ func (rl *rule) matches(v *reqView) bool {
 	return true
 }
 
-func (l *listener) serve(w http.ResponseWriter, r *http.Request, rl *rule, start time.Time) {
+// serve answers by the rule's action, and returns the target group it
+// forwarded to (nil: none).
+func (l *listener) serve(w http.ResponseWriter, r *http.Request, rl *rule) *groupState {
 	switch rl.kind {
 	case ActionForward:
-		l.forward(w, r, rl, start)
+		return l.forward(w, r, rl)
 	case ActionFixedResponse:
 		serveFixed(w, rl.fixed)
 	case ActionRedirect:
@@ -228,6 +239,7 @@ func (l *listener) serve(w http.ResponseWriter, r *http.Request, rl *rule, start
 	default:
 		l.fail(w, http.StatusInternalServerError) // no terminal action
 	}
+	return nil
 }
 
 const (
@@ -235,11 +247,11 @@ const (
 	cookieGroup  = "AWSALBTG"
 )
 
-func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule, start time.Time) {
+func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) *groupState {
 	p := l.p
 	if rl.total <= 0 {
 		l.fail(w, http.StatusServiceUnavailable)
-		return
+		return nil
 	}
 	// Pick the target group: the sticky one, else by weight.
 	var fg *fwdGroup
@@ -271,14 +283,13 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule, sta
 	gs := fg.gs
 	if gs == nil {
 		l.fail(w, http.StatusServiceUnavailable)
-		return
+		return nil
 	}
 	v := gs.view.Load()
 	if v == nil || len(v.routable) == 0 {
 		l.fail(w, http.StatusServiceUnavailable)
-		return
+		return nil
 	}
-	defer func() { gs.traffic.observe(time.Since(start)) }()
 	// Pick the target: the sticky one, else by the group's algorithm.
 	var t *target
 	stk := v.tg.Stickiness
@@ -320,9 +331,10 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule, sta
 	}
 	if fastEligible(r) {
 		p.serveFast(w, r, t)
-		return
+		return gs
 	}
 	t.proxy.ServeHTTP(w, r)
+	return gs
 }
 
 var protoHTTP = []string{"http"}

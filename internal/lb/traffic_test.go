@@ -3,6 +3,7 @@ package lb
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestTrafficCountsRequestsAndErrors(t *testing.T) {
@@ -59,5 +60,34 @@ func TestTrafficCountsRequestsAndErrors(t *testing.T) {
 	}
 	if tg := byARN["tg"]; tg.Requests != 6 || tg.Errors != 1 {
 		t.Fatalf("target group tg after a failed target: %+v", tg)
+	}
+}
+
+// BenchmarkTrafficObserve is what counting costs a request: the listener's
+// and the group's observe, from GOMAXPROCS goroutines on one counter set
+// (the worst case: one hot listener).
+func BenchmarkTrafficObserve(b *testing.B) {
+	var l, g traffic
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		start := time.Now()
+		for pb.Next() {
+			d := time.Since(start)
+			l.observe(d)
+			g.observe(d)
+		}
+	})
+}
+
+// BenchmarkTrafficObserveSerial is the same from one goroutine: no
+// contention on the counters' cache lines.
+func BenchmarkTrafficObserveSerial(b *testing.B) {
+	var l, g traffic
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		d := time.Since(start)
+		l.observe(d)
+		g.observe(d)
 	}
 }
