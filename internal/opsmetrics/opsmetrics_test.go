@@ -1,8 +1,8 @@
 package opsmetrics
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +96,7 @@ type fakeStore struct {
 }
 
 func (f *fakeStore) Txn(context.Context, []store.Cond, []store.Op) (int64, error) { return 1, f.err }
-func (f *fakeStore) Compact(context.Context, int64) error                      { f.compacted = true; return nil }
+func (f *fakeStore) Compact(context.Context, int64) error                         { f.compacted = true; return nil }
 
 func TestWrapStoreTimesCommitsAndKeepsCompact(t *testing.T) {
 	m := New()
