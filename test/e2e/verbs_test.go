@@ -124,6 +124,7 @@ func TestMinatoDeployStatusPsLogs(t *testing.T) {
 	if r.exit != 0 || !strings.Contains(r.stdout, "COMPLETED") {
 		t.Fatalf("deploy v2: exit %d\nstdout:\n%s\nstderr:\n%s", r.exit, r.stdout, r.stderr)
 	}
+	t.Logf("minato deploy (v2), exit %d:\n%s", r.exit, r.stdout)
 	svc := describeService(t, n, "web")
 	if !strings.HasSuffix(aws.ToString(svc.TaskDefinition), "web:2") || svc.RunningCount != 2 {
 		t.Fatalf("after deploy: %s running %d", aws.ToString(svc.TaskDefinition), svc.RunningCount)
@@ -136,6 +137,7 @@ func TestMinatoDeployStatusPsLogs(t *testing.T) {
 
 	// status and ps, as tables and as JSON.
 	r = minatoVerb(t, n, time.Minute, "status")
+	t.Logf("minato status:\n%s", r.stdout)
 	if r.exit != 0 || !strings.Contains(r.stdout, "web") || !strings.Contains(r.stdout, "2/2") || !strings.Contains(r.stdout, "connected") {
 		t.Fatalf("status: exit %d\n%s\n%s", r.exit, r.stdout, r.stderr)
 	}
@@ -162,6 +164,7 @@ func TestMinatoDeployStatusPsLogs(t *testing.T) {
 	// An image whose container exits at once: the circuit breaker rolls
 	// back, and deploy says so with a non-zero exit.
 	r = minatoVerb(t, n, 4*time.Minute, "deploy", "web", "--image", broken, "--timeout", "200s")
+	t.Logf("minato deploy (broken image), exit %d:\n%s", r.exit, r.stdout)
 	if r.exit != 1 || !strings.Contains(r.stdout, "FAILED") || !strings.Contains(r.stdout, "rolled back to web:2") {
 		t.Fatalf("deploy broken: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.exit, r.stdout, r.stderr)
 	}
