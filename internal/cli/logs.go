@@ -77,7 +77,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if len(srcs) == 0 {
-		return fmt.Errorf("%s: its task definition has no container with the awslogs log driver, so minato keeps no logs of it", name)
+		return fmt.Errorf("%s: no log streams to read: no container of its task definition logs with the awslogs driver and an awslogs-stream-prefix (without a prefix the streams are named by container ID: give a task ID)", name)
 	}
 	t := &tailer{logs: cfg.logs(), srcs: srcs, seen: map[string]bool{}}
 	start := time.Now().Add(-*since).UnixMilli()
