@@ -316,7 +316,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		})
 		n.lead("fargate-pool", func(ctx context.Context) {
 			(&controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
-				Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}).Run(ctx)
+				Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval, Observe: n.Ops.Pass("fargate-pool")}).Run(ctx)
 		})
 		n.lead("events", func(ctx context.Context) { newEventsWorker(n, vst, ost, cfg).Run(ctx) })
 	}
@@ -352,7 +352,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	api.RegisterJSON(asg.Service())
 	if !cfg.NoControllers {
 		n.lead("alarms", func(ctx context.Context) {
-			(&controller.Alarms{Evaluate: cw.EvaluateAlarms, Scale: asg.Scale, Prune: n.Metrics.Prune, Logger: log.With("component", "alarms")}).Run(ctx)
+			(&controller.Alarms{Evaluate: cw.EvaluateAlarms, Scale: asg.Scale, Prune: n.Metrics.Prune, Logger: log.With("component", "alarms"),
+				Observe: n.Ops.Pass("alarms")}).Run(ctx)
 		})
 	}
 	api.RegisterQuery(cw.QueryService())
