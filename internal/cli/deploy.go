@@ -94,7 +94,12 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	// The events the service had before the update are not this
+	// deployment's.
 	seen := map[string]bool{}
+	for _, e := range svc.Events {
+		seen[aws.ToString(e.Id)] = true
+	}
 	var events []deployEvent
 	for {
 		svcs, err := c.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: cluster, Services: []string{name}})
@@ -106,7 +111,7 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			// Events come newest first; keep the new ones, oldest first.
 			for i := len(s.Events) - 1; i >= 0; i-- {
 				e := s.Events[i]
-				if id := aws.ToString(e.Id); !seen[id] && !aws.ToTime(e.CreatedAt).Before(start.Add(-time.Second)) {
+				if id := aws.ToString(e.Id); !seen[id] {
 					seen[id] = true
 					events = append(events, deployEvent{At: aws.ToTime(e.CreatedAt), Message: aws.ToString(e.Message)})
 				}
