@@ -69,6 +69,19 @@ type Config struct {
 	MinBodyRate        int64
 	MaxSlowBodiesPerIP int
 	PreAuthBodyBytes   int64
+
+	// Observe, when set, is told of every request once it is answered
+	// (the operators' /metrics).
+	Observe func(RequestStats)
+}
+
+// RequestStats describe one answered request. Service and Operation are
+// those of a registered service and operation, "" otherwise (a client
+// cannot make up label values); Code is the AWS error code, "" on success.
+type RequestStats struct {
+	Service, Operation, Code string
+	Status                   int
+	Duration                 time.Duration
 }
 
 // DefaultQueueWait is how long a request waits for a slot when
@@ -117,6 +130,7 @@ type Server struct {
 	maxBody int64
 	maxSkew time.Duration
 	newID   func() string
+	observe func(RequestStats)
 	signer  *v4.Signer
 	json    map[string]*JSONService  // by TargetPrefix
 	query   map[string]*QueryService // by SigningName
@@ -146,6 +160,7 @@ func NewServer(cfg Config) *Server {
 		maxBody: cfg.MaxBodyBytes,
 		maxSkew: cfg.MaxClockSkew,
 		newID:   cfg.NewRequestID,
+		observe: cfg.Observe,
 		signer:  v4.NewSigner(),
 		json:    map[string]*JSONService{},
 		query:   map[string]*QueryService{},
@@ -299,7 +314,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
 	ctx := r.Context()
 	x.serve(ctx, start)
-	x.logDone(ctx, time.Since(start))
+	d := time.Since(start)
+	x.logDone(ctx, d)
+	if s.observe != nil {
+		s.observe(x.stats(d))
+	}
+}
+
+// stats describes the answered request for Config.Observe.
+func (x *exchange) stats(d time.Duration) RequestStats {
+	st := RequestStats{Status: x.status, Code: x.code, Duration: d}
+	switch {
+	case x.jsonSvc != nil:
+		st.Service = x.jsonSvc.SigningName
+		if _, ok := x.jsonSvc.Ops[x.op]; ok {
+			st.Operation = x.op
+		}
+	case x.querySvc != nil:
+		st.Service = x.querySvc.SigningName
+		if _, ok := x.querySvc.Actions[x.op]; ok {
+			st.Operation = x.op
+		}
+	}
+	return st
 }
 
 func detectProtocol(r *http.Request) Protocol {

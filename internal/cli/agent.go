@@ -99,7 +99,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	token := fs.String("token", "", "join token: the server's <data-dir>/agent-token (default $MINATO_AGENT_TOKEN)")
 	caFile := fs.String("ca-file", "", "CA certificate of an https control plane")
 	dataDir := fs.String("data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps its instance ID")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var ops opsFlags
+	ops.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -113,8 +114,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "minato agent: --token is required")
 		return errUsage
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := ops.logger(stderr)
 	if err != nil {
+		return err
+	}
+	if err := ops.startPprof(ctx, log); err != nil {
 		return err
 	}
 	cfg, err := af.config(log)

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 )
@@ -27,6 +26,10 @@ func commands() []command {
 		{"rotate-key", "re-wrap every secret value with a new master key (node stopped)", runRotateKey},
 		{"backup", "write a verified copy of the state store to a file (node running or stopped)", runBackup},
 		{"etcd-restore", "make a server's embedded etcd member from a snapshot, as a new cluster", runEtcdRestore},
+		{"status", "show the servers, container instances, clusters and services (running/desired, rollout)", runStatus},
+		{"ps", "list a cluster's tasks", runPs},
+		{"logs", "print (or follow with -f) the logs of a service or a task", runLogs},
+		{"deploy", "deploy a new image or task definition to a service and follow it until it is stable or fails", runDeploy},
 		{"exec", "run a command in a task's container (ECS Exec), interactively", runExec},
 		{"version", "print the version", runVersion},
 	}
@@ -90,8 +93,12 @@ var environment = []struct{ name, commands, meaning string }{
 	{"MINATO_MASTER_KEY", "up, server, rotate-key", "the master key of secret values (base64 of 32 bytes) when --master-key-file is not given"},
 	{"MINATO_NEW_MASTER_KEY", "rotate-key", "the new master key, when --new-master-key-file is not given"},
 	{"XDG_DATA_HOME", "up, server, agent, rotate-key", "the default --data-dir is $XDG_DATA_HOME/minato, or ~/.local/share/minato without it"},
-	{"AWS_CONFIG_FILE", "up, server", "where --write-aws-profile writes the profile's region and endpoint (default ~/.aws/config)"},
-	{"AWS_SHARED_CREDENTIALS_FILE", "up, server", "where --write-aws-profile writes the key pair (default ~/.aws/credentials)"},
+	{"AWS_PROFILE", "status, ps, logs, deploy, exec", "take the endpoint, keys and region from this AWS profile instead of the local minato's data dir (as --profile)"},
+	{"AWS_ENDPOINT_URL", "status, ps, logs, deploy, exec", "the minato API URL (also AWS_ENDPOINT_URL_ECS), instead of <data-dir>/api-url"},
+	{"AWS_ACCESS_KEY_ID", "status, ps, logs, deploy, exec", "with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN): the key pair, instead of <data-dir>/credentials.json"},
+	{"AWS_REGION", "status, ps, logs, deploy, exec", "the region (also AWS_DEFAULT_REGION); default us-east-1"},
+	{"AWS_CONFIG_FILE", "up, server, status, ps, logs, deploy, exec", "where --write-aws-profile writes the profile's region and endpoint (default ~/.aws/config)"},
+	{"AWS_SHARED_CREDENTIALS_FILE", "up, server, status, ps, logs, deploy, exec", "where --write-aws-profile writes the key pair (default ~/.aws/credentials)"},
 	{"DOCKER_HOST", "up, agent", "the Docker Engine the agent runs tasks on, as for the docker CLI (also DOCKER_CERT_PATH, DOCKER_TLS_VERIFY, DOCKER_API_VERSION)"},
 }
 
@@ -121,14 +128,6 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return errUsage
 	}
 	return nil
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
 func getenv(k string) string { return os.Getenv(k) }

@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"golang.org/x/term"
 
@@ -30,9 +29,8 @@ func (e *exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.
 // the command's exit code.
 func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("exec", stderr)
-	endpoint := fs.String("endpoint-url", "", "the minato API URL (default: $AWS_ENDPOINT_URL_ECS, $AWS_ENDPOINT_URL, or the profile's endpoint_url)")
-	profile := fs.String("profile", "", "the AWS profile whose region, endpoint and keys to use (default: $AWS_PROFILE, else default)")
-	region := fs.String("region", "", "the region (default: $AWS_REGION, $AWS_DEFAULT_REGION, or the profile's)")
+	var cf connectFlags
+	cf.register(fs)
 	cluster := fs.String("cluster", "", "the task's cluster (default: default)")
 	task := fs.String("task", "", "the task ID or ARN (required)")
 	container := fs.String("container", "", "the container (required when the task has more than one)")
@@ -44,12 +42,11 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "--task is required")
 		return errUsage
 	}
-	cfg, err := resolveAWS(*profile, *region, *endpoint, getenv)
+	cfg, err := cf.resolve(getenv)
 	if err != nil {
 		return err
 	}
-	client := ecs.New(ecs.Options{Region: cfg.region, BaseEndpoint: aws.String(cfg.endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider(cfg.keyID, cfg.secret, cfg.token)})
+	client := cfg.ecs()
 	out, err := client.ExecuteCommand(ctx, &ecs.ExecuteCommandInput{Cluster: nonEmpty(*cluster), Task: task,
 		Container: nonEmpty(*container), Command: command, Interactive: true})
 	if err != nil {

@@ -18,7 +18,9 @@ type nodeFlags struct {
 	apiAddr   string
 	accountID string
 	region    string
-	logLevel  string
+	ops       opsFlags
+	// noMetrics is --no-metrics.
+	noMetrics bool
 	tlsCert   string
 	tlsKey    string
 	lbAddr    string
@@ -46,7 +48,8 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.apiAddr, "api-addr", "127.0.0.1:7400", "address of the AWS API listener")
 	fs.StringVar(&n.accountID, "account-id", "000000000000", "AWS account ID used in ARNs")
 	fs.StringVar(&n.region, "region", "us-east-1", "region used for the printed profile (any region is accepted in requests)")
-	fs.StringVar(&n.logLevel, "log-level", "info", "debug, info, warn or error")
+	n.ops.register(fs)
+	fs.BoolVar(&n.noMetrics, "no-metrics", false, "serve no Prometheus /metrics on the API listener (it is served unauthenticated, as /healthz; see docs/operations.md)")
 	fs.StringVar(&n.tlsCert, "tls-cert-file", "", "serve the API over HTTPS with this certificate (PEM)")
 	fs.StringVar(&n.tlsKey, "tls-key-file", "", "the private key of --tls-cert-file (PEM)")
 	fs.StringVar(&n.lbAddr, "lb-addr", "127.0.0.1", "address the load balancers' listeners bind (their DNSName)")

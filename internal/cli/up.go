@@ -56,7 +56,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // same process on the local Docker engine. command is the subcommand
 // (up or server), for the ready message.
 func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr io.Writer, af *agentFlags) error {
-	log, err := newLogger(stderr, nf.logLevel)
+	log, err := nf.ops.logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -88,6 +88,7 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 
 		FargateCPUOvercommit: nf.fargateOvercommit,
 		DeploymentMinute:     nf.deploymentMinute,
+		NoOpsMetrics:         nf.noMetrics,
 	}
 	if cfg.TargetTrackingPeriods, err = nf.targetTrackingPeriods(); err != nil {
 		return err
@@ -111,6 +112,9 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if err := nf.ops.startPprof(ctx, log); err != nil {
+		return err
+	}
 	node, err := controlplane.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -129,6 +133,9 @@ func runNode(ctx context.Context, command string, nf nodeFlags, stdout, stderr i
 			}
 			o.profile = nf.profile
 			log.Info("aws profile written", "profile", nf.profile, "config", o.configFile, "credentials", o.credsFile)
+		}
+		if err := writeAPIURL(info.DataDir, info.APIURL); err != nil {
+			log.Warn("cannot keep the API URL in the data dir; the minato verbs will not find this node", "err", err)
 		}
 		printReady(stdout, info, o)
 		if af != nil {

@@ -24,6 +24,9 @@ type Alarms struct {
 	Interval time.Duration
 	// PruneInterval between prunes; default an hour.
 	PruneInterval time.Duration
+	// Observe, when set, is told how long each evaluation (with the
+	// scaling after it) took (/metrics).
+	Observe func(time.Duration)
 }
 
 // Run evaluates until ctx ends.
@@ -47,6 +50,7 @@ func (a *Alarms) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		start := time.Now()
 		if err := a.Evaluate(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("evaluating alarms", "err", err)
 		}
@@ -54,6 +58,9 @@ func (a *Alarms) Run(ctx context.Context) error {
 			if err := a.Scale(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("applying scaling policies", "err", err)
 			}
+		}
+		if a.Observe != nil {
+			a.Observe(time.Since(start))
 		}
 		if a.Prune != nil && time.Since(lastPrune) >= a.PruneInterval {
 			lastPrune = time.Now()

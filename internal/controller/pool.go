@@ -36,6 +36,8 @@ type Pool struct {
 	Logger *slog.Logger
 	// Interval is how often the pool is looked at (default 2 s).
 	Interval time.Duration
+	// Observe, when set, is told how long each pass took (/metrics).
+	Observe func(time.Duration)
 }
 
 // Run runs the loop until ctx ends.
@@ -54,7 +56,11 @@ func (p *Pool) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		start := time.Now()
 		p.pass(ctx)
+		if p.Observe != nil {
+			p.Observe(time.Since(start))
+		}
 	}
 }
 

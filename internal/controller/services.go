@@ -89,6 +89,9 @@ type Services struct {
 	Scope arn.Scope
 	// HookClient calls URL lifecycle hooks (default: http.DefaultClient).
 	HookClient *http.Client
+	// Observe, when set, is told how long each pass over the services
+	// that changed took (the operators' /metrics).
+	Observe func(time.Duration)
 
 	hookMu  sync.Mutex
 	replies map[string]map[string]deploy.Reply // by green deployment, hook run
@@ -160,17 +163,26 @@ func (c *Services) Run(ctx context.Context) error {
 		}
 		clear(c.dirty)
 		c.mu.Unlock()
-		for _, r := range work {
-			if ctx.Err() != nil {
-				break
+		start := time.Now()
+		c.reconcileAll(ctx, work)
+		if c.Observe != nil {
+			c.Observe(time.Since(start))
+		}
+	}
+}
+
+// reconcileAll reconciles the services in work, one after the other.
+func (c *Services) reconcileAll(ctx context.Context, work []serviceRef) {
+	for _, r := range work {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := c.reconcile(ctx, r); err != nil && ctx.Err() == nil {
+			if errors.Is(err, store.ErrConflict) {
+				c.mark(r) // someone wrote meanwhile: look again
+				continue
 			}
-			if err := c.reconcile(ctx, r); err != nil && ctx.Err() == nil {
-				if errors.Is(err, store.ErrConflict) {
-					c.mark(r) // someone wrote meanwhile: look again
-					continue
-				}
-				c.Logger.Warn("service reconcile failed", "cluster", r.cluster, "service", r.name, "err", err)
-			}
+			c.Logger.Warn("service reconcile failed", "cluster", r.cluster, "service", r.name, "err", err)
 		}
 	}
 }

@@ -50,6 +50,7 @@ import (
 	"github.com/minato-project/minato/internal/logrepl"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/metricstore"
+	"github.com/minato-project/minato/internal/opsmetrics"
 	"github.com/minato-project/minato/internal/secretstore"
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/bolt"
@@ -141,6 +142,9 @@ type Config struct {
 	// host of the Fargate pool holds; default
 	// scheduler.DefaultFargateCPUOvercommit.
 	FargateCPUOvercommit float64
+	// NoOpsMetrics serves no Prometheus /metrics on the API listener
+	// (it is served unauthenticated, as /healthz; see docs/operations.md).
+	NoOpsMetrics bool
 }
 
 // Info describes a node that is ready.
@@ -200,7 +204,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		cfg.SecretsKey.DataDir = cfg.DataDir
 	}
 	log, clock := cfg.Logger, cfg.Clock
-	n = &Node{cfg: cfg, log: log, started: clock.Now().UTC()}
+	n = &Node{cfg: cfg, log: log, started: clock.Now().UTC(), Ops: opsmetrics.New()}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -280,7 +284,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	// that readers see their own writes whole.
 	// Under it, the fence: the controllers' writes hold only while this
 	// server leads (leader.Fence).
-	fenced := leader.Fence(n.engine)
+	fenced := leader.Fence(n.Ops.WrapStore(n.engine))
 	n.View = clusterview.New(fenced, log.With("component", "clusterview"))
 	if p, ok := n.engine.(clusterview.Progress); ok {
 		n.View.SetProgress(p) // etcd: log batches, beside the prefix, do not reach the view
@@ -297,7 +301,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 
 	n.Agents = liveness.New(clock, cfg.AgentTimeout)
 	n.Tasks = tasks.New(tasks.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "tasks"), Agents: n.Agents,
-		FargateCPUOvercommit: cfg.FargateCPUOvercommit})
+		FargateCPUOvercommit: cfg.FargateCPUOvercommit, Launched: n.Ops.Launched})
 	n.AgentServer = agentserver.New(agentserver.Config{
 		Store: vst, View: n.View, Tasks: n.Tasks, Agents: n.Agents, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "agentserver"),
 		Token: token, Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, PollTimeout: cfg.AgentPollTimeout,
@@ -328,11 +332,11 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 			(&controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
 				Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
 				Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod, Minute: cfg.DeploymentMinute,
-				Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}}).Run(ctx)
+				Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, Observe: n.Ops.Pass("services")}).Run(ctx)
 		})
 		n.lead("fargate-pool", func(ctx context.Context) {
 			(&controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
-				Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval}).Run(ctx)
+				Logger: log.With("component", "fargate-pool"), Interval: cfg.ServiceInterval, Observe: n.Ops.Pass("fargate-pool")}).Run(ctx)
 		})
 		n.lead("events", func(ctx context.Context) { newEventsWorker(n, vst, ost, cfg).Run(ctx) })
 	}
@@ -351,8 +355,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 			ARN:             "arn:aws:iam::" + cfg.AccountID + ":root",
 			UserID:          cfg.AccountID,
 		})),
-		Clock:  clock,
-		Logger: log,
+		Clock:   clock,
+		Logger:  log,
+		Observe: n.Ops.ObserveRequest,
 	})
 	api.RegisterJSON(n.ECS.Service())
 	api.RegisterJSON(logsapi.New(logsapi.Config{Store: n.Logs, Clock: clock, Logger: log.With("service", "logs"), Region: cfg.Region,
@@ -367,7 +372,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	api.RegisterJSON(asg.Service())
 	if !cfg.NoControllers {
 		n.lead("alarms", func(ctx context.Context) {
-			(&controller.Alarms{Evaluate: cw.EvaluateAlarms, Scale: asg.Scale, Prune: n.Metrics.Prune, Logger: log.With("component", "alarms")}).Run(ctx)
+			(&controller.Alarms{Evaluate: cw.EvaluateAlarms, Scale: asg.Scale, Prune: n.Metrics.Prune, Logger: log.With("component", "alarms"),
+				Observe: n.Ops.Pass("alarms")}).Run(ctx)
 		})
 	}
 	api.RegisterQuery(cw.QueryService())
@@ -398,6 +404,16 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		&ecsmetrics.Recorder{Tasks: n.View, Metrics: n.Metrics}, n.usages}))
 	mux.Handle("/v2/", n.Registry.Handler())
 	mux.Handle("/", api)
+	n.Ops.Watch(opsmetrics.Sources{
+		Census:      n.View.Census,
+		Connected:   func() func(string) bool { return n.Agents.Reader().Connected },
+		LocalAgents: n.Agents.Local,
+		Traffic:     n.LB.Traffic,
+		Ingested:    n.Logs.Ingested,
+	})
+	if !cfg.NoOpsMetrics {
+		mux.Handle("GET "+opsmetrics.Path, n.Ops.Handler())
+	}
 
 	if n.ln == nil {
 		if n.ln, err = net.Listen("tcp", cfg.APIAddr); err != nil {

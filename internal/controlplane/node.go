@@ -26,6 +26,7 @@ import (
 	"github.com/minato-project/minato/internal/logrepl"
 	"github.com/minato-project/minato/internal/logstore"
 	"github.com/minato-project/minato/internal/metricstore"
+	"github.com/minato-project/minato/internal/opsmetrics"
 	"github.com/minato-project/minato/internal/peers"
 	"github.com/minato-project/minato/internal/registry"
 	"github.com/minato-project/minato/internal/store"
@@ -60,6 +61,9 @@ type Node struct {
 	Logs   *logstore.Store
 	// Metrics is the CloudWatch metric store (its own file, metrics.db).
 	Metrics *metricstore.Store
+	// Ops are the operators' Prometheus metrics, served at /metrics
+	// unless Config.NoOpsMetrics.
+	Ops *opsmetrics.Metrics
 	// logRepl replicates Logs through the shared store (nil on bbolt).
 	logRepl *logrepl.Replicator
 	// logBatches is the store of logRepl's batches when it is not the

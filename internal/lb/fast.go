@@ -279,6 +279,7 @@ func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) (co
 		bc, reused, err = t.pool.get()
 		if err != nil {
 			code = http.StatusBadGateway
+			t.failed()
 			if isTimeout(err) {
 				code = http.StatusGatewayTimeout
 			}
@@ -294,6 +295,7 @@ func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) (co
 			continue // a stale keep-alive connection: once more on a new one
 		}
 		code = http.StatusBadGateway
+		t.failed()
 		if isTimeout(err) {
 			code = http.StatusGatewayTimeout
 		} else {
@@ -322,6 +324,9 @@ func (p *Plane) serveFast(w http.ResponseWriter, r *http.Request, t *target) (co
 			keys = append(keys, k)
 		}
 		h["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	if resp.StatusCode >= 500 {
+		t.failed()
 	}
 	w.WriteHeader(resp.StatusCode)
 	ok := copyBody(w, resp.Body, resp.ContentLength < 0)

@@ -19,6 +19,8 @@ type groupState struct {
 	token string // the opaque id in its AWSALBTG cookie
 	rr    atomic.Uint64
 	view  atomic.Pointer[groupView]
+	// traffic counts the group's requests (traffic.go).
+	traffic traffic
 
 	members []*target // guarded by Plane.mu, in snapshot order
 }
@@ -50,6 +52,8 @@ type listener struct {
 	closing atomic.Bool
 
 	rules atomic.Pointer[[]rule]
+	// traffic counts the listener's requests (traffic.go).
+	traffic traffic
 }
 
 // rule is a compiled listener rule.
@@ -180,10 +184,20 @@ func (p *Plane) bind(lc *Listener) (*listener, error) {
 
 // ServeHTTP routes one request by the listener's current rules.
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// One clock read before and one after, for the listener's count and
+	// the target group's (the one the request went to, if any).
+	start := time.Now()
+	var gs *groupState
+	defer func() {
+		d := time.Since(start)
+		l.traffic.observe(d)
+		if gs != nil {
+			gs.traffic.observe(d)
+		}
+	}()
 	rp := l.rules.Load()
 	if rp == nil {
-		l.lbc.elb[5].Add(1)
-		writeError(w, http.StatusServiceUnavailable)
+		l.fail(w, http.StatusServiceUnavailable)
 		return
 	}
 	rules := *rp
@@ -191,14 +205,21 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i := range rules {
 		rl := &rules[i]
 		if rl.matches(&v) {
-			l.serve(w, r, rl)
+			gs = l.serve(w, r, rl)
 			return
 		}
 	}
 	// No rule matched: a listener always has a default rule, so the
 	// snapshot is incomplete.
-	l.lbc.elb[5].Add(1)
-	writeError(w, http.StatusServiceUnavailable)
+	l.fail(w, http.StatusServiceUnavailable)
+}
+
+// fail answers with an error page of the load balancer's own, counted as
+// the listener's error.
+func (l *listener) fail(w http.ResponseWriter, code int) {
+	l.traffic.errors.Add(1)
+	l.lbc.elb[class(code)].Add(1)
+	writeError(w, code)
 }
 
 func (rl *rule) matches(v *reqView) bool {
@@ -210,10 +231,12 @@ func (rl *rule) matches(v *reqView) bool {
 	return true
 }
 
-func (l *listener) serve(w http.ResponseWriter, r *http.Request, rl *rule) {
+// serve answers by the rule's action, and returns the target group it
+// forwarded to (nil: none).
+func (l *listener) serve(w http.ResponseWriter, r *http.Request, rl *rule) *groupState {
 	switch rl.kind {
 	case ActionForward:
-		l.forward(w, r, rl)
+		return l.forward(w, r, rl)
 	case ActionFixedResponse:
 		code := serveFixed(w, rl.fixed)
 		l.lbc.requests.Add(1)
@@ -225,9 +248,9 @@ func (l *listener) serve(w http.ResponseWriter, r *http.Request, rl *rule) {
 		l.lbc.redirect.Add(1)
 		l.lbc.elb[class(code)].Add(1)
 	default:
-		l.lbc.elb[5].Add(1)
-		writeError(w, http.StatusInternalServerError) // no terminal action
+		l.fail(w, http.StatusInternalServerError) // no terminal action
 	}
+	return nil
 }
 
 const (
@@ -235,12 +258,11 @@ const (
 	cookieGroup  = "AWSALBTG"
 )
 
-func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
+func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) *groupState {
 	p := l.p
 	if rl.total <= 0 {
-		l.lbc.elb[5].Add(1)
-		writeError(w, http.StatusServiceUnavailable)
-		return
+		l.fail(w, http.StatusServiceUnavailable)
+		return nil
 	}
 	// Pick the target group: the sticky one, else by weight.
 	var fg *fwdGroup
@@ -271,15 +293,13 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 	}
 	gs := fg.gs
 	if gs == nil {
-		l.lbc.elb[5].Add(1)
-		writeError(w, http.StatusServiceUnavailable)
-		return
+		l.fail(w, http.StatusServiceUnavailable)
+		return nil
 	}
 	v := gs.view.Load()
 	if v == nil || len(v.routable) == 0 {
-		l.lbc.elb[5].Add(1)
-		writeError(w, http.StatusServiceUnavailable)
-		return
+		l.fail(w, http.StatusServiceUnavailable)
+		return nil
 	}
 	// Pick the target: the sticky one, else by the group's algorithm.
 	var t *target
@@ -329,7 +349,7 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 		if abort {
 			panic(http.ErrAbortHandler)
 		}
-		return
+		return gs
 	}
 	rec := &recWriter{ResponseWriter: w, start: time.Now()}
 	defer func() {
@@ -340,6 +360,7 @@ func (l *listener) forward(w http.ResponseWriter, r *http.Request, rl *rule) {
 		fg.m.observe(l.lbc, rec.code, !rec.lbError, rt)
 	}()
 	t.proxy.ServeHTTP(rec, r)
+	return gs
 }
 
 // recWriter notes the status of a response forwarded by the reverse proxy

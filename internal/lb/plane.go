@@ -188,6 +188,7 @@ func (p *Plane) updateTargets(cfg *Config) {
 			t := p.targets[k]
 			if t == nil {
 				t = p.newTarget(k)
+				t.groupTraffic = &gs.traffic
 				p.targets[k] = t
 			}
 			p.configureTarget(t, tg, tc)

@@ -46,9 +46,12 @@ type target struct {
 
 	inflight atomic.Int64
 	requests atomic.Int64 // requests sent to it, for Stats
-	draining atomic.Bool
-	retired  atomic.Bool // left the configuration
-	hc       atomic.Pointer[HealthCheck]
+	// group counts the requests of the target's group (traffic.go); set
+	// once when the target is made.
+	groupTraffic *traffic
+	draining     atomic.Bool
+	retired      atomic.Bool // left the configuration
+	hc           atomic.Pointer[HealthCheck]
 
 	// guarded by Plane.mu
 	conf    Target
@@ -80,12 +83,28 @@ func (p *Plane) newTarget(k targetKey) *target {
 				}
 			}
 		},
-		Transport:    t.tr,
-		BufferPool:   &p.bufPool,
-		ErrorHandler: p.proxyError,
-		ErrorLog:     nil,
+		Transport:  t.tr,
+		BufferPool: &p.bufPool,
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode >= 500 {
+				t.failed()
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			t.failed()
+			p.proxyError(w, r, err)
+		},
+		ErrorLog: nil,
 	}
 	return t
+}
+
+// failed counts a request the target failed or answered with a 5xx.
+func (t *target) failed() {
+	if t.groupTraffic != nil {
+		t.groupTraffic.errors.Add(1)
+	}
 }
 
 // done ends one request to the target; the last one out of a drained or

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minato-project/minato/internal/core"
@@ -112,6 +113,16 @@ type Store struct {
 	// meta, when set, decides group and stream metadata for the cluster
 	// (internal/logmeta, on the state store); this store follows it.
 	meta Meta
+
+	// ingested counts what Append stored (Ingested).
+	ingestedEvents, ingestedBytes atomic.Uint64
+}
+
+// Ingested returns how many events, and bytes of their messages, Append
+// has stored since the store opened (events imported from other servers
+// through AppendLocal are not counted: they were ingested there).
+func (s *Store) Ingested() (events, bytes uint64) {
+	return s.ingestedEvents.Load(), s.ingestedBytes.Load()
 }
 
 // SetReplicate makes Append hand every batch to f, and fail if f fails,
@@ -503,7 +514,19 @@ func (s *Store) Append(group, stream string, events []Event) (AppendResult, erro
 			return AppendResult{}, err
 		}
 	}
-	return g.append(stream, events)
+	res, err := g.append(stream, events)
+	if err == nil && res.Stored > 0 {
+		n := 0
+		for _, e := range events {
+			n += len(e.Message)
+		}
+		if res.Duplicates > 0 { // resends are not counted again
+			n = n * res.Stored / len(events)
+		}
+		s.ingestedEvents.Add(uint64(res.Stored))
+		s.ingestedBytes.Add(uint64(n))
+	}
+	return res, err
 }
 
 // AppendLocal is Append without the replication hook.

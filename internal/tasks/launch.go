@@ -122,6 +122,9 @@ func (m *Manager) Launch(ctx context.Context, l Launch) ([]state.Task, scheduler
 			m.logTaskPlaced(t)
 		}
 	}
+	if m.launched != nil {
+		m.launched(len(created), max(l.Count-len(created), 0))
+	}
 	return created, res, err
 }
 

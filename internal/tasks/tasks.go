@@ -35,6 +35,10 @@ type Config struct {
 	// host of the Fargate pool holds (scheduler.FargateCPU); memory is
 	// not overcommitted. Default scheduler.DefaultFargateCPUOvercommit.
 	FargateCPUOvercommit float64
+	// Launched, when set, is told of every Launch: how many tasks it
+	// placed and how many of those asked for it could not place (the
+	// operators' /metrics).
+	Launched func(placed, unplaced int)
 }
 
 // Manager carries out every change of task state.
@@ -47,12 +51,13 @@ type Manager struct {
 	agents *liveness.Tracker
 	// overcommit is Config.FargateCPUOvercommit.
 	overcommit float64
+	launched   func(placed, unplaced int)
 }
 
 // New returns the task domain over cfg.Store.
 func New(cfg Config) *Manager {
 	m := &Manager{store: cfg.Store, view: cfg.View, clock: cfg.Clock, ids: cfg.IDs, log: cfg.Logger, agents: cfg.Agents,
-		overcommit: cfg.FargateCPUOvercommit}
+		overcommit: cfg.FargateCPUOvercommit, launched: cfg.Launched}
 	if m.overcommit == 0 {
 		m.overcommit = scheduler.DefaultFargateCPUOvercommit
 	}
