@@ -82,8 +82,8 @@ func TestFindStepBounds(t *testing.T) {
 
 func TestApply(t *testing.T) {
 	tests := []struct {
-		name                   string
-		typ                    string
+		name                    string
+		typ                     string
 		adj, mag, current, want int
 	}{
 		{"change out", ChangeInCapacity, 2, 0, 3, 5},
