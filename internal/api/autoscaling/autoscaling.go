@@ -39,6 +39,7 @@ type CloudWatch interface {
 	DeleteAlarms(ctx context.Context, c *awsproto.Call, in *cloudwatchtypes.DeleteAlarmsInput) (*struct{}, error)
 	DescribeAlarms(ctx context.Context, c *awsproto.Call, in *cloudwatchtypes.DescribeAlarmsInput) (*cloudwatchtypes.DescribeAlarmsOutput, error)
 	GetMetricStatistics(ctx context.Context, c *awsproto.Call, in *cloudwatchtypes.GetMetricStatisticsInput) (*cloudwatchtypes.GetMetricStatisticsOutput, error)
+	DescribeAlarmHistory(ctx context.Context, c *awsproto.Call, in *cloudwatchtypes.DescribeAlarmHistoryInput) (*cloudwatchtypes.DescribeAlarmHistoryOutput, error)
 }
 
 // Config is what the API needs.
@@ -89,6 +90,9 @@ func (a *API) ops() map[string]awsproto.Handler {
 		"DescribeScalingPolicies":   awsproto.Op(a.DescribeScalingPolicies),
 		"DeleteScalingPolicy":       awsproto.Op(a.DeleteScalingPolicy),
 		"DescribeScalingActivities": awsproto.Op(a.DescribeScalingActivities),
+		"PutScheduledAction":        awsproto.Op(a.PutScheduledAction),
+		"DescribeScheduledActions":  awsproto.Op(a.DescribeScheduledActions),
+		"DeleteScheduledAction":     awsproto.Op(a.DeleteScheduledAction),
 	}
 }
 
@@ -167,6 +171,14 @@ type policyRecord struct {
 	// When the policy last scaled each way, for the cooldowns.
 	LastScaleOut time.Time `json:"lastScaleOut,omitzero"`
 	LastScaleIn  time.Time `json:"lastScaleIn,omitzero"`
+
+	// A step scaling policy's configuration (step.go), the capacity its
+	// last scale-out started from, when an alarm last invoked it, and the
+	// time of the newest alarm state change it has seen.
+	Step         *stepConfig `json:"step,omitzero"`
+	ScaleOutFrom int         `json:"scaleOutFrom,omitzero"`
+	LastInvoked  time.Time   `json:"lastInvoked,omitzero"`
+	Checked      time.Time   `json:"checked,omitzero"`
 }
 
 func (a *API) get(ctx context.Context, key string, v any) (int64, error) {

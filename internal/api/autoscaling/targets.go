@@ -21,12 +21,16 @@ func (a *API) RegisterScalableTarget(ctx context.Context, c *awsproto.Call, in *
 	if err != nil {
 		return nil, err
 	}
-	if in.SuspendedState != nil {
-		return nil, validation("SuspendedState is not supported by minato yet.")
-	}
-	// The generated type cannot tell an absent capacity from 0.
+	// The generated types cannot tell an absent capacity (or suspended
+	// attribute) from 0 (false).
 	var present map[string]json.RawMessage
 	_ = json.Unmarshal(c.Body, &present)
+	var suspend struct {
+		DynamicScalingInSuspended, DynamicScalingOutSuspended, ScheduledScalingSuspended *bool
+	}
+	if raw, ok := present["SuspendedState"]; ok {
+		_ = json.Unmarshal(raw, &suspend)
+	}
 	_, hasMin := present["MinCapacity"]
 	_, hasMax := present["MaxCapacity"]
 	if _, err := a.services.DesiredCount(ctx, cluster, service); err != nil {
@@ -49,6 +53,21 @@ func (a *API) RegisterScalableTarget(ctx context.Context, c *awsproto.Call, in *
 		cond = store.MustNotExist(key)
 	} else if err != nil {
 		return nil, err
+	}
+	// Attributes absent from SuspendedState keep their value; a new
+	// target starts with nothing suspended.
+	if t.SuspendedState == nil {
+		t.SuspendedState = &autoscalingtypes.SuspendedState{}
+	}
+	for _, f := range []struct {
+		in  *bool
+		out *bool
+	}{{suspend.DynamicScalingInSuspended, &t.SuspendedState.DynamicScalingInSuspended},
+		{suspend.DynamicScalingOutSuspended, &t.SuspendedState.DynamicScalingOutSuspended},
+		{suspend.ScheduledScalingSuspended, &t.SuspendedState.ScheduledScalingSuspended}} {
+		if f.in != nil {
+			*f.out = *f.in
+		}
 	}
 	if hasMin {
 		t.MinCapacity = in.MinCapacity
