@@ -120,6 +120,7 @@ type Server struct {
 	signer  *v4.Signer
 	json    map[string]*JSONService  // by TargetPrefix
 	query   map[string]*QueryService // by SigningName
+	cbor    map[string]*CBORService  // by ServiceName
 
 	// Load shedding; slots is nil when it is off.
 	slots     chan struct{}
@@ -149,6 +150,7 @@ func NewServer(cfg Config) *Server {
 		signer:  v4.NewSigner(),
 		json:    map[string]*JSONService{},
 		query:   map[string]*QueryService{},
+		cbor:    map[string]*CBORService{},
 	}
 	if s.keys == nil {
 		s.keys = NewStaticKeys()
@@ -281,6 +283,7 @@ type exchange struct {
 	proto    Protocol
 	jsonSvc  *JSONService
 	querySvc *QueryService
+	cborSvc  *CBORService
 	service  string // for logs
 	op       string
 	keyID    string
@@ -303,6 +306,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func detectProtocol(r *http.Request) Protocol {
+	if isCBOR(r) {
+		return ProtocolCBOR
+	}
 	if r.Header.Get("X-Amz-Target") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-amz-json") {
 		return ProtocolJSON
 	}
@@ -329,6 +335,9 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 		var scopeSvc string
 		if x.jsonSvc != nil {
 			scopeSvc = x.jsonSvc.SigningName
+		}
+		if x.cborSvc != nil {
+			scopeSvc = x.cborSvc.SigningName
 		}
 		pr, werr = s.authHeaders(sr, x.proto, scopeSvc)
 	}
@@ -370,6 +379,8 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 			werr = newWireError(http.StatusBadRequest, "SerializationException",
 				"The request body is not valid UTF-8.")
 		}
+	case ProtocolCBOR:
+		h, werr = x.routeCBOR()
 	case ProtocolQuery:
 		var form url.Values
 		form, werr = parseQueryForm(r, body)
@@ -449,6 +460,10 @@ func (x *exchange) findService(sr *sigRequest) {
 		} else {
 			x.op = target
 		}
+	case ProtocolCBOR:
+		if name, op, ok := cborPath(r.URL.Path); ok {
+			x.cborSvc, x.op = s.cbor[name], op
+		}
 	case ProtocolQuery:
 		if sr != nil {
 			x.querySvc = s.query[sr.service]
@@ -466,6 +481,8 @@ func (x *exchange) setService() {
 		x.service = x.jsonSvc.SigningName
 	case x.querySvc != nil:
 		x.service = x.querySvc.SigningName
+	case x.cborSvc != nil:
+		x.service = x.cborSvc.SigningName
 	}
 }
 
@@ -547,6 +564,8 @@ func (x *exchange) fail(ctx context.Context, err error) {
 		internalCode = x.jsonSvc.InternalErrorCode
 	case x.querySvc != nil:
 		internalCode = x.querySvc.InternalErrorCode
+	case x.cborSvc != nil:
+		internalCode = x.cborSvc.InternalErrorCode
 	}
 	we, internal := toWire(err, x.proto, internalCode)
 	x.status, x.code = we.status, we.code(x.proto)
@@ -563,6 +582,10 @@ func (x *exchange) fail(ctx context.Context, err error) {
 		writeQueryError(x.w, we, ns, x.id)
 		return
 	}
+	if x.proto == ProtocolCBOR {
+		writeCBORError(x.w, we, x.cborSvc)
+		return
+	}
 	version := "1.1"
 	if x.jsonSvc != nil {
 		version = x.jsonSvc.JSONVersion
@@ -575,6 +598,8 @@ func (x *exchange) reply(ctx context.Context, out any) {
 	var err error
 	if x.proto == ProtocolQuery {
 		err = writeQueryResult(x.w, x.querySvc.XMLNamespace, x.op, x.id, out)
+	} else if x.proto == ProtocolCBOR {
+		err = writeCBORResult(x.w, out)
 	} else {
 		err = writeJSONResult(x.w, x.jsonSvc.JSONVersion, out)
 	}
