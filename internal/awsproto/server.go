@@ -365,6 +365,12 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 		x.fail(ctx, werr)
 		return
 	}
+	// Compressed requests (the SDKs gzip CloudWatch's PutMetricData): the
+	// signature is over the bytes sent, the operation reads them inflated.
+	if body, werr = inflate(r.Header, body, s.maxBody); werr != nil {
+		x.fail(ctx, werr)
+		return
+	}
 
 	// Route.
 	call := &Call{Protocol: x.proto, Operation: x.op, Service: sr.service, Region: sr.region,
