@@ -249,6 +249,12 @@ func DecideStep(p StepPolicy, in StepInput) StepDecision {
 	}
 	want := Apply(p.AdjustmentType, step.Adjustment, p.MinAdjustmentMagnitude, base)
 	want = min(max(want, in.Min), in.Max)
+	// A change goes one way only: a scale-out step never lowers the
+	// capacity (as from the start of its cooldown), nor a scale-in step
+	// raises it.
+	if p.AdjustmentType != ExactCapacity && (step.Adjustment > 0 && want < in.Current || step.Adjustment < 0 && want > in.Current) {
+		want = in.Current
+	}
 	d := decideStep(want, in, p.Cooldown, outCooldown)
 	return StepDecision{Decision: d, From: base, Step: step}
 }

@@ -123,6 +123,8 @@ func TestDecideStep(t *testing.T) {
 			StepInput{Current: 3, Min: 1, Max: 10, Breach: 5, Above: true, LastScaleOut: now.Add(-30 * time.Second), ScaleOutFrom: 2}, false, 0},
 		{"in the cooldown a larger step counts the last one", out,
 			StepInput{Current: 3, Min: 1, Max: 10, Breach: 25, Above: true, LastScaleOut: now.Add(-30 * time.Second), ScaleOutFrom: 2}, true, 5},
+		{"in the cooldown a smaller step does not scale in", out,
+			StepInput{Current: 5, Min: 1, Max: 10, Breach: 5, Above: true, LastScaleOut: now.Add(-30 * time.Second), ScaleOutFrom: 2}, false, 0},
 		{"after the cooldown the step applies again", out,
 			StepInput{Current: 3, Min: 1, Max: 10, Breach: 5, Above: true, LastScaleOut: now.Add(-61 * time.Second), ScaleOutFrom: 2}, true, 4},
 		{"scale-out suspended", out, StepInput{Current: 2, Min: 1, Max: 10, Breach: 5, Above: true, OutSuspended: true}, false, 0},

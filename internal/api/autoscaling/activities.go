@@ -41,7 +41,8 @@ func (a *API) DescribeScalingActivities(ctx context.Context, c *awsproto.Call, i
 // record stores an activity, keeping the target's last maxActivities.
 func (a *API) record(ctx context.Context, act autoscalingtypes.ScalingActivity) error {
 	prefix := activitiesOf(act.ResourceId, act.ScalableDimension)
-	ops := []store.Op{put(fmt.Sprintf("%s%020d", prefix, act.StartTime.Time().UnixNano()), act)}
+	// Activities started in the same instant keep their order.
+	ops := []store.Op{put(fmt.Sprintf("%s%020d-%08d", prefix, act.StartTime.Time().UnixNano(), a.seq.Add(1)%1e8), act)}
 	kvs, _, err := a.store.List(ctx, prefix, store.ListOptions{})
 	if err != nil {
 		return err

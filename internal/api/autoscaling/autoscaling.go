@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minato-project/minato/internal/arn"
@@ -64,6 +65,7 @@ type API struct {
 	ids      core.IDs
 	log      *slog.Logger
 	scope    arn.Scope
+	seq      atomic.Int64 // orders activities recorded in the same instant
 }
 
 // New returns the API.
