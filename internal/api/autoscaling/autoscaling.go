@@ -115,10 +115,14 @@ func (a *API) Implemented() []string {
 // Notes says what minato does differently, per operation, for
 // docs/compatibility.md.
 var Notes = map[string]string{
-	"RegisterScalableTarget": "ECS services' desired count (`ecs:service:DesiredCount`) only; no suspended state, no tags.",
+	"RegisterScalableTarget": "ECS services' desired count (`ecs:service:DesiredCount`) only; SuspendedState kept and honoured (attributes left out keep their value); no tags.",
 	"PutScalingPolicy": "TargetTrackingScaling with ECSServiceAverageCPUUtilization, ECSServiceAverageMemoryUtilization or a customized single metric; " +
-		"creates its AlarmHigh (3 of 3 minutes above the target) and AlarmLow (15 of 15 below 90 % of it) as AWS does. No StepScaling yet.",
+		"creates its AlarmHigh (3 of 3 minutes above the target) and AlarmLow (15 of 15 below 90 % of it) as AWS does. " +
+		"StepScaling with ChangeInCapacity, PercentChangeInCapacity and ExactCapacity, run by the CloudWatch alarms that name the policy's ARN in AlarmActions. " +
+		"No PredictiveScaling.",
 	"DescribeScalingActivities": "The last 100 activities of each scalable target, with AWS's cause texts.",
+	"PutScheduledAction":        "at(), rate() and cron() schedules (cron as EventBridge parses it) in the action's Timezone; run by the leader within 10 s of their time.",
+	"DescribeScheduledActions":  "Paginated, 50 a page.",
 }
 
 func (a *API) now() time.Time { return a.clock.Now().UTC() }
