@@ -8,7 +8,8 @@ import (
 )
 
 // Smithy RPC v2 CBOR (https://smithy.io/2.0/additional-specs/protocols/smithy-rpc-v2.html),
-// which the current AWS SDK for Go v2 and botocore 1.43 use for CloudWatch:
+// which the current AWS SDK for Go v2 uses for CloudWatch (botocore 1.43
+// implements it too, though it prefers JSON 1.0 when a model lists both):
 //
 //	POST /service/<ServiceName>/operation/<Operation>
 //	smithy-protocol: rpc-v2-cbor

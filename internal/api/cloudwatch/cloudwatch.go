@@ -5,8 +5,8 @@
 //
 // CloudWatch speaks three protocols (its model lists smithy-rpc-v2-cbor,
 // JSON 1.0 and Query), and all three are served: Query (aws CLI v2), JSON
-// 1.0, and RPC v2 CBOR (the current AWS SDK for Go v2, botocore 1.43); the
-// handlers are the same for all.
+// 1.0 (botocore 1.43), and RPC v2 CBOR (the current AWS SDK for Go v2);
+// the handlers are the same for all.
 package cloudwatch
 
 import (
@@ -100,7 +100,7 @@ func (a *API) JSONService() awsproto.JSONService {
 
 // CBORService is the API in Smithy RPC v2 CBOR
 // (/service/GraniteServiceVersion20100801/operation/<Op>), which the
-// current AWS SDK for Go v2 and botocore 1.43 send. Errors carry the
+// current AWS SDK for Go v2 sends (botocore can, but prefers JSON 1.0). Errors carry the
 // model's error shape in __type and, CloudWatch being awsQueryCompatible,
 // the Query code in x-amzn-query-error.
 func (a *API) CBORService() awsproto.CBORService {
