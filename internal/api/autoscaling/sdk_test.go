@@ -363,4 +363,11 @@ func TestScheduledActionsThroughSDK(t *testing.T) {
 	if err != nil || len(left.ScheduledActions) != 1 || *left.ScheduledActions[0].ScheduledActionName != "hourly" {
 		t.Errorf("after delete: %v %+v", err, left)
 	}
+	// Deregistering the target deletes its scheduled actions.
+	if _, err := e.as.DeregisterScalableTarget(ctx, &aas.DeregisterScalableTargetInput{ServiceNamespace: ecsNS, ResourceId: webID, ScalableDimension: ecsDim}); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := e.as.DescribeScheduledActions(ctx, &aas.DescribeScheduledActionsInput{ServiceNamespace: ecsNS}); err != nil || len(left.ScheduledActions) != 0 {
+		t.Errorf("after deregistering: %v %+v", err, left)
+	}
 }

@@ -163,8 +163,8 @@ const reinvokeEvery = time.Minute
 
 // applyStep runs a step policy when one of its alarms invokes it: an alarm
 // that went to ALARM since the policy last looked (even if it has left
-// ALARM since, as after set-alarm-state), or one still in ALARM a minute
-// after the last invocation.
+// ALARM since, as after set-alarm-state), or one in ALARM that has not
+// invoked it for a minute.
 func (a *API) applyStep(ctx context.Context, c *awsproto.Call, rec policyRecord) error {
 	p := rec.Policy
 	cluster, service, err := parseResource(p.ServiceNamespace, p.ResourceId, p.ScalableDimension)
@@ -189,7 +189,7 @@ func (a *API) applyStep(ctx context.Context, c *awsproto.Call, rec policyRecord)
 		if newest.After(checked) {
 			checked = newest
 		}
-		again := al.StateValue == cloudwatchtypes.StateValueAlarm && !rec.LastInvoked.IsZero() && !now.Before(rec.LastInvoked.Add(reinvokeEvery))
+		again := al.StateValue == cloudwatchtypes.StateValueAlarm && (rec.LastInvoked.IsZero() || !now.Before(rec.LastInvoked.Add(reinvokeEvery)))
 		if trigger == nil && (entered || again) {
 			trigger = &alarms[i]
 		}

@@ -109,7 +109,7 @@ func (a *API) DescribeScalableTargets(ctx context.Context, c *awsproto.Call, in 
 }
 
 // DeregisterScalableTarget deletes a scalable target with its policies
-// (and their alarms).
+// (and their alarms) and scheduled actions.
 func (a *API) DeregisterScalableTarget(ctx context.Context, c *awsproto.Call, in *autoscalingtypes.DeregisterScalableTargetRequest) (*autoscalingtypes.DeregisterScalableTargetResponse, error) {
 	if _, _, err := parseResource(in.ServiceNamespace, in.ResourceId, in.ScalableDimension); err != nil {
 		return nil, err
@@ -132,6 +132,14 @@ func (a *API) DeregisterScalableTarget(ctx context.Context, c *awsproto.Call, in
 		for _, al := range p.Policy.Alarms {
 			alarms = append(alarms, al.AlarmName)
 		}
+	}
+	// Its scheduled actions go with it, as on AWS.
+	scheduled, _, err := a.store.List(ctx, scheduledPrefix+in.ResourceId+"|"+string(in.ScalableDimension)+"|", store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range scheduled {
+		ops = append(ops, store.Delete(kv.Key))
 	}
 	if _, err := a.store.Txn(ctx, nil, ops); err != nil {
 		return nil, err
