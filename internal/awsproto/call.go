@@ -31,6 +31,8 @@ const (
 	ProtocolJSON Protocol = iota + 1
 	// ProtocolQuery is the AWS Query protocol (Action=...&Version=...).
 	ProtocolQuery
+	// ProtocolCBOR is Smithy RPC v2 CBOR (cbor.go).
+	ProtocolCBOR
 )
 
 // Call is one authenticated API request as a Handler sees it.
@@ -54,8 +56,11 @@ type Call struct {
 // For Query requests the form is decoded with DecodeForm; a value that does
 // not parse is a ValidationError.
 func (c *Call) Decode(v any) error {
-	if c.Protocol == ProtocolQuery {
+	switch c.Protocol {
+	case ProtocolQuery:
 		return decodeQuery(c.Form, v)
+	case ProtocolCBOR:
+		return decodeCBOR(c.Body, v)
 	}
 	return decodeJSON(c.Body, v)
 }

@@ -134,6 +134,7 @@ type Server struct {
 	signer  *v4.Signer
 	json    map[string]*JSONService  // by TargetPrefix
 	query   map[string]*QueryService // by SigningName
+	cbor    map[string]*CBORService  // by ServiceName
 
 	// Load shedding; slots is nil when it is off.
 	slots     chan struct{}
@@ -164,6 +165,7 @@ func NewServer(cfg Config) *Server {
 		signer:  v4.NewSigner(),
 		json:    map[string]*JSONService{},
 		query:   map[string]*QueryService{},
+		cbor:    map[string]*CBORService{},
 	}
 	if s.keys == nil {
 		s.keys = NewStaticKeys()
@@ -296,6 +298,7 @@ type exchange struct {
 	proto    Protocol
 	jsonSvc  *JSONService
 	querySvc *QueryService
+	cborSvc  *CBORService
 	service  string // for logs
 	op       string
 	keyID    string
@@ -340,6 +343,9 @@ func (x *exchange) stats(d time.Duration) RequestStats {
 }
 
 func detectProtocol(r *http.Request) Protocol {
+	if isCBOR(r) {
+		return ProtocolCBOR
+	}
 	if r.Header.Get("X-Amz-Target") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-amz-json") {
 		return ProtocolJSON
 	}
@@ -367,6 +373,9 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 		if x.jsonSvc != nil {
 			scopeSvc = x.jsonSvc.SigningName
 		}
+		if x.cborSvc != nil {
+			scopeSvc = x.cborSvc.SigningName
+		}
 		pr, werr = s.authHeaders(sr, x.proto, scopeSvc)
 	}
 	if werr == nil && r.ContentLength > s.maxBody {
@@ -393,6 +402,12 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 		x.fail(ctx, werr)
 		return
 	}
+	// Compressed requests (the SDKs gzip CloudWatch's PutMetricData): the
+	// signature is over the bytes sent, the operation reads them inflated.
+	if body, werr = inflate(r.Header, body, s.maxBody); werr != nil {
+		x.fail(ctx, werr)
+		return
+	}
 
 	// Route.
 	call := &Call{Protocol: x.proto, Operation: x.op, Service: sr.service, Region: sr.region,
@@ -407,6 +422,8 @@ func (x *exchange) serve(ctx context.Context, start time.Time) {
 			werr = newWireError(http.StatusBadRequest, "SerializationException",
 				"The request body is not valid UTF-8.")
 		}
+	case ProtocolCBOR:
+		h, werr = x.routeCBOR()
 	case ProtocolQuery:
 		var form url.Values
 		form, werr = parseQueryForm(r, body)
@@ -486,6 +503,10 @@ func (x *exchange) findService(sr *sigRequest) {
 		} else {
 			x.op = target
 		}
+	case ProtocolCBOR:
+		if name, op, ok := cborPath(r.URL.Path); ok {
+			x.cborSvc, x.op = s.cbor[name], op
+		}
 	case ProtocolQuery:
 		if sr != nil {
 			x.querySvc = s.query[sr.service]
@@ -503,6 +524,8 @@ func (x *exchange) setService() {
 		x.service = x.jsonSvc.SigningName
 	case x.querySvc != nil:
 		x.service = x.querySvc.SigningName
+	case x.cborSvc != nil:
+		x.service = x.cborSvc.SigningName
 	}
 }
 
@@ -584,6 +607,8 @@ func (x *exchange) fail(ctx context.Context, err error) {
 		internalCode = x.jsonSvc.InternalErrorCode
 	case x.querySvc != nil:
 		internalCode = x.querySvc.InternalErrorCode
+	case x.cborSvc != nil:
+		internalCode = x.cborSvc.InternalErrorCode
 	}
 	we, internal := toWire(err, x.proto, internalCode)
 	x.status, x.code = we.status, we.code(x.proto)
@@ -600,6 +625,10 @@ func (x *exchange) fail(ctx context.Context, err error) {
 		writeQueryError(x.w, we, ns, x.id)
 		return
 	}
+	if x.proto == ProtocolCBOR {
+		writeCBORError(x.w, we, x.cborSvc)
+		return
+	}
 	version := "1.1"
 	if x.jsonSvc != nil {
 		version = x.jsonSvc.JSONVersion
@@ -612,6 +641,8 @@ func (x *exchange) reply(ctx context.Context, out any) {
 	var err error
 	if x.proto == ProtocolQuery {
 		err = writeQueryResult(x.w, x.querySvc.XMLNamespace, x.op, x.id, out)
+	} else if x.proto == ProtocolCBOR {
+		err = writeCBORResult(x.w, out)
 	} else {
 		err = writeJSONResult(x.w, x.jsonSvc.JSONVersion, out)
 	}

@@ -378,6 +378,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	api.RegisterQuery(cw.QueryService())
 	api.RegisterJSON(cw.JSONService())
+	api.RegisterCBOR(cw.CBORService())
 	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
 	api.RegisterJSON(ecrapi.New(ecrapi.Config{Store: vst, Registry: n.Registry, Clock: clock, Logger: log.With("service", "ecr")}).Service())
 	api.RegisterJSON(eventsapi.New(eventsapi.Config{Store: vst, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "events"), Seq: ost.Seq,

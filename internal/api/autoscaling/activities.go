@@ -41,7 +41,8 @@ func (a *API) DescribeScalingActivities(ctx context.Context, c *awsproto.Call, i
 // record stores an activity, keeping the target's last maxActivities.
 func (a *API) record(ctx context.Context, act autoscalingtypes.ScalingActivity) error {
 	prefix := activitiesOf(act.ResourceId, act.ScalableDimension)
-	ops := []store.Op{put(fmt.Sprintf("%s%020d", prefix, act.StartTime.Time().UnixNano()), act)}
+	// Activities started in the same instant keep their order.
+	ops := []store.Op{put(fmt.Sprintf("%s%020d-%08d", prefix, act.StartTime.Time().UnixNano(), a.seq.Add(1)%1e8), act)}
 	kvs, _, err := a.store.List(ctx, prefix, store.ListOptions{})
 	if err != nil {
 		return err
@@ -53,9 +54,11 @@ func (a *API) record(ctx context.Context, act autoscalingtypes.ScalingActivity) 
 	return err
 }
 
-// Scale applies every target tracking policy once: it reads the policy's
-// alarms and metric, decides (package scaling) and sets the service's
-// desired count, recording the activity with AWS's texts.
+// Scale runs the scheduled actions that are due, then applies every
+// policy once: a target tracking policy reads its alarms and metric, a
+// step policy looks whether an alarm invoked it (step.go); each decides
+// (package scaling) and sets the service's desired count, recording the
+// activity with AWS's texts.
 func (a *API) Scale(ctx context.Context) error {
 	policies, err := list[policyRecord](ctx, a.store, policyPrefix)
 	if err != nil {
@@ -63,8 +66,15 @@ func (a *API) Scale(ctx context.Context) error {
 	}
 	c := &awsproto.Call{Region: a.scope.Region, Principal: awsproto.Principal{AccountID: a.scope.AccountID}}
 	var errs []error
+	if err := a.runScheduled(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	for _, rec := range policies {
-		if err := a.apply(ctx, c, rec); err != nil && !core.IsKind(err, core.KindNotFound) {
+		apply := a.apply
+		if rec.Step != nil {
+			apply = a.applyStep
+		}
+		if err := apply(ctx, c, rec); err != nil && !core.IsKind(err, core.KindNotFound) {
 			errs = append(errs, fmt.Errorf("policy %s of %s: %w", rec.Policy.PolicyName, rec.Policy.ResourceId, err))
 		}
 	}
@@ -124,7 +134,7 @@ func (a *API) apply(ctx context.Context, c *awsproto.Call, rec policyRecord) err
 	}
 	d := scaling.Decide(scaling.Policy{Target: cfg.TargetValue, ScaleOutCooldown: time.Duration(cfg.ScaleOutCooldown) * time.Second,
 		ScaleInCooldown: time.Duration(cfg.ScaleInCooldown) * time.Second, DisableScaleIn: cfg.DisableScaleIn}, in)
-	if !d.Scale || d.Capacity == current {
+	if !d.Scale || d.Capacity == current || suspended(target.SuspendedState, current, d.Capacity) {
 		return nil
 	}
 	cause := ""
@@ -165,6 +175,12 @@ func (a *API) apply(ctx context.Context, c *awsproto.Call, rec policyRecord) err
 	}
 	a.log.Info("scaled", "service", service, "cluster", cluster, "from", current, "to", d.Capacity, "cause", cause)
 	return a.record(ctx, act)
+}
+
+// suspended reports whether the scalable target's suspended state stops
+// dynamic scaling from current to want.
+func suspended(s *autoscalingtypes.SuspendedState, current, want int) bool {
+	return s != nil && (want > current && s.DynamicScalingOutSuspended || want < current && s.DynamicScalingInSuspended)
 }
 
 func statValue(dp cloudwatchtypes.Datapoint, s cloudwatchtypes.Statistic) *float64 {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minato-project/minato/internal/arn"
@@ -39,6 +40,7 @@ type CloudWatch interface {
 	DeleteAlarms(ctx context.Context, c *awsproto.Call, in *cloudwatchtypes.DeleteAlarmsInput) (*struct{}, error)
 	DescribeAlarms(ctx context.Context, c *awsproto.Call, in *cloudwatchtypes.DescribeAlarmsInput) (*cloudwatchtypes.DescribeAlarmsOutput, error)
 	GetMetricStatistics(ctx context.Context, c *awsproto.Call, in *cloudwatchtypes.GetMetricStatisticsInput) (*cloudwatchtypes.GetMetricStatisticsOutput, error)
+	DescribeAlarmHistory(ctx context.Context, c *awsproto.Call, in *cloudwatchtypes.DescribeAlarmHistoryInput) (*cloudwatchtypes.DescribeAlarmHistoryOutput, error)
 }
 
 // Config is what the API needs.
@@ -67,6 +69,7 @@ type API struct {
 	ids      core.IDs
 	log      *slog.Logger
 	scope    arn.Scope
+	seq      atomic.Int64 // orders activities recorded in the same instant
 
 	highPeriods, lowPeriods int32
 }
@@ -102,6 +105,9 @@ func (a *API) ops() map[string]awsproto.Handler {
 		"DescribeScalingPolicies":   awsproto.Op(a.DescribeScalingPolicies),
 		"DeleteScalingPolicy":       awsproto.Op(a.DeleteScalingPolicy),
 		"DescribeScalingActivities": awsproto.Op(a.DescribeScalingActivities),
+		"PutScheduledAction":        awsproto.Op(a.PutScheduledAction),
+		"DescribeScheduledActions":  awsproto.Op(a.DescribeScheduledActions),
+		"DeleteScheduledAction":     awsproto.Op(a.DeleteScheduledAction),
 	}
 }
 
@@ -122,10 +128,14 @@ func (a *API) Implemented() []string {
 // Notes says what minato does differently, per operation, for
 // docs/compatibility.md.
 var Notes = map[string]string{
-	"RegisterScalableTarget": "ECS services' desired count (`ecs:service:DesiredCount`) only; no suspended state, no tags.",
+	"RegisterScalableTarget": "ECS services' desired count (`ecs:service:DesiredCount`) only; SuspendedState kept and honoured (attributes left out keep their value); no tags.",
 	"PutScalingPolicy": "TargetTrackingScaling with ECSServiceAverageCPUUtilization, ECSServiceAverageMemoryUtilization or a customized single metric; " +
-		"creates its AlarmHigh (3 of 3 minutes above the target) and AlarmLow (15 of 15 below 90 % of it) as AWS does. No StepScaling yet.",
+		"creates its AlarmHigh (3 of 3 minutes above the target) and AlarmLow (15 of 15 below 90 % of it) as AWS does. " +
+		"StepScaling with ChangeInCapacity, PercentChangeInCapacity and ExactCapacity, run by the CloudWatch alarms that name the policy's ARN in AlarmActions. " +
+		"No PredictiveScaling.",
 	"DescribeScalingActivities": "The last 100 activities of each scalable target, with AWS's cause texts.",
+	"PutScheduledAction":        "at(), rate() and cron() schedules (cron as EventBridge parses it) in the action's Timezone; run by the leader within 10 s of their time.",
+	"DescribeScheduledActions":  "Paginated, 50 a page.",
 }
 
 func (a *API) now() time.Time { return a.clock.Now().UTC() }
@@ -180,6 +190,14 @@ type policyRecord struct {
 	// When the policy last scaled each way, for the cooldowns.
 	LastScaleOut time.Time `json:"lastScaleOut,omitzero"`
 	LastScaleIn  time.Time `json:"lastScaleIn,omitzero"`
+
+	// A step scaling policy's configuration (step.go), the capacity its
+	// last scale-out started from, when an alarm last invoked it, and the
+	// time of the newest alarm state change it has seen.
+	Step         *stepConfig `json:"step,omitzero"`
+	ScaleOutFrom int         `json:"scaleOutFrom,omitzero"`
+	LastInvoked  time.Time   `json:"lastInvoked,omitzero"`
+	Checked      time.Time   `json:"checked,omitzero"`
 }
 
 func (a *API) get(ctx context.Context, key string, v any) (int64, error) {

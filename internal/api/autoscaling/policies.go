@@ -59,8 +59,11 @@ func (a *API) PutScalingPolicy(ctx context.Context, c *awsproto.Call, in *autosc
 	if err != nil {
 		return nil, err
 	}
+	if in.PolicyType == autoscalingtypes.PolicyTypeStepScaling {
+		return a.putStepPolicy(ctx, c, in)
+	}
 	if in.PolicyType != autoscalingtypes.PolicyTypeTargetTrackingScaling {
-		return nil, validation("Unsupported policy type %s: minato serves TargetTrackingScaling.", in.PolicyType)
+		return nil, validation("Unsupported policy type %s: minato serves TargetTrackingScaling and StepScaling.", in.PolicyType)
 	}
 	cfg := in.TargetTrackingScalingPolicyConfiguration
 	if cfg == nil {
@@ -129,12 +132,12 @@ func (a *API) PutScalingPolicy(ctx context.Context, c *awsproto.Call, in *autosc
 }
 
 // DescribeScalingPolicies lists the policies of the ECS namespace.
-func (a *API) DescribeScalingPolicies(ctx context.Context, c *awsproto.Call, in *autoscalingtypes.DescribeScalingPoliciesRequest) (*autoscalingtypes.DescribeScalingPoliciesResponse, error) {
+func (a *API) DescribeScalingPolicies(ctx context.Context, c *awsproto.Call, in *autoscalingtypes.DescribeScalingPoliciesRequest) (*describePoliciesOut, error) {
 	all, err := list[policyRecord](ctx, a.store, policyPrefix)
 	if err != nil {
 		return nil, err
 	}
-	out := &autoscalingtypes.DescribeScalingPoliciesResponse{ScalingPolicies: []autoscalingtypes.ScalingPolicy{}}
+	out := &describePoliciesOut{ScalingPolicies: []policyOut{}}
 	for _, r := range all {
 		p := r.Policy
 		if p.ServiceNamespace != in.ServiceNamespace || (in.ResourceId != "" && p.ResourceId != in.ResourceId) ||
@@ -142,7 +145,7 @@ func (a *API) DescribeScalingPolicies(ctx context.Context, c *awsproto.Call, in 
 			(len(in.PolicyNames) > 0 && !slices.Contains(in.PolicyNames, p.PolicyName)) {
 			continue
 		}
-		out.ScalingPolicies = append(out.ScalingPolicies, p)
+		out.ScalingPolicies = append(out.ScalingPolicies, policyOut{ScalingPolicy: p, StepScalingPolicyConfiguration: r.Step})
 	}
 	return out, nil
 }

@@ -21,12 +21,16 @@ func (a *API) RegisterScalableTarget(ctx context.Context, c *awsproto.Call, in *
 	if err != nil {
 		return nil, err
 	}
-	if in.SuspendedState != nil {
-		return nil, validation("SuspendedState is not supported by minato yet.")
-	}
-	// The generated type cannot tell an absent capacity from 0.
+	// The generated types cannot tell an absent capacity (or suspended
+	// attribute) from 0 (false).
 	var present map[string]json.RawMessage
 	_ = json.Unmarshal(c.Body, &present)
+	var suspend struct {
+		DynamicScalingInSuspended, DynamicScalingOutSuspended, ScheduledScalingSuspended *bool
+	}
+	if raw, ok := present["SuspendedState"]; ok {
+		_ = json.Unmarshal(raw, &suspend)
+	}
 	_, hasMin := present["MinCapacity"]
 	_, hasMax := present["MaxCapacity"]
 	if _, err := a.services.DesiredCount(ctx, cluster, service); err != nil {
@@ -49,6 +53,21 @@ func (a *API) RegisterScalableTarget(ctx context.Context, c *awsproto.Call, in *
 		cond = store.MustNotExist(key)
 	} else if err != nil {
 		return nil, err
+	}
+	// Attributes absent from SuspendedState keep their value; a new
+	// target starts with nothing suspended.
+	if t.SuspendedState == nil {
+		t.SuspendedState = &autoscalingtypes.SuspendedState{}
+	}
+	for _, f := range []struct {
+		in  *bool
+		out *bool
+	}{{suspend.DynamicScalingInSuspended, &t.SuspendedState.DynamicScalingInSuspended},
+		{suspend.DynamicScalingOutSuspended, &t.SuspendedState.DynamicScalingOutSuspended},
+		{suspend.ScheduledScalingSuspended, &t.SuspendedState.ScheduledScalingSuspended}} {
+		if f.in != nil {
+			*f.out = *f.in
+		}
 	}
 	if hasMin {
 		t.MinCapacity = in.MinCapacity
@@ -90,7 +109,7 @@ func (a *API) DescribeScalableTargets(ctx context.Context, c *awsproto.Call, in 
 }
 
 // DeregisterScalableTarget deletes a scalable target with its policies
-// (and their alarms).
+// (and their alarms) and scheduled actions.
 func (a *API) DeregisterScalableTarget(ctx context.Context, c *awsproto.Call, in *autoscalingtypes.DeregisterScalableTargetRequest) (*autoscalingtypes.DeregisterScalableTargetResponse, error) {
 	if _, _, err := parseResource(in.ServiceNamespace, in.ResourceId, in.ScalableDimension); err != nil {
 		return nil, err
@@ -113,6 +132,14 @@ func (a *API) DeregisterScalableTarget(ctx context.Context, c *awsproto.Call, in
 		for _, al := range p.Policy.Alarms {
 			alarms = append(alarms, al.AlarmName)
 		}
+	}
+	// Its scheduled actions go with it, as on AWS.
+	scheduled, _, err := a.store.List(ctx, scheduledPrefix+in.ResourceId+"|"+string(in.ScalableDimension)+"|", store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range scheduled {
+		ops = append(ops, store.Delete(kv.Key))
 	}
 	if _, err := a.store.Txn(ctx, nil, ops); err != nil {
 		return nil, err

@@ -4,8 +4,9 @@
 // metric alarms kept in the state store and evaluated by EvaluateAlarms.
 //
 // CloudWatch speaks three protocols (its model lists smithy-rpc-v2-cbor,
-// JSON 1.0 and Query): the Query protocol (aws CLI v2) and JSON 1.0 are
-// served; the handlers are the same for both.
+// JSON 1.0 and Query), and all three are served: Query (aws CLI v2), JSON
+// 1.0 (botocore 1.43), and RPC v2 CBOR (the current AWS SDK for Go v2);
+// the handlers are the same for all.
 package cloudwatch
 
 import (
@@ -95,6 +96,34 @@ func (a *API) JSONService() awsproto.JSONService {
 		JSONVersion:  cloudwatchtypes.JSONVersion,
 		Ops:          a.ops(),
 	}
+}
+
+// CBORService is the API in Smithy RPC v2 CBOR
+// (/service/GraniteServiceVersion20100801/operation/<Op>), which the
+// current AWS SDK for Go v2 sends (botocore can, but prefers JSON 1.0). Errors carry the
+// model's error shape in __type and, CloudWatch being awsQueryCompatible,
+// the Query code in x-amzn-query-error.
+func (a *API) CBORService() awsproto.CBORService {
+	return awsproto.CBORService{
+		SigningName:     cloudwatchtypes.SigningName,
+		ServiceName:     cloudwatchtypes.TargetPrefix,
+		Namespace:       "com.amazonaws.cloudwatch",
+		QueryCompatible: true,
+		ErrorShapes:     errorShapes,
+		Ops:             a.ops(),
+	}
+}
+
+// errorShapes are the model's error shapes of the Query codes that differ
+// from their shape's name (cloudwatch/service-2.json, "error": {"code"}).
+var errorShapes = map[string]string{
+	cloudwatchtypes.ErrCodeInvalidParameterValueException:       "InvalidParameterValueException",
+	cloudwatchtypes.ErrCodeInvalidParameterCombinationException: "InvalidParameterCombinationException",
+	cloudwatchtypes.ErrCodeMissingRequiredParameterException:    "MissingRequiredParameterException",
+	cloudwatchtypes.ErrCodeLimitExceededFault:                   "LimitExceededFault",
+	cloudwatchtypes.ErrCodeInternalServiceFault:                 "InternalServiceFault",
+	cloudwatchtypes.ErrCodeInvalidFormatFault:                   "InvalidFormatFault",
+	cloudwatchtypes.ErrCodeDashboardInvalidInputError:           "DashboardInvalidInputError",
 }
 
 // Implemented lists the operations this package serves, for the

@@ -10,7 +10,7 @@ var Notes = map[string]string{
 	"GetMetricData": "Metric stat queries with the five plain statistics; no math expressions, no paging (all results in one page).",
 	"ListMetrics":   "Metrics written in the last two weeks (three hours with RecentlyActive=PT3H).",
 	"PutMetricAlarm": "Alarms on one metric with a plain statistic (no metric math, no percentiles, periods of whole minutes). " +
-		"Evaluated every 10 s on the last complete periods; actions are recorded; the alarms of Application Auto Scaling policies drive them, others are not executed (no SNS).",
+		"Evaluated every 10 s on the last complete periods; actions naming an Application Auto Scaling policy (target tracking or step) invoke it, as on AWS (on entering ALARM, then every minute while in ALARM); other actions are recorded, not executed (no SNS).",
 	"DescribeAlarms":       "Metric alarms only (no composite alarms).",
 	"DeleteAlarms":         "Names that are no alarm are skipped; the others are deleted.",
 	"DescribeAlarmHistory": "The last 100 items of each alarm: ConfigurationUpdate and StateUpdate.",

@@ -42,6 +42,7 @@ func newServer(t *testing.T) string {
 		AccessKeyID: testKey, SecretAccessKey: testSecret, AccountID: "123456789012", ARN: "arn:aws:iam::123456789012:root"})})
 	srv.RegisterQuery(api.QueryService())
 	srv.RegisterJSON(api.JSONService())
+	srv.RegisterCBOR(api.CBORService())
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return ts.URL

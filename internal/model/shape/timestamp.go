@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // ISO8601 is the layout Timestamp uses for text (XML and query protocols):
@@ -200,4 +203,57 @@ func parseEpoch(s string) (time.Time, error) {
 		sec, nsec = -sec, -nsec
 	}
 	return time.Unix(sec, nsec).UTC(), nil
+}
+
+// MarshalCBOR writes the time as RPC v2 CBOR does: tag 1 (epoch-based
+// date/time) around whole seconds, or seconds with a millisecond fraction
+// as a float; null for an absent value.
+func (ts Timestamp) MarshalCBOR() ([]byte, error) {
+	if ts.t.IsZero() {
+		return []byte{0xf6}, nil
+	}
+	ms := ts.t.UnixMilli()
+	if ms%1000 == 0 {
+		return cbor.Marshal(cbor.Tag{Number: 1, Content: ms / 1000})
+	}
+	return cbor.Marshal(cbor.Tag{Number: 1, Content: float64(ms) / 1000})
+}
+
+// UnmarshalCBOR accepts tag 1 around an integer or a float (epoch
+// seconds), the number alone, or null (absent).
+func (ts *Timestamp) UnmarshalCBOR(b []byte) error {
+	var v any
+	if err := cbor.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if tag, ok := v.(cbor.Tag); ok {
+		if tag.Number != 1 {
+			return fmt.Errorf("shape: timestamp in CBOR tag %d, not 1", tag.Number)
+		}
+		v = tag.Content
+	}
+	switch n := v.(type) {
+	case nil:
+		*ts = Timestamp{}
+		return nil
+	case time.Time: // the decoder may already read tag 1 as a time
+		ts.t = n.UTC()
+		return nil
+	case uint64:
+		if n > 1<<53 {
+			return errors.New("shape: timestamp out of range")
+		}
+		ts.t = time.Unix(int64(n), 0).UTC()
+		return nil
+	case int64:
+		ts.t = time.Unix(n, 0).UTC()
+		return nil
+	case float64:
+		if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > 1<<53 {
+			return errors.New("shape: timestamp out of range")
+		}
+		ts.t = time.UnixMicro(int64(math.Round(n * 1e6))).UTC()
+		return nil
+	}
+	return fmt.Errorf("shape: a timestamp is an epoch number in CBOR, not %T", v)
 }
