@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,5 +236,79 @@ func TestMinorityFailsFast(t *testing.T) {
 			continue
 		}
 		t.Logf("%s on a member without a majority: %v after %v", c.name, err, took.Round(time.Millisecond))
+	}
+}
+
+// TestWritesThroughLeaderMove: writes through the member that leads raft
+// while its leadership moves to another (as a minato leader moves it away
+// from itself) all succeed: raft drops the proposals made during a move,
+// and the store retries them (they were not applied).
+func TestWritesThroughLeaderMove(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three etcd members: not in -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	oa := options(t, dir, "a")
+	oa.ClusterInit = true
+	a := start(t, ctx, oa)
+	ob := options(t, dir, "b")
+	ob.Join = a.ClientURL()
+	b := start(t, ctx, ob)
+	oc := options(t, dir, "c")
+	oc.Join = a.ClientURL()
+	c := start(t, ctx, oc)
+	ms := []*etcdmember.Member{a, b, c}
+	for range 4 {
+		from := slices.IndexFunc(ms, (*etcdmember.Member).IsLeader)
+		if from < 0 {
+			t.Fatal("no member leads")
+		}
+		to := ms[(from+1)%len(ms)]
+		st, err := ms[from].Store(etcdstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := ms[from].Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n atomic.Int64
+		stop := make(chan struct{})
+		errs := make(chan error, 1)
+		go func() {
+			defer close(errs)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := st.Txn(ctx, nil, []store.Op{store.Put("k", []byte(fmt.Sprint(i)))}); err != nil {
+					errs <- err
+					return
+				}
+				n.Add(1)
+			}
+		}()
+		if _, err := cli.MoveLeader(ctx, to.ID()); err != nil {
+			t.Fatalf("move leader: %v", err)
+		}
+		// Writes go on after the move too.
+		for after := n.Load(); n.Load() < after+20 && ctx.Err() == nil; {
+			select {
+			case err := <-errs:
+				t.Fatalf("a write through %s after its leadership moved to %s: %v", ms[from].Name(), to.Name(), err)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		close(stop)
+		if err := <-errs; err != nil {
+			t.Fatalf("a write through %s while its leadership moved to %s: %v", ms[from].Name(), to.Name(), err)
+		}
+		t.Logf("%d writes through %s while its leadership moved to %s", n.Load(), ms[from].Name(), to.Name())
+		cli.Close()
+		st.Close()
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/minato-project/minato/internal/store"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -136,11 +137,25 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("store/etcd: %s: %w", op, err)
 }
 
+// dropRetryFor bounds the retries of a proposal raft dropped.
+const dropRetryFor = 5 * time.Second
+
+// dropped reports whether err is raft's ErrProposalDropped, which the
+// etcd server passes on as it is (gRPC Unknown): the member could not
+// propose the write (no leader, or its leadership moving), so it was not
+// applied.
+func dropped(err error) bool {
+	return err != nil && status.Code(err) == codes.Unknown && strings.Contains(status.Convert(err).Message(), "raft proposal dropped")
+}
+
 // unavailable reports whether err says that etcd cannot serve now: no
 // leader, the leader lost or changed, a timeout waiting for the majority,
 // no member reachable (gRPC's Unavailable, which etcd uses for all of
 // these).
 func unavailable(err error) bool {
+	if dropped(err) {
+		return true
+	}
 	var ee rpctypes.EtcdError
 	if errors.As(err, &ee) {
 		return ee.Code() == codes.Unavailable
@@ -261,7 +276,21 @@ func (s *Store) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (in
 			eops = append(eops, clientv3.OpDelete(k))
 		}
 	}
-	resp, err := s.cli.Txn(c).If(cmps...).Then(eops...).Commit()
+	// A proposal that raft dropped was never applied, so it is retried:
+	// the member's raft leadership is moving (the leader moves it away
+	// from itself, internal/cli/ha.go) or being elected, which takes about
+	// an election timeout.
+	var resp *clientv3.TxnResponse
+	for wait, until := 25*time.Millisecond, time.Now().Add(dropRetryFor); ; wait = min(2*wait, 400*time.Millisecond) {
+		resp, err = s.cli.Txn(c).If(cmps...).Then(eops...).Commit()
+		if !dropped(err) || time.Now().Add(wait).After(until) {
+			break
+		}
+		select {
+		case <-c.Done():
+		case <-time.After(wait):
+		}
+	}
 	if err != nil {
 		return 0, s.fail(ctx, "txn", err)
 	}

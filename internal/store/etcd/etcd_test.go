@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/minato-project/minato/internal/store"
 	"github.com/minato-project/minato/internal/store/storetest"
 	"github.com/minato-project/minato/internal/testutil/etcdtest"
@@ -292,5 +296,33 @@ func TestLargeTxn(t *testing.T) {
 	}
 	if kv, err := s.Get(ctx, "big"); err != nil || len(kv.Value) != len(big) {
 		t.Fatalf("Get(big) = %d bytes, %v", len(kv.Value), err)
+	}
+}
+
+// TestUnavailableErrors: which etcd errors are "cannot serve now"
+// (store.ErrUnavailable) and which dropped proposals Txn retries.
+func TestUnavailableErrors(t *testing.T) {
+	cases := []struct {
+		name             string
+		err              error
+		dropped, unavail bool
+	}{
+		{"proposal dropped", status.Error(codes.Unknown, "raft proposal dropped"), true, true},
+		{"no leader", rpctypes.ErrNoLeader, false, true},
+		{"timeout", rpctypes.ErrTimeout, false, true},
+		{"unreachable", status.Error(codes.Unavailable, "connection refused"), false, true},
+		{"too many ops", rpctypes.ErrTooManyOps, false, false},
+		{"other", errors.New("boom"), false, false},
+		{"nil", nil, false, false},
+	}
+	for _, tc := range cases {
+		if got := dropped(tc.err); got != tc.dropped {
+			t.Errorf("%s: dropped = %v, want %v", tc.name, got, tc.dropped)
+		}
+		if tc.err != nil {
+			if got := unavailable(tc.err); got != tc.unavail {
+				t.Errorf("%s: unavailable = %v, want %v", tc.name, got, tc.unavail)
+			}
+		}
 	}
 }
