@@ -166,7 +166,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", noSniff(http.FileServerFS(static))))
 	mux.HandleFunc("GET /console/login", c.loginPage)
 	mux.HandleFunc("POST /console/login", c.login)
-	mux.HandleFunc("POST /console/logout", c.logout)
+	mux.Handle("POST /console/logout", c.authed(c.csrf(http.HandlerFunc(c.logout))))
 	page := func(pattern string, h func(w http.ResponseWriter, r *http.Request) (string, any, error)) {
 		mux.Handle(pattern, c.authed(c.render(h)))
 	}
@@ -364,10 +364,6 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
-		http.Error(w, "cross-origin request refused", http.StatusForbidden)
-		return
-	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
