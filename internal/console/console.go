@@ -394,6 +394,9 @@ func (c *Console) render(h func(w http.ResponseWriter, r *http.Request) (string,
 			pd.Data = errorMessage(err)
 			pd.Live = false
 		}
+		if name == "logs" {
+			pd.Live = false // the log page follows its log (tail), not the store
+		}
 		t := c.pages[name]
 		pd.Title = pageTitle(name, r)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -133,6 +133,7 @@ type logsData struct {
 	Task, Container string
 	Group, Stream   string
 	Events          []logLine
+	After           string // the cursor of the newest event shown
 	Error           string
 	Back            string
 }
@@ -187,6 +188,10 @@ func (c *Console) logsPage(_ http.ResponseWriter, r *http.Request) (string, any,
 		d.Error = err.Error() // no events yet: the group may not exist yet
 	} else {
 		d.Events = toLines(res.Events)
+		if len(res.Events) > 0 {
+			cur := res.Events[len(res.Events)-1].Cursor
+			d.After = fmt.Sprintf("%d.%d", cur.TS, cur.Pos)
+		}
 	}
 	return "logs", d, nil
 }
@@ -205,13 +210,19 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.release()
 	ctx := r.Context()
-	// Start after the newest event there is now: the page shows those.
-	last := q
-	last.Backward, last.Limit = true, 1
+	// Start after the newest event the page showed (?after=TS.POS), or
+	// after the newest there is now.
 	var after *logstore.Cursor
-	if res, err := c.cfg.Logs.Query(last); err == nil && len(res.Events) > 0 {
-		cur := res.Events[len(res.Events)-1].Cursor
+	var cur logstore.Cursor
+	if _, err := fmt.Sscanf(r.URL.Query().Get("after"), "%d.%d", &cur.TS, &cur.Pos); err == nil {
 		after = &cur
+	} else {
+		last := q
+		last.Backward, last.Limit = true, 1
+		if res, err := c.cfg.Logs.Query(last); err == nil && len(res.Events) > 0 {
+			cur = res.Events[len(res.Events)-1].Cursor
+			after = &cur
+		}
 	}
 	f, ok := sseHeaders(w)
 	if !ok {
