@@ -111,13 +111,29 @@ func (b *browser) do(step string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// until waits for a JavaScript condition on the page.
+// until waits for a JavaScript condition on the page. It evaluates it
+// again and again, through the navigations a click may start.
 func (b *browser) until(step, expr string, timeout time.Duration) {
 	b.t.Helper()
-	b.do(step, chromedp.Action[chromedp.Void](func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond))(ctx, t)
-		return chromedp.Void{}, err
-	}))
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!(" + expr + ")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		last = err
+		if b.ctx.Err() != nil {
+			break
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	if last == nil {
+		last = fmt.Errorf("%s did not hold within %v", expr, timeout)
+	}
+	b.fail(step, last)
 }
 
 // text is the text of the first element sel matches ("" if none).
