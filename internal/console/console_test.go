@@ -131,6 +131,10 @@ func TestSignIn(t *testing.T) {
 			t.Fatalf("bad credentials %v: %s cookies %v", bad, resp.Status, resp.Cookies())
 		}
 	}
+	// A sign-in from another origin is refused, even with good credentials.
+	if resp, _ := e.post("/console/login", url.Values{"token": {e.token()}}, "Origin", "http://evil.example"); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+		t.Fatalf("cross-origin sign-in: %s", resp.Status)
+	}
 	// A token in the URL signs in and is dropped from the address.
 	resp, _ = e.get("/console/?token=" + url.QueryEscape(e.token()))
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/" {
