@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -66,7 +67,13 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	// The watches end with the request; one that ends before (it fell
+	// behind, the store closed) ends the stream, and the browser
+	// reconnects from a fresh revision.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	changed := make(chan int64, 1)
+	ended := make(chan struct{}, len(livePrefixes))
 	for _, p := range livePrefixes {
 		wt, err := c.cfg.Store.Watch(ctx, p, rev)
 		if err != nil {
@@ -74,6 +81,7 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		go func() {
+			defer func() { ended <- struct{}{} }()
 			for ev := range wt.Events() { // closed when ctx ends
 				select {
 				case changed <- ev.KV.ModRevision:
@@ -91,6 +99,8 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-ended:
 			return
 		case <-keep.C:
 			fmt.Fprint(w, ": keepalive\n\n")
