@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -37,12 +38,23 @@ func (c *Console) acquire(w http.ResponseWriter) bool {
 
 func (c *Console) release() { <-c.streams }
 
-func sseHeaders(w http.ResponseWriter) (http.Flusher, bool) {
-	f, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
-		return nil, false
+// stream flushes an event stream, and keeps the API listener's read and
+// write timeouts (made for API calls) from ending it: no read deadline,
+// and a write deadline renewed before each write.
+type stream struct{ rc *http.ResponseController }
+
+func (s stream) Flush() {
+	s.rc.SetWriteDeadline(time.Now().Add(3 * liveKeepalive))
+	s.rc.Flush()
+}
+
+func sseHeaders(w http.ResponseWriter) (stream, bool) {
+	f := stream{rc: http.NewResponseController(w)}
+	if err := f.rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return f, false
 	}
+	f.rc.SetWriteDeadline(time.Now().Add(3 * liveKeepalive))
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
