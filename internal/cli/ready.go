@@ -29,6 +29,9 @@ func printReady(w io.Writer, info controlplane.Info, o readyOptions) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("minato is up.\n\n")
 	p("  API          %s\n  Data         %s\n  Account      %s\n", info.APIURL, info.DataDir, info.AccountID)
+	if info.ConsoleURL != "" {
+		p("  Console      %s\n", info.ConsoleURL)
+	}
 	switch {
 	case info.Shared != "":
 		p("  Store        %s (shared with the other servers; the key pair and agent token are kept there)\n", info.Shared)

@@ -36,6 +36,7 @@ import (
 	"github.com/minato-project/minato/internal/arn"
 	"github.com/minato-project/minato/internal/awsproto"
 	"github.com/minato-project/minato/internal/clusterview"
+	"github.com/minato-project/minato/internal/console"
 	"github.com/minato-project/minato/internal/controller"
 	"github.com/minato-project/minato/internal/core"
 	"github.com/minato-project/minato/internal/ecsmetrics"
@@ -162,6 +163,9 @@ type Info struct {
 	// AgentTokenFile is where the join token is kept ("": it was given
 	// in Config.AgentToken and is kept nowhere).
 	AgentTokenFile string
+	// ConsoleURL opens the web console signed in (it carries the
+	// console token).
+	ConsoleURL string
 	// LocalAgent tells the node the container instance ID of an agent it
 	// runs in its own process (minato up): /readyz then requires that
 	// agent to be connected.
@@ -379,7 +383,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	api.RegisterQuery(cw.QueryService())
 	api.RegisterJSON(cw.JSONService())
 	api.RegisterCBOR(cw.CBORService())
-	api.RegisterJSON(smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")}).Service())
+	secrets := smapi.New(smapi.Config{Store: vst, Keys: keys, Clock: clock, Logger: log.With("service", "secretsmanager")})
+	api.RegisterJSON(secrets.Service())
 	api.RegisterJSON(ecrapi.New(ecrapi.Config{Store: vst, Registry: n.Registry, Clock: clock, Logger: log.With("service", "ecr")}).Service())
 	api.RegisterJSON(eventsapi.New(eventsapi.Config{Store: vst, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "events"), Seq: ost.Seq,
 		Region: cfg.Region, AccountID: cfg.AccountID}).Service())
@@ -404,6 +409,10 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	mux.Handle("POST "+agentproto.PathMetrics, n.AgentServer.MetricsHandler(usageRecorders{
 		&ecsmetrics.Recorder{Tasks: n.View, Metrics: n.Metrics}, n.usages}))
 	mux.Handle("/v2/", n.Registry.Handler())
+	consoleToken, err := n.consoleHandler(mux, key, secrets)
+	if err != nil {
+		return n, err
+	}
 	mux.Handle("/", api)
 	n.Ops.Watch(opsmetrics.Sources{
 		Census:      n.View.Census,
@@ -455,6 +464,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		AgentTokenFile: tokenFile,
 		Shared:         sharedName(cfg),
 		LocalAgent:     n.local.set,
+		ConsoleURL:     scheme + "://" + n.ln.Addr().String() + console.Prefix + "?token=" + consoleToken,
 	}
 	return n, nil
 }

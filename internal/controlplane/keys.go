@@ -115,7 +115,13 @@ func loadOrCreateToken(dataDir, given string) (string, error) {
 	if given != "" {
 		return given, nil
 	}
-	path := filepath.Join(dataDir, tokenFileName)
+	return loadOrCreateFileToken(dataDir, tokenFileName)
+}
+
+// loadOrCreateFileToken returns the token kept in dataDir/name, made
+// (random, mode 0600) when there is none.
+func loadOrCreateFileToken(dataDir, name string) (string, error) {
+	path := filepath.Join(dataDir, name)
 	if b, err := os.ReadFile(path); err == nil {
 		if tok := strings.TrimSpace(string(b)); tok != "" {
 			return tok, nil

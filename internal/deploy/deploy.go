@@ -588,3 +588,7 @@ func ForwardWeights(greenPercent float64) (blue, green int32) {
 	}
 	return 1000 - g, g
 }
+
+// Stages is the stage sequence of a progressive deployment, in order
+// (the production shift stages repeat per traffic step), for display.
+func Stages() []Stage { return slices.Clone(order) }
