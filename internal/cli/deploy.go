@@ -35,6 +35,8 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	taskDef := fs.String("task-definition", "", "deploy this task definition (FAMILY, FAMILY:REVISION or ARN) instead of --image")
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up waiting (exit 3) after this long; the deployment goes on")
 	poll := fs.Duration("poll", time.Second, "how often to look at the deployment")
+	count := fs.Int("count", 1, "with --image, for a service that does not exist yet: how many tasks it runs")
+	port := fs.Int("port", 0, "with --image, for a service that does not exist yet: the container port to publish (on a host port Docker picks)")
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
@@ -50,7 +52,7 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		name, rest = rest[0], rest[1:]
 	}
 	if name == "" || len(rest) > 0 || (*image == "") == (*taskDef == "") || (*container != "" && *image == "") {
-		fmt.Fprintln(stderr, "usage: minato deploy SERVICE (--image IMAGE [--container NAME] | --task-definition FAMILY[:REVISION]) [flags]")
+		fmt.Fprintln(stderr, "usage: minato deploy SERVICE (--image IMAGE [--container NAME] [--count N --port P] | --task-definition FAMILY[:REVISION]) [flags]")
 		return errUsage
 	}
 	if err := out.check(); err != nil {
@@ -65,32 +67,64 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if len(svcs.Services) == 0 || aws.ToString(svcs.Services[0].Status) == "INACTIVE" {
-		return fmt.Errorf("service %s not found in cluster %s", name, *cluster)
+	exists := len(svcs.Services) > 0 && aws.ToString(svcs.Services[0].Status) != "INACTIVE"
+	if !exists && *image == "" {
+		return fmt.Errorf("service %s not found in cluster %s (give --image to create it)", name, *cluster)
 	}
-	svc := svcs.Services[0]
+	if exists && (*count != 1 || *port != 0) {
+		fmt.Fprintln(stderr, "--count and --port are for a service that does not exist yet; change a service's count with aws ecs update-service or the console")
+		return errUsage
+	}
+	if *count < 0 || *port < 0 || *port > 65535 {
+		fmt.Fprintln(stderr, "--count must be 0 or more and --port a port number")
+		return errUsage
+	}
+	var svc ecstypes.Service
+	if exists {
+		svc = svcs.Services[0]
+	}
 	p := newProgress(stdout, out.json(), isTerminal(stdout))
-	target := *taskDef
-	if *image != "" {
-		arn, err := registerWithImage(ctx, c, aws.ToString(svc.TaskDefinition), *container, *image)
+	start := time.Now()
+	var after *ecstypes.Service
+	if exists {
+		target := *taskDef
+		if *image != "" {
+			arn, err := registerWithImage(ctx, c, aws.ToString(svc.TaskDefinition), *container, *image)
+			if err != nil {
+				return err
+			}
+			target = arn
+			p.step("registered task definition " + lastPart(arn) + " with image " + *image)
+		}
+		up, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: cluster, Service: &name, TaskDefinition: &target})
 		if err != nil {
 			return err
 		}
-		target = arn
+		after = up.Service
+	} else {
+		arn, err := registerNew(ctx, c, newServiceSpec{name: name, container: *container, image: *image, port: *port, region: cfg.region})
+		if err != nil {
+			return err
+		}
 		p.step("registered task definition " + lastPart(arn) + " with image " + *image)
-	}
-	start := time.Now()
-	up, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: cluster, Service: &name, TaskDefinition: &target})
-	if err != nil {
-		return err
+		created, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: cluster, ServiceName: &name, TaskDefinition: &arn,
+			DesiredCount: aws.Int32(int32(*count))})
+		if err != nil {
+			return err
+		}
+		after = created.Service
 	}
 	var depID string
-	for _, d := range up.Service.Deployments {
+	for _, d := range after.Deployments {
 		if aws.ToString(d.Status) == "PRIMARY" {
 			depID = aws.ToString(d.Id)
 		}
 	}
-	p.step(fmt.Sprintf("updated service %s: deployment %s of %s", name, depID, lastPart(aws.ToString(up.Service.TaskDefinition))))
+	verb := "updated"
+	if !exists {
+		verb = "created"
+	}
+	p.step(fmt.Sprintf("%s service %s: deployment %s of %s", verb, name, depID, lastPart(aws.ToString(after.TaskDefinition))))
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -180,6 +214,46 @@ func registerWithImage(ctx context.Context, c *ecs.Client, current, container, i
 		in.Tags = out.Tags
 	}
 	reg, err := c.RegisterTaskDefinition(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(reg.TaskDefinition.TaskDefinitionArn), nil
+}
+
+// newServiceSpec is what `minato deploy --image` registers for a service
+// that does not exist yet.
+type newServiceSpec struct {
+	name, container, image, region string
+	port                           int
+}
+
+// taskDefinition is the first revision of the service's task definition:
+// family and container named after the service, 128 MiB reserved, its
+// logs in the log group /minato/SERVICE (made when missing) so that
+// `minato logs SERVICE` reads them, and the port published on a host port
+// Docker picks.
+func (s newServiceSpec) taskDefinition() *ecs.RegisterTaskDefinitionInput {
+	cname := s.container
+	if cname == "" {
+		cname = s.name
+	}
+	def := ecstypes.ContainerDefinition{Name: &cname, Image: aws.String(s.image), Essential: aws.Bool(true),
+		MemoryReservation: aws.Int32(128),
+		LogConfiguration: &ecstypes.LogConfiguration{LogDriver: ecstypes.LogDriverAwslogs, Options: map[string]string{
+			"awslogs-group": "/minato/" + s.name, "awslogs-create-group": "true", "awslogs-region": s.region,
+			"awslogs-stream-prefix": s.name}}}
+	if s.port > 0 {
+		def.PortMappings = []ecstypes.PortMapping{{ContainerPort: aws.Int32(int32(s.port)), HostPort: aws.Int32(0),
+			Protocol: ecstypes.TransportProtocolTcp}}
+	}
+	return &ecs.RegisterTaskDefinitionInput{Family: aws.String(s.name), NetworkMode: ecstypes.NetworkModeBridge,
+		ContainerDefinitions: []ecstypes.ContainerDefinition{def}}
+}
+
+// registerNew registers the first task definition of a new service and
+// returns its ARN.
+func registerNew(ctx context.Context, c *ecs.Client, s newServiceSpec) (string, error) {
+	reg, err := c.RegisterTaskDefinition(ctx, s.taskDefinition())
 	if err != nil {
 		return "", err
 	}

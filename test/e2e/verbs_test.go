@@ -161,6 +161,30 @@ func TestMinatoDeployStatusPsLogs(t *testing.T) {
 		t.Fatalf("logs of task %s: exit %d\n%s\n%s", tasks[0].ID, r.exit, r.stdout, r.stderr)
 	}
 
+	// A service that does not exist yet: deploy --image creates it (task
+	// definition, log group, service) with no aws CLI involved, and its
+	// logs are readable at once.
+	r = minatoVerb(t, n, 3*time.Minute, "deploy", "hello", "--image", v2, "--port", "8080", "--count", "1", "--timeout", "150s")
+	t.Logf("minato deploy (new service), exit %d:\n%s", r.exit, r.stdout)
+	if r.exit != 0 || !strings.Contains(r.stdout, "created service hello") || !strings.Contains(r.stdout, "COMPLETED") {
+		t.Fatalf("deploy hello: exit %d\nstdout:\n%s\nstderr:\n%s", r.exit, r.stdout, r.stderr)
+	}
+	if svc := describeService(t, n, "hello"); svc.RunningCount != 1 || !strings.HasSuffix(aws.ToString(svc.TaskDefinition), "hello:1") {
+		t.Fatalf("hello after deploy: %s running %d", aws.ToString(svc.TaskDefinition), svc.RunningCount)
+	}
+	waitFor(t, 60*time.Second, "the new service's logs", func() (bool, string) {
+		r = minatoVerb(t, n, time.Minute, "logs", "hello", "--since", "10m")
+		return r.exit == 0 && strings.Contains(r.stdout, "hello/"), r.stdout + r.stderr
+	})
+	// --count is refused for a service that exists, and a missing service
+	// without --image says how to create it.
+	if r = minatoVerb(t, n, time.Minute, "deploy", "hello", "--image", v2, "--count", "3"); r.exit != 2 {
+		t.Fatalf("deploy --count on an existing service: exit %d, want 2\n%s", r.exit, r.stderr)
+	}
+	if r = minatoVerb(t, n, time.Minute, "deploy", "nope", "--task-definition", "web:2"); r.exit != 1 || !strings.Contains(r.stderr, "give --image to create it") {
+		t.Fatalf("deploy of a missing service: exit %d\n%s", r.exit, r.stderr)
+	}
+
 	// An image whose container exits at once: the circuit breaker rolls
 	// back, and deploy says so with a non-zero exit.
 	r = minatoVerb(t, n, 4*time.Minute, "deploy", "web", "--image", broken, "--timeout", "200s")
