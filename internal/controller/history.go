@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/minato-project/minato/internal/model/ecstypes"
@@ -50,14 +51,23 @@ func (c *Services) editHistory(ctx context.Context, r serviceRef, id string, edi
 }
 
 // recordRollback notes that the circuit breaker rolled a deployment back.
-func (c *Services) recordRollback(ctx context.Context, r serviceRef, svc state.Service, d reconcile.Deployment, now time.Time) {
+func (c *Services) recordRollback(ctx context.Context, r serviceRef, svc state.Service, d reconcile.Deployment,
+	plan []reconcile.Deployment, now time.Time) {
 	if d.RollbackFrom == "" {
 		return
+	}
+	why := "Service deployment rolled back because the circuit breaker threshold was exceeded."
+	for _, f := range plan {
+		if f.ID == d.RollbackFrom {
+			if names, ok := reconcile.AlarmsOfReason(f.RolloutReason); ok {
+				why = "Service deployment rolled back because alarm(s) " + strings.Join(names, ", ") + " went into ALARM state."
+			}
+		}
 	}
 	c.editHistory(ctx, r, d.RollbackFrom, func(h *state.ServiceDeployment) bool {
 		h.RollbackID = d.ID
 		h.Deployment.Status = ecstypes.ServiceDeploymentStatusRollbackInProgress
-		h.Deployment.StatusReason = "Service deployment rolled back because the circuit breaker threshold was exceeded."
+		h.Deployment.StatusReason = why
 		h.Deployment.Rollback = &ecstypes.Rollback{Reason: "Circuit breaker threshold exceeded; rolling back to " + d.TaskDefinition + ".",
 			StartedAt: shape.NewTimestamp(now)}
 		h.Deployment.UpdatedAt = shape.NewTimestamp(now)
@@ -86,9 +96,18 @@ func (c *Services) recordOutcome(ctx context.Context, r serviceRef, svc state.Se
 				h.Deployment.FinishedAt = ts
 				break
 			}
-			h.Deployment.DeploymentCircuitBreaker = &ecstypes.ServiceDeploymentCircuitBreaker{
-				Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusTriggered, FailureCount: int32(d.FailedTasks),
-				Threshold: int32(serviceThreshold(svc.Service)),
+			if names, ok := reconcile.AlarmsOfReason(d.RolloutReason); ok {
+				al := &ecstypes.ServiceDeploymentAlarms{Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusTriggered,
+					TriggeredAlarmNames: names}
+				if h.Deployment.Alarms != nil {
+					al.AlarmNames = h.Deployment.Alarms.AlarmNames
+				}
+				h.Deployment.Alarms = al
+			} else {
+				h.Deployment.DeploymentCircuitBreaker = &ecstypes.ServiceDeploymentCircuitBreaker{
+					Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusTriggered, FailureCount: int32(d.FailedTasks),
+					Threshold: int32(serviceThreshold(svc.Service)),
+				}
 			}
 			if h.RollbackID == "" {
 				h.Deployment.Status = ecstypes.ServiceDeploymentStatusStopped

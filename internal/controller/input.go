@@ -63,6 +63,7 @@ func (c *Services) input(svc state.Service, tasks []state.Task, insts []state.Co
 			ID: d.Id, TaskDefinition: d.TaskDefinition, Status: d.Status,
 			RolloutState: string(d.RolloutState), RolloutReason: d.RolloutStateReason,
 			FailedTasks: int(d.FailedTasks), CreatedAt: d.CreatedAt.Time(), UpdatedAt: d.UpdatedAt.Time(),
+			Rollback: reconcile.IsRollbackReason(d.RolloutStateReason),
 		})
 	}
 	draining := map[string]bool{}

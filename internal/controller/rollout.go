@@ -189,6 +189,7 @@ func (c *Services) progressive(ctx context.Context, r serviceRef, rev int64, svc
 		bin.Deployments = []reconcile.Deployment{{ID: blue.Id, TaskDefinition: blue.TaskDefinition, Status: reconcile.StatusPrimary,
 			RolloutState: string(ecstypes.DeploymentRolloutStateInProgress), CreatedAt: blue.CreatedAt.Time(), UpdatedAt: blue.UpdatedAt.Time()}}
 		bin.Config.HoldCompletion, bin.Config.Rollback, bin.Config.CircuitBreaker = true, false, false
+		bin.AlarmsFiring = nil // the alarms judge green, not blue
 		bin.Config.MaximumPercent, bin.Config.MinimumHealthyPercent = 200, 100
 		bin.Config.DesiredCount = desired
 		bplan := reconcile.Decide(bin)
@@ -208,7 +209,9 @@ func (c *Services) progressive(ctx context.Context, r serviceRef, rev int64, svc
 	gin.Deployments = []reconcile.Deployment{{ID: green.Id, TaskDefinition: green.TaskDefinition, Status: reconcile.StatusPrimary,
 		RolloutState: string(green.RolloutState), RolloutReason: green.RolloutStateReason, FailedTasks: int(green.FailedTasks),
 		CreatedAt: green.CreatedAt.Time(), UpdatedAt: green.UpdatedAt.Time()}}
-	gin.Config.HoldCompletion, gin.Config.Rollback = true, false
+	// A failed green (circuit breaker or deployment alarms) is rolled back
+	// by the state machine, traffic first: the decider makes no rollback.
+	gin.Config.HoldCompletion, gin.Config.Rollback, gin.Config.AlarmRollback = true, false, false
 	gin.Config.MaximumPercent, gin.Config.MinimumHealthyPercent = 200, 100
 	gin.Config.DesiredCount = 0
 	if dec.Green {

@@ -82,6 +82,9 @@ type Services struct {
 	// Traffic moves traffic between a service's target groups in
 	// progressive deployments (nil: Targets, if it is a Traffic).
 	Traffic Traffic
+	// Alarms tells which deployment alarms (deploymentConfiguration.alarms)
+	// are in ALARM; nil: the alarms are not watched.
+	Alarms AlarmStates
 	// Minute is how long one minute of a deployment configuration (bake
 	// times, hook timeouts) lasts; default a minute. Tests shorten it.
 	Minute time.Duration
@@ -289,6 +292,7 @@ func (c *Services) reconcile(ctx context.Context, r serviceRef) error {
 		core.AfterFunc(c.Clock, time.Second, func() { c.mark(r) })
 	}
 	in := c.input(svc, mine, c.instances(r.cluster, svc, mine), now)
+	in.AlarmsFiring, in.Config.AlarmRollback = c.alarmsFiring(ctx, svc)
 	if len(svc.Service.LoadBalancers) > 0 && c.Targets != nil {
 		for i := range in.Tasks {
 			t := &in.Tasks[i]
@@ -439,7 +443,7 @@ func (c *Services) commit(ctx context.Context, r serviceRef, rev int64, svc stat
 			ed = ecstypes.Deployment{Id: d.ID, CreatedAt: shape.NewTimestamp(now), LaunchType: svc.Service.LaunchType,
 				NetworkConfiguration: svc.Service.NetworkConfiguration, CapacityProviderStrategy: svc.Service.CapacityProviderStrategy}
 			svc.DeploymentCount++
-			c.recordRollback(ctx, r, svc, d, now)
+			c.recordRollback(ctx, r, svc, d, plan.Deployments, now)
 		}
 		changed := ed.Status != d.Status || string(ed.RolloutState) != d.RolloutState || int(ed.FailedTasks) != d.FailedTasks
 		ed.Status, ed.TaskDefinition = d.Status, d.TaskDefinition
@@ -523,4 +527,25 @@ func addEvents(have []ecstypes.ServiceEvent, msgs []string, now time.Time, ids c
 		have = have[:100]
 	}
 	return have
+}
+
+// AlarmStates reads CloudWatch alarms' states.
+type AlarmStates interface {
+	// InAlarm returns those of the named alarms that are in ALARM.
+	InAlarm(ctx context.Context, names []string) ([]string, error)
+}
+
+// alarmsFiring returns the service's deployment alarms now in ALARM (when
+// deploymentConfiguration.alarms is enabled) and whether they roll back.
+func (c *Services) alarmsFiring(ctx context.Context, svc state.Service) ([]string, bool) {
+	dc := svc.Service.DeploymentConfiguration
+	if c.Alarms == nil || dc == nil || dc.Alarms == nil || !dc.Alarms.Enable || len(dc.Alarms.AlarmNames) == 0 {
+		return nil, false
+	}
+	firing, err := c.Alarms.InAlarm(ctx, dc.Alarms.AlarmNames)
+	if err != nil {
+		c.Logger.Warn("reading the deployment alarms", "cluster", svc.Cluster, "service", svc.Name, "err", err)
+		return nil, false
+	}
+	return firing, dc.Alarms.Rollback
 }

@@ -324,6 +324,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		Check: execsession.StoreCheck(vst), PollTimeout: cfg.AgentPollTimeout})
 	n.ECS = ecsapi.New(ecsapi.Config{Store: vst, View: n.View, Clock: clock, IDs: cfg.IDs, Logger: log.With("component", "ecs"),
 		Agents: n.Agents, TargetGroups: targets, Tasks: n.Tasks, Exec: n.Exec})
+	cw := cloudwatchapi.New(cloudwatchapi.Config{Metrics: n.Metrics, Store: vst, Clock: clock, Logger: log.With("service", "cloudwatch")})
 	// The controllers: loops that act on their own, run by the leader
 	// only (see internal/leader). Each is built afresh for every term.
 	n.Leader = &leader.Runner{Elector: cfg.Elector, Logger: log.With("component", "leader")}
@@ -336,7 +337,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 			(&controller.Services{Store: vst, Tasks: n.Tasks, View: n.View, Clock: clock, IDs: cfg.IDs,
 				Logger: log.With("component", "services"), Connected: n.Agents.Connected, Targets: targets,
 				Interval: cfg.ServiceInterval, StablePeriod: cfg.StablePeriod, Minute: cfg.DeploymentMinute,
-				Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, Observe: n.Ops.Pass("services")}).Run(ctx)
+				Scope: arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}, Observe: n.Ops.Pass("services"), Alarms: cw}).Run(ctx)
 		})
 		n.lead("fargate-pool", func(ctx context.Context) {
 			(&controller.Pool{Tasks: n.Tasks, View: n.View, Lost: func(id string) bool { return n.Agents.Reader().Lost(id) },
@@ -368,7 +369,6 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		AccountID: cfg.AccountID}).Service())
 	api.RegisterQuery(stsapi.Service())
 	api.RegisterQuery(n.ELB.Service())
-	cw := cloudwatchapi.New(cloudwatchapi.Config{Metrics: n.Metrics, Store: vst, Clock: clock, Logger: log.With("service", "cloudwatch")})
 	scope := arn.Scope{Region: cfg.Region, AccountID: cfg.AccountID}
 	asg := autoscalingapi.New(autoscalingapi.Config{Store: vst, CloudWatch: cw, Clock: clock, IDs: cfg.IDs, Logger: log.With("service", "application-autoscaling"),
 		Scope: scope, HighPeriods: cfg.TargetTrackingPeriods[0], LowPeriods: cfg.TargetTrackingPeriods[1], Services: scalableServices{store: vst, ecs: n.ECS,

@@ -97,6 +97,7 @@ func Decide(in Input) Plan {
 	failedAt := d.countFailures()
 	d.bo = d.updateBackoff(failedAt)
 	d.circuitBreaker()
+	d.alarms()
 	if d.bo.failures >= throttleEventAt && in.ConsecutiveFailures < throttleEventAt {
 		d.events = append(d.events, eventThrottled(in.Config.Name))
 	}
@@ -299,11 +300,32 @@ func (d *decider) circuitBreaker() {
 	if !d.in.Config.CircuitBreaker || p.RolloutState != RolloutInProgress || p.FailedTasks < d.threshold() {
 		return
 	}
+	d.failPrimary(RolloutReasonFailed, eventDeploymentFailed(d.in.Config.Name, p.ID), d.in.Config.Rollback)
+}
+
+// alarms fails the PRIMARY deployment while one of the deployment's
+// alarms (deploymentConfiguration.alarms) is in ALARM, and rolls back
+// when alarms.rollback says so, as the circuit breaker does. The rollback
+// itself is not failed by the alarm that caused it (nor by any other).
+func (d *decider) alarms() {
+	p := d.primary()
+	if len(d.in.AlarmsFiring) == 0 || p.RolloutState != RolloutInProgress || p.isRollback() {
+		return
+	}
+	d.failPrimary(RolloutReasonAlarms(d.in.AlarmsFiring), eventDeploymentAlarms(d.in.Config.Name, p.ID, d.in.AlarmsFiring),
+		d.in.Config.AlarmRollback)
+}
+
+// failPrimary fails the IN_PROGRESS PRIMARY deployment with reason, and
+// with rollback goes back to the last completed task definition when it
+// can. A rollback deployment that fails is not rolled back again.
+func (d *decider) failPrimary(reason, event string, rollback bool) {
+	p := d.primary()
 	name := d.in.Config.Name
-	p.RolloutState, p.RolloutReason = RolloutFailed, RolloutReasonFailed
+	p.RolloutState, p.RolloutReason = RolloutFailed, reason
 	d.touch(p)
-	d.events = append(d.events, eventDeploymentFailed(name, p.ID))
-	if !d.in.Config.Rollback || d.in.LastCompleted == "" || p.RollbackFrom != "" || d.in.NewDeploymentID == "" {
+	d.events = append(d.events, event)
+	if !rollback || d.in.LastCompleted == "" || p.isRollback() || d.in.NewDeploymentID == "" {
 		return // the FAILED deployment stays PRIMARY and launches nothing
 	}
 	id := d.in.NewDeploymentID
@@ -530,3 +552,6 @@ func (d *decider) launched() int {
 	}
 	return n
 }
+
+// isRollback says a rollback created the deployment.
+func (d *Deployment) isRollback() bool { return d.RollbackFrom != "" || d.Rollback }

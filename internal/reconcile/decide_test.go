@@ -481,3 +481,66 @@ func TestDecideResetOnHealthyTask(t *testing.T) {
 		t.Fatalf("after a reset, two failures: %+v", got.Deployments[0])
 	}
 }
+
+// A deployment alarm in ALARM fails the IN_PROGRESS deployment, and rolls
+// back when alarms.rollback says so; a completed deployment is left alone.
+func TestDecideDeploymentAlarms(t *testing.T) {
+	old := dep("ecs-svc/1", "app:1", RolloutCompleted)
+	old.Status = StatusActive
+	two := primary("ecs-svc/2", "app:2")
+	cfg := Config{Name: "web", DesiredCount: 1, MaximumPercent: 200, MinimumHealthyPercent: 100}
+	in := Input{Now: now, Config: cfg, Deployments: []Deployment{two, old}, LastCompleted: "app:1", NewDeploymentID: "ecs-svc/3",
+		Tasks: []Task{running("o1", "ecs-svc/1"), running("n1", "ecs-svc/2")}}
+
+	if got := Decide(in); got.Deployments != nil && got.Deployments[0].RolloutState == RolloutFailed {
+		t.Fatalf("no alarm firing, yet: %+v", got.Deployments)
+	}
+
+	in.AlarmsFiring = []string{"p99-latency", "5xx"}
+	got := Decide(in)
+	if len(got.Deployments) == 0 || got.Deployments[0].RolloutState != RolloutFailed || got.Deployments[0].Status != StatusPrimary {
+		t.Fatalf("without rollback: %+v", got.Deployments)
+	}
+	names, ok := AlarmsOfReason(got.Deployments[0].RolloutReason)
+	if !ok || !reflect.DeepEqual(names, in.AlarmsFiring) {
+		t.Fatalf("reason %q names %v", got.Deployments[0].RolloutReason, names)
+	}
+	if want := "(service web) (deployment ecs-svc/2) deployment failed: alarm(s) p99-latency, 5xx in ALARM state."; len(got.Events) == 0 || got.Events[0] != want {
+		t.Fatalf("events %q", got.Events)
+	}
+
+	in.Config.AlarmRollback = true
+	got = Decide(in)
+	if len(got.Deployments) < 2 || got.Deployments[0].ID != "ecs-svc/3" || got.Deployments[0].TaskDefinition != "app:1" ||
+		got.Deployments[0].RollbackFrom != "ecs-svc/2" || got.Deployments[1].RolloutState != RolloutFailed {
+		t.Fatalf("with rollback: %+v", got.Deployments)
+	}
+
+	// The rollback deployment goes on while the alarm still fires.
+	// (As the controller reads it back from the store: RollbackFrom is not
+	// stored, the reason says it is a rollback.)
+	back := got.Deployments[0]
+	back.RollbackFrom, back.Rollback = "", IsRollbackReason(back.RolloutReason)
+	if !back.Rollback {
+		t.Fatalf("the rollback's reason %q does not read as a rollback", back.RolloutReason)
+	}
+	failed := got.Deployments[1]
+	in.Deployments = []Deployment{back, failed, old}
+	in.NewDeploymentID = "ecs-svc/4"
+	if got := Decide(in); len(got.Deployments) > 0 && (got.Deployments[0].ID != "ecs-svc/3" || got.Deployments[0].RolloutState == RolloutFailed) {
+		t.Fatalf("the rollback failed by the alarm: %+v", got.Deployments)
+	}
+
+	// The circuit breaker's reason is not an alarm reason.
+	if _, ok := AlarmsOfReason(RolloutReasonFailed); ok {
+		t.Fatal("the circuit breaker's reason read as an alarm reason")
+	}
+	// A deployment that completed is not failed by a later alarm.
+	done := two
+	done.RolloutState = RolloutCompleted
+	in.Deployments = []Deployment{done}
+	in.Tasks = []Task{running("n1", "ecs-svc/2")}
+	if got := Decide(in); got.Deployments != nil && got.Deployments[0].RolloutState == RolloutFailed {
+		t.Fatalf("a completed deployment failed: %+v", got.Deployments)
+	}
+}

@@ -45,7 +45,27 @@ const (
 	// RolloutReasonFailed is the reason of a deployment the circuit breaker
 	// failed.
 	RolloutReasonFailed = "ECS deployment circuit breaker: tasks failed to start."
+	// rolloutReasonAlarmsPrefix begins the reason of a deployment that
+	// failed because of its alarms (minato's wording: no ECS output of it
+	// was at hand).
+	rolloutReasonAlarmsPrefix = "ECS deployment failed: alarm(s) in ALARM state: "
 )
+
+// RolloutReasonAlarms is the reason of a deployment that failed because
+// the named deployment alarms went into ALARM.
+func RolloutReasonAlarms(names []string) string {
+	return rolloutReasonAlarmsPrefix + strings.Join(names, ", ") + "."
+}
+
+// AlarmsOfReason returns the alarm names a RolloutReasonAlarms reason
+// names, and false for any other reason.
+func AlarmsOfReason(reason string) ([]string, bool) {
+	rest, ok := strings.CutPrefix(reason, rolloutReasonAlarmsPrefix)
+	if !ok {
+		return nil, false
+	}
+	return strings.Split(strings.TrimSuffix(rest, "."), ", "), true
+}
 
 // RolloutReasonInProgress is the reason of a deployment that has started;
 // the caller sets it when it creates one.
@@ -61,7 +81,16 @@ func RolloutReasonCompleted(deploymentID string) string {
 // RolloutReasonRollback is the reason of the deployment the circuit breaker
 // creates to roll back; it names that new deployment.
 func RolloutReasonRollback(deploymentID string) string {
-	return "ECS deployment circuit breaker: rolling back to deploymentId " + deploymentID + "."
+	return rolloutReasonRollbackPrefix + deploymentID + "."
+}
+
+const rolloutReasonRollbackPrefix = "ECS deployment circuit breaker: rolling back to deploymentId "
+
+// IsRollbackReason says a rollout state reason is that of a rollback
+// deployment still in progress: a stored deployment is known to be a
+// rollback by it.
+func IsRollbackReason(reason string) bool {
+	return strings.HasPrefix(reason, rolloutReasonRollbackPrefix)
 }
 
 // Service event messages.
@@ -76,6 +105,11 @@ func eventDeploymentCompleted(service, deploymentID string) string {
 
 func eventDeploymentFailed(service, deploymentID string) string {
 	return fmt.Sprintf("(service %s) (deployment %s) deployment failed: tasks failed to start.", service, deploymentID)
+}
+
+func eventDeploymentAlarms(service, deploymentID string, alarms []string) string {
+	return fmt.Sprintf("(service %s) (deployment %s) deployment failed: alarm(s) %s in ALARM state.", service, deploymentID,
+		strings.Join(alarms, ", "))
 }
 
 func eventRollingBack(service, deploymentID string) string {

@@ -34,6 +34,7 @@ type Config struct {
 	MinimumHealthyPercent int
 	CircuitBreaker        bool // deploymentCircuitBreaker.enable
 	Rollback              bool // deploymentCircuitBreaker.rollback
+	AlarmRollback         bool // deploymentConfiguration.alarms.rollback
 	// ThresholdType and ThresholdValue are the circuit breaker's
 	// thresholdConfiguration ("": ECS's default, see ThresholdOf).
 	ThresholdType  string
@@ -70,6 +71,9 @@ type Deployment struct {
 	// RollbackFrom is set on a deployment the circuit breaker created to
 	// roll back: the ID of the deployment that failed.
 	RollbackFrom string
+	// Rollback marks a stored deployment that a rollback created (its
+	// RollbackFrom is not stored; see IsRollbackReason).
+	Rollback bool
 }
 
 // Task is one task of the service.
@@ -143,6 +147,9 @@ type Input struct {
 	// NewDeploymentID is the ID to give a deployment the plan creates (a
 	// rollback); the caller makes it unique.
 	NewDeploymentID string
+	// AlarmsFiring names the deployment's alarms
+	// (deploymentConfiguration.alarms, when enabled) now in ALARM.
+	AlarmsFiring []string
 }
 
 // Launch asks for Count new tasks of a deployment (DAEMON: one on Instance).

@@ -412,3 +412,24 @@ func (a *API) EvaluateAlarms(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// InAlarm returns those of the named alarms that are in ALARM now (an
+// alarm that does not exist is not). The service controller reads the
+// deployment alarms of services (deploymentConfiguration.alarms) with it.
+func (a *API) InAlarm(ctx context.Context, names []string) ([]string, error) {
+	var firing []string
+	for _, name := range names {
+		r, _, err := a.getAlarm(ctx, name)
+		var ce *core.Error
+		if errors.As(err, &ce) && ce.Kind == core.KindNotFound {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.Alarm.StateValue == cloudwatchtypes.StateValueAlarm {
+			firing = append(firing, name)
+		}
+	}
+	return firing, nil
+}

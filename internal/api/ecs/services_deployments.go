@@ -119,11 +119,9 @@ func (a *API) startDeployment(rec *state.Service, now time.Time) state.ServiceDe
 		hist.Deployment.DeploymentCircuitBreaker.Status = ecstypes.ServiceDeploymentRollbackMonitorsStatusMonitoring
 	}
 	if al := dc.Alarms; al != nil && al.Enable {
-		// The alarms are stored and named, but minato does not watch them
-		// during a deployment (docs/differences.md): DISABLED, not
-		// MONITORING.
+		// The service controller watches them while the deployment runs.
 		hist.Deployment.Alarms = &ecstypes.ServiceDeploymentAlarms{
-			Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled, AlarmNames: al.AlarmNames, TriggeredAlarmNames: []string{},
+			Status: ecstypes.ServiceDeploymentRollbackMonitorsStatusMonitoring, AlarmNames: al.AlarmNames, TriggeredAlarmNames: []string{},
 		}
 	}
 	svc.CurrentServiceDeployment = hist.ID

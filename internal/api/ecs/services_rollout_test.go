@@ -208,16 +208,17 @@ func TestNewDeploymentSupersedesProgressive(t *testing.T) {
 	}
 }
 
-// deploymentConfiguration.alarms is stored but not watched: the service
-// deployment does not claim to be MONITORING them.
-func TestDeploymentAlarmsAreNotClaimedMonitored(t *testing.T) {
+// deploymentConfiguration.alarms is stored, and the service deployment
+// says the controller is MONITORING them (internal/reconcile fails the
+// deployment while one is in ALARM).
+func TestDeploymentAlarmsAreMonitored(t *testing.T) {
 	a, st := newServiceAPI(t)
 	in := replica("al", "web:1", 1)
 	in.DeploymentConfiguration = &ecstypes.DeploymentConfiguration{Alarms: &ecstypes.DeploymentAlarms{Enable: true, Rollback: true,
 		AlarmNames: []string{"high-latency"}}}
 	mustCreate(t, a, in)
 	h := history(t, st, "default", "al")
-	if al := h[0].Deployment.Alarms; al == nil || al.Status != ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled ||
+	if al := h[0].Deployment.Alarms; al == nil || al.Status != ecstypes.ServiceDeploymentRollbackMonitorsStatusMonitoring ||
 		len(al.AlarmNames) != 1 || al.AlarmNames[0] != "high-latency" {
 		t.Fatalf("alarms of the service deployment: %+v", h[0].Deployment.Alarms)
 	}
