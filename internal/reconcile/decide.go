@@ -276,10 +276,16 @@ func (d *decider) countFailures() []time.Time {
 		}
 	}
 	// resetOnHealthyTask: a task of the deployment that becomes healthy
-	// resets its failure count to 0 (once per task).
+	// resets its failure count to 0 (once per task). Healthy means as
+	// completion judges it: healthy, and running for the stable period,
+	// so that a task that starts and crashes at once resets nothing.
 	if d.in.Config.CircuitBreaker && p.RolloutState == RolloutInProgress {
 		for _, t := range d.tasks {
 			if t.DeploymentID != p.ID || t.HealthSeen || t.LastStatus.Terminal() || t.DesiredStatus.Terminal() || !isHealthy(t) {
+				continue
+			}
+			if stable := t.StartedAt.Add(d.in.Config.StablePeriod); d.now.Before(stable) {
+				d.wakeAt(stable)
 				continue
 			}
 			d.seenHealthy = append(d.seenHealthy, t.ID)

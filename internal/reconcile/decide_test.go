@@ -471,6 +471,18 @@ func TestDecideResetOnHealthyTask(t *testing.T) {
 			}
 		})
 	}
+	// A task that has just started (within the stable period) resets
+	// nothing yet: a revision whose tasks run a moment and crash must trip
+	// the breaker.
+	young := running("n1", "ecs-svc/2")
+	young.StartedAt = now.Add(-time.Second)
+	stable := cb
+	stable.StablePeriod = 5 * time.Second
+	if got := Decide(Input{Now: now, Config: stable, Deployments: []Deployment{d}, Tasks: []Task{young}}); len(got.SeenHealthy) != 0 ||
+		(len(got.Deployments) > 0 && got.Deployments[0].FailedTasks != 2) {
+		t.Fatalf("a task running 1 s of a 5 s stable period reset the count: %+v seen %v", got.Deployments, got.SeenHealthy)
+	}
+
 	// The count restarts from 0: the threshold (3) is three failures after
 	// the last reset.
 	reset := d
