@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"github.com/minato-project/minato/internal/testutil"
 	"log/slog"
 	"net"
 	"net/http"
@@ -102,33 +103,22 @@ func TestMetricsScrape(t *testing.T) {
 		t.Fatal(err)
 	}
 	listenerARN := aws.ToString(li.Listeners[0].ListenerArn)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, "the listener to answer 503", func() (bool, string) {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusServiceUnavailable {
-				break
-			}
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the listener did not answer 503: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable, resp.Status
+	})
 
 	var fams map[string]*dto.MetricFamily
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testutil.Eventually(t, 30*time.Second, "a RUNNING task in minato_tasks and a pass of the service controller", func() (bool, string) {
 		fams = scrape(t, info.APIURL)
 		passes := fams["minato_controller_pass_duration_seconds"]
-		if running(fams) == 1 && passes != nil && passes.Metric[0].GetHistogram().GetSampleCount() > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no task RUNNING in minato_tasks, or no pass of the service controller: %v %v", fams["minato_tasks"], passes)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return running(fams) == 1 && passes != nil && passes.Metric[0].GetHistogram().GetSampleCount() > 0,
+			fmt.Sprintf("%v %v", fams["minato_tasks"], passes)
+	})
 	get := func(name string, labels map[string]string) *dto.Metric {
 		t.Helper()
 		f := fams[name]

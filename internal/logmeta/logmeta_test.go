@@ -3,6 +3,7 @@ package logmeta
 import (
 	"context"
 	"errors"
+	"github.com/minato-project/minato/internal/testutil"
 	"maps"
 	"path/filepath"
 	"testing"
@@ -69,13 +70,7 @@ func openStore(t testing.TB) store.Store {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 20*time.Second, what, func() (bool, string) { return cond(), "" })
 }
 
 func TestMetadataFollowsAcrossServers(t *testing.T) {

@@ -2,6 +2,8 @@ package peers
 
 import (
 	"context"
+	"fmt"
+	"github.com/minato-project/minato/internal/testutil"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -38,18 +40,11 @@ func TestServersHearEachOthersAgents(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("b never heard of a's agents")
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.Eventually(t, 20*time.Second, "List to show a (leading) and b", func() (bool, string) {
 		rs, err := List(ctx, st)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rs) == 2 && rs[0].Name == "a" && rs[0].Leading && rs[1].Name == "b" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("List = %+v, want a (leading) and b", rs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(rs) == 2 && rs[0].Name == "a" && rs[0].Leading && rs[1].Name == "b", fmt.Sprintf("%+v", rs)
+	})
 }
